@@ -1,0 +1,7 @@
+"""Allow ``python -m csuhub``."""
+
+import sys
+
+from csuhub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cameras: the registry of known cameras and the discovery orchestration."""

@@ -1,0 +1,97 @@
+"""Runs the configured discovery sources and streams what they find to the bus.
+
+Sources that send multicast never run unless named in the site file's
+``discovery:`` section: the hub must not probe networks nobody asked it to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from csuhub.events import CameraDiscovered, ComponentFailed, ComponentStarted
+from csuhub.protocols import DiscoverySource
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class DiscoveryManager:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.sources: dict[str, DiscoverySource] = {}
+        self.seen: dict[str, CameraDiscovered] = {}
+
+    async def start(self) -> None:
+        for entry in self.hub.config.section("discovery", []):
+            await self._start_source(entry)
+
+    async def _start_source(self, entry: dict[str, Any]) -> None:
+        name = entry["source"]
+        spec = self.hub.registry.discovery_sources.get(name)
+        plugin = self.hub.registry.discovery_sources.plugin_of(name) or "?"
+        if spec is None:
+            self.hub.bus.fire(
+                ComponentFailed(
+                    kind="discovery_source",
+                    component=name,
+                    plugin=plugin,
+                    reason="no such discovery source (see `csuhub plugins`)",
+                )
+            )
+            return
+        try:
+            source = spec.factory(self.hub, spec.config_schema(entry.get("options", {})))
+            if not isinstance(source, DiscoverySource):
+                raise TypeError(f"factory returned {type(source).__name__}, not a DiscoverySource")
+            await source.start()
+        except Exception as err:
+            _LOGGER.exception("discovery source %s failed to start", name)
+            self.hub.bus.fire(
+                ComponentFailed(
+                    kind="discovery_source",
+                    component=name,
+                    plugin=plugin,
+                    reason=f"{type(err).__name__}: {err}",
+                )
+            )
+            return
+        self.sources[name] = source
+        self.hub.bus.fire(ComponentStarted(kind="discovery_source", component=name, plugin=plugin))
+        interval = float(entry.get("interval", 300.0))
+        timeout = float(entry.get("timeout", 5.0))
+        self.hub.supervisor.spawn(
+            f"discovery:{name}", lambda: self._loop(name, source, timeout, interval)
+        )
+
+    async def _loop(
+        self, name: str, source: DiscoverySource, timeout: float, interval: float
+    ) -> None:
+        while True:
+            await self.scan_once(name, source, timeout)
+            await asyncio.sleep(interval)
+
+    async def scan_once(self, name: str, source: DiscoverySource, timeout: float) -> int:
+        count = 0
+        async for found in source.scan(timeout):
+            event = CameraDiscovered(
+                source=name,
+                ref=found.ref,
+                address=found.address,
+                info={**found.info, "name": found.name, "driver": found.driver},
+            )
+            self.seen[found.ref] = event
+            self.hub.bus.fire(event)
+            count += 1
+        return count
+
+    async def stop(self) -> None:
+        for name, source in list(self.sources.items()):
+            try:
+                await source.stop()
+            except Exception:
+                _LOGGER.exception("discovery source %s failed to stop", name)
+        self.sources.clear()

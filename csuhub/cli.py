@@ -1,0 +1,423 @@
+"""The ``csuhub`` command.
+
+Exit codes (documented in docs/cli.md):
+  0  success (a hub stopped by SIGTERM/SIGINT stopped cleanly)
+  1  invalid configuration, or the hub failed
+  2  usage error, or a file that cannot be read
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from csuhub import __version__
+from csuhub.config import ConfigInvalid
+from csuhub.config.yaml_loader import YamlError, load_file, loads
+from csuhub.events import (
+    CameraDiscovered,
+    CameraStateChanged,
+    ComponentFailed,
+    ComponentStarted,
+    Event,
+    HubStarted,
+    HubStarting,
+    HubStopping,
+    PluginFailed,
+    TaskCrashed,
+)
+from csuhub.hub import Hub, default_data_dir
+from csuhub.plugins import PluginState
+from csuhub.web.auth import ROLES, hash_secret, new_secret
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A one-line error for the user, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Output:
+    """Human lines by default, JSON lines with ``--json``."""
+
+    def __init__(self, as_json: bool, stream: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+
+    def emit(self, human: str, **data: Any) -> None:
+        if self.as_json:
+            self.stream.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+        else:
+            self.stream.write(human + "\n")
+        self.stream.flush()
+
+    def document(self, data: Any, human: str) -> None:
+        if self.as_json:
+            self.stream.write(json.dumps(data, default=str, ensure_ascii=False, indent=2) + "\n")
+        else:
+            self.stream.write(human + ("\n" if human and not human.endswith("\n") else ""))
+        self.stream.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="csuhub", description="Hub for an urban video-supervision centre (CSU)."
+    )
+    parser.add_argument("--version", action="version", version=f"csuhub {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    run = sub.add_parser("run", help="run the hub on a site file")
+    run.add_argument("-c", "--config", required=True, type=Path, help="site YAML file")
+    run.add_argument("--data", type=Path, help="data directory (overrides hub.data_dir)")
+    common(run)
+
+    demo = sub.add_parser("demo", help="run a demo hub with simulated cameras")
+    demo.add_argument(
+        "--data", type=Path, help=f"data directory (default {default_data_dir('demo')})"
+    )
+    demo.add_argument("--port", type=int, help="web port (default 8480; 0 picks a free one)")
+    demo.add_argument("--cameras", type=int, help="number of simulated cameras (default 4)")
+    common(demo)
+
+    check = sub.add_parser("check", help="validate a site file and report every error")
+    check.add_argument("config", type=Path, nargs="?", help="site YAML file")
+    check.add_argument("-c", "--config", dest="config_opt", type=Path, help=argparse.SUPPRESS)
+    common(check)
+
+    plugins = sub.add_parser("plugins", help="list plugins, their hooks and state")
+    plugins.add_argument("-c", "--config", type=Path, help="honour this site's plugins.disabled")
+    common(plugins)
+
+    tokens = sub.add_parser("tokens", help="manage API tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = tokens_sub.add_parser("create", help="create a token (shown once)")
+    create.add_argument("name")
+    create.add_argument("--role", choices=ROLES, required=True)
+    listing = tokens_sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    for p in (create, listing, revoke):
+        p.add_argument("-c", "--config", type=Path, help="site file (for its data_dir)")
+        p.add_argument("--data", type=Path, help="data directory")
+        common(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # usage errors exit 2 via argparse
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    out = Output(getattr(args, "json", False))
+    handlers = {
+        "run": cmd_run,
+        "demo": cmd_demo,
+        "check": cmd_check,
+        "plugins": cmd_plugins,
+        "tokens": cmd_tokens,
+    }
+    try:
+        return handlers[args.command](args, out)
+    except CliError as err:
+        _error(out, str(err), err.code)
+        return err.code
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _error(out: Output, message: str, code: int) -> None:
+    if out.as_json:
+        out.emit("", error=message, exit_code=code)
+    else:
+        sys.stderr.write(f"csuhub: error: {message}\n")
+
+
+# -- loading ------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return load_file(path)
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file", EXIT_USAGE) from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a site file", EXIT_USAGE) from None
+    except PermissionError:
+        raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
+    except OSError as err:
+        raise CliError(f"{path}: cannot read: {err.strerror}", EXIT_USAGE) from None
+
+
+def _demo_raw(cameras: int | None, port: int | None) -> Any:
+    text = resources.files("csuhub").joinpath("defaults/demo.yaml").read_text("utf-8")
+    raw = loads(text, "<demo>")
+    if cameras is not None:
+        if cameras < 0 or cameras > 64:
+            raise CliError("--cameras must be between 0 and 64")
+        patterns = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "testsrc", "yuvtestsrc"]
+        raw["cameras"] = [
+            {
+                "id": f"cam-{i:02d}",
+                "name": f"Caméra simulée {i}",
+                "driver": "simcam",
+                "options": {"pattern": patterns[(i - 1) % len(patterns)]},
+            }
+            for i in range(1, cameras + 1)
+        ]
+    if port is not None:
+        raw["hub"]["web"]["port"] = port
+    return raw
+
+
+def _report_invalid(out: Output, err: ConfigInvalid) -> None:
+    if out.as_json:
+        out.document({"valid": False, "errors": [i.as_dict() for i in err.issues]}, "")
+    else:
+        for issue in err.issues:
+            sys.stderr.write(f"{issue}\n")
+        sys.stderr.write(f"{len(err.issues)} error(s)\n")
+
+
+# -- commands ---------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, out: Output) -> int:
+    path = args.config or args.config_opt
+    if path is None:
+        raise CliError("check needs a site file: csuhub check site.yaml")
+    try:
+        raw = _read_yaml(path)
+    except CliError:
+        raise
+    except YamlError:
+        raw = None
+    try:
+        if raw is None:
+            load_file(path)  # re-raise the YAML error with its position
+        hub = Hub(raw, source=str(path), web=False)
+        config = hub.setup()
+    except YamlError as err:
+        from csuhub.config import ConfigIssue
+
+        _report_invalid(out, ConfigInvalid([ConfigIssue(err.message, (), err.mark)]))
+        return EXIT_INVALID
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
+        return EXIT_INVALID
+    cameras = len(config.section("cameras", []))
+    out.document(
+        {"valid": True, "file": str(path), "cameras": cameras, "errors": []},
+        f"{path}: valid ({cameras} camera(s))",
+    )
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace, out: Output) -> int:
+    raw: Any = {}
+    if args.config is not None:
+        try:
+            raw = _read_yaml(args.config)
+        except YamlError as err:
+            raise CliError(str(err), EXIT_INVALID) from None
+    hub = Hub(raw, source=str(args.config or "<none>"), web=False)
+    try:
+        hub.setup()
+    except ConfigInvalid:
+        pass  # listing plugins must work even when the site file is wrong
+    records = sorted(hub.pm.records.values(), key=lambda r: r.name)
+    provided: dict[str, list[str]] = {}
+    for registry in hub.registry.spec_registries():
+        for item in registry:
+            provided.setdefault(item.plugin, []).append(f"{registry.kind}:{item.spec.name}")
+    for section, (_, plugin) in hub.registry.config_sections.items():
+        provided.setdefault(plugin, []).append(f"config_section:{section}")
+    data = [{**r.as_dict(), "provides": sorted(provided.get(r.name, []))} for r in records]
+    lines = []
+    for r in records:
+        mark = {"loaded": "✓", "disabled": "-", "failed": "✗"}[str(r.state)]
+        lines.append(f"{mark} {r.name} {r.version or ''} [{r.state}]".rstrip())
+        if r.reason:
+            lines.append(f"    reason: {r.reason}")
+        if r.hooks:
+            lines.append(f"    hooks: {', '.join(r.hooks)}")
+        if provided.get(r.name):
+            lines.append(f"    provides: {', '.join(sorted(provided[r.name]))}")
+    out.document({"plugins": data}, "\n".join(lines) or "no plugins")
+    return EXIT_OK  # listing succeeded; failed plugins are data, shown above
+
+
+def _describe(event: Event) -> str | None:
+    match event:
+        case HubStarting():
+            return f"hub '{event.hub_name}': starting"
+        case HubStarted():
+            url = (
+                f" — API on {event.web_url} (GET {event.web_url}/api/health)"
+                if event.web_url
+                else ""
+            )
+            return f"hub '{event.hub_name}': running{url}"
+        case HubStopping():
+            return f"hub '{event.hub_name}': stopping ({event.reason or 'requested'})"
+        case PluginFailed():
+            return f"plugin {event.plugin}: FAILED at {event.stage}: {event.reason}"
+        case CameraStateChanged():
+            why = f" ({event.reason})" if event.reason else ""
+            return f"camera {event.camera_id}: {event.old_state or 'new'} → {event.new_state}{why}"
+        case CameraDiscovered():
+            return f"discovery {event.source}: found {event.ref} at {event.address}"
+        case ComponentStarted():
+            return f"{event.kind} {event.component} ({event.plugin}): started"
+        case ComponentFailed():
+            return f"{event.kind} {event.component} ({event.plugin}): FAILED: {event.reason}"
+        case TaskCrashed():
+            return f"task {event.task} crashed ({event.error}); restart in {event.restart_in:.1f}s"
+    return None
+
+
+def _run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
+    def on_event(event: Event) -> None:
+        text = _describe(event)
+        if text is not None:
+            out.emit(text, **event.as_dict())
+
+    hub.bus.listen(Event, on_event)
+
+    def started(h: Hub) -> None:
+        for line in banner or []:
+            out.emit(line, event="info", message=line)
+        failed = [r for r in h.pm.records.values() if r.state is PluginState.FAILED]
+        for record in failed:
+            out.emit(
+                f"plugin {record.name}: FAILED: {record.reason}",
+                event="plugin_state",
+                plugin=record.name,
+                state="failed",
+                reason=record.reason,
+            )
+
+    async def main() -> str:
+        return await hub.run(on_started=started)
+
+    try:
+        reason = asyncio.run(main())
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
+        return EXIT_INVALID
+    except OSError as err:
+        raise CliError(str(err), EXIT_INVALID) from None
+    out.emit(f"hub stopped ({reason or 'done'})", event="hub_stopped", reason=reason)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, out: Output) -> int:
+    try:
+        raw = _read_yaml(args.config)
+    except YamlError as err:
+        from csuhub.config import ConfigIssue
+
+        _report_invalid(out, ConfigInvalid([ConfigIssue(err.message, (), err.mark)]))
+        return EXIT_INVALID
+    hub = Hub(raw, source=str(args.config), data_dir=args.data)
+    try:
+        hub.setup()
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
+        return EXIT_INVALID
+    return _run_hub(hub, out)
+
+
+def cmd_demo(args: argparse.Namespace, out: Output) -> int:
+    raw = _demo_raw(args.cameras, args.port)
+    data_dir = args.data or default_data_dir("demo")
+    hub = Hub(raw, source="<demo>", data_dir=data_dir)
+    hub.setup()
+    out.emit(
+        f"csuhub {__version__} demo — data in {hub.data_dir}",
+        event="info",
+        data_dir=str(hub.data_dir),
+    )
+    loaded = ", ".join(r.name for r in hub.pm.loaded()) or "none"
+    out.emit(f"plugins loaded: {loaded}", event="info", plugins=[r.name for r in hub.pm.loaded()])
+    out.emit(
+        "simulated cameras are encoded with ffmpeg on first start (a few seconds)", event="info"
+    )
+    return _run_hub(hub, out, banner=["press Ctrl+C to stop"])
+
+
+def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
+    raw: Any = {}
+    if args.config is not None:
+        try:
+            raw = _read_yaml(args.config)
+        except YamlError as err:
+            raise CliError(str(err), EXIT_INVALID) from None
+    hub = Hub(raw, source=str(args.config or "<none>"), data_dir=args.data, web=False)
+    try:
+        hub.setup()
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
+        return EXIT_INVALID
+    return asyncio.run(_tokens(hub, args, out))
+
+
+async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
+    from csuhub.store import StoreError
+
+    hub.data_dir.mkdir(parents=True, exist_ok=True)
+    await hub.store.open()
+    try:
+        if args.tokens_command == "create":
+            secret = new_secret()
+            try:
+                await hub.store.create_token(args.name, args.role, hash_secret(secret))
+            except StoreError as err:
+                raise CliError(str(err), EXIT_INVALID) from None
+            await hub.store.audit("cli", "token.create", args.name, role=args.role)
+            out.document(
+                {"name": args.name, "role": args.role, "token": secret},
+                f"token {args.name} ({args.role}) created; it is shown only once:\n{secret}",
+            )
+        elif args.tokens_command == "list":
+            tokens = await hub.store.list_tokens()
+            lines = [
+                f"{t['name']}\t{t['role']}\t{'revoked' if t['revoked_at'] else 'active'}"
+                for t in tokens
+            ]
+            out.document({"tokens": tokens}, "\n".join(lines) or "no tokens")
+        else:
+            if not await hub.store.revoke_token(args.name):
+                raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)
+            await hub.store.audit("cli", "token.revoke", args.name)
+            out.document({"revoked": args.name}, f"token {args.name} revoked")
+    finally:
+        await hub.store.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

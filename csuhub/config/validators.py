@@ -1,0 +1,132 @@
+"""Small composable validators shared by every schema (core and plugins).
+
+Each is a plain callable that returns the cleaned value or raises
+``vol.Invalid`` with a message written for an admin, not a programmer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import voluptuous as vol
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def slug(value: Any) -> str:
+    """Identifiers used in paths, URLs and the store: lowercase, digits, ``_``, ``-``."""
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise vol.Invalid(
+            f"{value!r} is not a valid identifier (lowercase letters, digits, '_' and '-', "
+            "starting with a letter or digit, at most 63 characters)"
+        )
+    return str(value)
+
+
+def port(value: Any) -> int:
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a port number, got a boolean")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise vol.Invalid(f"expected a port number, got {value!r}") from None
+    if not 1 <= number <= 65535:
+        raise vol.Invalid(f"port {number} is outside 1-65535")
+    return number
+
+
+def duration(value: Any) -> float:
+    """``90s``, ``15m``, ``14d``, or a bare number of seconds; returns seconds."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a duration such as 90s, 15m or 14d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise vol.Invalid(f"expected a duration such as 90s, 15m or 14d, got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds < 0:
+        raise vol.Invalid("a duration cannot be negative")
+    return seconds
+
+
+def ensure_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def stream_url(value: Any) -> str:
+    """A camera stream URL: only rtsp, rtsps, http and https, with a host."""
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a URL")
+    parts = urlsplit(value)
+    if parts.scheme not in {"rtsp", "rtsps", "http", "https"}:
+        raise vol.Invalid(f"URL scheme {parts.scheme!r} not allowed (rtsp, rtsps, http, https)")
+    if not parts.hostname:
+        raise vol.Invalid("URL has no host")
+    if any(ch in value for ch in "\r\n\t ") or value.startswith("-"):
+        raise vol.Invalid("URL contains whitespace or control characters")
+    return value
+
+
+def latitude(value: Any) -> float:
+    number = vol.Coerce(float)(value)
+    if not -90 <= number <= 90:
+        raise vol.Invalid(f"latitude {number} is outside -90..90")
+    return float(number)
+
+
+def longitude(value: Any) -> float:
+    number = vol.Coerce(float)(value)
+    if not -180 <= number <= 180:
+        raise vol.Invalid(f"longitude {number} is outside -180..180")
+    return float(number)
+
+
+def host(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 253 or value.startswith("-"):
+        raise vol.Invalid(f"{value!r} is not a host name or address")
+    return value
+
+
+def port_or_zero(value: Any) -> int:
+    """A listening port; 0 asks the OS for a free one (tests, demos side by side)."""
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    return port(value)
+
+
+def each(schema: Any) -> Any:
+    """Validate every item of a list, reporting the errors of *all* items.
+
+    voluptuous stops a list at its first bad item; an admin wants them all.
+    """
+    compiled = vol.Schema(schema)
+
+    def validate(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise vol.Invalid("expected a list")
+        out: list[Any] = []
+        errors: list[vol.Invalid] = []
+        for index, item in enumerate(value):
+            try:
+                out.append(compiled(item))
+            except vol.MultipleInvalid as err:
+                errors.extend(_prefixed(e, index) for e in err.errors)
+            except vol.Invalid as err:
+                errors.append(_prefixed(err, index))
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return out
+
+    return validate
+
+
+def _prefixed(err: vol.Invalid, index: int) -> vol.Invalid:
+    return vol.Invalid(err.msg, path=[index, *err.path], error_message=err.error_message)

@@ -1,0 +1,120 @@
+"""Event types carried by the bus.
+
+Events are frozen dataclasses so a listener can never alter what the next
+listener sees, and so that every payload is typed. ``name`` is the stable wire
+name used in JSON output, logs and (later) the panel's WebSocket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """Base of every event. Listening to ``Event`` matches all events."""
+
+    name: ClassVar[str] = "event"
+    time_fired: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view; used by ``--json`` output and the audit trail."""
+        data = dataclasses.asdict(self)
+        data["event"] = self.name
+        return data
+
+
+MATCH_ALL = Event
+"""Subscribe with this type to receive every event fired on the bus."""
+
+
+# --- hub lifecycle -------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HubStarting(Event):
+    name: ClassVar[str] = "hub_starting"
+    hub_name: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HubStarted(Event):
+    name: ClassVar[str] = "hub_started"
+    hub_name: str
+    web_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HubStopping(Event):
+    name: ClassVar[str] = "hub_stopping"
+    hub_name: str
+    reason: str = ""
+
+
+# --- plugins and supervision ---------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PluginFailed(Event):
+    """A plugin raised during import or setup and was disabled."""
+
+    name: ClassVar[str] = "plugin_failed"
+    plugin: str
+    stage: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskCrashed(Event):
+    """A supervised background task raised; it will be restarted after ``restart_in``."""
+
+    name: ClassVar[str] = "task_crashed"
+    task: str
+    error: str
+    restart_in: float
+    crashes: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ComponentStarted(Event):
+    """A long-lived object built from a plugin spec (source, recorder...) is running."""
+
+    name: ClassVar[str] = "component_started"
+    kind: str
+    component: str
+    plugin: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ComponentFailed(Event):
+    name: ClassVar[str] = "component_failed"
+    kind: str
+    component: str
+    plugin: str
+    reason: str
+
+
+# --- cameras ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CameraDiscovered(Event):
+    """A discovery source saw a camera. ``ref`` is the stable identity (endpoint reference)."""
+
+    name: ClassVar[str] = "camera_discovered"
+    source: str
+    ref: str
+    address: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CameraStateChanged(Event):
+    name: ClassVar[str] = "camera_state_changed"
+    camera_id: str
+    old_state: str | None
+    new_state: str
+    reason: str = ""

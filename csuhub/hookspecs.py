@@ -1,0 +1,115 @@
+"""Every hook a csuhub plugin can implement. No logic lives here.
+
+Three families, named by convention:
+
+* ``register_<things>(hub)``: factories. All implementations are called once
+  at start-up; each returns a list of specs (see ``csuhub.specs``). Plain
+  ``def``: they describe, they do not do I/O.
+* ``<thing>_for_<context>(...)``: selectors, ``firstresult=True``. Called at
+  run time on decisions; must be fast, plain ``def`` and return ``None`` to
+  pass. (An ``async def`` selector would always "win" with an un-awaited
+  coroutine; the hub rejects such a result.)
+* ``hub_*``: lifecycle.
+
+The exact signatures are documented in ``docs/hooks.md``; a meta-test keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+    from csuhub.protocols import DiscoveredCamera
+    from csuhub.specs import (
+        CallLineSpec,
+        CameraDriverSpec,
+        ConfigSectionSpec,
+        DiscoverySourceSpec,
+        RecordingBackendSpec,
+        RetentionPolicySpec,
+        WallLayoutSpec,
+    )
+
+PROJECT = "csuhub"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- factories -------------------------------------------------------------
+
+
+@hookspec
+def register_config_schemas(hub: Hub) -> list[ConfigSectionSpec] | None:
+    """Claim top-level sections of the site file and the schema that validates them."""
+
+
+@hookspec
+def register_discovery_sources(hub: Hub) -> list[DiscoverySourceSpec] | None:
+    """Provide sources that find cameras (WS-Discovery, mDNS, simulators)."""
+
+
+@hookspec
+def register_camera_drivers(hub: Hub) -> list[CameraDriverSpec] | None:
+    """Provide drivers that talk to cameras (ONVIF, RTSP, vendor APIs)."""
+
+
+@hookspec
+def register_recording_backends(hub: Hub) -> list[RecordingBackendSpec] | None:
+    """Provide backends that record camera streams to storage."""
+
+
+@hookspec
+def register_retention_policies(hub: Hub) -> list[RetentionPolicySpec] | None:
+    """Provide policies that decide which recordings expire."""
+
+
+@hookspec
+def register_call_lines(hub: Hub) -> list[CallLineSpec] | None:
+    """Provide integrations that receive the police desk's calls (SIP, webhook)."""
+
+
+@hookspec
+def register_wall_layouts(hub: Hub) -> list[WallLayoutSpec] | None:
+    """Provide video-wall layouts (grid, 1+N, incident spotlight)."""
+
+
+@hookspec
+def register_web_routes(hub: Hub) -> list[Any] | None:
+    """Provide aiohttp route definitions, mounted under ``/plugins/<plugin>/``."""
+
+
+# --- selectors ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def driver_for_discovery(hub: Hub, camera: DiscoveredCamera) -> str | None:
+    """Name the camera driver for a discovered camera, or return None to pass."""
+
+
+@hookspec(firstresult=True)
+def retention_hold(hub: Hub, segment: Any) -> str | None:
+    """Return a reason to keep a segment past its expiry, or None to let it expire."""
+
+
+@hookspec(firstresult=True)
+def layout_for_incident(hub: Hub, incident: Any, wall: Any) -> str | None:
+    """Name the wall layout to show for an incident on a wall, or None to pass."""
+
+
+# --- lifecycle ---------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def hub_configure(hub: Hub) -> None:
+    """Called once the hub is configured; late-registered plugins still receive it."""
+
+
+@hookspec
+def hub_lifespan(hub: Hub) -> AbstractAsyncContextManager[Any] | None:
+    """Return an async context manager entered at start and exited at stop, or None."""

@@ -1,0 +1,274 @@
+"""Building the plugin manager and keeping an honest record of every plugin.
+
+``make_plugin_manager`` is a factory, never an import-time global, so that two
+hubs (or two tests) never share plugins. Entry points are loaded one at a time
+so that a plugin that fails to import, or that reuses another plugin's name, is
+recorded by name with the reason while every other plugin still loads.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from csuhub import hookspecs
+
+_LOGGER = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "csuhub"
+
+
+class PluginState(StrEnum):
+    LOADED = "loaded"
+    DISABLED = "disabled"
+    FAILED = "failed"
+
+
+@dataclass
+class PluginRecord:
+    """What ``csuhub plugins`` and ``/api/health`` report about one plugin."""
+
+    name: str
+    version: str | None = None
+    distribution: str | None = None
+    module: str | None = None
+    state: PluginState = PluginState.LOADED
+    reason: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "module": self.module,
+            "state": str(self.state),
+            "reason": self.reason,
+            "hooks": list(self.hooks),
+        }
+
+
+class CsuhubPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers disabled and failed plugins."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self.pending_failures: list[tuple[str, str]] = []
+
+    def register_plugin(
+        self,
+        plugin: object,
+        name: str,
+        *,
+        version: str | None = None,
+        distribution: str | None = None,
+    ) -> PluginRecord:
+        """Register ``plugin`` under ``name`` and record it; duplicates are refused."""
+        existing = self.records.get(name)
+        if existing is not None and existing.state is not PluginState.DISABLED:
+            record = PluginRecord(
+                name=name,
+                version=version,
+                distribution=distribution,
+                module=_module_name(plugin),
+                state=PluginState.FAILED,
+                reason=(
+                    f"duplicate plugin name {name!r}: already provided by "
+                    f"{existing.distribution or existing.module or 'another plugin'}"
+                ),
+            )
+            _LOGGER.error("plugin %s not loaded: %s", name, record.reason)
+            self.records[f"{name}#{distribution or id(plugin)}"] = record
+            return record
+        record = PluginRecord(
+            name=name,
+            version=version,
+            distribution=distribution,
+            module=_module_name(plugin),
+        )
+        if self.is_blocked(name):
+            record.state = PluginState.DISABLED
+            record.reason = "disabled in configuration (plugins.disabled)"
+            self.records[name] = record
+            return record
+        try:
+            self.register(plugin, name=name)
+        except pluggy.PluginValidationError as err:
+            record.state = PluginState.FAILED
+            record.reason = f"invalid hook implementation: {err}"
+            self.records[name] = record
+            _LOGGER.error("plugin %s not loaded: %s", name, record.reason)
+            return record
+        except Exception as err:
+            # a historic hook (hub_configure) replayed inside register() raised
+            self.records[name] = record
+            self.fail(name, f"hub_configure raised {type(err).__name__}: {err}")
+            return record
+        self._guard_historic(plugin, name)
+        record.hooks = sorted(impl_names(self, plugin))
+        self.records[name] = record
+        return record
+
+    def _guard_historic(self, plugin: object, name: str) -> None:
+        """Isolate historic hooks: pluggy would abort the call at the first raise.
+
+        Historic hooks replay to late registrants inside ``register``; a raise
+        there must disable only the culprit, so it is recorded in
+        ``pending_failures`` and applied by the hub after the call.
+        """
+        caller = self.hook.hub_configure
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            function = impl.function
+
+            def guarded(*args: Any, _f: Callable[..., Any] = function) -> Any:
+                try:
+                    return _f(*args)
+                except Exception as err:
+                    _LOGGER.exception("plugin %s failed in hub_configure", name)
+                    self.pending_failures.append(
+                        (name, f"hub_configure raised {type(err).__name__}: {err}")
+                    )
+                    return None
+
+            impl.function = guarded
+
+    def apply_pending_failures(self) -> list[tuple[str, str]]:
+        failures, self.pending_failures = self.pending_failures, []
+        for name, reason in failures:
+            self.fail(name, reason)
+        return failures
+
+    def fail(self, name: str, reason: str) -> None:
+        """Disable a plugin that raised; the hub keeps running without it."""
+        plugin = self.get_plugin(name)
+        if plugin is not None:
+            self.unregister(plugin)
+        record = self.records.setdefault(name, PluginRecord(name=name))
+        record.state = PluginState.FAILED
+        record.reason = reason
+        _LOGGER.error("plugin %s disabled: %s", name, reason)
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """Call every implementation of a hook separately, yielding ``(plugin, result)``.
+
+        pluggy aborts a whole hook call when one implementation raises; at
+        start-up we need the opposite: isolate the culprit. Exceptions
+        propagate from the generator with the plugin name attached, so the
+        caller decides (normally: ``fail`` that plugin and carry on).
+        """
+        caller = getattr(self.hook, hook_name)
+        # registration order, so that on a name clash the first plugin keeps it
+        for impl in caller.get_hookimpls():
+            name = self.get_name(impl.plugin) or repr(impl.plugin)
+            args = {arg: kwargs[arg] for arg in impl.argnames}
+            try:
+                result = impl.function(**args)
+            except Exception as err:
+                raise PluginCallError(name, hook_name, err) from err
+            yield name, result
+
+    def loaded(self) -> list[PluginRecord]:
+        return [r for r in self.records.values() if r.state is PluginState.LOADED]
+
+
+class PluginCallError(Exception):
+    """A hook implementation raised; carries which plugin and hook."""
+
+    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
+        super().__init__(f"{plugin}.{hook} raised {type(error).__name__}: {error}")
+        self.plugin = plugin
+        self.hook = hook
+        self.error = error
+
+
+def impl_names(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
+    for caller in pm.get_hookcallers(plugin) or ():
+        yield caller.name
+
+
+def _module_name(plugin: object) -> str | None:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return type(plugin).__module__
+
+
+EntryPointLoader = Callable[[], Iterable[importlib.metadata.EntryPoint]]
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def make_plugin_manager(
+    *,
+    disabled: Iterable[str] = (),
+    load_entrypoints: bool = True,
+    plugins: Iterable[tuple[str, object]] = (),
+    entry_points: EntryPointLoader = _entry_points,
+) -> CsuhubPluginManager:
+    """Build a fresh plugin manager.
+
+    ``disabled`` names plugins to block (``plugins: {disabled: [...]}``).
+    ``plugins`` are extra ``(name, object)`` pairs, which is how tests and the
+    plugin kit register a plugin for one hub only.
+    """
+    pm = CsuhubPluginManager()
+    for name in disabled:
+        pm.set_blocked(name)
+    if load_entrypoints:
+        for ep in sorted(entry_points(), key=lambda e: e.name):
+            dist = ep.dist
+            dist_name = dist.name if dist is not None else None
+            version = dist.version if dist is not None else None
+            if pm.is_blocked(ep.name):
+                pm.records[ep.name] = PluginRecord(
+                    name=ep.name,
+                    version=version,
+                    distribution=dist_name,
+                    module=ep.value,
+                    state=PluginState.DISABLED,
+                    reason="disabled in configuration (plugins.disabled)",
+                )
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as err:  # any import error must not stop the hub
+                key = ep.name if ep.name not in pm.records else f"{ep.name}#{dist_name}"
+                pm.records[key] = PluginRecord(
+                    name=ep.name,
+                    version=version,
+                    distribution=dist_name,
+                    module=ep.value,
+                    state=PluginState.FAILED,
+                    reason=f"import failed: {type(err).__name__}: {err}",
+                )
+                _LOGGER.error("plugin %s failed to import: %s", ep.name, err)
+                continue
+            pm.register_plugin(plugin, ep.name, version=version, distribution=dist_name)
+    for name, plugin in plugins:
+        pm.register_plugin(plugin, name)
+    _check_pending(pm)
+    return pm
+
+
+def _check_pending(pm: CsuhubPluginManager) -> None:
+    """``check_pending`` raises on the first plugin with an unknown hook; fail it and go on."""
+    while True:
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as err:
+            name = pm.get_name(err.plugin) or repr(err.plugin)
+            pm.fail(name, f"implements an unknown hook: {err}")
+            continue
+        return

@@ -1,0 +1,94 @@
+"""The contracts of the long-lived objects that spec factories build.
+
+These are ``typing.Protocol`` classes: a plugin does not inherit from anything
+of ours, it just has these methods, and ``isinstance`` works at run time
+(``runtime_checkable``) so the hub can reject a factory that returned the wrong
+thing with a clear message instead of failing later.
+
+Every ``start`` returns nothing and every long-lived object has ``stop``; the
+hub calls them in order and always calls ``stop`` for what it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscoveredCamera:
+    """What a discovery source reports. All of it came from the network: untrusted."""
+
+    ref: str
+    address: str
+    source: str
+    name: str | None = None
+    driver: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSource:
+    """Where a recorder reads a camera's stream from.
+
+    ``url`` is passed to ffmpeg as a single argument after ``-i``;
+    ``input_options`` are options the *driver* (not the device) chooses.
+    """
+
+    url: str
+    input_options: dict[str, str] = field(default_factory=dict)
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+
+
+@runtime_checkable
+class DiscoverySource(Protocol):
+    """Yields cameras as they answer; never waits a fixed sleep before reporting."""
+
+    def scan(self, timeout: float) -> AsyncIterator[DiscoveredCamera]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class CameraDriver(Protocol):
+    """One camera, driven by one driver instance."""
+
+    async def connect(self) -> None: ...
+
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def stream(self, profile: str = "main") -> StreamSource: ...
+
+    async def check_health(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecordingBackend(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class RetentionPolicy(Protocol):
+    async def select_expired(self, now: float) -> list[Any]: ...
+
+
+@runtime_checkable
+class CallLine(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class WallLayout(Protocol):
+    def tiles(self, cameras: list[str], screen: dict[str, Any]) -> list[dict[str, Any]]: ...

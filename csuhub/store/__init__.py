@@ -1,0 +1,344 @@
+"""The store: SQLite in WAL mode, reached only through this package.
+
+All SQL lives here. Every call runs on one dedicated thread that owns the
+connection, so the event loop never blocks on disk and writes are serialised
+without locks in Python. ``synchronous=FULL`` because audit records and the
+recording index must survive a power cut, not only a crash; WAL keeps that
+cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from csuhub.store.migrations import LATEST, MIGRATIONS
+
+_LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    ts: float
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRow:
+    id: str
+    name: str
+    driver: str
+    ref: str | None
+    address: str | None
+    state: str
+    state_reason: str
+    info: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "driver": self.driver,
+            "ref": self.ref,
+            "address": self.address,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "info": self.info,
+            "updated_at": self.updated_at,
+        }
+
+
+class Store:
+    """Async facade over one SQLite database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csuhub-store")
+        await self._run(self._open_sync)
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"cannot enable WAL on {self.path} (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = conn
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        if current > LATEST:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this csuhub ({LATEST}); "
+                "upgrade csuhub"
+            )
+        for version, description, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            _LOGGER.info("store: migrating to version %d (%s)", version, description)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={int(version)}")
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    async def schema_version(self) -> int:
+        return await self._run(lambda: self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    async def journal_mode(self) -> str:
+        return await self._run(lambda: self.conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- metadata -------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        def run() -> str | None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(run)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._run(
+            lambda: self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+        )
+
+    # -- audit trail ------------------------------------------------------------
+
+    async def audit(
+        self, actor: str, action: str, target: str | None = None, **details: Any
+    ) -> int:
+        """Append to the audit trail; returns the record id once it is durable."""
+        payload = json.dumps(details, sort_keys=True, default=str)
+
+        def run() -> int:
+            cur = self.conn.execute(
+                "INSERT INTO audit_log(ts, actor, action, target, details) VALUES(?,?,?,?,?)",
+                (time.time(), actor, action, target, payload),
+            )
+            return int(cur.lastrowid or 0)
+
+        return await self._run(run)
+
+    async def audit_records(
+        self, *, target: str | None = None, limit: int = 100
+    ) -> list[AuditRecord]:
+        def run() -> list[AuditRecord]:
+            if target is None:
+                rows = self.conn.execute(
+                    "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            else:
+                rows = self.conn.execute(
+                    "SELECT * FROM audit_log WHERE target=? ORDER BY id DESC LIMIT ?",
+                    (target, limit),
+                ).fetchall()
+            return [
+                AuditRecord(
+                    r["id"], r["ts"], r["actor"], r["action"], r["target"], json.loads(r["details"])
+                )
+                for r in rows
+            ]
+
+        return await self._run(run)
+
+    # -- API tokens ---------------------------------------------------------------
+
+    async def create_token(self, name: str, role: str, secret_hash: str) -> int:
+        def run() -> int:
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO api_tokens(name, role, secret_hash, created_at) VALUES(?,?,?,?)",
+                    (name, role, secret_hash, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"a token named {name!r} already exists") from None
+            return int(cur.lastrowid or 0)
+
+        return await self._run(run)
+
+    async def token_by_hash(self, secret_hash: str) -> tuple[str, str] | None:
+        """``(name, role)`` of an unrevoked token, or None."""
+
+        def run() -> tuple[str, str] | None:
+            row = self.conn.execute(
+                "SELECT name, role FROM api_tokens WHERE secret_hash=? AND revoked_at IS NULL",
+                (secret_hash,),
+            ).fetchone()
+            return None if row is None else (str(row[0]), str(row[1]))
+
+        return await self._run(run)
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            rows = self.conn.execute(
+                "SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY name"
+            ).fetchall()
+            return [dict(r) for r in rows]
+
+        return await self._run(run)
+
+    async def revoke_token(self, name: str) -> bool:
+        def run() -> bool:
+            cur = self.conn.execute(
+                "UPDATE api_tokens SET revoked_at=? WHERE name=? AND revoked_at IS NULL",
+                (time.time(), name),
+            )
+            return cur.rowcount > 0
+
+        return await self._run(run)
+
+    # -- cameras ----------------------------------------------------------------
+
+    async def upsert_camera(
+        self,
+        camera_id: str,
+        *,
+        name: str,
+        driver: str,
+        state: str,
+        ref: str | None = None,
+        address: str | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        now = time.time()
+        info_json = json.dumps(info or {}, sort_keys=True, default=str)
+
+        def run() -> None:
+            self.conn.execute(
+                "INSERT INTO cameras(id, name, driver, ref, address, state, info, created_at, "
+                "updated_at) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "name=excluded.name, driver=excluded.driver, ref=excluded.ref, "
+                "address=excluded.address, info=excluded.info, updated_at=excluded.updated_at",
+                (camera_id, name, driver, ref, address, state, info_json, now, now),
+            )
+
+        await self._run(run)
+
+    async def set_camera_state(self, camera_id: str, state: str, reason: str = "") -> str | None:
+        """Set a camera's state; returns the previous state (None if unknown camera)."""
+
+        def run() -> str | None:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT state FROM cameras WHERE id=?", (camera_id,)).fetchone()
+                if row is not None:
+                    conn.execute(
+                        "UPDATE cameras SET state=?, state_reason=?, updated_at=? WHERE id=?",
+                        (state, reason, time.time(), camera_id),
+                    )
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+            return None if row is None else str(row[0])
+
+        return await self._run(run)
+
+    async def list_cameras(self) -> list[CameraRow]:
+        def run() -> list[CameraRow]:
+            rows = self.conn.execute("SELECT * FROM cameras ORDER BY id").fetchall()
+            return [_camera(r) for r in rows]
+
+        return await self._run(run)
+
+    async def get_camera(self, camera_id: str) -> CameraRow | None:
+        def run() -> CameraRow | None:
+            row = self.conn.execute("SELECT * FROM cameras WHERE id=?", (camera_id,)).fetchone()
+            return None if row is None else _camera(row)
+
+        return await self._run(run)
+
+
+def _camera(row: sqlite3.Row) -> CameraRow:
+    return CameraRow(
+        id=row["id"],
+        name=row["name"],
+        driver=row["driver"],
+        ref=row["ref"],
+        address=row["address"],
+        state=row["state"],
+        state_reason=row["state_reason"],
+        info=json.loads(row["info"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

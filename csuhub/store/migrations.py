@@ -1,0 +1,61 @@
+"""Versioned schema migrations. Append only: never edit a released step.
+
+``PRAGMA user_version`` holds the applied version; each step runs in its own
+transaction, so a crash mid-migration leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "audit trail, API tokens, cameras, key-value metadata",
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        -- Accountability: who did what to which object, when and why.
+        -- Append-only by convention and by trigger.
+        CREATE TABLE audit_log (
+            id       INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts       REAL    NOT NULL,
+            actor    TEXT    NOT NULL,
+            action   TEXT    NOT NULL,
+            target   TEXT,
+            details  TEXT    NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_ts ON audit_log(ts);
+        CREATE INDEX audit_log_target ON audit_log(target, ts);
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+        -- API tokens: only a SHA-256 of the secret is kept.
+        CREATE TABLE api_tokens (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            name        TEXT NOT NULL UNIQUE,
+            role        TEXT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            created_at  REAL NOT NULL,
+            revoked_at  REAL
+        );
+
+        CREATE TABLE cameras (
+            id          TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            driver      TEXT NOT NULL,
+            ref         TEXT UNIQUE,
+            address     TEXT,
+            state       TEXT NOT NULL,
+            state_reason TEXT NOT NULL DEFAULT '',
+            info        TEXT NOT NULL DEFAULT '{}',
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL
+        );
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]

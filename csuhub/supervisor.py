@@ -1,0 +1,163 @@
+"""Supervised background tasks and child processes.
+
+A 24/7 system cannot lose a task silently: a crashed task is logged, reported
+on the bus and restarted with capped exponential backoff. Child processes
+(ffmpeg above all) are tracked so that stopping the hub, even in the middle of
+start-up, leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from csuhub.bus import EventBus
+from csuhub.events import TaskCrashed
+
+_LOGGER = logging.getLogger(__name__)
+
+#: After this long without a crash, the backoff resets.
+STABLE_AFTER = 60.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.bus = bus
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.crashes: dict[str, int] = {}
+
+    def spawn(
+        self,
+        name: str,
+        factory: Callable[[], Awaitable[Any]],
+        *,
+        restart: bool = True,
+    ) -> Callable[[], None]:
+        """Run ``factory()`` in the background under supervision; returns the cancel.
+
+        A task that returns normally is done; one that raises is restarted
+        (``restart=True``) after a backoff that doubles up to ``max_backoff``.
+        """
+        if name in self._tasks and not self._tasks[name].done():
+            raise ValueError(f"a task named {name!r} is already running")
+        task = asyncio.get_running_loop().create_task(
+            self._run(name, factory, restart), name=f"csuhub:{name}"
+        )
+        self._tasks[name] = task
+
+        def cancel() -> None:
+            task.cancel()
+
+        return cancel
+
+    async def _run(self, name: str, factory: Callable[[], Awaitable[Any]], restart: bool) -> None:
+        backoff = self.initial_backoff
+        while True:
+            started = time.monotonic()
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                if time.monotonic() - started > STABLE_AFTER:
+                    backoff = self.initial_backoff
+                self.crashes[name] = self.crashes.get(name, 0) + 1
+                _LOGGER.exception(
+                    "task %s crashed (%d); restarting in %.1fs", name, self.crashes[name], backoff
+                )
+                self.bus.fire(
+                    TaskCrashed(
+                        task=name,
+                        error=f"{type(err).__name__}: {err}",
+                        restart_in=backoff if restart else -1,
+                        crashes=self.crashes[name],
+                    )
+                )
+                if not restart:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def running(self) -> list[str]:
+        return sorted(name for name, task in self._tasks.items() if not task.done())
+
+    async def stop(self) -> None:
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to SIGTERM the child if the hub dies, even by kill -9."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ProcessGroup:
+    """Every child process the hub starts, so none outlives it."""
+
+    def __init__(self, *, term_timeout: float = 5.0) -> None:
+        self.term_timeout = term_timeout
+        self._procs: set[asyncio.subprocess.Process] = set()
+        self._closed = False
+
+    async def spawn(self, args: Sequence[str], **kwargs: Any) -> asyncio.subprocess.Process:
+        """Start ``args`` (a list, never a shell string) and track it until it exits."""
+        if isinstance(args, str):
+            raise TypeError("pass arguments as a list; shell strings are never built")
+        if self._closed:
+            raise RuntimeError("the hub is stopping; no new processes")
+        kwargs.setdefault("stdin", asyncio.subprocess.DEVNULL)
+        proc = await asyncio.create_subprocess_exec(*args, preexec_fn=_die_with_parent, **kwargs)
+        self._procs.add(proc)
+        asyncio.get_running_loop().create_task(self._reap(proc))
+        return proc
+
+    async def _reap(self, proc: asyncio.subprocess.Process) -> None:
+        with contextlib.suppress(Exception):
+            await proc.wait()
+        self._procs.discard(proc)
+
+    def pids(self) -> list[int]:
+        return sorted(p.pid for p in self._procs if p.returncode is None)
+
+    async def terminate(self, proc: asyncio.subprocess.Process) -> int | None:
+        """SIGTERM (ffmpeg then closes its file cleanly), SIGKILL after a timeout."""
+        if proc.returncode is not None:
+            return proc.returncode
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            return await asyncio.wait_for(proc.wait(), self.term_timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            return await proc.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        procs = list(self._procs)
+        if procs:
+            await asyncio.gather(*(self.terminate(p) for p in procs), return_exceptions=True)
+        self._procs.clear()

@@ -1,0 +1,1 @@
+"""The hub's HTTP side: app factory, authentication, server lifecycle."""

@@ -1,0 +1,326 @@
+"""One test per hook: a plugin implementing it is honoured by a real hub.
+
+The meta-test in test_docs.py fails if a hook lacks its ``test_hook_<name>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import voluptuous as vol
+from aiohttp import web
+
+from csuhub.config import ConfigInvalid
+from csuhub.events import CameraDiscovered, CameraStateChanged
+from csuhub.hookspecs import hookimpl
+from csuhub.protocols import DiscoveredCamera
+from csuhub.specs import (
+    CallLineSpec,
+    ConfigSectionSpec,
+    DiscoverySourceSpec,
+    RecordingBackendSpec,
+    RetentionPolicySpec,
+    WallLayoutSpec,
+)
+from csuhub.testing import build_hub, registered_plugin
+from csuhub.web.auth import USER_KEY, hash_secret, require_role
+
+
+class FixedSource:
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        self.refs = options["refs"]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def scan(self, timeout: float) -> AsyncIterator[DiscoveredCamera]:
+        for ref in self.refs:
+            yield DiscoveredCamera(ref=ref, address="127.0.0.1", source="fixed")
+
+
+async def test_hook_register_discovery_sources(hub_factory: Any) -> None:
+    class Plugin:
+        @hookimpl
+        def register_discovery_sources(self, hub: Any) -> list[DiscoverySourceSpec]:
+            return [
+                DiscoverySourceSpec(
+                    name="fixed",
+                    factory=FixedSource,
+                    config_schema=vol.Schema({vol.Required("refs"): [str]}),
+                )
+            ]
+
+    config = {"discovery": [{"source": "fixed", "options": {"refs": ["urn:x:1", "urn:x:2"]}}]}
+    found: list[str] = []
+    async with hub_factory(config, plugins=[("fixed", Plugin())]) as hub:
+        hub.bus.listen(CameraDiscovered, lambda e: found.append(e.ref))
+        count = await hub.discovery.scan_once("fixed", hub.discovery.sources["fixed"], 1.0)
+        await hub.bus.drain()
+        assert set(hub.discovery.seen) == {"urn:x:1", "urn:x:2"}
+    assert "fixed" in hub.registry.discovery_sources
+    assert count == 2
+    assert found[-2:] == ["urn:x:1", "urn:x:2"]
+
+
+async def test_hook_register_camera_drivers(hub_factory: Any) -> None:
+    """A configured camera is driven by the driver its plugin registered (simcam here)."""
+    config = {
+        "cameras": [
+            {
+                "id": "cam-1",
+                "driver": "simcam",
+                "options": {"width": 160, "height": 96, "clip_seconds": 2},
+            }
+        ]
+    }
+    async with hub_factory(config) as hub:
+        event = await hub.bus.wait_for(
+            CameraStateChanged,
+            match={"camera_id": "cam-1", "new_state": "online"},
+            timeout=30,
+        )
+        stream = await hub.cameras.drivers["cam-1"].stream()
+    assert event.new_state == "online"
+    assert hub.registry.camera_drivers.plugin_of("simcam") == "simcam"
+    assert stream.url.endswith(".mp4") and stream.codec == "h264"
+
+
+def _component_hook_test(hook: str, spec_type: type, attr: str) -> Any:
+    def make_plugin() -> object:
+        def impl(hub: Any) -> list[Any]:
+            return [
+                spec_type(name="one", factory=lambda hub, options: object()),
+                spec_type(name="two", factory=lambda hub, options: object()),
+            ]
+
+        impl.__name__ = hook
+        return SimpleNamespace(**{hook: hookimpl(impl)})
+
+    async def check(tmp_path: Any) -> None:
+        hub = build_hub(tmp_path, plugins=[("p1", make_plugin())], load_entrypoints=False)
+        registry = getattr(hub.registry, attr)
+        assert registry.names() == ["one", "two"]
+        assert registry.plugin_of("one") == "p1"
+        # a second plugin reusing a name is disabled whole, with both names in the reason
+        hub2 = build_hub(
+            tmp_path / "2",
+            plugins=[("p1", make_plugin()), ("p2", make_plugin())],
+            load_entrypoints=False,
+        )
+        assert str(hub2.pm.records["p2"].state) == "failed"
+        assert "clashes" in (hub2.pm.records["p2"].reason or "")
+        assert getattr(hub2.registry, attr).plugin_of("one") == "p1"
+
+    return check
+
+
+async def test_hook_register_recording_backends(tmp_path: Any) -> None:
+    await _component_hook_test(
+        "register_recording_backends", RecordingBackendSpec, "recording_backends"
+    )(tmp_path)
+
+
+async def test_hook_register_retention_policies(tmp_path: Any) -> None:
+    await _component_hook_test(
+        "register_retention_policies", RetentionPolicySpec, "retention_policies"
+    )(tmp_path)
+
+
+async def test_hook_register_call_lines(tmp_path: Any) -> None:
+    await _component_hook_test("register_call_lines", CallLineSpec, "call_lines")(tmp_path)
+
+
+async def test_hook_register_wall_layouts(tmp_path: Any) -> None:
+    await _component_hook_test("register_wall_layouts", WallLayoutSpec, "wall_layouts")(tmp_path)
+
+
+def test_hook_register_config_schemas(tmp_path: Any) -> None:
+    class Plugin:
+        @hookimpl
+        def register_config_schemas(self, hub: Any) -> list[ConfigSectionSpec]:
+            return [
+                ConfigSectionSpec(section="sirens", schema=vol.Schema([{vol.Required("id"): str}]))
+            ]
+
+    hub = build_hub(
+        tmp_path, {"sirens": [{"id": "s1"}]}, plugins=[("sirens", Plugin())], load_entrypoints=False
+    )
+    assert hub.config.section("sirens") == [{"id": "s1"}]
+    try:
+        build_hub(
+            tmp_path,
+            {"sirens": [{"nope": 1}]},
+            plugins=[("sirens", Plugin())],
+            load_entrypoints=False,
+        )
+    except ConfigInvalid as err:
+        assert any(i.path[:2] == ("sirens", 0) for i in err.issues)
+    else:
+        raise AssertionError("invalid plugin section accepted")
+
+    class Greedy:
+        @hookimpl
+        def register_config_schemas(self, hub: Any) -> list[ConfigSectionSpec]:
+            return [ConfigSectionSpec(section="cameras", schema=vol.Schema(list))]
+
+    hub = build_hub(tmp_path, plugins=[("greedy", Greedy())], load_entrypoints=False)
+    assert "owned by core" in (hub.pm.records["greedy"].reason or "")
+
+
+async def test_hook_register_web_routes(hub_factory: Any) -> None:
+    @require_role("viewer")
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"hello": request[USER_KEY]})
+
+    async def admin_only(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    class Plugin:
+        @hookimpl
+        def register_web_routes(self, hub: Any) -> list[Any]:
+            return [web.get("/hello", hello), web.get("/admin", admin_only)]
+
+    async with hub_factory(plugins=[("greeter", Plugin())], web=True) as hub:
+        await hub.store.create_token("viewer-1", "viewer", hash_secret("csu_viewer"))
+        base = hub.web.url
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/plugins/greeter/hello") as resp:
+                assert resp.status == 401
+            headers = {"Authorization": "Bearer csu_viewer"}
+            async with session.get(f"{base}/plugins/greeter/hello", headers=headers) as resp:
+                assert resp.status == 200
+                assert await resp.json() == {"hello": "viewer-1"}
+            # undeclared role means admin: least privilege by default
+            async with session.get(f"{base}/plugins/greeter/admin", headers=headers) as resp:
+                assert resp.status == 403
+            async with session.get(
+                f"{base}/plugins/greeter/hello", headers={"Authorization": "Bearer wrong"}
+            ) as resp:
+                assert resp.status == 401
+
+
+async def test_hook_driver_for_discovery(hub_factory: Any) -> None:
+    class Acme:
+        @hookimpl
+        def driver_for_discovery(self, hub: Any, camera: DiscoveredCamera) -> str | None:
+            return "acme" if camera.info.get("manufacturer") == "ACME" else None
+
+    class AsyncBroken:
+        @hookimpl(tryfirst=True)
+        async def driver_for_discovery(self, hub: Any, camera: DiscoveredCamera) -> str:
+            return "never"
+
+    async with hub_factory(plugins=[("acme", Acme()), ("bad", AsyncBroken())]) as hub:
+        acme = DiscoveredCamera(
+            ref="r1", address="127.0.0.1", source="t", info={"manufacturer": "ACME"}
+        )
+        sim = DiscoveredCamera(ref="urn:csuhub:simcam:1", address="127.0.0.1", source="t")
+        other = DiscoveredCamera(ref="r3", address="127.0.0.1", source="t")
+        # the async implementation is ignored rather than "winning" with a coroutine
+        assert hub.driver_for(acme) == "acme"
+        assert hub.driver_for(sim) == "simcam"
+        assert hub.driver_for(other) is None
+
+
+async def test_hook_retention_hold(hub_factory: Any) -> None:
+    class Holder:
+        @hookimpl
+        def retention_hold(self, hub: Any, segment: Any) -> str | None:
+            return "requisition PV-42" if segment["camera"] == "cam-1" else None
+
+    class Raising:
+        @hookimpl(tryfirst=True)
+        def retention_hold(self, hub: Any, segment: Any) -> str | None:
+            raise RuntimeError("broken plugin")
+
+    async with hub_factory() as hub:
+        assert hub.hold_reason({"camera": "cam-1"}) is None
+        with registered_plugin(hub, Holder()), registered_plugin(hub, Raising()):
+            assert hub.hold_reason({"camera": "cam-1"}) == "requisition PV-42"
+            assert hub.hold_reason({"camera": "cam-2"}) is None
+        assert hub.hold_reason({"camera": "cam-1"}) is None
+
+
+async def test_hook_layout_for_incident(hub_factory: Any) -> None:
+    class Spotlight:
+        @hookimpl
+        def layout_for_incident(self, hub: Any, incident: Any, wall: Any) -> str | None:
+            return "spotlight" if incident["priority"] == "high" else None
+
+    class Fallback:
+        @hookimpl(trylast=True)
+        def layout_for_incident(self, hub: Any, incident: Any, wall: Any) -> str | None:
+            return "grid"
+
+    async with hub_factory(plugins=[("spot", Spotlight()), ("fallback", Fallback())]) as hub:
+        assert hub.layout_for({"priority": "high"}, {"id": "w"}) == "spotlight"
+        assert hub.layout_for({"priority": "low"}, {"id": "w"}) == "grid"
+
+
+async def test_hook_hub_configure(hub_factory: Any) -> None:
+    calls: list[str] = []
+
+    class Early:
+        @hookimpl
+        def hub_configure(self, hub: Any) -> None:
+            calls.append(f"early:{hub.name}")
+
+    class Broken:
+        @hookimpl
+        def hub_configure(self, hub: Any) -> None:
+            raise RuntimeError("cannot configure")
+
+    class Late:
+        @hookimpl
+        def hub_configure(self, hub: Any) -> None:
+            calls.append("late")
+
+    async with hub_factory(plugins=[("early", Early()), ("broken", Broken())]) as hub:
+        assert calls == ["early:test-hub"]
+        assert str(hub.pm.records["broken"].state) == "failed"
+        assert hub.state == "running"
+        with registered_plugin(hub, Late(), "late"):
+            assert calls == ["early:test-hub", "late"]  # historic: replayed to late plugins
+
+
+async def test_hook_hub_lifespan(hub_factory: Any) -> None:
+    order: list[str] = []
+
+    def make(name: str) -> object:
+        class Plugin:
+            @hookimpl
+            def hub_lifespan(self, hub: Any) -> Any:
+                @contextlib.asynccontextmanager
+                async def span() -> AsyncIterator[None]:
+                    order.append(f"enter:{name}")
+                    yield
+                    order.append(f"exit:{name}")
+
+                return span()
+
+        return Plugin()
+
+    class Failing:
+        @hookimpl
+        def hub_lifespan(self, hub: Any) -> Any:
+            @contextlib.asynccontextmanager
+            async def span() -> AsyncIterator[None]:
+                raise OSError("device busy")
+                yield
+
+            return span()
+
+    async with hub_factory(
+        plugins=[("a", make("a")), ("bad", Failing()), ("b", make("b"))], load_entrypoints=False
+    ) as hub:
+        assert str(hub.pm.records["bad"].state) == "failed"
+        assert "device busy" in (hub.pm.records["bad"].reason or "")
+        entered = list(order)
+    assert sorted(entered) == ["enter:a", "enter:b"]
+    # exits run in reverse order of entry
+    assert order[2:] == [f"exit:{entered[1][6:]}", f"exit:{entered[0][6:]}"]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from csuhub.store import Store, StoreError
+from csuhub.store.migrations import LATEST
+
+
+async def test_wal_and_migrations(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db" / "csuhub.db")
+    await store.open()
+    try:
+        assert (await store.journal_mode()).lower() == "wal"
+        assert await store.schema_version() == LATEST
+    finally:
+        await store.close()
+    # reopening does not re-run migrations
+    store = Store(tmp_path / "db" / "csuhub.db")
+    await store.open()
+    assert await store.schema_version() == LATEST
+    await store.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "csuhub.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={LATEST + 1}")
+    conn.close()
+    store = Store(path)
+    with pytest.raises(StoreError, match="newer than this csuhub"):
+        await store.open()
+
+
+async def test_audit_is_append_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        rid = await store.audit("alice", "export.create", "cam-1", reason="PV 2026/123")
+        records = await store.audit_records(target="cam-1")
+        assert [(r.id, r.actor, r.details["reason"]) for r in records] == [
+            (rid, "alice", "PV 2026/123")
+        ]
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            await store._run(lambda: store.conn.execute("UPDATE audit_log SET actor='x'"))
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            await store._run(lambda: store.conn.execute("DELETE FROM audit_log"))
+    finally:
+        await store.close()
+
+
+async def test_store_work_runs_off_the_loop(tmp_path: Path) -> None:
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    loop_thread = threading.get_ident()
+    try:
+        thread = await store._run(threading.get_ident)
+        assert thread != loop_thread
+        # the loop keeps ticking while the store works
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.gather(*(store.audit("t", "a", str(i)) for i in range(200)))
+        task.cancel()
+        assert ticks > 10
+    finally:
+        await store.close()
+
+
+async def test_camera_rows_and_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        await store.upsert_camera("cam-1", name="Grand Place", driver="simcam", state="connecting")
+        assert await store.set_camera_state("cam-1", "online") == "connecting"
+        assert await store.set_camera_state("nope", "online") is None
+        row = await store.get_camera("cam-1")
+        assert row is not None and row.state == "online" and row.name == "Grand Place"
+    finally:
+        await store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from csuhub.store import Store
+
+    async def main():
+        store = Store(Path(sys.argv[1]))
+        await store.open()
+        i = 0
+        while True:
+            await store.audit("writer", "tick", str(i))
+            print(i, flush=True)  # acknowledged only once durable
+            i += 1
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_audit_records_survive_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "csuhub.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged = -1
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        acknowledged = int(line)
+        if acknowledged >= 50:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    conn = sqlite3.connect(db)
+    targets = {int(r[0]) for r in conn.execute("SELECT target FROM audit_log")}
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert set(range(acknowledged + 1)) <= targets
