@@ -1,0 +1,135 @@
+"""ACME cameras for csuhub: an example vendor plugin.
+
+ACME cameras answer ``GET /status`` with JSON ``{"model": ..., "serial": ...,
+"ok": true}`` and stream H.264 at ``rtsp://host:rtsp_port/live/<profile>``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import voluptuous as vol
+from aiohttp import web
+
+from csuhub.config import validators as cv
+from csuhub.hookspecs import hookimpl
+from csuhub.protocols import DiscoveredCamera, StreamSource
+from csuhub.specs import CameraDriverSpec
+from csuhub.web.app import HUB_KEY
+from csuhub.web.auth import require_role
+
+OPTIONS = vol.Schema(
+    {
+        vol.Required("host"): cv.host,
+        vol.Optional("http_port", default=80): cv.port,
+        vol.Optional("rtsp_port", default=554): cv.port,
+        vol.Optional("username", default=""): str,
+        vol.Optional("password", default=""): str,
+        vol.Optional("timeout", default=5.0): cv.duration,
+    }
+)
+
+
+def basic_auth(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class AcmeError(Exception):
+    pass
+
+
+class AcmeCamera:
+    """A CameraDriver for one ACME camera."""
+
+    def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
+        self.camera_id = camera_id
+        self.options = options
+        self._session: aiohttp.ClientSession | None = None
+        self.status: dict[str, Any] = {}
+
+    async def connect(self) -> None:
+        headers = {}
+        if self.options["username"]:
+            headers["Authorization"] = basic_auth(self.options["username"], self.options["password"])
+        timeout = aiohttp.ClientTimeout(total=self.options["timeout"])
+        self._session = aiohttp.ClientSession(headers=headers, timeout=timeout)
+
+    async def _get_status(self) -> dict[str, Any]:
+        if self._session is None:
+            raise AcmeError("not connected")
+        url = f"http://{self.options['host']}:{self.options['http_port']}/status"
+        async with self._session.get(url) as resp:
+            if resp.status == 401:
+                raise AcmeError("camera refused the credentials")
+            resp.raise_for_status()
+            data = await resp.json()
+        if not isinstance(data, dict):
+            raise AcmeError("camera sent a status that is not a JSON object")
+        # device data is untrusted: keep known keys, bounded
+        return {k: str(data.get(k, ""))[:100] for k in ("model", "serial", "firmware")} | {
+            "ok": data.get("ok") is True
+        }
+
+    async def describe(self) -> dict[str, Any]:
+        self.status = await self._get_status()
+        return {"manufacturer": "ACME", **self.status}
+
+    async def stream(self, profile: str = "main") -> StreamSource:
+        o = self.options
+        cred = ""
+        if o["username"]:
+            cred = f"{quote(o['username'], safe='')}:{quote(o['password'], safe='')}@"
+        return StreamSource(
+            url=f"rtsp://{cred}{o['host']}:{o['rtsp_port']}/live/{quote(profile, safe='')}",
+            input_options={"rtsp_transport": "tcp"},
+            codec="h264",
+        )
+
+    async def check_health(self) -> bool:
+        self.status = await self._get_status()
+        return bool(self.status["ok"])
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@hookimpl
+def register_camera_drivers(hub: Any) -> list[CameraDriverSpec]:
+    return [
+        CameraDriverSpec(
+            name="acme",
+            factory=AcmeCamera,
+            config_schema=OPTIONS,
+            description="ACME HTTP cameras (example vendor plugin)",
+            zeroconf_types=("_acme-cam._tcp.local.",),
+        )
+    ]
+
+
+@hookimpl
+def driver_for_discovery(hub: Any, camera: DiscoveredCamera) -> str | None:
+    manufacturer = str(camera.info.get("manufacturer", "")).upper()
+    return "acme" if manufacturer.startswith("ACME") else None
+
+
+@require_role("viewer")
+async def acme_cameras(request: web.Request) -> web.Response:
+    """Which cameras this plugin drives, and what they last reported."""
+    hub = request.app[HUB_KEY]
+    cameras = {
+        camera_id: {"state": hub.cameras.states.get(camera_id), **driver.status}
+        for camera_id, driver in hub.cameras.drivers.items()
+        if isinstance(driver, AcmeCamera)
+    }
+    return web.json_response({"cameras": cameras})
+
+
+@hookimpl
+def register_web_routes(hub: Any) -> list[Any]:
+    return [web.get("/cameras", acme_cameras)]

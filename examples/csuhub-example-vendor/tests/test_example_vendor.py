@@ -1,0 +1,108 @@
+"""The integrator's story, end to end, with csuhub's plugin test kit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import csuhub_example_vendor
+from csuhub.events import CameraStateChanged
+from csuhub.plugins import make_plugin_manager
+from csuhub.protocols import DiscoveredCamera
+from csuhub.testing import validate_plugin
+from csuhub.web.auth import hash_secret
+
+
+def test_discovered_through_its_entry_point() -> None:
+    pm = make_plugin_manager()
+    record = pm.records["example-vendor"]
+    assert str(record.state) == "loaded"
+    assert record.distribution == "csuhub-example-vendor"
+    assert set(record.hooks) == {
+        "register_camera_drivers", "driver_for_discovery", "register_web_routes"
+    }
+
+
+def test_specs_pass_the_kit_checks() -> None:
+    assert validate_plugin(csuhub_example_vendor) == []
+
+
+@pytest.fixture
+async def acme_camera() -> AsyncIterator[dict[str, Any]]:
+    """A real HTTP server on 127.0.0.1 playing an ACME camera."""
+    state = {"ok": True}
+
+    async def status(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != csuhub_example_vendor.basic_auth("op", "s3cret"):
+            return web.Response(status=401)
+        return web.json_response({"model": "ACME-4K", "serial": "A123", "ok": state["ok"]})
+
+    app = web.Application()
+    app.router.add_get("/status", status)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    state["port"] = port
+    state["runner"] = runner
+    yield state
+    await runner.cleanup()
+
+
+async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: dict) -> None:
+    config = {"cameras": [{"id": "cam-acme-1", "driver": "acme", "options": {
+        "host": "127.0.0.1", "http_port": acme_camera["port"],
+        "username": "op", "password": "s3cret", "timeout": "2s"}}]}
+    async with hub_factory(config, web=True) as hub:
+        hub.cameras.health_interval = 0.05
+        online = await hub.bus.wait_for(
+            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "online"},
+            timeout=10)
+        assert online.old_state == "connecting"
+        # the vendor's route, behind csuhub's authentication
+        await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
+        async with aiohttp.ClientSession() as session:
+            url = f"{hub.web.url}/plugins/example-vendor/cameras"
+            async with session.get(url) as resp:
+                assert resp.status == 401
+            async with session.get(url, headers={"Authorization": "Bearer csu_t"}) as resp:
+                body = await resp.json()
+        assert body["cameras"]["cam-acme-1"]["serial"] == "A123"
+        # the camera reports a fault: the hub notices
+        acme_camera["ok"] = False
+        offline = await hub.bus.wait_for(
+            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "offline"},
+            timeout=10)
+        assert offline.reason == "health check failed"
+
+
+async def test_wrong_credentials_keep_camera_offline(hub_factory: Any, acme_camera: dict) -> None:
+    config = {"cameras": [{"id": "cam-acme-2", "driver": "acme", "options": {
+        "host": "127.0.0.1", "http_port": acme_camera["port"],
+        "username": "op", "password": "wrong"}}]}
+    async with hub_factory(config) as hub:
+        event = await hub.bus.wait_for(
+            CameraStateChanged, match={"camera_id": "cam-acme-2", "new_state": "offline"},
+            timeout=10)
+        assert "refused the credentials" in event.reason
+        await asyncio.sleep(0)
+
+
+async def test_selects_itself_for_acme_discoveries(hub_factory: Any) -> None:
+    async with hub_factory() as hub:
+        found = DiscoveredCamera(ref="urn:uuid:1", address="127.0.0.1", source="onvif",
+                                 info={"manufacturer": "Acme Corp"})
+        assert hub.driver_for(found) == "acme"
+
+
+async def test_stream_url_quotes_credentials(hub_factory: Any) -> None:
+    driver = csuhub_example_vendor.AcmeCamera(None, "c", csuhub_example_vendor.OPTIONS(
+        {"host": "127.0.0.1", "username": "a@b", "password": "p/ss:w"}))
+    stream = await driver.stream()
+    assert stream.url == "rtsp://a%40b:p%2Fss%3Aw@127.0.0.1:554/live/main"
