@@ -139,9 +139,19 @@ def ha_baseline(n: int, filtered_n: int, k: int) -> dict[str, float] | None:
             print("HA baseline unavailable: setup_ha_env.sh failed", flush=True)
             return None
     proc = subprocess.run(
-        [str(python), str(HERE / "_ha_baseline.py"), "--events", str(n), "--subs", str(k),
-         "--filtered-events", str(filtered_n)],
-        capture_output=True, text=True, check=False,
+        [
+            str(python),
+            str(HERE / "_ha_baseline.py"),
+            "--events",
+            str(n),
+            "--subs",
+            str(k),
+            "--filtered-events",
+            str(filtered_n),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         print(f"HA baseline failed:\n{proc.stderr[-2000:]}", flush=True)
@@ -164,7 +174,9 @@ def main() -> int:
     predicate_n = 5_000 if args.quick else 20_000
     runs = 1 if args.quick else 3
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}"
+    )
     print(f"events: {n:,} (one and indexed filtered), {predicate_n:,} (predicate filtered), K={k}")
     one = best_of(runs, lambda: csuhub_one(n))
     print(f"csuhub one listener          {one:>12,.0f} events/s")
@@ -188,21 +200,27 @@ def main() -> int:
         print(f"HA 1000 filtered listeners   {ha['filtered_per_s']:>12,.0f} events/s")
         ratio_one = one / ha["one_per_s"]
         ratio_filtered = filtered / ha["filtered_per_s"]
-        print(f"ratio one vs HA: {ratio_one:.2f}x; filtered vs HA: {ratio_filtered:.2f}x; "
-              f"one vs bare queue: {one / queue:.2f}x")
+        print(
+            f"ratio one vs HA: {ratio_one:.2f}x; filtered vs HA: {ratio_filtered:.2f}x; "
+            f"one vs bare queue: {one / queue:.2f}x"
+        )
         ok = ok and ratio_one >= 1.5 and ratio_filtered >= 1.5
         baseline = ha["one_per_s"]
         ratio = min(ratio_one, ratio_filtered)
     else:
         print(f"HA baseline skipped; one vs bare queue: {one / queue:.2f}x")
-    print(json.dumps({
-        "bench": "bus",
-        "value": round(one),
-        "baseline": round(baseline),
-        "ratio": round(ratio, 3),
-        "target": target,
-        "ok": bool(ok),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "bus",
+                "value": round(one),
+                "baseline": round(baseline),
+                "ratio": round(ratio, 3),
+                "target": target,
+                "ok": bool(ok),
+            }
+        )
+    )
     return 0 if ok else 1
 
 

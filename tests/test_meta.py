@@ -72,6 +72,9 @@ def test_bundled_plugins_register_through_entry_points() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     eps = project["project"]["entry-points"]["csuhub"]
-    bundled = {p.name for p in (ROOT / "plugins").iterdir()
-               if p.name.startswith("csuhub_") and (p / "__init__.py").exists()}
+    bundled = {
+        p.name
+        for p in (ROOT / "plugins").iterdir()
+        if p.name.startswith("csuhub_") and (p / "__init__.py").exists()
+    }
     assert set(eps.values()) == bundled

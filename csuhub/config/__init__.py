@@ -150,10 +150,15 @@ def peek_disabled_plugins(path: Path) -> list[str]:
 
 def _issue(raw: Any, err: vol.Invalid, schema: vol.Schema, file: str) -> ConfigIssue:
     path = tuple(err.path)
-    mark = position_of(raw, list(path)) or getattr(raw, "mark", None) or Mark(file, 1, 1)
     message = err.msg
+    unknown_key = message == "extra keys not allowed"
+    mark = (
+        position_of(raw, list(path), key=unknown_key)
+        or getattr(raw, "mark", None)
+        or Mark(file, 1, 1)
+    )
     hint = None
-    if message == "extra keys not allowed" and path:
+    if unknown_key and path:
         allowed = _keys_at(schema.schema, list(path[:-1]))
         unknown = str(path[-1])
         message = f"unknown key {unknown!r}"

@@ -188,20 +188,25 @@ def load_file(path: Path) -> Any:
     return loads(text, str(path))
 
 
-def position_of(data: Any, path: list[Any]) -> Mark | None:
-    """The best known position for a key path inside loaded data."""
+def position_of(data: Any, path: list[Any], *, key: bool = False) -> Mark | None:
+    """The best known position for a key path inside loaded data.
+
+    With ``key=True`` the position of the last key itself (for "unknown key"),
+    otherwise that of its value when the value is a string.
+    """
     best: Mark | None = getattr(data, "mark", None)
     node = data
-    for key in path:
-        if isinstance(node, NodeDict) and key in node:
-            best = node.key_marks.get(key, best)
-            node = node[key]
-        elif isinstance(node, NodeList) and isinstance(key, int) and 0 <= key < len(node):
-            best = node.item_marks[key] if key < len(node.item_marks) else best
-            node = node[key]
+    for index, part in enumerate(path):
+        if isinstance(node, NodeDict) and part in node:
+            best = node.key_marks.get(part, best)
+            if key and index == len(path) - 1:
+                return best
+            node = node[part]
+        elif isinstance(node, NodeList) and isinstance(part, int) and 0 <= part < len(node):
+            best = node.item_marks[part] if part < len(node.item_marks) else best
+            node = node[part]
         else:
             break
-        inner = getattr(node, "mark", None)
-        if isinstance(node, NodeStr) and inner is not None:
-            best = inner
+        if isinstance(node, NodeStr) and node.mark is not None:
+            best = node.mark
     return best

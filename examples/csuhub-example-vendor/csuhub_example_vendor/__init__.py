@@ -54,7 +54,9 @@ class AcmeCamera:
     async def connect(self) -> None:
         headers = {}
         if self.options["username"]:
-            headers["Authorization"] = basic_auth(self.options["username"], self.options["password"])
+            headers["Authorization"] = basic_auth(
+                self.options["username"], self.options["password"]
+            )
         timeout = aiohttp.ClientTimeout(total=self.options["timeout"])
         self._session = aiohttp.ClientSession(headers=headers, timeout=timeout)
 

@@ -24,7 +24,9 @@ def test_discovered_through_its_entry_point() -> None:
     assert str(record.state) == "loaded"
     assert record.distribution == "csuhub-example-vendor"
     assert set(record.hooks) == {
-        "register_camera_drivers", "driver_for_discovery", "register_web_routes"
+        "register_camera_drivers",
+        "driver_for_discovery",
+        "register_web_routes",
     }
 
 
@@ -56,14 +58,26 @@ async def acme_camera() -> AsyncIterator[dict[str, Any]]:
 
 
 async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: dict) -> None:
-    config = {"cameras": [{"id": "cam-acme-1", "driver": "acme", "options": {
-        "host": "127.0.0.1", "http_port": acme_camera["port"],
-        "username": "op", "password": "s3cret", "timeout": "2s"}}]}
+    config = {
+        "cameras": [
+            {
+                "id": "cam-acme-1",
+                "driver": "acme",
+                "options": {
+                    "host": "127.0.0.1",
+                    "http_port": acme_camera["port"],
+                    "username": "op",
+                    "password": "s3cret",
+                    "timeout": "2s",
+                },
+            }
+        ]
+    }
     async with hub_factory(config, web=True) as hub:
         hub.cameras.health_interval = 0.05
         online = await hub.bus.wait_for(
-            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "online"},
-            timeout=10)
+            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "online"}, timeout=10
+        )
         assert online.old_state == "connecting"
         # the vendor's route, behind csuhub's authentication
         await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
@@ -77,32 +91,56 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
         # the camera reports a fault: the hub notices
         acme_camera["ok"] = False
         offline = await hub.bus.wait_for(
-            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "offline"},
-            timeout=10)
+            CameraStateChanged,
+            match={"camera_id": "cam-acme-1", "new_state": "offline"},
+            timeout=10,
+        )
         assert offline.reason == "health check failed"
 
 
 async def test_wrong_credentials_keep_camera_offline(hub_factory: Any, acme_camera: dict) -> None:
-    config = {"cameras": [{"id": "cam-acme-2", "driver": "acme", "options": {
-        "host": "127.0.0.1", "http_port": acme_camera["port"],
-        "username": "op", "password": "wrong"}}]}
+    config = {
+        "cameras": [
+            {
+                "id": "cam-acme-2",
+                "driver": "acme",
+                "options": {
+                    "host": "127.0.0.1",
+                    "http_port": acme_camera["port"],
+                    "username": "op",
+                    "password": "wrong",
+                },
+            }
+        ]
+    }
     async with hub_factory(config) as hub:
         event = await hub.bus.wait_for(
-            CameraStateChanged, match={"camera_id": "cam-acme-2", "new_state": "offline"},
-            timeout=10)
+            CameraStateChanged,
+            match={"camera_id": "cam-acme-2", "new_state": "offline"},
+            timeout=10,
+        )
         assert "refused the credentials" in event.reason
         await asyncio.sleep(0)
 
 
 async def test_selects_itself_for_acme_discoveries(hub_factory: Any) -> None:
     async with hub_factory() as hub:
-        found = DiscoveredCamera(ref="urn:uuid:1", address="127.0.0.1", source="onvif",
-                                 info={"manufacturer": "Acme Corp"})
+        found = DiscoveredCamera(
+            ref="urn:uuid:1",
+            address="127.0.0.1",
+            source="onvif",
+            info={"manufacturer": "Acme Corp"},
+        )
         assert hub.driver_for(found) == "acme"
 
 
 async def test_stream_url_quotes_credentials(hub_factory: Any) -> None:
-    driver = csuhub_example_vendor.AcmeCamera(None, "c", csuhub_example_vendor.OPTIONS(
-        {"host": "127.0.0.1", "username": "a@b", "password": "p/ss:w"}))
+    driver = csuhub_example_vendor.AcmeCamera(
+        None,
+        "c",
+        csuhub_example_vendor.OPTIONS(
+            {"host": "127.0.0.1", "username": "a@b", "password": "p/ss:w"}
+        ),
+    )
     stream = await driver.stream()
     assert stream.url == "rtsp://a%40b:p%2Fss%3Aw@127.0.0.1:554/live/main"
