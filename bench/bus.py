@@ -34,8 +34,8 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from csuhub.bus import EventBus  # noqa: E402
-from csuhub.events import Event  # noqa: E402
+from csuhub.bus import EventBus
+from csuhub.events import Event
 
 HERE = Path(__file__).resolve().parent
 

@@ -157,14 +157,14 @@ def test_demo_runs_serves_health_and_stops_on_sigterm(
         started = next(e for e in events if e.get("event") == "hub_started")
         url = started["web_url"]
         assert url.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as resp:
             health = json.loads(resp.read())
         assert health["status"] == "ok"
         assert health["cameras"]["online"] == 4
         assert health["plugins"]["simcam"] == "loaded"
         # every other endpoint needs a token
         try:
-            urllib.request.urlopen(f"{url}/plugins/example-vendor/cameras", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{url}/plugins/example-vendor/cameras", timeout=5)
         except urllib.error.HTTPError as err:
             assert err.code == 401
         else:

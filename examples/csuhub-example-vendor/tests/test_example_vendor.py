@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import csuhub_example_vendor
 import pytest
 from aiohttp import web
 
-import csuhub_example_vendor
 from csuhub.events import CameraStateChanged
 from csuhub.plugins import make_plugin_manager
 from csuhub.protocols import DiscoveredCamera
