@@ -270,3 +270,22 @@ def test_demo_killed_while_encoding_leaves_no_orphan(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_hub_starts_despite_broken_and_duplicate_entry_points(tmp_path: Path) -> None:
+    eps = [
+        _ep("simcam", "csuhub_simcam"),
+        _ep("ghost", "csuhub_does_not_exist"),
+        _ep("simcam", "csuhub_simcam"),
+    ]
+    pm = make_plugin_manager(entry_points=lambda: eps)
+    hub = Hub({"hub": {"web": {"port": 0}}}, data_dir=tmp_path, pm=pm)
+    await hub.start()
+    try:
+        assert hub.state == "running"
+        health = hub.health()
+        assert health["plugins"]["ghost"] == "failed"
+        assert "ghost" in health["failed_plugins"]
+        assert "simcam" in hub.registry.camera_drivers
+    finally:
+        await hub.stop()
