@@ -12,14 +12,18 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
 from csuhub import __version__
-from csuhub.config import ConfigInvalid
-from csuhub.config.yaml_loader import YamlError, load_file, loads
+from csuhub.cli_blueprints import add_blueprint_parser, cmd_blueprints
+from csuhub.config import ERROR, ConfigInvalid
+from csuhub.config.yaml_loader import loads
 from csuhub.events import (
     CameraDiscovered,
     CameraStateChanged,
@@ -98,16 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, help="web port (default 8480; 0 picks a free one)")
     demo.add_argument("--cameras", type=int, help="number of simulated cameras (default 4)")
+    demo.add_argument(
+        "--site", type=Path, help="rehearse this site file, its cameras played by simulated ones"
+    )
     common(demo)
 
     check = sub.add_parser("check", help="validate a site file and report every error")
     check.add_argument("config", type=Path, nargs="?", help="site YAML file")
     check.add_argument("-c", "--config", dest="config_opt", type=Path, help=argparse.SUPPRESS)
+    check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     common(check)
+
+    reload = sub.add_parser("reload", help="validate the site file, then make the running hub apply it")
+    reload.add_argument("-c", "--config", required=True, type=Path, help="site YAML file")
+    reload.add_argument("--data", type=Path, help="data directory (overrides hub.data_dir)")
+    reload.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the hub")
+    common(reload)
 
     plugins = sub.add_parser("plugins", help="list plugins, their hooks and state")
     plugins.add_argument("-c", "--config", type=Path, help="honour this site's plugins.disabled")
     common(plugins)
+
+    add_blueprint_parser(sub, common)
 
     tokens = sub.add_parser("tokens", help="manage API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -139,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "plugins": cmd_plugins,
         "tokens": cmd_tokens,
+        "reload": cmd_reload,
+        "blueprints": cmd_blueprints,
     }
     try:
         return handlers[args.command](args, out)
@@ -159,9 +177,10 @@ def _error(out: Output, message: str, code: int) -> None:
 # -- loading ------------------------------------------------------------------
 
 
-def _read_yaml(path: Path) -> Any:
+def _load_hub(path: Path, **kwargs: Any) -> Hub:
+    """A hub for a site file; unreadable files are a one-line error with exit 2."""
     try:
-        return load_file(path)
+        return Hub.from_file(path, **kwargs)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file", EXIT_USAGE) from None
     except IsADirectoryError:
@@ -194,15 +213,21 @@ def _demo_raw(cameras: int | None, port: int | None) -> Any:
 
 
 def _report_invalid(out: Output, err: ConfigInvalid) -> None:
+    errors = [i for i in err.issues if i.severity == ERROR]
+    warnings = [i for i in err.issues if i.severity != ERROR]
     if out.as_json:
-        out.document({"valid": False, "errors": [i.as_dict() for i in err.issues]}, "")
+        out.document(
+            {"valid": False, "errors": [i.as_dict() for i in errors],
+             "warnings": [i.as_dict() for i in warnings]},
+            "",
+        )
     else:
         for issue in err.issues:
             sys.stderr.write(f"{issue}\n")
-        sys.stderr.write(f"{len(err.issues)} error(s)\n")
-
-
-# -- commands ---------------------------------------------------------------
+        summary = f"{len(errors)} error(s)"
+        if warnings:
+            summary += f", {len(warnings)} warning(s)"
+        sys.stderr.write(summary + "\n")
 
 
 def cmd_check(args: argparse.Namespace, out: Output) -> int:
@@ -210,40 +235,32 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     if path is None:
         raise CliError("check needs a site file: csuhub check site.yaml")
     try:
-        raw = _read_yaml(path)
-    except CliError:
-        raise
-    except YamlError:
-        raw = None
-    try:
-        if raw is None:
-            load_file(path)  # re-raise the YAML error with its position
-        hub = Hub(raw, source=str(path), web=False)
+        hub = _load_hub(path, web=False, strict=args.strict)
         config = hub.setup()
-    except YamlError as err:
-        from csuhub.config import ConfigIssue
-
-        _report_invalid(out, ConfigInvalid([ConfigIssue(err.message, (), err.mark)]))
-        return EXIT_INVALID
     except ConfigInvalid as err:
         _report_invalid(out, err)
         return EXIT_INVALID
     cameras = len(config.section("cameras", []))
+    if not out.as_json:
+        for warning in config.warnings:
+            sys.stderr.write(f"{warning}\n")
+    note = f", {len(config.warnings)} warning(s)" if config.warnings else ""
     out.document(
-        {"valid": True, "file": str(path), "cameras": cameras, "errors": []},
-        f"{path}: valid ({cameras} camera(s))",
+        {"valid": True, "file": str(path), "cameras": cameras, "errors": [],
+         "warnings": [w.as_dict() for w in config.warnings],
+         "blueprints": config.blueprints},
+        f"{path}: valid ({cameras} camera(s){note})",
     )
     return EXIT_OK
 
 
 def cmd_plugins(args: argparse.Namespace, out: Output) -> int:
-    raw: Any = {}
+    hub = Hub({}, source="<none>", web=False)
     if args.config is not None:
         try:
-            raw = _read_yaml(args.config)
-        except YamlError as err:
-            raise CliError(str(err), EXIT_INVALID) from None
-    hub = Hub(raw, source=str(args.config or "<none>"), web=False)
+            hub = _load_hub(args.config, web=False)
+        except ConfigInvalid:
+            pass  # bad YAML: list plugins without the site's plugins.disabled
     try:
         hub.setup()
     except ConfigInvalid:
@@ -336,26 +353,76 @@ def _run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace, out: Output) -> int:
     try:
-        raw = _read_yaml(args.config)
-    except YamlError as err:
-        from csuhub.config import ConfigIssue
-
-        _report_invalid(out, ConfigInvalid([ConfigIssue(err.message, (), err.mark)]))
+        hub = _load_hub(args.config, data_dir=args.data)
+        config = hub.setup()
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
         return EXIT_INVALID
-    hub = Hub(raw, source=str(args.config), data_dir=args.data)
+    for warning in config.warnings:
+        out.emit(str(warning), event="config_warning", **warning.as_dict())
+    return _run_hub(hub, out)
+
+
+def cmd_reload(args: argparse.Namespace, out: Output) -> int:
+    """Validate here first; only a valid file is sent to the running hub (SIGHUP)."""
+    try:
+        hub = _load_hub(args.config, data_dir=args.data, web=False)
+        hub.setup()
+    except ConfigInvalid as err:
+        _report_invalid(out, err)
+        sys.stderr.write("not reloaded: the running hub keeps its configuration\n")
+        return EXIT_INVALID
+    pidfile = hub.data_dir / "csuhub.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        raise CliError(f"no hub is running on {hub.data_dir}", EXIT_INVALID) from None
+    status = hub.data_dir / "reload.json"
+    before = _reload_generation(status)
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if _reload_generation(status) != before:
+            report = json.loads(status.read_text())
+            break
+    else:
+        raise CliError(f"the hub (pid {pid}) did not report within {args.timeout:g}s", 1)
+    if report["ok"]:
+        diff = report["diff"]
+        cams = diff["cameras"]
+        human = (
+            f"reloaded: sections changed: {', '.join(diff['sections']) or 'none'}; cameras "
+            f"+{len(cams['added'])} -{len(cams['removed'])} ~{len(cams['changed'])}"
+        )
+        if diff["restart_required"]:
+            human += f"; restart needed for: {', '.join(diff['restart_required'])}"
+        out.document(report, human)
+        return EXIT_OK
+    out.document(report, "reload refused by the hub:\n" + "\n".join(report["errors"]))
+    return EXIT_INVALID
+
+
+def _reload_generation(path: Path) -> tuple[int, float] | None:
+    try:
+        data = json.loads(path.read_text())
+        return (int(data["generation"]), float(data["time"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def cmd_demo(args: argparse.Namespace, out: Output) -> int:
+    data_dir = args.data or default_data_dir("demo")
+    if args.site is not None:
+        hub = _simulated_site(args.site, data_dir, args.port, out)
+    else:
+        hub = Hub(_demo_raw(args.cameras, args.port), source="<demo>", data_dir=data_dir)
     try:
         hub.setup()
     except ConfigInvalid as err:
         _report_invalid(out, err)
         return EXIT_INVALID
-    return _run_hub(hub, out)
-
-
-def cmd_demo(args: argparse.Namespace, out: Output) -> int:
-    raw = _demo_raw(args.cameras, args.port)
-    data_dir = args.data or default_data_dir("demo")
-    hub = Hub(raw, source="<demo>", data_dir=data_dir)
-    hub.setup()
     out.emit(
         f"csuhub {__version__} demo — data in {hub.data_dir}",
         event="info",
@@ -369,14 +436,61 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     return _run_hub(hub, out, banner=["press Ctrl+C to stop"])
 
 
+def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -> Hub:
+    """A real site file with every camera played by a simulated one (and no
+    network discovery), so a site can be rehearsed on any machine."""
+    hub = _load_hub(path, data_dir=data_dir)
+    try:
+        hub.setup()
+    except ConfigInvalid:
+        return hub  # cmd_demo reports the errors
+    raw = hub.raw_config
+    patterns = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "testsrc", "yuvtestsrc"]
+    data = dict(hub.config.data)
+    cameras = []
+    for index, camera in enumerate(data.get("cameras", [])):
+        stand_in = dict(camera)
+        stand_in["driver"] = "simcam"
+        stand_in["options"] = {"pattern": patterns[index % len(patterns)], "width": 320,
+                               "height": 180, "fps": 5}
+        stand_in.pop("credentials", None)
+        cameras.append(_plain_camera(stand_in))
+    hub_section = dict(raw.get("hub", {})) if isinstance(raw, dict) else {}
+    web = dict(hub_section.get("web", {}))
+    web["host"] = "127.0.0.1"
+    if port is not None:
+        web["port"] = port
+    hub_section["web"] = web
+    hub_section.pop("data_dir", None)
+    simulated = {
+        "hub": hub_section,
+        "plugins": raw.get("plugins", {}) if isinstance(raw, dict) else {},
+        "cameras": cameras,
+        "discovery": [],
+    }
+    out.emit(f"site {path}: {len(cameras)} camera(s) played by simulated cameras",
+             event="info", cameras=len(cameras))
+    return Hub(simulated, source=f"<simulated {path.name}>", data_dir=data_dir)
+
+
+def _plain_camera(camera: dict[str, Any]) -> dict[str, Any]:
+    """A validated camera back in site-file form (durations in seconds, dates as text)."""
+    out = {k: v for k, v in camera.items() if v not in (None, [], {}) or k == "options"}
+    if "authorization" in out:
+        out["authorization"] = {k: str(v) if k in ("issued", "expires") else v
+                                for k, v in out["authorization"].items()}
+    return out
+
+
 def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
-    raw: Any = {}
     if args.config is not None:
         try:
-            raw = _read_yaml(args.config)
-        except YamlError as err:
-            raise CliError(str(err), EXIT_INVALID) from None
-    hub = Hub(raw, source=str(args.config or "<none>"), data_dir=args.data, web=False)
+            hub = _load_hub(args.config, data_dir=args.data, web=False)
+        except ConfigInvalid as err:
+            _report_invalid(out, err)
+            return EXIT_INVALID
+    else:
+        hub = Hub({}, source="<none>", data_dir=args.data, web=False)
     try:
         hub.setup()
     except ConfigInvalid as err:

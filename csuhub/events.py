@@ -118,3 +118,26 @@ class CameraStateChanged(Event):
     old_state: str | None
     new_state: str
     reason: str = ""
+
+
+# --- configuration ---------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConfigReloaded(Event):
+    """A new configuration was validated and applied (only what changed)."""
+
+    name: ClassVar[str] = "config_reloaded"
+    trigger: str
+    sections: list[str]
+    cameras: dict[str, list[str]]
+    restart_required: list[str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConfigReloadFailed(Event):
+    """A reload was refused; the running configuration stays."""
+
+    name: ClassVar[str] = "config_reload_failed"
+    trigger: str
+    errors: list[str]

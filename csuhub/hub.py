@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import fcntl
+import json
 import logging
 import os
 import signal
@@ -21,11 +24,20 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
 from csuhub import __version__
+from csuhub.blueprint.loader import BlueprintLoader
 from csuhub.bus import EventBus
 from csuhub.cameras.discovery import DiscoveryManager
 from csuhub.cameras.registry import CameraRegistry
-from csuhub.config import ConfigInvalid, SiteConfig, validate_site
-from csuhub.events import HubStarted, HubStarting, HubStopping, PluginFailed
+from csuhub.config import ConfigInvalid, SiteConfig, load_raw, validate_site
+from csuhub.config.diff import diff_config
+from csuhub.events import (
+    ConfigReloaded,
+    ConfigReloadFailed,
+    HubStarted,
+    HubStarting,
+    HubStopping,
+    PluginFailed,
+)
 from csuhub.plugins import CsuhubPluginManager, PluginCallError, PluginState, make_plugin_manager
 from csuhub.protocols import DiscoveredCamera
 from csuhub.registry import DuplicateSpecError, Registry
@@ -84,9 +96,13 @@ class Hub:
         data_dir: Path | None = None,
         pm: CsuhubPluginManager | None = None,
         web: bool = True,
+        files: frozenset[Path] = frozenset(),
+        strict: bool = False,
     ) -> None:
         self.raw_config = raw_config if raw_config is not None else {}
         self.source = source
+        self.files = files
+        self.strict = strict
         self._data_dir_override = data_dir
         self.pm = (
             pm if pm is not None else make_plugin_manager(disabled=_peek_disabled(self.raw_config))
@@ -99,6 +115,9 @@ class Hub:
         self.cameras = CameraRegistry(self)
         self.discovery = DiscoveryManager(self)
         self.web_enabled = web
+        self.blueprints = BlueprintLoader.for_site(
+            Path(source) if not source.startswith("<") else None
+        )
         self.web: Any = None
         self.store: Store = cast(Store, None)  # set by setup(), once data_dir is known
         self.state = "created"
@@ -108,6 +127,10 @@ class Hub:
         self._stack = AsyncExitStack()
         self._stop_requested: asyncio.Event | None = None
         self._configured = False
+        self._reload_lock = asyncio.Lock()
+        self._reload_generation = 0
+        self._lock_handle: Any = None
+        self._reload_tasks: set[asyncio.Task[Any]] = set()
 
     # -- set-up (sync, no I/O beyond what plugins describe) --------------------
 
@@ -135,11 +158,29 @@ class Hub:
         if self._config is not None:
             return self._config
         self._collect_specs()
-        sections = [spec for spec, _ in self.registry.config_sections.values()]
-        self._config = validate_site(self.raw_config, self.source, sections)
+        self._config = self.validate(self.raw_config, self.source, self.files)
         self._data_dir = self._resolve_data_dir()
         self.store = Store(self._data_dir / "csuhub.db")
         return self._config
+
+    def validate(self, raw: Any, source: str, files: frozenset[Path] = frozenset()) -> SiteConfig:
+        """Validate a configuration against this hub's plugins; raises ``ConfigInvalid``."""
+        sections = [spec for spec, _ in self.registry.config_sections.values()]
+        return validate_site(
+            raw,
+            source,
+            sections,
+            registry=self.registry,
+            loader=self.blueprints,
+            strict=self.strict,
+            files=files,
+        )
+
+    @classmethod
+    def from_file(cls, path: Path, **kwargs: Any) -> Hub:
+        """A hub for a site file on disk (tags resolved); raises ``ConfigInvalid``/``OSError``."""
+        loaded = load_raw(path)
+        return cls(loaded.raw, source=str(path), files=loaded.files, **kwargs)
 
     def _resolve_data_dir(self) -> Path:
         if self._data_dir_override is not None:
@@ -268,6 +309,8 @@ class Hub:
         stack = self._stack = AsyncExitStack()
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+            stack.callback(self._release_lock)
             await self.store.open()
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self.bus.drain)
@@ -347,6 +390,91 @@ class Hub:
         self.bus.fire(HubStopping(hub_name=self.name, reason=reason))
         await self._unwind()
 
+    # -- reload -----------------------------------------------------------------
+
+    async def reload(self, trigger: str = "api") -> dict[str, Any]:
+        """Re-read the site file; apply it only if valid, and then only what changed.
+
+        An invalid file leaves the running configuration untouched. Returns a
+        report (also written to ``<data_dir>/reload.json`` for ``csuhub reload``).
+        """
+        async with self._reload_lock:
+            report = await self._reload(trigger)
+            self._reload_generation += 1
+            report["generation"] = self._reload_generation
+            report["trigger"] = trigger
+            report["time"] = time.time()
+            await asyncio.to_thread(_write_json_atomic, self.data_dir / "reload.json", report)
+            return report
+
+    async def _reload(self, trigger: str) -> dict[str, Any]:
+        source = self.config.source
+        if source is None:
+            errors = ["this hub runs an embedded configuration; there is no file to reload"]
+            self.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
+            return {"ok": False, "errors": errors}
+        try:
+            loaded = await asyncio.to_thread(load_raw, source)
+            new = self.validate(loaded.raw, str(source), loaded.files)
+        except ConfigInvalid as err:
+            errors = [str(i) for i in err.issues if i.severity == "error"]
+            await self.store.audit(trigger, "config.reload_refused", str(source), errors=errors)
+            self.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
+            return {"ok": False, "errors": errors, "issues": [i.as_dict() for i in err.issues]}
+        except OSError as err:
+            errors = [f"{source}: cannot read: {err.strerror or err}"]
+            self.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
+            return {"ok": False, "errors": errors}
+        old = self.config
+        diff = diff_config(old.data, new.data)
+        if diff.restart_required:
+            # keep what cannot change live; report it
+            data = dict(new.data)
+            for section in diff.restart_required:
+                data[section] = old.data[section]
+            new = dataclasses.replace(new, data=data)
+        self._config = new
+        if diff.cameras:
+            await self.cameras.apply(diff.cameras, new.section("cameras", []))
+        if diff.discovery:
+            await self.discovery.apply(diff.discovery, new.section("discovery", []))
+        await self.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
+        self.bus.fire(
+            ConfigReloaded(
+                trigger=trigger,
+                sections=diff.sections,
+                cameras=diff.cameras.as_dict(),
+                restart_required=diff.restart_required,
+            )
+        )
+        return {"ok": True, "diff": diff.as_dict(), "warnings": [str(w) for w in new.warnings]}
+
+    def _acquire_lock(self) -> None:
+        """One hub per data directory: two would corrupt each other's recordings."""
+        path = self.data_dir / "csuhub.pid"
+        handle = open(path, "a+")  # held open (and locked) for the hub's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip() or "?"
+            handle.close()
+            raise OSError(
+                f"another hub (pid {other}) is running on the data directory {self.data_dir}"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    def _release_lock(self) -> None:
+        handle, self._lock_handle = self._lock_handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+            handle.close()
+
     def request_stop(self, reason: str = "requested") -> None:
         """Ask a hub started with ``run`` to stop (signal handlers, the API, tests)."""
         self._stop_reason = reason
@@ -373,6 +501,9 @@ class Hub:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(signum, self.request_stop, signal.Signals(signum).name)
                     installed.append(signum)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+                installed.append(signal.SIGHUP)
         try:
             start = asyncio.create_task(self.start(), name="csuhub:start")
             waiter = asyncio.create_task(self._stop_requested.wait())
@@ -394,6 +525,13 @@ class Hub:
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
+
+    def _on_sighup(self) -> None:
+        if self.state != "running":
+            return
+        task = asyncio.get_running_loop().create_task(self.reload("SIGHUP"))
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
 
     # -- reporting ------------------------------------------------------------
 
@@ -433,6 +571,12 @@ async def _guarded_lifespan(plugin: str, cm: Any) -> Any:
             await cm.__aexit__(None, None, None)
         except Exception:
             _LOGGER.exception("plugin %s: hub_lifespan failed on exit", plugin)
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, default=str, indent=2))
+    os.replace(tmp, path)
 
 
 def _peek_disabled(raw: Any) -> list[str]:

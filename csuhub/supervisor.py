@@ -93,6 +93,13 @@ class Supervisor:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
 
+    async def cancel(self, name: str) -> None:
+        """Stop one task and wait until it is gone."""
+        task = self._tasks.pop(name, None)
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def running(self) -> list[str]:
         return sorted(name for name, task in self._tasks.items() if not task.done())
 

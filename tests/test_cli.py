@@ -39,10 +39,14 @@ def test_missing_config_is_one_line_exit_2(cli_env: dict[str, str], tmp_path: Pa
 
 def test_check_valid_and_invalid(cli_env: dict[str, str], tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text("hub: {name: Lille}\ncameras:\n  - {id: cam-1, driver: simcam}\n")
+    good.write_text(
+        "hub: {name: Lille}\ncameras:\n  - id: cam-1\n    driver: simcam\n"
+        "    authorization: {reference: 2024/059, issued: 2024-01-10, expires: 2099-01-09}\n"
+    )
     result = run_cli("check", str(good), env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert "valid (1 camera(s))" in result.stdout
+    assert result.stdout.strip() == f"{good}: valid (1 camera(s))"
+    assert result.stderr == ""
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("hub:\n  nmae: Lille\nretension: 14d\n")

@@ -29,7 +29,7 @@ def test_billion_laughs_fails_fast() -> None:
 
 
 def test_unsafe_tags_are_refused() -> None:
-    with pytest.raises(YamlError, match="could not determine a constructor"):
+    with pytest.raises(YamlError, match=r"unknown tag .*python/object"):
         loads("x: !!python/object/apply:os.system ['true']\n", "evil.yaml")
 
 

@@ -29,6 +29,20 @@ class DiscoveryManager:
         for entry in self.hub.config.section("discovery", []):
             await self._start_source(entry)
 
+    async def apply(self, diff: Any, entries: list[dict[str, Any]]) -> None:
+        """Restart only the sources a reload added, removed or changed."""
+        by_name = {e["source"]: e for e in entries}
+        for name in [*diff.removed, *diff.changed]:
+            await self.hub.supervisor.cancel(f"discovery:{name}")
+            source = self.sources.pop(name, None)
+            if source is not None:
+                try:
+                    await source.stop()
+                except Exception:
+                    _LOGGER.exception("discovery source %s failed to stop", name)
+        for name in [*diff.changed, *diff.added]:
+            await self._start_source(by_name[name])
+
     async def _start_source(self, entry: dict[str, Any]) -> None:
         name = entry["source"]
         spec = self.hub.registry.discovery_sources.get(name)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
+from csuhub.config.diff import KeyedDiff
 from csuhub.events import CameraDiscovered, CameraStateChanged
 from csuhub.protocols import CameraDriver
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+REMOVED = "removed"
+DISABLED = "disabled"
 DISCOVERED = "discovered"
 CONNECTING = "connecting"
 ONLINE = "online"
@@ -52,8 +55,36 @@ class CameraRegistry:
                 _LOGGER.exception("camera %s: driver close failed", camera_id)
         self.drivers.clear()
 
+    async def apply(self, diff: KeyedDiff, cameras: list[dict[str, Any]]) -> None:
+        """Apply a reload: touch only the cameras that were added, removed or changed."""
+        by_id = {c["id"]: c for c in cameras}
+        for camera_id in [*diff.removed, *diff.changed]:
+            await self._remove(camera_id)
+        for camera_id in diff.removed:
+            await self.set_state(camera_id, REMOVED, "removed from the configuration")
+        for camera_id in [*diff.changed, *diff.added]:
+            await self._add_configured(by_id[camera_id])
+
+    async def _remove(self, camera_id: str) -> None:
+        await self.hub.supervisor.cancel(f"camera-health:{camera_id}")
+        driver = self.drivers.pop(camera_id, None)
+        if driver is not None:
+            try:
+                await driver.close()
+            except Exception:
+                _LOGGER.exception("camera %s: driver close failed", camera_id)
+
     async def _add_configured(self, camera: dict[str, Any]) -> None:
         camera_id = camera["id"]
+        if not camera.get("enabled", True):
+            await self.hub.store.upsert_camera(
+                camera_id,
+                name=camera.get("name") or camera_id,
+                driver=camera["driver"],
+                state=DISABLED,
+            )
+            await self.set_state(camera_id, DISABLED, "disabled in the configuration")
+            return
         spec = self.hub.registry.camera_drivers.get(camera["driver"])
         await self.hub.store.upsert_camera(
             camera_id,

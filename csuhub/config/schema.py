@@ -1,8 +1,13 @@
-"""The site file's top-level schema, assembled from core and plugin sections."""
+"""The site file's schema: core sections, plus sections plugins claim.
+
+Each top-level section is validated on its own so that an error in
+``cameras`` does not hide one in ``walls``; cross-section rules (legal
+retention cap, camera references, districts) live in ``checks.py``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import voluptuous as vol
@@ -12,8 +17,33 @@ from csuhub.specs import ConfigSectionSpec
 
 #: The legal cap on retention per jurisdiction, in days (CSI L252-5 for France).
 JURISDICTION_RETENTION_CAP_DAYS = {"fr": 30}
+JURISDICTION_LAW = {"fr": "CSI L252-5"}
 
-CORE_SECTIONS = ("hub", "plugins", "cameras", "discovery")
+#: Lille and its associated commune Hellemmes (the default when hub.districts is absent).
+LILLE_DISTRICTS = [
+    "Vieux-Lille",
+    "Centre",
+    "Wazemmes",
+    "Moulins",
+    "Fives",
+    "Saint-Maurice Pellevoisin",
+    "Bois-Blancs",
+    "Lille-Sud",
+    "Faubourg de Béthune",
+    "Vauban-Esquermes",
+    "Hellemmes",
+]
+
+CORE_SECTIONS = (
+    "hub",
+    "plugins",
+    "cameras",
+    "discovery",
+    "recording",
+    "retention",
+    "call_lines",
+    "walls",
+)
 
 WEB_SCHEMA = vol.Schema(
     {
@@ -24,23 +54,62 @@ WEB_SCHEMA = vol.Schema(
 
 HUB_SCHEMA = vol.Schema(
     {
-        vol.Optional("name", default="csuhub"): vol.All(str, vol.Length(min=1, max=100)),
-        vol.Optional("timezone", default="Europe/Paris"): str,
+        vol.Optional("name", default="csuhub"): cv.bounded_text(100),
+        vol.Optional("timezone", default="Europe/Paris"): cv.timezone,
         vol.Optional("language", default="fr"): vol.In(["fr", "en"]),
-        vol.Optional("data_dir"): str,
+        vol.Optional("data_dir"): cv.path_str,
+        vol.Optional("storage_dir"): cv.path_str,
         vol.Optional("web", default={}): WEB_SCHEMA,
         vol.Optional("jurisdiction", default="fr"): vol.In(sorted(JURISDICTION_RETENTION_CAP_DAYS)),
+        vol.Optional("districts", default=LILLE_DISTRICTS): vol.All(
+            cv.ensure_list, [cv.bounded_text(100)], vol.Length(min=1)
+        ),
     }
 )
 
 PLUGINS_SCHEMA = vol.Schema({vol.Optional("disabled", default=[]): vol.All(cv.ensure_list, [str])})
 
+LOCATION_SCHEMA = vol.Schema(
+    {
+        vol.Required("lat"): cv.latitude,
+        vol.Required("lon"): cv.longitude,
+        vol.Optional("address"): cv.bounded_text(300),
+        vol.Optional("district"): cv.bounded_text(100),
+    }
+)
+
+AUTHORIZATION_SCHEMA = vol.Schema(
+    {
+        vol.Required("reference"): cv.bounded_text(100),
+        vol.Required("issued"): cv.date,
+        vol.Required("expires"): cv.date,
+        # the retention period the prefect's order sets; the hub never keeps less
+        vol.Optional("min_retention"): cv.duration,
+    }
+)
+
+CREDENTIALS_SCHEMA = vol.Schema(
+    {vol.Required("username"): str, vol.Optional("password", default=""): str}
+)
+
+MASK_SCHEMA = vol.Schema(
+    {vol.Optional("name"): cv.bounded_text(100), vol.Required("polygon"): cv.polygon}
+)
+
 CAMERA_SCHEMA = vol.Schema(
     {
         vol.Required("id"): cv.slug,
-        vol.Optional("name"): vol.All(str, vol.Length(min=1, max=200)),
+        vol.Optional("name"): cv.bounded_text(200),
         vol.Required("driver"): cv.slug,
+        vol.Optional("enabled", default=True): bool,
         vol.Optional("options", default={}): dict,
+        vol.Optional("credentials"): CREDENTIALS_SCHEMA,
+        vol.Optional("location"): LOCATION_SCHEMA,
+        vol.Optional("authorization"): AUTHORIZATION_SCHEMA,
+        vol.Optional("retention"): cv.duration,
+        vol.Optional("privacy_masks", default=[]): cv.each(MASK_SCHEMA),
+        vol.Optional("tags", default=[]): vol.All(cv.ensure_list, [cv.slug]),
+        vol.Optional("groups", default=[]): vol.All(cv.ensure_list, [cv.slug]),
     }
 )
 
@@ -53,26 +122,105 @@ DISCOVERY_SCHEMA = vol.Schema(
     }
 )
 
+RECORDING_SCHEMA = vol.Schema(
+    {
+        vol.Optional("backend", default="ffmpeg"): cv.slug,
+        vol.Optional("storage"): cv.path_str,
+        vol.Optional("segment", default=60.0): vol.All(cv.duration, vol.Range(min=2, max=900)),
+        vol.Optional("rtsp_transport", default="tcp"): vol.In(["tcp", "udp"]),
+        vol.Optional("audio", default=False): bool,
+        vol.Optional("options", default={}): dict,
+    }
+)
 
-def _unique_ids(cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    for index, camera in enumerate(cameras):
-        if camera["id"] in seen:
-            raise vol.Invalid(f"duplicate camera id {camera['id']!r}", path=[index, "id"])
-        seen.add(camera["id"])
-    return cameras
+POLICY_SCHEMA = vol.Schema(
+    {vol.Required("policy"): cv.slug, vol.Optional("options", default={}): dict}
+)
+
+RETENTION_SCHEMA = vol.Schema(
+    {
+        vol.Optional("default", default=14 * 86400.0): cv.duration,
+        vol.Optional("policies", default=[{"policy": "max_age", "options": {}}]): cv.each(
+            POLICY_SCHEMA
+        ),
+        # warn operators this long before flagged or incident footage expires
+        vol.Optional("alert_before", default=24 * 3600.0): cv.duration,
+    }
+)
+
+CALL_LINE_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): cv.slug,
+        vol.Required("type"): cv.slug,
+        vol.Optional("name"): cv.bounded_text(100),
+        vol.Optional("enabled", default=True): bool,
+        vol.Optional("options", default={}): dict,
+    }
+)
+
+SCREEN_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): cv.slug,
+        vol.Optional("name"): cv.bounded_text(100),
+        vol.Required("layout"): cv.slug,
+        vol.Optional("cameras", default=[]): vol.All(cv.ensure_list, [cv.slug]),
+        vol.Optional("options", default={}): dict,
+    }
+)
+
+WALL_SCHEMA = vol.Schema(
+    {
+        vol.Required("id"): cv.slug,
+        vol.Optional("name"): cv.bounded_text(100),
+        vol.Required("screens"): vol.All(cv.each(SCREEN_SCHEMA), vol.Length(min=1)),
+    }
+)
+
+
+def _unique(key: str, what: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    def check(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: set[str] = set()
+        errors = []
+        for index, item in enumerate(items):
+            if item[key] in seen:
+                errors.append(vol.Invalid(f"duplicate {what} {item[key]!r}", path=[index, key]))
+            seen.add(item[key])
+        if errors:
+            raise vol.MultipleInvalid(errors)
+        return items
+
+    return check
+
+
+CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
+    # section: (schema, default when absent)
+    "hub": (HUB_SCHEMA, {}),
+    "plugins": (PLUGINS_SCHEMA, {}),
+    "cameras": (
+        vol.All(cv.ensure_list, cv.each(CAMERA_SCHEMA), _unique("id", "camera id")),
+        [],
+    ),
+    "discovery": (vol.All(cv.ensure_list, cv.each(DISCOVERY_SCHEMA)), []),
+    "recording": (RECORDING_SCHEMA, {}),
+    "retention": (RETENTION_SCHEMA, {}),
+    "call_lines": (
+        vol.All(cv.ensure_list, cv.each(CALL_LINE_SCHEMA), _unique("id", "call line id")),
+        [],
+    ),
+    "walls": (vol.All(cv.ensure_list, cv.each(WALL_SCHEMA), _unique("id", "wall id")), []),
+}
+
+
+def section_schemas(sections: Iterable[ConfigSectionSpec] = ()) -> dict[str, tuple[Any, Any]]:
+    """Core sections plus those claimed by plugins through ``register_config_schemas``."""
+    schemas = dict(CORE_SCHEMAS)
+    for spec in sections:
+        schemas[spec.section] = (spec.schema, None)
+    return schemas
 
 
 def site_schema(sections: Iterable[ConfigSectionSpec] = ()) -> vol.Schema:
-    """Core sections plus those claimed by plugins through ``register_config_schemas``."""
-    schema: dict[Any, Any] = {
-        vol.Optional("hub", default={}): HUB_SCHEMA,
-        vol.Optional("plugins", default={}): PLUGINS_SCHEMA,
-        vol.Optional("cameras", default=[]): vol.All(
-            cv.ensure_list, cv.each(CAMERA_SCHEMA), _unique_ids
-        ),
-        vol.Optional("discovery", default=[]): vol.All(cv.ensure_list, cv.each(DISCOVERY_SCHEMA)),
-    }
-    for spec in sections:
-        schema[vol.Optional(spec.section)] = spec.schema
-    return vol.Schema(schema)
+    """The whole site as one voluptuous schema (used for "did you mean" key lookups)."""
+    return vol.Schema(
+        {vol.Optional(name): schema for name, (schema, _) in section_schemas(sections).items()}
+    )

@@ -6,6 +6,7 @@ Each is a plain callable that returns the cleaned value or raises
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,8 +126,77 @@ def each(schema: Any) -> Any:
             raise vol.MultipleInvalid(errors)
         return out
 
+    validate.__csuhub_each__ = compiled  # type: ignore[attr-defined]  # for "did you mean"
     return validate
 
 
 def _prefixed(err: vol.Invalid, index: int) -> vol.Invalid:
     return vol.Invalid(err.msg, path=[index, *err.path], error_message=err.error_message)
+
+
+def timezone(value: Any) -> str:
+    """An IANA time zone name such as ``Europe/Paris``."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not value:
+        raise vol.Invalid("expected a time zone name such as Europe/Paris")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise vol.Invalid(f"unknown time zone {value!r} (e.g. Europe/Paris)") from None
+    return value
+
+
+def date(value: Any) -> _dt.date:
+    """A calendar date, ``2026-03-31`` (YAML already parses that form)."""
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise vol.Invalid(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def bounded_text(max_length: int = 200) -> Any:
+    """Free text shown to people: a non-empty string of bounded length."""
+
+    def validate(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise vol.Invalid("expected text")
+        text = str(value).strip()
+        if not text:
+            raise vol.Invalid("must not be empty")
+        if len(text) > max_length:
+            raise vol.Invalid(f"longer than {max_length} characters")
+        return text
+
+    return validate
+
+
+def polygon(value: Any) -> list[list[float]]:
+    """A privacy mask: at least 3 points ``[x, y]`` in image fractions 0..1."""
+    if not isinstance(value, list) or len(value) < 3:
+        raise vol.Invalid("a polygon needs at least 3 points [x, y]")
+    points: list[list[float]] = []
+    for index, point in enumerate(value):
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in point)
+        ):
+            raise vol.Invalid("each point is [x, y] with numbers", path=[index])
+        x, y = float(point[0]), float(point[1])
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise vol.Invalid(
+                "coordinates are fractions of the image, between 0 and 1", path=[index]
+            )
+        points.append([x, y])
+    return points
+
+
+def path_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise vol.Invalid("expected a file system path")
+    return value

@@ -4,14 +4,25 @@ Admins fix what they can find: every mapping and sequence produced here knows
 its file, line and column, and so does each of its keys and items, so a schema
 error deep in a blueprint can still be reported as ``site.yaml:42:7``.
 
-Only ``yaml.SafeLoader`` constructs are allowed. Duplicate keys are an error
-(PyYAML silently keeps the last one, which hides typos). Alias expansion and
-document size are bounded so that a "billion laughs" file fails fast.
+Only ``yaml.SafeLoader`` constructs are allowed, plus four tags:
+
+* ``!secret name``: a value from ``secrets.yaml`` in the file's directory or
+  one of its parents up to the configuration root; the value is a ``Secret``
+  whose ``repr`` never shows it.
+* ``!include file.yaml``: another file, relative to the including one; it
+  must stay inside the configuration root, and include loops are refused.
+* ``!env_var NAME [default]``: an environment variable.
+* ``!input name``: a blueprint input; allowed only in blueprints.
+
+Duplicate keys are an error (PyYAML silently keeps the last one, which hides
+typos). Alias expansion and document size are bounded so that a "billion
+laughs" file or a 100 MB file fails fast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +83,41 @@ class NodeStr(str):
     mark: Mark | None
 
 
+class Secret(str):
+    """A value that came from ``secrets.yaml``: usable as a string, never shown by repr."""
+
+    __slots__ = ("secret_name",)
+    secret_name: str
+
+    def __repr__(self) -> str:
+        return f"<secret {self.secret_name}>"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """A ``!input name`` placeholder in a blueprint, replaced on instantiation."""
+
+    name: str
+    mark: Mark | None = None
+
+
+@dataclass
+class LoadContext:
+    """What tag constructors need: where the configuration lives, what is loading."""
+
+    root: Path | None = None
+    allow_input: bool = False
+    stack: tuple[Path, ...] = ()
+    secrets: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
+    #: every file read (site, includes, secrets), for reload change detection
+    files: set[Path] = field(default_factory=set)
+
+    def child(self, path: Path) -> LoadContext:
+        return LoadContext(
+            self.root, self.allow_input, (*self.stack, path), self.secrets, self.files
+        )
+
+
 def _mark(node: yaml.Node, file: str) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -79,9 +125,10 @@ def _mark(node: yaml.Node, file: str) -> Mark:
 class _Loader(yaml.SafeLoader):
     """SafeLoader plus positions, duplicate-key errors and alias bounds."""
 
-    def __init__(self, stream: str, file: str) -> None:
+    def __init__(self, stream: str, file: str, context: LoadContext | None = None) -> None:
         super().__init__(stream)
         self.file = file
+        self.context = context or LoadContext()
         self._alias_budget = MAX_ALIAS_NODES
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
@@ -133,6 +180,100 @@ class _Loader(yaml.SafeLoader):
         value.mark = _mark(node, self.file)
         return value
 
+    # -- tags -------------------------------------------------------------------
+
+    def _scalar(self, node: yaml.Node, tag: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise YamlError(f"{tag} takes a single value", _mark(node, self.file))
+        value = str(self.construct_scalar(node)).strip()
+        if not value:
+            raise YamlError(f"{tag} needs a value", _mark(node, self.file))
+        return value
+
+    def _here(self) -> Path | None:
+        return None if self.file.startswith("<") else Path(self.file).resolve().parent
+
+    def construct_secret(self, node: yaml.Node) -> Secret:
+        name = self._scalar(node, "!secret")
+        mark = _mark(node, self.file)
+        here = self._here()
+        if here is None:
+            raise YamlError("!secret needs a file on disk (secrets.yaml beside it)", mark)
+        root = self.context.root or here
+        directory = here
+        searched = []
+        while True:
+            secrets = self._secrets_in(directory, mark)
+            searched.append(str(directory / "secrets.yaml"))
+            if secrets is not None and name in secrets:
+                value = secrets[name]
+                if not isinstance(value, str | int | float) or isinstance(value, bool):
+                    raise YamlError(f"secret {name!r} must be a string", mark)
+                secret = Secret(str(value))
+                secret.secret_name = name
+                return secret
+            if (
+                directory == root
+                or directory.parent == directory
+                or not directory.is_relative_to(root)
+            ):
+                break
+            directory = directory.parent
+        raise YamlError(f"secret {name!r} not found in {', '.join(searched)}", mark)
+
+    def _secrets_in(self, directory: Path, mark: Mark) -> dict[str, Any] | None:
+        path = directory / "secrets.yaml"
+        cache = self.context.secrets
+        if path not in cache:
+            if not path.is_file():
+                cache[path] = None
+            else:
+                self.context.files.add(path)
+                data = load_file(path)  # plain YAML: no tags needed
+                if data is not None and not isinstance(data, dict):
+                    raise YamlError(
+                        "secrets.yaml must be a mapping of names to values", Mark(str(path), 1, 1)
+                    )
+                cache[path] = dict(data or {})
+        return cache[path]
+
+    def construct_include(self, node: yaml.Node) -> Any:
+        name = self._scalar(node, "!include")
+        mark = _mark(node, self.file)
+        here = self._here()
+        if here is None:
+            raise YamlError("!include needs a file on disk", mark)
+        target = (here / name).resolve()
+        root = (self.context.root or here).resolve()
+        if not target.is_relative_to(root):
+            raise YamlError(
+                f"!include {name!r} points outside the configuration directory {root}", mark
+            )
+        if target in self.context.stack or target == Path(self.file).resolve():
+            chain = " -> ".join(p.name for p in (*self.context.stack, target))
+            raise YamlError(f"include loop: {chain}", mark)
+        if not target.is_file():
+            raise YamlError(f"!include {name!r}: no such file ({target})", mark)
+        return load_file(target, self.context.child(target))
+
+    def construct_env_var(self, node: yaml.Node) -> Any:
+        value = self._scalar(node, "!env_var")
+        name, _, default = value.partition(" ")
+        if name in os.environ:
+            return os.environ[name]
+        if default:
+            return loads(default.strip(), self.file) if default.strip() else default
+        raise YamlError(
+            f"environment variable {name} is not set and has no default", _mark(node, self.file)
+        )
+
+    def construct_input(self, node: yaml.Node) -> InputRef:
+        name = self._scalar(node, "!input")
+        mark = _mark(node, self.file)
+        if not self.context.allow_input:
+            raise YamlError("!input is only allowed inside a blueprint", mark)
+        return InputRef(name, mark)
+
 
 def _count_nodes(node: yaml.Node, limit: int) -> int:
     """Count nodes under ``node``, stopping early past ``limit``."""
@@ -153,13 +294,17 @@ def _count_nodes(node: yaml.Node, limit: int) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
+_Loader.add_constructor("!secret", _Loader.construct_secret)
+_Loader.add_constructor("!include", _Loader.construct_include)
+_Loader.add_constructor("!env_var", _Loader.construct_env_var)
+_Loader.add_constructor("!input", _Loader.construct_input)
 
 
-def loads(text: str, file: str = "<string>") -> Any:
+def loads(text: str, file: str = "<string>", context: LoadContext | None = None) -> Any:
     """Parse one YAML document with positions. Raises ``YamlError``."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise YamlError(f"document larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
-    loader = _Loader(text, file)
+    loader = _Loader(text, file, context)
     try:
         return loader.get_single_data()
     except YamlError:
@@ -170,6 +315,11 @@ def loads(text: str, file: str = "<string>") -> Any:
         problem = err.problem or err.context or "invalid YAML"
         if err.context and err.problem:
             problem = f"{err.context}, {err.problem}"
+        if "'\\t'" in problem or "\t" in problem:
+            problem = "a tab character is not allowed here; YAML indents with spaces"
+        elif "could not determine a constructor for the tag" in problem:
+            tag = problem.rsplit("tag ", 1)[-1]
+            problem = f"unknown tag {tag}; allowed: !secret, !include, !env_var, !input"
         raise YamlError(problem, position) from None
     except yaml.YAMLError as err:
         raise YamlError(f"invalid YAML: {err}") from None
@@ -177,15 +327,31 @@ def loads(text: str, file: str = "<string>") -> Any:
         loader.dispose()
 
 
-def load_file(path: Path) -> Any:
-    """Read and parse ``path``. Unreadable files raise ``OSError`` (exit code 2 in the CLI)."""
+def load_file(path: Path, context: LoadContext | None = None) -> Any:
+    """Read and parse ``path``. Unreadable files raise ``OSError`` (exit code 2 in the CLI).
+
+    With a context, tags resolve relative to ``path``; the context's ``root``
+    defaults to the directory of the first file loaded.
+    """
+    if context is not None:
+        resolved = path.resolve()
+        if context.root is None:
+            context.root = resolved.parent
+        if not context.stack:
+            context.stack = (resolved,)
+        context.files.add(resolved)
     with path.open("rb") as handle:
         raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise YamlError(
+            f"file larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB; refused",
+            Mark(str(path), 1, 1),
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise YamlError(f"not UTF-8 text (byte {err.start})", Mark(str(path), 1, 1)) from None
-    return loads(text, str(path))
+    return loads(text, str(path), context)
 
 
 def position_of(data: Any, path: list[Any], *, key: bool = False) -> Mark | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csuhub import __version__
-from csuhub.web.auth import auth_middleware, public
+from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -46,6 +46,7 @@ def make_app(hub: Hub) -> web.Application:
     app[HUB_KEY] = hub
     app[STARTED_KEY] = time.time()
     app.router.add_get("/api/health", health)
+    app.router.add_post("/api/config/reload", reload_config)
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub
@@ -67,3 +68,17 @@ async def health(request: web.Request) -> web.Response:
     report["version"] = __version__
     status = 200 if report["status"] != "stopping" else 503
     return web.json_response(report, status=status)
+
+
+@require_role("admin")
+async def reload_config(request: web.Request) -> web.Response:
+    """Validate the site file again and apply what changed; 422 keeps the old config."""
+    hub = request.app[HUB_KEY]
+    report = await hub.reload(f"api:{request[USER_KEY]}")
+    return web.json_response(report, status=200 if report["ok"] else 422, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    import json
+
+    return json.dumps(data, default=str)

@@ -1,0 +1,248 @@
+"""Rules that span sections: the law, references between sections, plugins.
+
+Run on validated data; positions come from the loaded (expanded) YAML. Legal
+and referential problems are errors. References to components that no loaded
+plugin provides are warnings (the site may be prepared before the plugin is
+installed; ``csuhub check --strict`` makes them errors), and so are
+authorisations that have expired or expire soon.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import voluptuous as vol
+
+from csuhub.config import validators as cv
+from csuhub.config.issues import ERROR, WARNING, ConfigIssue
+from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
+from csuhub.config.yaml_loader import Mark, position_of
+
+if TYPE_CHECKING:
+    from csuhub.registry import Registry
+
+DAY = 86400.0
+#: Warn this many days before a prefectoral authorisation expires.
+AUTHORIZATION_WARNING_DAYS = 30
+
+
+def format_duration(seconds: float) -> str:
+    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _close(value: str, choices: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+class Checker:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        root: Any,
+        file: str,
+        registry: Registry | None,
+        today: dt.date | None = None,
+    ) -> None:
+        self.data = data
+        self.root = root
+        self.file = file
+        self.registry = registry
+        self.today = today or dt.date.today()
+        self.issues: list[ConfigIssue] = []
+
+    def _add(
+        self,
+        message: str,
+        path: tuple[Any, ...],
+        *,
+        hint: str | None = None,
+        severity: str = ERROR,
+        key: bool = False,
+    ) -> None:
+        mark = position_of(self.root, list(path), key=key) or Mark(self.file, 1, 1)
+        self.issues.append(ConfigIssue(message, path, mark, hint, severity))
+
+    def run(self) -> list[ConfigIssue]:
+        self.retention()
+        self.cameras()
+        self.walls()
+        if self.registry is not None:
+            self.components()
+        return self.issues
+
+    # -- the law -------------------------------------------------------------
+
+    def cap(self) -> tuple[float, str]:
+        jurisdiction = self.data["hub"]["jurisdiction"]
+        return JURISDICTION_RETENTION_CAP_DAYS[jurisdiction] * DAY, JURISDICTION_LAW[jurisdiction]
+
+    def _over_cap(self, seconds: float, path: tuple[Any, ...], what: str = "retention") -> None:
+        cap, law = self.cap()
+        if seconds > cap:
+            self._add(
+                f"{what} {format_duration(seconds)} exceeds the legal maximum of "
+                f"{format_duration(cap).rstrip('d')} days ({law})",
+                path,
+                hint=f"use at most {format_duration(cap)}; footage needed longer must be "
+                "held by a requisition",
+            )
+
+    def retention(self) -> None:
+        retention = self.data.get("retention")
+        if not retention:
+            return
+        self._over_cap(retention["default"], ("retention", "default"))
+        for index, policy in enumerate(retention["policies"]):
+            max_age = policy["options"].get("max_age")
+            if max_age is None:
+                continue
+            try:
+                seconds = cv.duration(max_age)
+            except vol.Invalid:
+                continue  # the policy's own schema reports the bad value
+            self._over_cap(seconds, ("retention", "policies", index, "options", "max_age"))
+
+    def cameras(self) -> None:
+        districts = self.data["hub"]["districts"]
+        default = (self.data.get("retention") or {}).get("default", 14 * DAY)
+        for index, camera in enumerate(self.data.get("cameras", [])):
+            base = ("cameras", index)
+            if "retention" in camera:
+                self._over_cap(camera["retention"], (*base, "retention"))
+            auth = camera.get("authorization")
+            if auth is None:
+                if camera["enabled"]:
+                    self._add(
+                        "no prefectoral authorisation: this camera will not be recorded",
+                        base,
+                        severity=WARNING,
+                        hint="add authorization: {reference, issued, expires}",
+                    )
+            else:
+                self._authorization(camera, auth, base, default)
+            location = camera.get("location")
+            if location and "district" in location and location["district"] not in districts:
+                self._add(
+                    f"{location['district']!r} is not a district of this site",
+                    (*base, "location", "district"),
+                    hint=_close(location["district"], districts)
+                    or "districts are listed in hub.districts",
+                )
+
+    def _authorization(
+        self,
+        camera: dict[str, Any],
+        auth: dict[str, Any],
+        base: tuple[Any, ...],
+        default: float,
+    ) -> None:
+        path = (*base, "authorization")
+        if auth["expires"] <= auth["issued"]:
+            self._add("expires must be after issued", (*path, "expires"))
+            return
+        if auth["expires"] < self.today:
+            self._add(
+                f"authorisation {auth['reference']} expired on {auth['expires']}: "
+                "the camera will not be recorded",
+                (*path, "expires"),
+                severity=WARNING,
+            )
+        elif (auth["expires"] - self.today).days <= AUTHORIZATION_WARNING_DAYS:
+            self._add(
+                f"authorisation {auth['reference']} expires on {auth['expires']} "
+                f"(in {(auth['expires'] - self.today).days} days)",
+                (*path, "expires"),
+                severity=WARNING,
+                hint="ask the prefecture for a renewal",
+            )
+        minimum = auth.get("min_retention")
+        if minimum is not None:
+            self._over_cap(minimum, (*path, "min_retention"), what="authorised retention")
+            effective = camera.get("retention", default)
+            if effective < minimum:
+                self._add(
+                    f"retention {format_duration(effective)} is shorter than the "
+                    f"{format_duration(minimum)} the authorisation sets",
+                    (*base, "retention") if "retention" in camera else path,
+                )
+
+    # -- references ------------------------------------------------------------
+
+    def walls(self) -> None:
+        cameras = {c["id"] for c in self.data.get("cameras", [])}
+        for w, wall in enumerate(self.data.get("walls", [])):
+            for s, screen in enumerate(wall["screens"]):
+                for c, camera in enumerate(screen["cameras"]):
+                    if camera not in cameras:
+                        self._add(
+                            f"no camera {camera!r} in this site",
+                            ("walls", w, "screens", s, "cameras", c),
+                            hint=_close(camera, cameras),
+                        )
+
+    def components(self) -> None:
+        assert self.registry is not None
+        registry = self.registry
+
+        def check(name: str, names: list[str], what: str, path: tuple[Any, ...]) -> None:
+            if name in names:
+                return
+            self._add(
+                f"no loaded plugin provides {what} {name!r}",
+                path,
+                severity=WARNING,
+                hint=_close(name, names)
+                or (f"available: {', '.join(names)}" if names else "see `csuhub plugins`"),
+            )
+
+        for i, camera in enumerate(self.data.get("cameras", [])):
+            check(
+                camera["driver"],
+                registry.camera_drivers.names(),
+                "camera driver",
+                ("cameras", i, "driver"),
+            )
+        for i, entry in enumerate(self.data.get("discovery", [])):
+            check(
+                entry["source"],
+                registry.discovery_sources.names(),
+                "discovery source",
+                ("discovery", i, "source"),
+            )
+        if "recording" in self.root if isinstance(self.root, dict) else False:
+            check(
+                self.data["recording"]["backend"],
+                registry.recording_backends.names(),
+                "recording backend",
+                ("recording", "backend"),
+            )
+        if "retention" in self.root if isinstance(self.root, dict) else False:
+            for i, policy in enumerate(self.data["retention"]["policies"]):
+                check(
+                    policy["policy"],
+                    registry.retention_policies.names(),
+                    "retention policy",
+                    ("retention", "policies", i, "policy"),
+                )
+        for i, line in enumerate(self.data.get("call_lines", [])):
+            check(
+                line["type"],
+                registry.call_lines.names(),
+                "call line type",
+                ("call_lines", i, "type"),
+            )
+        for w, wall in enumerate(self.data.get("walls", [])):
+            for s, screen in enumerate(wall["screens"]):
+                check(
+                    screen["layout"],
+                    registry.wall_layouts.names(),
+                    "wall layout",
+                    ("walls", w, "screens", s, "layout"),
+                )
