@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     common(check)
 
-    reload = sub.add_parser("reload", help="validate the site file, then make the running hub apply it")
+    reload = sub.add_parser(
+        "reload", help="validate the site file, then make the running hub apply it"
+    )
     reload.add_argument("-c", "--config", required=True, type=Path, help="site YAML file")
     reload.add_argument("--data", type=Path, help="data directory (overrides hub.data_dir)")
     reload.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the hub")
@@ -217,8 +219,11 @@ def _report_invalid(out: Output, err: ConfigInvalid) -> None:
     warnings = [i for i in err.issues if i.severity != ERROR]
     if out.as_json:
         out.document(
-            {"valid": False, "errors": [i.as_dict() for i in errors],
-             "warnings": [i.as_dict() for i in warnings]},
+            {
+                "valid": False,
+                "errors": [i.as_dict() for i in errors],
+                "warnings": [i.as_dict() for i in warnings],
+            },
             "",
         )
     else:
@@ -246,9 +251,14 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
             sys.stderr.write(f"{warning}\n")
     note = f", {len(config.warnings)} warning(s)" if config.warnings else ""
     out.document(
-        {"valid": True, "file": str(path), "cameras": cameras, "errors": [],
-         "warnings": [w.as_dict() for w in config.warnings],
-         "blueprints": config.blueprints},
+        {
+            "valid": True,
+            "file": str(path),
+            "cameras": cameras,
+            "errors": [],
+            "warnings": [w.as_dict() for w in config.warnings],
+            "blueprints": config.blueprints,
+        },
         f"{path}: valid ({cameras} camera(s){note})",
     )
     return EXIT_OK
@@ -451,8 +461,12 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
     for index, camera in enumerate(data.get("cameras", [])):
         stand_in = dict(camera)
         stand_in["driver"] = "simcam"
-        stand_in["options"] = {"pattern": patterns[index % len(patterns)], "width": 320,
-                               "height": 180, "fps": 5}
+        stand_in["options"] = {
+            "pattern": patterns[index % len(patterns)],
+            "width": 320,
+            "height": 180,
+            "fps": 5,
+        }
         stand_in.pop("credentials", None)
         cameras.append(_plain_camera(stand_in))
     hub_section = dict(raw.get("hub", {})) if isinstance(raw, dict) else {}
@@ -468,8 +482,11 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
         "cameras": cameras,
         "discovery": [],
     }
-    out.emit(f"site {path}: {len(cameras)} camera(s) played by simulated cameras",
-             event="info", cameras=len(cameras))
+    out.emit(
+        f"site {path}: {len(cameras)} camera(s) played by simulated cameras",
+        event="info",
+        cameras=len(cameras),
+    )
     return Hub(simulated, source=f"<simulated {path.name}>", data_dir=data_dir)
 
 
@@ -477,8 +494,9 @@ def _plain_camera(camera: dict[str, Any]) -> dict[str, Any]:
     """A validated camera back in site-file form (durations in seconds, dates as text)."""
     out = {k: v for k, v in camera.items() if v not in (None, [], {}) or k == "options"}
     if "authorization" in out:
-        out["authorization"] = {k: str(v) if k in ("issued", "expires") else v
-                                for k, v in out["authorization"].items()}
+        out["authorization"] = {
+            k: str(v) if k in ("issued", "expires") else v for k, v in out["authorization"].items()
+        }
     return out
 
 

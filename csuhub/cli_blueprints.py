@@ -195,8 +195,14 @@ def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
         rows, lines = [], []
         for ref, path, item in entries:
             if isinstance(item, BlueprintError):
-                rows.append({"ref": ref, "path": str(path), "valid": False,
-                             "errors": [str(i) for i in item.issues]})
+                rows.append(
+                    {
+                        "ref": ref,
+                        "path": str(path),
+                        "valid": False,
+                        "errors": [str(i) for i in item.issues],
+                    }
+                )
                 lines.append(f"✗ {ref}: invalid ({len(item.issues)} error(s))")
                 lines.extend(f"    {i}" for i in item.issues)
             else:
@@ -210,8 +216,9 @@ def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
     except BlueprintNotFound:
         matches = [b for _, _, b in entries if isinstance(b, Blueprint) and b.name == args.name]
         if not matches:
-            raise CliError(f"no blueprint {args.name!r}; see `csuhub blueprints list`",
-                           EXIT_INVALID) from None
+            raise CliError(
+                f"no blueprint {args.name!r}; see `csuhub blueprints list`", EXIT_INVALID
+            ) from None
         blueprint = matches[0]
     except BlueprintError as err:
         for issue in err.issues:

@@ -172,6 +172,11 @@ class Expander:
         except BlueprintError as err:
             self.issues.extend(err.issues)
             return None
+        instance_mark = node.mark if isinstance(node, NodeDict) else None
+        if instance_mark is None and path:
+            instance_mark = position_of(self.root, list(path))
+        if isinstance(produced, NodeDict):
+            produced.origin = instance_mark
         overrides = {k: v for k, v in node.items() if k != KEY}
         if overrides:
             if not isinstance(produced, dict):
@@ -180,6 +185,7 @@ class Expander:
             merged = NodeDict(produced)
             if isinstance(produced, NodeDict):
                 merged.mark, merged.key_marks = produced.mark, dict(produced.key_marks)
+            merged.origin = instance_mark
             for key, value in overrides.items():
                 merged[key] = value
                 if isinstance(node, NodeDict) and key in node.key_marks:

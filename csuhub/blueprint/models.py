@@ -144,7 +144,10 @@ class Blueprint:
             )
         self.inputs: dict[str, BlueprintInput] = {}
         self._parse_inputs(data, raw_meta.get("input") or {}, ["blueprint", "input"], None, issues)
-        self.body: dict[str, Any] = {k: v for k, v in data.items() if k != "blueprint"}
+        self.body = NodeDict({k: v for k, v in data.items() if k != "blueprint"})
+        if isinstance(data, NodeDict):  # keep positions: errors in the output point here
+            self.body.mark = data.mark
+            self.body.key_marks = {k: m for k, m in data.key_marks.items() if k != "blueprint"}
         if not self.body:
             issues.append(ConfigIssue("the blueprint has no content besides its metadata", (), top))
         for ref in _input_refs(self.body):

@@ -65,6 +65,12 @@ OPTION_SCHEMAS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "district": vol.Schema({}),
     "location": vol.Schema({}),
     "date": vol.Schema({}),
+    "list": vol.Schema(
+        {
+            vol.Optional("min", default=0): vol.All(int, vol.Range(min=0)),
+            vol.Optional("max"): vol.All(int, vol.Range(min=1)),
+        }
+    ),
 }
 
 SELECTOR_TYPES = tuple(sorted(OPTION_SCHEMAS))
@@ -208,6 +214,18 @@ def _date(options: dict[str, Any], value: Any, context: SelectorContext) -> Any:
     return value
 
 
+def _list(options: dict[str, Any], value: Any, context: SelectorContext) -> list[str]:
+    items = cv.ensure_list(value)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise vol.Invalid(f"expected a list of texts, got {item!r}")
+    if len(items) < options["min"]:
+        raise vol.Invalid(f"at least {options['min']} item(s) needed")
+    if "max" in options and len(items) > options["max"]:
+        raise vol.Invalid(f"at most {options['max']} item(s) allowed")
+    return items
+
+
 _VALIDATORS: dict[str, Callable[[dict[str, Any], Any, SelectorContext], Any]] = {
     "text": _text,
     "number": _number,
@@ -219,4 +237,5 @@ _VALIDATORS: dict[str, Callable[[dict[str, Any], Any, SelectorContext], Any]] = 
     "district": _district,
     "location": _location,
     "date": _date,
+    "list": _list,
 }

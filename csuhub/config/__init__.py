@@ -11,6 +11,7 @@ schema, core or plugin (``schema``) -> cross-section rules (``checks``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ from csuhub.config.yaml_loader import (
     YamlError,
     load_file,
     loads,
+    origin_of,
     position_of,
 )
 from csuhub.specs import ConfigSectionSpec
@@ -226,7 +228,7 @@ def _issue(raw: Any, err: vol.Invalid, section: str, schema: Any, file: str) -> 
         message = "expected a mapping"
     elif message.startswith("expected list"):
         message = "expected a list"
-    return ConfigIssue(message, path, mark, hint)
+    return ConfigIssue(message, path, mark, hint, via=origin_of(raw, list(path)))
 
 
 def _keys_at(schema: Any, path: list[Any]) -> set[str]:

@@ -19,7 +19,7 @@ import voluptuous as vol
 from csuhub.config import validators as cv
 from csuhub.config.issues import ERROR, WARNING, ConfigIssue
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
-from csuhub.config.yaml_loader import Mark, position_of
+from csuhub.config.yaml_loader import Mark, origin_of, position_of
 
 if TYPE_CHECKING:
     from csuhub.registry import Registry
@@ -67,7 +67,8 @@ class Checker:
         key: bool = False,
     ) -> None:
         mark = position_of(self.root, list(path), key=key) or Mark(self.file, 1, 1)
-        self.issues.append(ConfigIssue(message, path, mark, hint, severity))
+        via = origin_of(self.root, list(path))
+        self.issues.append(ConfigIssue(message, path, mark, hint, severity, via))
 
     def run(self) -> list[ConfigIssue]:
         self.retention()

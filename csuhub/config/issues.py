@@ -20,6 +20,8 @@ class ConfigIssue:
     mark: Mark | None = None
     hint: str | None = None
     severity: str = ERROR
+    #: the blueprint instance that produced the value, when the mark is in a blueprint
+    via: Mark | None = None
 
     @property
     def key_path(self) -> str:
@@ -36,7 +38,12 @@ class ConfigIssue:
             if self.path
             else (f"{where}: {level}{self.message}")
         )
-        return f"{text} ({self.hint})" if self.hint else text
+        text = f"{text} ({self.hint})" if self.hint else text
+        if self.via is not None and (
+            self.mark is None or self.via.file != self.mark.file or self.via.line != self.mark.line
+        ):
+            text += f" [in the blueprint instance at {self.via}]"
+        return text
 
     def sort_key(self) -> tuple[str, int, int]:
         if self.mark is None:
@@ -52,6 +59,7 @@ class ConfigIssue:
             "path": self.key_path,
             "message": self.message,
             "hint": self.hint,
+            "via": str(self.via) if self.via else None,
         }
 
 

@@ -57,14 +57,20 @@ class YamlError(Exception):
 
 
 class NodeDict(dict[Any, Any]):
-    """A mapping that knows where it and each of its keys were written."""
+    """A mapping that knows where it and each of its keys were written.
 
-    __slots__ = ("key_marks", "mark")
+    ``origin`` is set on what a blueprint produced: the position of the
+    ``use_blueprint`` instance, so an error inside the blueprint's text can
+    still say which instance it concerns.
+    """
+
+    __slots__ = ("key_marks", "mark", "origin")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mark: Mark | None = None
         self.key_marks: dict[Any, Mark] = {}
+        self.origin: Mark | None = None
 
 
 class NodeList(list[Any]):
@@ -352,6 +358,21 @@ def load_file(path: Path, context: LoadContext | None = None) -> Any:
     except UnicodeDecodeError as err:
         raise YamlError(f"not UTF-8 text (byte {err.start})", Mark(str(path), 1, 1)) from None
     return loads(text, str(path), context)
+
+
+def origin_of(data: Any, path: list[Any]) -> Mark | None:
+    """The innermost blueprint instance that produced the node at ``path``."""
+    origin: Mark | None = getattr(data, "origin", None)
+    node = data
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+        origin = getattr(node, "origin", None) or origin
+    return origin
 
 
 def position_of(data: Any, path: list[Any], *, key: bool = False) -> Mark | None:
