@@ -454,7 +454,6 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
         hub.setup()
     except ConfigInvalid:
         return hub  # cmd_demo reports the errors
-    raw = hub.raw_config
     patterns = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "testsrc", "yuvtestsrc"]
     data = dict(hub.config.data)
     cameras = []
@@ -469,7 +468,7 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
         }
         stand_in.pop("credentials", None)
         cameras.append(_plain_camera(stand_in))
-    hub_section = dict(raw.get("hub", {})) if isinstance(raw, dict) else {}
+    hub_section = dict(data["hub"])
     web = dict(hub_section.get("web", {}))
     web["host"] = "127.0.0.1"
     if port is not None:
@@ -478,7 +477,7 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
     hub_section.pop("data_dir", None)
     simulated = {
         "hub": hub_section,
-        "plugins": raw.get("plugins", {}) if isinstance(raw, dict) else {},
+        "plugins": data["plugins"],
         "cameras": cameras,
         "discovery": [],
     }

@@ -162,7 +162,7 @@ def validate_site(
     }:
         issues.extend(Checker(data, expanded, file, registry, today).run())
     if strict:
-        issues = [ConfigIssue(i.message, i.path, i.mark, i.hint, ERROR) for i in issues]
+        issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
     issues.sort(key=ConfigIssue.sort_key)
     if any(i.severity == ERROR for i in issues):
         raise ConfigInvalid(issues)
