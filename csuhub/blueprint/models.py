@@ -29,7 +29,9 @@ _MISSING = object()
 META_SCHEMA = vol.Schema(
     {
         vol.Required("name"): vol.All(str, vol.Length(min=1, max=100)),
-        vol.Required("domain"): vol.In(DOMAINS),
+        vol.Required("domain"): vol.In(
+            DOMAINS, msg=f"unknown domain; domains are {', '.join(DOMAINS)}"
+        ),
         vol.Optional("description", default=""): vol.Any(None, str),
         vol.Optional("author", default=""): vol.Any(None, str),
         vol.Optional("source_url"): vol.All(

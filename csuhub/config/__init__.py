@@ -151,16 +151,7 @@ def validate_site(
         except vol.Invalid as err:
             failed_sections.add(name)
             issues.append(_issue(expanded, err, name, schema, file))
-    if not failed_sections & {
-        "hub",
-        "cameras",
-        "retention",
-        "walls",
-        "recording",
-        "call_lines",
-        "discovery",
-    }:
-        issues.extend(Checker(data, expanded, file, registry, today).run())
+    issues.extend(Checker(data, expanded, file, registry, today).run(failed_sections))
     if strict:
         issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
     issues.sort(key=ConfigIssue.sort_key)

@@ -70,18 +70,28 @@ class Checker:
         via = origin_of(self.root, list(path))
         self.issues.append(ConfigIssue(message, path, mark, hint, severity, via))
 
-    def run(self) -> list[ConfigIssue]:
-        self.retention()
-        self.cameras()
-        self.walls()
+    def run(self, failed: set[str] = frozenset()) -> list[ConfigIssue]:  # type: ignore[assignment]
+        """Each rule runs when the sections it reads validated, so a bad
+        section elsewhere does not hide a legal problem."""
+
+        def ok(*sections: str) -> bool:
+            return not failed & set(sections)
+
+        if ok("retention"):
+            self.retention()
+        if ok("cameras", "retention"):
+            self.cameras(check_districts=ok("hub"))
+        if ok("cameras", "walls"):
+            self.walls()
         if self.registry is not None:
-            self.components()
+            self.components(failed)
         return self.issues
 
     # -- the law -------------------------------------------------------------
 
     def cap(self) -> tuple[float, str]:
-        jurisdiction = self.data["hub"]["jurisdiction"]
+        # an invalid hub section must not hide a legal problem: fall back to the default
+        jurisdiction = self.data.get("hub", {}).get("jurisdiction", "fr")
         return JURISDICTION_RETENTION_CAP_DAYS[jurisdiction] * DAY, JURISDICTION_LAW[jurisdiction]
 
     def _over_cap(self, seconds: float, path: tuple[Any, ...], what: str = "retention") -> None:
@@ -110,8 +120,8 @@ class Checker:
                 continue  # the policy's own schema reports the bad value
             self._over_cap(seconds, ("retention", "policies", index, "options", "max_age"))
 
-    def cameras(self) -> None:
-        districts = self.data["hub"]["districts"]
+    def cameras(self, check_districts: bool = True) -> None:
+        districts = self.data["hub"]["districts"] if check_districts else []
         default = (self.data.get("retention") or {}).get("default", 14 * DAY)
         for index, camera in enumerate(self.data.get("cameras", [])):
             base = ("cameras", index)
@@ -129,7 +139,12 @@ class Checker:
             else:
                 self._authorization(camera, auth, base, default)
             location = camera.get("location")
-            if location and "district" in location and location["district"] not in districts:
+            if (
+                check_districts
+                and location
+                and "district" in location
+                and location["district"] not in districts
+            ):
                 self._add(
                     f"{location['district']!r} is not a district of this site",
                     (*base, "location", "district"),
@@ -188,7 +203,7 @@ class Checker:
                             hint=_close(camera, cameras),
                         )
 
-    def components(self) -> None:
+    def components(self, failed: set[str]) -> None:
         assert self.registry is not None
         registry = self.registry
 

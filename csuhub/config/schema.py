@@ -7,7 +7,7 @@ retention cap, camera references, districts) live in ``checks.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import voluptuous as vol
@@ -172,24 +172,12 @@ WALL_SCHEMA = vol.Schema(
     {
         vol.Required("id"): cv.slug,
         vol.Optional("name"): cv.bounded_text(100),
-        vol.Required("screens"): vol.All(cv.each(SCREEN_SCHEMA), vol.Length(min=1)),
+        vol.Required("screens"): vol.All(
+            cv.each(SCREEN_SCHEMA, "id", "screen id"),
+            vol.Length(min=1, msg="a wall needs at least one screen"),
+        ),
     }
 )
-
-
-def _unique(key: str, what: str) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
-    def check(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        seen: set[str] = set()
-        errors = []
-        for index, item in enumerate(items):
-            if item[key] in seen:
-                errors.append(vol.Invalid(f"duplicate {what} {item[key]!r}", path=[index, key]))
-            seen.add(item[key])
-        if errors:
-            raise vol.MultipleInvalid(errors)
-        return items
-
-    return check
 
 
 CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
@@ -197,17 +185,17 @@ CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
     "hub": (HUB_SCHEMA, {}),
     "plugins": (PLUGINS_SCHEMA, {}),
     "cameras": (
-        vol.All(cv.ensure_list, cv.each(CAMERA_SCHEMA), _unique("id", "camera id")),
+        vol.All(cv.ensure_list, cv.each(CAMERA_SCHEMA, "id", "camera id")),
         [],
     ),
     "discovery": (vol.All(cv.ensure_list, cv.each(DISCOVERY_SCHEMA)), []),
     "recording": (RECORDING_SCHEMA, {}),
     "retention": (RETENTION_SCHEMA, {}),
     "call_lines": (
-        vol.All(cv.ensure_list, cv.each(CALL_LINE_SCHEMA), _unique("id", "call line id")),
+        vol.All(cv.ensure_list, cv.each(CALL_LINE_SCHEMA, "id", "call line id")),
         [],
     ),
-    "walls": (vol.All(cv.ensure_list, cv.each(WALL_SCHEMA), _unique("id", "wall id")), []),
+    "walls": (vol.All(cv.ensure_list, cv.each(WALL_SCHEMA, "id", "wall id")), []),
 }
 
 

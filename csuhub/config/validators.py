@@ -20,6 +20,11 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 6048
 
 def slug(value: Any) -> str:
     """Identifiers used in paths, URLs and the store: lowercase, digits, ``_``, ``-``."""
+    if isinstance(value, bool):
+        raise vol.Invalid(
+            f"{value} is a boolean here: YAML reads yes/no/on/off as true/false; "
+            "put the identifier in quotes"
+        )
     if not isinstance(value, str) or not _SLUG.match(value):
         raise vol.Invalid(
             f"{value!r} is not a valid identifier (lowercase letters, digits, '_' and '-', "
@@ -103,10 +108,12 @@ def port_or_zero(value: Any) -> int:
     return port(value)
 
 
-def each(schema: Any) -> Any:
+def each(schema: Any, unique: str | None = None, what: str = "id") -> Any:
     """Validate every item of a list, reporting the errors of *all* items.
 
     voluptuous stops a list at its first bad item; an admin wants them all.
+    ``unique`` names a key whose values must differ between items (checked
+    even when other items are invalid).
     """
     compiled = vol.Schema(schema)
 
@@ -122,6 +129,15 @@ def each(schema: Any) -> Any:
                 errors.extend(_prefixed(e, index) for e in err.errors)
             except vol.Invalid as err:
                 errors.append(_prefixed(err, index))
+        if unique is not None:
+            seen: set[Any] = set()
+            for index, item in enumerate(value):
+                key = item.get(unique) if isinstance(item, dict) else None
+                if key is None or isinstance(key, dict | list):
+                    continue
+                if key in seen:
+                    errors.append(vol.Invalid(f"duplicate {what} {key!r}", path=[index, unique]))
+                seen.add(key)
         if errors:
             raise vol.MultipleInvalid(errors)
         return out

@@ -317,6 +317,8 @@ def loads(text: str, file: str = "<string>", context: LoadContext | None = None)
         raise
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        if err.context_mark is not None and "<stream end>" in (err.problem or ""):
+            mark = err.context_mark  # an unclosed bracket: point where it opened
         position = Mark(file, mark.line + 1, mark.column + 1) if mark else None
         problem = err.problem or err.context or "invalid YAML"
         if err.context and err.problem:
