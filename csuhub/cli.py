@@ -29,6 +29,8 @@ from csuhub.events import (
     CameraStateChanged,
     ComponentFailed,
     ComponentStarted,
+    ConfigReloaded,
+    ConfigReloadFailed,
     Event,
     HubStarted,
     HubStarting,
@@ -321,6 +323,21 @@ def _describe(event: Event) -> str | None:
             return f"{event.kind} {event.component} ({event.plugin}): started"
         case ComponentFailed():
             return f"{event.kind} {event.component} ({event.plugin}): FAILED: {event.reason}"
+        case ConfigReloaded():
+            cams = event.cameras
+            text = (
+                f"configuration reloaded ({event.trigger}): "
+                f"{', '.join(event.sections) or 'no change'}; cameras "
+                f"+{len(cams['added'])} -{len(cams['removed'])} ~{len(cams['changed'])}"
+            )
+            if event.restart_required:
+                text += f"; restart needed for {', '.join(event.restart_required)}"
+            return text
+        case ConfigReloadFailed():
+            return (
+                f"configuration reload refused ({event.trigger}); the running one stays:\n  "
+                + "\n  ".join(event.errors)
+            )
         case TaskCrashed():
             return f"task {event.task} crashed ({event.error}); restart in {event.restart_in:.1f}s"
     return None

@@ -83,3 +83,22 @@ def test_defaults() -> None:
     assert hub["language"] == "fr"
     assert hub["jurisdiction"] == "fr"
     assert hub["web"] == {"host": "127.0.0.1", "port": 8480}
+
+
+def test_control_characters_are_located() -> None:
+    """Regression (found by the fuzzer): PyYAML's ReaderError escaped as a traceback."""
+    with pytest.raises(YamlError) as err:
+        loads("hub:\n  name: a\x1fb\n", "ctl.yaml")
+    assert str(err.value) == (
+        "ctl.yaml:2:10: character U+001F is not allowed in YAML "
+        "(control characters must be escaped in double-quoted strings)"
+    )
+
+
+def test_empty_sections_mean_defaults() -> None:
+    """Regression (found by the fuzzer): `retention:` with nothing under it crashed check."""
+    from csuhub.config import load_site_text
+
+    config = load_site_text("hub:\nretention:\ncameras:\n", "empty.yaml")
+    assert config.data["retention"]["default"] == 14 * 86400
+    assert config.data["cameras"] == []

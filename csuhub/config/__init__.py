@@ -137,8 +137,8 @@ def validate_site(
         if key not in schemas and key != "use_blueprint":
             issues.append(_unknown_section(expanded, str(key), schemas, file))
     for name, (schema, default) in schemas.items():
-        if name in expanded:
-            value = expanded[name]
+        if name in expanded and not (expanded[name] is None and default is not None):
+            value = expanded[name]  # "section:" with nothing under it means the defaults
         elif default is not None:
             value = default
         else:

@@ -204,42 +204,47 @@ class Checker:
                         )
 
     def components(self, failed: set[str]) -> None:
+        """Names of drivers, sources, backends, policies, call lines and layouts
+        that no loaded plugin provides (warnings)."""
         assert self.registry is not None
         registry = self.registry
+        written = set(self.root) if isinstance(self.root, dict) else set()
+
+        def present(section: str) -> bool:
+            return section in written and section not in failed and section in self.data
 
         def check(name: str, names: list[str], what: str, path: tuple[Any, ...]) -> None:
             if name in names:
                 return
+            hint = _close(name, names) or (
+                f"available: {', '.join(names)}" if names else "see `csuhub plugins`"
+            )
             self._add(
-                f"no loaded plugin provides {what} {name!r}",
-                path,
-                severity=WARNING,
-                hint=_close(name, names)
-                or (f"available: {', '.join(names)}" if names else "see `csuhub plugins`"),
+                f"no loaded plugin provides {what} {name!r}", path, severity=WARNING, hint=hint
             )
 
-        for i, camera in enumerate(self.data.get("cameras", [])):
+        for i, camera in enumerate(self.data["cameras"] if present("cameras") else []):
             check(
                 camera["driver"],
                 registry.camera_drivers.names(),
                 "camera driver",
                 ("cameras", i, "driver"),
             )
-        for i, entry in enumerate(self.data.get("discovery", [])):
+        for i, entry in enumerate(self.data["discovery"] if present("discovery") else []):
             check(
                 entry["source"],
                 registry.discovery_sources.names(),
                 "discovery source",
                 ("discovery", i, "source"),
             )
-        if "recording" in self.root if isinstance(self.root, dict) else False:
+        if present("recording"):
             check(
                 self.data["recording"]["backend"],
                 registry.recording_backends.names(),
                 "recording backend",
                 ("recording", "backend"),
             )
-        if "retention" in self.root if isinstance(self.root, dict) else False:
+        if present("retention"):
             for i, policy in enumerate(self.data["retention"]["policies"]):
                 check(
                     policy["policy"],
@@ -247,14 +252,14 @@ class Checker:
                     "retention policy",
                     ("retention", "policies", i, "policy"),
                 )
-        for i, line in enumerate(self.data.get("call_lines", [])):
+        for i, line in enumerate(self.data["call_lines"] if present("call_lines") else []):
             check(
                 line["type"],
                 registry.call_lines.names(),
                 "call line type",
                 ("call_lines", i, "type"),
             )
-        for w, wall in enumerate(self.data.get("walls", [])):
+        for w, wall in enumerate(self.data["walls"] if present("walls") else []):
             for s, screen in enumerate(wall["screens"]):
                 check(
                     screen["layout"],

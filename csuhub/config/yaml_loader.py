@@ -310,7 +310,10 @@ def loads(text: str, file: str = "<string>", context: LoadContext | None = None)
     """Parse one YAML document with positions. Raises ``YamlError``."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise YamlError(f"document larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
-    loader = _Loader(text, file, context)
+    try:
+        loader = _Loader(text, file, context)
+    except yaml.reader.ReaderError as err:  # raised while reading the first chunk
+        raise YamlError(_reader_message(err), _offset_mark(text, file, err.position)) from None
     try:
         return loader.get_single_data()
     except YamlError:
@@ -329,10 +332,24 @@ def loads(text: str, file: str = "<string>", context: LoadContext | None = None)
             tag = problem.rsplit("tag ", 1)[-1]
             problem = f"unknown tag {tag}; allowed: !secret, !include, !env_var, !input"
         raise YamlError(problem, position) from None
+    except yaml.reader.ReaderError as err:
+        raise YamlError(_reader_message(err), _offset_mark(text, file, err.position)) from None
     except yaml.YAMLError as err:
         raise YamlError(f"invalid YAML: {err}") from None
     finally:
         loader.dispose()
+
+
+def _reader_message(err: yaml.reader.ReaderError) -> str:
+    return (
+        f"character U+{err.character:04X} is not allowed in YAML "
+        "(control characters must be escaped in double-quoted strings)"
+    )
+
+
+def _offset_mark(text: str, file: str, offset: int) -> Mark:
+    before = text[:offset]
+    return Mark(file, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
 
 
 def load_file(path: Path, context: LoadContext | None = None) -> Any:
