@@ -78,3 +78,67 @@ def test_bundled_plugins_register_through_entry_points() -> None:
         if p.name.startswith("csuhub_") and (p / "__init__.py").exists()
     }
     assert set(eps.values()) == bundled
+
+
+def _schema_keys(schema: object, prefix: str = "") -> set[str]:
+    import voluptuous as vol
+
+    keys: set[str] = set()
+    node = schema
+    for _ in range(5):
+        if isinstance(node, vol.Schema):
+            node = node.schema
+        elif isinstance(node, vol.All):
+            inner = [
+                v
+                for v in node.validators
+                if isinstance(v, dict | vol.Schema) or hasattr(v, "__csuhub_each__")
+            ]
+            node = inner[0] if inner else None
+        elif hasattr(node, "__csuhub_each__"):
+            node = node.__csuhub_each__
+        else:
+            break
+    if isinstance(node, dict):
+        for key, value in node.items():
+            name = str(getattr(key, "schema", key))
+            keys.add(name)
+            keys |= _schema_keys(value, f"{prefix}{name}.")
+    return keys
+
+
+def test_every_site_key_is_documented() -> None:
+    from csuhub.config.schema import CORE_SCHEMAS
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = []
+    for section, (schema, _) in CORE_SCHEMAS.items():
+        assert f"## `{section}`" in doc, f"section {section} undocumented"
+        missing += [
+            f"{section}: {k}"
+            for k in sorted(_schema_keys(schema))
+            if f"`{k}" not in doc and f".{k}`" not in doc
+        ]
+    assert not missing, missing
+
+
+def test_every_selector_and_domain_is_documented() -> None:
+    from csuhub.blueprint.models import DOMAINS
+    from csuhub.blueprint.selectors import SELECTOR_TYPES
+
+    doc = (ROOT / "docs" / "blueprints.md").read_text()
+    assert not [s for s in SELECTOR_TYPES if f"| `{s}` |" not in doc]
+    assert not [d for d in DOMAINS if f"| `{d}` |" not in doc]
+
+
+def test_packages_are_all_listed_in_pyproject() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "csuhub").rglob("__init__.py")
+    }
+    found |= {p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py")}
+    assert found <= listed, found - listed
