@@ -120,6 +120,21 @@ class CameraStateChanged(Event):
     reason: str = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CameraAuthorizationChanged(Event):
+    """A camera's prefectoral authorisation became valid, expiring, expired or missing.
+
+    Operators are alerted on ``expiring`` (30 days ahead) and ``expired``;
+    recording stops on ``expired``.
+    """
+
+    name: ClassVar[str] = "camera_authorization_changed"
+    camera_id: str
+    old_status: str | None
+    status: str
+    expires: str | None
+
+
 # --- configuration ---------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from csuhub.cameras.discovery import DiscoveryManager
 from csuhub.cameras.registry import CameraRegistry
 from csuhub.config import ConfigInvalid, SiteConfig, load_raw, validate_site
 from csuhub.config.diff import diff_config
+from csuhub.config.yaml_loader import YamlError, load_file
 from csuhub.events import (
     ConfigReloaded,
     ConfigReloadFailed,
@@ -389,6 +390,19 @@ class Hub:
         self.state = "stopping"
         self.bus.fire(HubStopping(hub_name=self.name, reason=reason))
         await self._unwind()
+
+    def secret(self, name: str) -> str | None:
+        """A value of the site's ``secrets.yaml`` (for adopted cameras' credentials)."""
+        source = self._config.source if self._config else None
+        if source is None:
+            return None
+        path = source.resolve().parent / "secrets.yaml"
+        try:
+            data = load_file(path)
+        except (OSError, YamlError):
+            return None
+        value = data.get(name) if isinstance(data, dict) else None
+        return None if value is None else str(value)
 
     # -- reload -----------------------------------------------------------------
 

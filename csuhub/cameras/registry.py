@@ -1,34 +1,118 @@
-"""The camera registry: which cameras exist, what drives them, and their state.
+"""The camera register: which cameras exist, which may lawfully record, their health.
 
-States at this stage: ``discovered`` (seen on the network, not configured),
-``connecting``, ``online``, ``offline``. Every transition is persisted in the
-store and fired on the bus as ``CameraStateChanged``. The adoption workflow
-(prefectoral authorisation) extends this in the cameras issue.
+Lifecycle (the ``state`` column, persisted and fired as ``CameraStateChanged``)::
+
+    discovered --(a driver claims it)--> pending_adoption --(adopt)--> adopted
+    adopted --(health checks)--> online | degraded | offline
+    configured cameras start at adopted; disabled and removed are terminal
+
+A camera is *adopted* only with its prefectoral authorisation (reference and
+expiry), a location and a district: through the site file, or through
+``csuhub cameras adopt`` / ``POST /api/cameras/{id}/adopt``, which are audited.
+The authorisation's status (valid, expiring within 30 days, expired,
+missing) is tracked separately, re-evaluated hourly, and fired as
+``CameraAuthorizationChanged``; ``may_record`` is what recording obeys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
+from csuhub.config import validators as cv
 from csuhub.config.diff import KeyedDiff
-from csuhub.events import CameraDiscovered, CameraStateChanged
-from csuhub.protocols import CameraDriver
+from csuhub.events import (
+    CameraAuthorizationChanged,
+    CameraDiscovered,
+    CameraStateChanged,
+)
+from csuhub.protocols import CameraDriver, DiscoveredCamera
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
 
-REMOVED = "removed"
-DISABLED = "disabled"
 DISCOVERED = "discovered"
-CONNECTING = "connecting"
+PENDING = "pending_adoption"
+ADOPTED = "adopted"
 ONLINE = "online"
+DEGRADED = "degraded"
 OFFLINE = "offline"
+DISABLED = "disabled"
+REMOVED = "removed"
+
+AUTH_VALID = "valid"
+AUTH_EXPIRING = "expiring"
+AUTH_EXPIRED = "expired"
+AUTH_MISSING = "missing"
+
+#: From this many days before expiry, operators are warned.
+EXPIRY_WARNING_DAYS = 30
+#: A health check slower than this marks the camera degraded.
+SLOW_CHECK = 3.0
+
+
+class AdoptionError(ValueError):
+    """Adoption refused; the message says what is missing, for admins."""
+
+
+def authorization_status(expires: dt.date | str | None, today: dt.date | None = None) -> str:
+    if expires is None:
+        return AUTH_MISSING
+    if isinstance(expires, str):
+        expires = dt.date.fromisoformat(expires)
+    today = today or dt.date.today()
+    if expires < today:
+        return AUTH_EXPIRED
+    if (expires - today).days <= EXPIRY_WARNING_DAYS:
+        return AUTH_EXPIRING
+    return AUTH_VALID
+
+
+ADOPT_SCHEMA = vol.Schema(
+    {
+        vol.Required("authorization"): vol.Schema(
+            {
+                vol.Required("reference"): cv.bounded_text(100),
+                vol.Optional("issued"): cv.date,
+                vol.Required("expires"): cv.date,
+            }
+        ),
+        vol.Required("location"): vol.Schema(
+            {
+                vol.Required("lat"): cv.latitude,
+                vol.Required("lon"): cv.longitude,
+                vol.Required("district"): cv.bounded_text(100),
+                vol.Optional("address"): cv.bounded_text(300),
+            }
+        ),
+        vol.Optional("name"): cv.bounded_text(200),
+        vol.Optional("driver"): cv.slug,
+        vol.Optional("options", default={}): dict,
+        vol.Optional("reason", default=""): vol.All(str, vol.Length(max=500)),
+    }
+)
+
+
+@dataclass
+class CameraEntry:
+    """What the registry needs to drive one camera, from the site file or the store."""
+
+    id: str
+    name: str
+    driver: str
+    options: dict[str, Any]
+    origin: str  # config | adopted
+    authorization_expires: str | None = None
+    enabled: bool = True
 
 
 class CameraRegistry:
@@ -37,35 +121,127 @@ class CameraRegistry:
         self.health_interval = health_interval
         self.drivers: dict[str, CameraDriver] = {}
         self.states: dict[str, str] = {}
+        self.authorization: dict[str, str] = {}
+        self.entries: dict[str, CameraEntry] = {}
         self._unsub: list[Any] = []
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle --------------------------------------------------------------
 
     async def start(self) -> None:
         self._unsub.append(self.hub.bus.listen(CameraDiscovered, self._on_discovered))
+        for row in await self.hub.store.list_cameras():
+            self.states[row.id] = row.state
+            self.authorization[row.id] = row.authorization_status
+        configured = {c["id"] for c in self.hub.config.section("cameras", [])}
         for camera in self.hub.config.section("cameras", []):
             await self._add_configured(camera)
+        for row in await self.hub.store.list_cameras():
+            if row.origin == "config" and row.id not in configured and row.state != REMOVED:
+                await self.set_state(row.id, REMOVED, "no longer in the site file")
+            elif row.origin == "adopted" and row.state not in (REMOVED, DISABLED):
+                await self._start_adopted(row.id)
+        self.hub.supervisor.spawn("camera-authorizations", self._authorization_loop)
 
     async def stop(self) -> None:
         for undo in self._unsub:
             undo()
         self._unsub.clear()
-        for camera_id, driver in list(self.drivers.items()):
-            try:
-                await driver.close()
-            except Exception:
-                _LOGGER.exception("camera %s: driver close failed", camera_id)
-        self.drivers.clear()
+        for camera_id in list(self.drivers):
+            await self._stop_driver(camera_id)
 
     async def apply(self, diff: KeyedDiff, cameras: list[dict[str, Any]]) -> None:
         """Apply a reload: touch only the cameras that were added, removed or changed."""
         by_id = {c["id"]: c for c in cameras}
         for camera_id in [*diff.removed, *diff.changed]:
-            await self._remove(camera_id)
+            await self._stop_driver(camera_id)
         for camera_id in diff.removed:
-            await self.set_state(camera_id, REMOVED, "removed from the configuration")
+            self.entries.pop(camera_id, None)
+            await self.set_state(camera_id, REMOVED, "removed from the site file")
         for camera_id in [*diff.changed, *diff.added]:
             await self._add_configured(by_id[camera_id])
 
-    async def _remove(self, camera_id: str) -> None:
+    # -- building drivers ----------------------------------------------------------
+
+    async def _add_configured(self, camera: dict[str, Any]) -> None:
+        camera_id = camera["id"]
+        auth = camera.get("authorization") or {}
+        location = dict(camera.get("location") or {})
+        options = dict(camera.get("options", {}))
+        credentials = camera.get("credentials")
+        if credentials:
+            options.setdefault("username", credentials["username"])
+            options.setdefault("password", credentials.get("password", ""))
+        expires = auth.get("expires")
+        await self.hub.store.upsert_camera(
+            camera_id,
+            name=camera.get("name") or camera_id,
+            driver=camera["driver"],
+            origin="config",
+            location=location,
+            authorization_ref=auth.get("reference"),
+            authorization_issued=str(auth["issued"]) if auth.get("issued") else None,
+            authorization_expires=str(expires) if expires else None,
+            state=self.states.get(camera_id) or ADOPTED,
+        )
+        entry = CameraEntry(
+            id=camera_id,
+            name=camera.get("name") or camera_id,
+            driver=camera["driver"],
+            options=options,
+            origin="config",
+            authorization_expires=str(expires) if expires else None,
+            enabled=camera.get("enabled", True),
+        )
+        self.entries[camera_id] = entry
+        await self._update_authorization(camera_id, entry.authorization_expires)
+        if not entry.enabled:
+            await self.set_state(camera_id, DISABLED, "disabled in the site file")
+            return
+        await self._start_driver(entry)
+
+    async def _start_adopted(self, camera_id: str) -> None:
+        row = await self.hub.store.get_camera(camera_id)
+        if row is None:
+            return
+        options = dict(row.options)
+        secret = options.pop("password_secret", None)
+        if secret:
+            options["password"] = self.hub.secret(secret) or ""
+        entry = CameraEntry(
+            id=row.id, name=row.name, driver=row.driver, options=options, origin="adopted",
+            authorization_expires=row.authorization_expires,
+        )
+        self.entries[camera_id] = entry
+        await self._update_authorization(camera_id, entry.authorization_expires)
+        await self._start_driver(entry)
+
+    async def _start_driver(self, entry: CameraEntry) -> None:
+        camera_id = entry.id
+        spec = self.hub.registry.camera_drivers.get(entry.driver)
+        if spec is None:
+            await self.set_state(
+                camera_id, OFFLINE,
+                f"no camera driver named {entry.driver!r} (see `csuhub plugins`)",
+            )
+            return
+        try:
+            options = spec.config_schema(entry.options)
+            driver = spec.factory(self.hub, camera_id, options)
+            if not isinstance(driver, CameraDriver):
+                raise TypeError(f"driver {spec.name!r} factory returned {type(driver).__name__}")
+        except vol.Invalid as err:
+            await self.set_state(camera_id, OFFLINE, f"driver options invalid: {err}")
+            return
+        except Exception as err:
+            await self.set_state(camera_id, OFFLINE, f"driver setup failed: {err}")
+            return
+        self.drivers[camera_id] = driver
+        if self.states.get(camera_id) not in (ONLINE, DEGRADED, OFFLINE):
+            await self.set_state(camera_id, ADOPTED)
+        self.hub.supervisor.spawn(f"camera-health:{camera_id}", lambda: self._health(camera_id))
+
+    async def _stop_driver(self, camera_id: str) -> None:
         await self.hub.supervisor.cancel(f"camera-health:{camera_id}")
         driver = self.drivers.pop(camera_id, None)
         if driver is not None:
@@ -74,49 +250,15 @@ class CameraRegistry:
             except Exception:
                 _LOGGER.exception("camera %s: driver close failed", camera_id)
 
-    async def _add_configured(self, camera: dict[str, Any]) -> None:
-        camera_id = camera["id"]
-        if not camera.get("enabled", True):
-            await self.hub.store.upsert_camera(
-                camera_id,
-                name=camera.get("name") or camera_id,
-                driver=camera["driver"],
-                state=DISABLED,
-            )
-            await self.set_state(camera_id, DISABLED, "disabled in the configuration")
-            return
-        spec = self.hub.registry.camera_drivers.get(camera["driver"])
-        await self.hub.store.upsert_camera(
-            camera_id,
-            name=camera.get("name") or camera_id,
-            driver=camera["driver"],
-            state=CONNECTING,
-        )
-        if spec is None:
-            await self.set_state(
-                camera_id,
-                OFFLINE,
-                f"no camera driver named {camera['driver']!r} (see `csuhub plugins`)",
-            )
-            return
-        try:
-            options = spec.config_schema(camera.get("options", {}))
-            driver = spec.factory(self.hub, camera_id, options)
-            if not isinstance(driver, CameraDriver):
-                raise TypeError(f"driver {spec.name!r} factory returned {type(driver).__name__}")
-        except (vol.Invalid, Exception) as err:
-            await self.set_state(camera_id, OFFLINE, f"driver setup failed: {err}")
-            return
-        self.drivers[camera_id] = driver
-        await self.set_state(camera_id, CONNECTING)
-        self.hub.supervisor.spawn(f"camera-health:{camera_id}", lambda: self._health(camera_id))
+    # -- health -----------------------------------------------------------------
 
     async def _health(self, camera_id: str) -> None:
-        """Connect, then check health periodically; back off exponentially while offline."""
+        """Connect, then check periodically; back off exponentially while it fails."""
         driver = self.drivers[camera_id]
         backoff = 1.0
         connected = False
         while True:
+            started = time.monotonic()
             try:
                 if not connected:
                     await driver.connect()
@@ -124,11 +266,19 @@ class CameraRegistry:
                 healthy = await driver.check_health()
                 reason = "" if healthy else "health check failed"
             except Exception as err:
-                healthy, reason = False, f"{type(err).__name__}: {err}"
+                healthy, reason = False, _reason(err)
                 connected = False
-            await self.set_state(camera_id, ONLINE if healthy else OFFLINE, reason)
+                with contextlib.suppress(Exception):
+                    await driver.close()
+            elapsed = time.monotonic() - started
+            if healthy and elapsed > SLOW_CHECK:
+                state, reason = DEGRADED, f"slow to answer ({elapsed:.1f}s)"
+            else:
+                state = ONLINE if healthy else OFFLINE
+            await self.set_state(camera_id, state, reason)
             if healthy:
                 backoff = 1.0
+                await self.hub.store.upsert_camera(camera_id, last_seen=time.time())
                 await asyncio.sleep(self.health_interval)
             else:
                 await asyncio.sleep(backoff)
@@ -144,28 +294,166 @@ class CameraRegistry:
             CameraStateChanged(camera_id=camera_id, old_state=old, new_state=state, reason=reason)
         )
 
-    async def _on_discovered(self, event: CameraDiscovered) -> None:
-        for row in await self.hub.store.list_cameras():
-            if row.ref == event.ref:
-                return
-        camera_id = _slug_for(event.ref)
-        if camera_id in self.states:
+    # -- the legal register --------------------------------------------------------
+
+    async def _update_authorization(self, camera_id: str, expires: str | None) -> None:
+        status = authorization_status(expires)
+        old = self.authorization.get(camera_id)
+        if old == status:
             return
-        await self.hub.store.upsert_camera(
-            camera_id,
-            name=str(event.info.get("name") or camera_id)[:200],
-            driver=str(event.info.get("driver") or ""),
-            state=DISCOVERED,
-            ref=event.ref,
-            address=event.address,
-            info=event.info,
+        self.authorization[camera_id] = status
+        await self.hub.store.upsert_camera(camera_id, authorization_status=status)
+        self.hub.bus.fire(
+            CameraAuthorizationChanged(
+                camera_id=camera_id, old_status=old, status=status, expires=expires
+            )
         )
-        await self.set_state(camera_id, DISCOVERED)
+        if status in (AUTH_EXPIRED, AUTH_EXPIRING):
+            _LOGGER.warning("camera %s: authorisation %s (expires %s)", camera_id, status, expires)
+
+    async def _authorization_loop(self) -> None:
+        while True:
+            await asyncio.sleep(3600)
+            await self.check_authorizations()
+
+    async def check_authorizations(self) -> None:
+        for camera_id, entry in list(self.entries.items()):
+            await self._update_authorization(camera_id, entry.authorization_expires)
+
+    def may_record(self, camera_id: str) -> tuple[bool, str]:
+        """Whether the law and the camera's health allow recording it now, and why not."""
+        entry = self.entries.get(camera_id)
+        if entry is None:
+            return False, "not adopted"
+        if not entry.enabled:
+            return False, "disabled"
+        status = self.authorization.get(camera_id, AUTH_MISSING)
+        if status == AUTH_MISSING:
+            return False, "no prefectoral authorisation"
+        if status == AUTH_EXPIRED:
+            return False, f"prefectoral authorisation expired on {entry.authorization_expires}"
+        state = self.states.get(camera_id)
+        if state not in (ONLINE, DEGRADED):
+            return False, f"camera {state or 'unknown'}"
+        return True, ""
+
+    # -- discovery and adoption ------------------------------------------------------
+
+    async def _on_discovered(self, event: CameraDiscovered) -> None:
+        async with self._lock:
+            row = await self.hub.store.camera_by_ref(event.ref)
+            if row is not None:
+                if row.address != event.address:  # DHCP moved it: same camera, new address
+                    await self.hub.store.upsert_camera(row.id, address=event.address)
+                    if row.origin == "adopted" and "host" in row.options:
+                        options = {**row.options, "host": event.address}
+                        await self.hub.store.upsert_camera(row.id, options=options)
+                await self.hub.store.upsert_camera(row.id, last_seen=time.time())
+                return
+            camera_id = _slug_for(event.ref)
+            found = DiscoveredCamera(
+                ref=event.ref, address=event.address, source=event.source,
+                name=event.info.get("name"), driver=event.info.get("driver"), info=event.info,
+            )
+            driver = found.driver or self.hub.driver_for(found) or ""
+            state = PENDING if driver and driver in self.hub.registry.camera_drivers else DISCOVERED
+            await self.hub.store.upsert_camera(
+                camera_id,
+                name=str(event.info.get("name") or camera_id)[:200],
+                driver=driver,
+                state=state,
+                ref=event.ref,
+                address=event.address,
+                info=event.info,
+                origin="discovered",
+                last_seen=time.time(),
+            )
+            await self.set_state(camera_id, state,
+                                 "" if state == PENDING else "no driver claims this camera")
+
+    async def adopt(self, camera_id: str, request: dict[str, Any], *, actor: str) -> None:
+        """Adopt a discovered camera into the legal register; raises ``AdoptionError``."""
+        try:
+            data = ADOPT_SCHEMA(request)
+        except vol.MultipleInvalid as err:
+            raise AdoptionError(
+                "; ".join(f"{'.'.join(map(str, e.path))}: {e.msg}" for e in err.errors)
+            ) from None
+        districts = self.hub.config.hub["districts"]
+        if data["location"]["district"] not in districts:
+            raise AdoptionError(
+                f"district {data['location']['district']!r} is not one of {', '.join(districts)}"
+            )
+        if authorization_status(data["authorization"]["expires"]) == AUTH_EXPIRED:
+            raise AdoptionError(
+                f"authorisation {data['authorization']['reference']} expired on "
+                f"{data['authorization']['expires']}; a camera cannot be adopted without a "
+                "valid one"
+            )
+        async with self._lock:
+            row = await self.hub.store.get_camera(camera_id)
+            if row is None:
+                raise AdoptionError(f"no camera {camera_id!r} (see `csuhub cameras list`)")
+            if row.origin == "config":
+                raise AdoptionError(f"{camera_id} is declared in the site file; edit it there")
+            if row.origin == "adopted" and row.state != REMOVED:
+                raise AdoptionError(f"{camera_id} is already adopted")
+            driver = data.get("driver") or row.driver
+            if not driver or driver not in self.hub.registry.camera_drivers:
+                raise AdoptionError(
+                    f"no camera driver {driver!r} is available for {camera_id}; "
+                    f"give one of: {', '.join(self.hub.registry.camera_drivers.names())}"
+                )
+            options = {**row.info.get("driver_options", {}), **data["options"]}
+            auth = data["authorization"]
+            await self.hub.store.upsert_camera(
+                camera_id,
+                name=data.get("name") or row.name,
+                driver=driver,
+                origin="adopted",
+                options=options,
+                location=data["location"],
+                authorization_ref=auth["reference"],
+                authorization_issued=str(auth["issued"]) if auth.get("issued") else None,
+                authorization_expires=str(auth["expires"]),
+                adopted_at=time.time(),
+                adopted_by=actor,
+            )
+            await self.hub.store.audit(
+                actor, "camera.adopt", camera_id,
+                authorization=auth["reference"], expires=str(auth["expires"]),
+                district=data["location"]["district"], driver=driver, reason=data["reason"],
+            )
+            await self.set_state(camera_id, ADOPTED, f"adopted by {actor}")
+        await self._start_adopted(camera_id)
+
+    async def forget(self, camera_id: str, *, actor: str, reason: str = "") -> None:
+        row = await self.hub.store.get_camera(camera_id)
+        if row is None:
+            raise AdoptionError(f"no camera {camera_id!r}")
+        if row.origin == "config" and row.state != REMOVED:
+            raise AdoptionError(f"{camera_id} is declared in the site file; remove it there")
+        await self._stop_driver(camera_id)
+        self.entries.pop(camera_id, None)
+        await self.hub.store.delete_camera(camera_id)
+        self.states.pop(camera_id, None)
+        self.authorization.pop(camera_id, None)
+        await self.hub.store.audit(actor, "camera.forget", camera_id, reason=reason,
+                                   authorization=row.authorization_ref)
 
     def summary(self) -> dict[str, str]:
         return dict(sorted(self.states.items()))
 
 
+def _reason(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
 def _slug_for(ref: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() else "-" for ch in ref.lower()).strip("-")
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in ref.lower())
+    cleaned = "-".join(part for part in cleaned.split("-") if part)
+    for prefix in ("urn-uuid-", "urn-"):
+        if cleaned.startswith(prefix):
+            cleaned = cleaned[len(prefix):]
     return ("disc-" + cleaned)[:63].rstrip("-")

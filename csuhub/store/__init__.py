@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +42,8 @@ class AuditRecord:
 
 @dataclass(frozen=True, slots=True)
 class CameraRow:
+    """One camera of the register (see ``csuhub.cameras.registry`` for the states)."""
+
     id: str
     name: str
     driver: str
@@ -52,6 +54,16 @@ class CameraRow:
     info: dict[str, Any]
     created_at: float
     updated_at: float
+    origin: str = "config"
+    options: dict[str, Any] = field(default_factory=dict)
+    location: dict[str, Any] = field(default_factory=dict)
+    authorization_ref: str | None = None
+    authorization_issued: str | None = None
+    authorization_expires: str | None = None
+    authorization_status: str = "missing"
+    adopted_at: float | None = None
+    adopted_by: str | None = None
+    last_seen: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,9 +74,29 @@ class CameraRow:
             "address": self.address,
             "state": self.state,
             "state_reason": self.state_reason,
+            "origin": self.origin,
+            "location": self.location,
+            "authorization": {
+                "reference": self.authorization_ref,
+                "issued": self.authorization_issued,
+                "expires": self.authorization_expires,
+                "status": self.authorization_status,
+            },
+            "adopted_at": self.adopted_at,
+            "adopted_by": self.adopted_by,
+            "last_seen": self.last_seen,
             "info": self.info,
             "updated_at": self.updated_at,
         }
+
+
+#: Columns ``upsert_camera`` may set, and which of them hold JSON.
+CAMERA_COLUMNS = {
+    "name", "driver", "ref", "address", "state", "state_reason", "info", "origin", "options",
+    "location", "authorization_ref", "authorization_issued", "authorization_expires",
+    "authorization_status", "adopted_at", "adopted_by", "last_seen",
+}
+JSON_COLUMNS = {"info", "options", "location"}
 
 
 class Store:
@@ -250,30 +282,60 @@ class Store:
 
     # -- cameras ----------------------------------------------------------------
 
-    async def upsert_camera(
-        self,
-        camera_id: str,
-        *,
-        name: str,
-        driver: str,
-        state: str,
-        ref: str | None = None,
-        address: str | None = None,
-        info: dict[str, Any] | None = None,
-    ) -> None:
+    async def upsert_camera(self, camera_id: str, **fields: Any) -> None:
+        """Insert or update a camera; only the given columns change on update.
+
+        A new row needs ``name``, ``driver`` and ``state``.
+        """
+        unknown = set(fields) - CAMERA_COLUMNS
+        if unknown:
+            raise StoreError(f"unknown camera column(s): {', '.join(sorted(unknown))}")
+        values = {
+            k: json.dumps(v, sort_keys=True, default=str) if k in JSON_COLUMNS else v
+            for k, v in fields.items()
+        }
         now = time.time()
-        info_json = json.dumps(info or {}, sort_keys=True, default=str)
 
         def run() -> None:
-            self.conn.execute(
-                "INSERT INTO cameras(id, name, driver, ref, address, state, info, created_at, "
-                "updated_at) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                "name=excluded.name, driver=excluded.driver, ref=excluded.ref, "
-                "address=excluded.address, info=excluded.info, updated_at=excluded.updated_at",
-                (camera_id, name, driver, ref, address, state, info_json, now, now),
-            )
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                exists = conn.execute("SELECT 1 FROM cameras WHERE id=?", (camera_id,)).fetchone()
+                if exists:
+                    if values:
+                        sets = ", ".join(f"{k}=?" for k in values)
+                        conn.execute(
+                            f"UPDATE cameras SET {sets}, updated_at=? WHERE id=?",
+                            (*values.values(), now, camera_id),
+                        )
+                else:
+                    row = {"name": camera_id, "driver": "", "state": "discovered", **values}
+                    cols = ", ".join(row)
+                    marks = ", ".join("?" for _ in row)
+                    conn.execute(
+                        f"INSERT INTO cameras(id, {cols}, created_at, updated_at) "
+                        f"VALUES(?, {marks}, ?, ?)",
+                        (camera_id, *row.values(), now, now),
+                    )
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
 
         await self._run(run)
+
+    async def camera_by_ref(self, ref: str) -> CameraRow | None:
+        def run() -> CameraRow | None:
+            row = self.conn.execute("SELECT * FROM cameras WHERE ref=?", (ref,)).fetchone()
+            return None if row is None else _camera(row)
+
+        return await self._run(run)
+
+    async def delete_camera(self, camera_id: str) -> bool:
+        def run() -> bool:
+            return self.conn.execute("DELETE FROM cameras WHERE id=?", (camera_id,)).rowcount > 0
+
+        return await self._run(run)
 
     async def set_camera_state(self, camera_id: str, state: str, reason: str = "") -> str | None:
         """Set a camera's state; returns the previous state (None if unknown camera)."""
@@ -312,18 +374,10 @@ class Store:
 
 
 def _camera(row: sqlite3.Row) -> CameraRow:
-    return CameraRow(
-        id=row["id"],
-        name=row["name"],
-        driver=row["driver"],
-        ref=row["ref"],
-        address=row["address"],
-        state=row["state"],
-        state_reason=row["state_reason"],
-        info=json.loads(row["info"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    data = dict(row)
+    for key in JSON_COLUMNS:
+        data[key] = json.loads(data[key] or "{}")
+    return CameraRow(**data)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -58,4 +58,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
+MIGRATIONS.append(
+    (
+        2,
+        "camera register: origin, adoption, location, prefectoral authorisation",
+        """
+        ALTER TABLE cameras ADD COLUMN origin TEXT NOT NULL DEFAULT 'config';
+        ALTER TABLE cameras ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE cameras ADD COLUMN location TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE cameras ADD COLUMN authorization_ref TEXT;
+        ALTER TABLE cameras ADD COLUMN authorization_issued TEXT;
+        ALTER TABLE cameras ADD COLUMN authorization_expires TEXT;
+        ALTER TABLE cameras ADD COLUMN authorization_status TEXT NOT NULL DEFAULT 'missing';
+        ALTER TABLE cameras ADD COLUMN adopted_at REAL;
+        ALTER TABLE cameras ADD COLUMN adopted_by TEXT;
+        ALTER TABLE cameras ADD COLUMN last_seen REAL;
+        CREATE INDEX cameras_state ON cameras(state);
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

@@ -78,7 +78,7 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
         online = await hub.bus.wait_for(
             CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "online"}, timeout=10
         )
-        assert online.old_state == "connecting"
+        assert online.old_state == "adopted"
         # the vendor's route, behind csuhub's authentication
         await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
         async with aiohttp.ClientSession() as session:
