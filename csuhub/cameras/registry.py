@@ -209,7 +209,11 @@ class CameraRegistry:
         if secret:
             options["password"] = self.hub.secret(secret) or ""
         entry = CameraEntry(
-            id=row.id, name=row.name, driver=row.driver, options=options, origin="adopted",
+            id=row.id,
+            name=row.name,
+            driver=row.driver,
+            options=options,
+            origin="adopted",
             authorization_expires=row.authorization_expires,
         )
         self.entries[camera_id] = entry
@@ -221,7 +225,8 @@ class CameraRegistry:
         spec = self.hub.registry.camera_drivers.get(entry.driver)
         if spec is None:
             await self.set_state(
-                camera_id, OFFLINE,
+                camera_id,
+                OFFLINE,
                 f"no camera driver named {entry.driver!r} (see `csuhub plugins`)",
             )
             return
@@ -352,8 +357,12 @@ class CameraRegistry:
                 return
             camera_id = _slug_for(event.ref)
             found = DiscoveredCamera(
-                ref=event.ref, address=event.address, source=event.source,
-                name=event.info.get("name"), driver=event.info.get("driver"), info=event.info,
+                ref=event.ref,
+                address=event.address,
+                source=event.source,
+                name=event.info.get("name"),
+                driver=event.info.get("driver"),
+                info=event.info,
             )
             driver = found.driver or self.hub.driver_for(found) or ""
             state = PENDING if driver and driver in self.hub.registry.camera_drivers else DISCOVERED
@@ -368,8 +377,9 @@ class CameraRegistry:
                 origin="discovered",
                 last_seen=time.time(),
             )
-            await self.set_state(camera_id, state,
-                                 "" if state == PENDING else "no driver claims this camera")
+            await self.set_state(
+                camera_id, state, "" if state == PENDING else "no driver claims this camera"
+            )
 
     async def adopt(self, camera_id: str, request: dict[str, Any], *, actor: str) -> None:
         """Adopt a discovered camera into the legal register; raises ``AdoptionError``."""
@@ -420,9 +430,14 @@ class CameraRegistry:
                 adopted_by=actor,
             )
             await self.hub.store.audit(
-                actor, "camera.adopt", camera_id,
-                authorization=auth["reference"], expires=str(auth["expires"]),
-                district=data["location"]["district"], driver=driver, reason=data["reason"],
+                actor,
+                "camera.adopt",
+                camera_id,
+                authorization=auth["reference"],
+                expires=str(auth["expires"]),
+                district=data["location"]["district"],
+                driver=driver,
+                reason=data["reason"],
             )
             await self.set_state(camera_id, ADOPTED, f"adopted by {actor}")
         await self._start_adopted(camera_id)
@@ -438,8 +453,9 @@ class CameraRegistry:
         await self.hub.store.delete_camera(camera_id)
         self.states.pop(camera_id, None)
         self.authorization.pop(camera_id, None)
-        await self.hub.store.audit(actor, "camera.forget", camera_id, reason=reason,
-                                   authorization=row.authorization_ref)
+        await self.hub.store.audit(
+            actor, "camera.forget", camera_id, reason=reason, authorization=row.authorization_ref
+        )
 
     def summary(self) -> dict[str, str]:
         return dict(sorted(self.states.items()))
@@ -455,5 +471,5 @@ def _slug_for(ref: str) -> str:
     cleaned = "-".join(part for part in cleaned.split("-") if part)
     for prefix in ("urn-uuid-", "urn-"):
         if cleaned.startswith(prefix):
-            cleaned = cleaned[len(prefix):]
+            cleaned = cleaned[len(prefix) :]
     return ("disc-" + cleaned)[:63].rstrip("-")

@@ -92,9 +92,23 @@ class CameraRow:
 
 #: Columns ``upsert_camera`` may set, and which of them hold JSON.
 CAMERA_COLUMNS = {
-    "name", "driver", "ref", "address", "state", "state_reason", "info", "origin", "options",
-    "location", "authorization_ref", "authorization_issued", "authorization_expires",
-    "authorization_status", "adopted_at", "adopted_by", "last_seen",
+    "name",
+    "driver",
+    "ref",
+    "address",
+    "state",
+    "state_reason",
+    "info",
+    "origin",
+    "options",
+    "location",
+    "authorization_ref",
+    "authorization_issued",
+    "authorization_expires",
+    "authorization_status",
+    "adopted_at",
+    "adopted_by",
+    "last_seen",
 }
 JSON_COLUMNS = {"info", "options", "location"}
 

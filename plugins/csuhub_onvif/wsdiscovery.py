@@ -107,7 +107,7 @@ def _scope_value(scopes: tuple[str, ...], kind: str) -> str | None:
     prefix = f"onvif://www.onvif.org/{kind}/"
     for scope in scopes:
         if scope.lower().startswith(prefix):
-            value = _clean(unquote(scope[len(prefix):]).replace("_", " "), 100)
+            value = _clean(unquote(scope[len(prefix) :]).replace("_", " "), 100)
             if value:
                 return value
     return None

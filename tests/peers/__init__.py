@@ -1,0 +1,1 @@
+"""Real peers for tests and benchmarks: network namespaces, ipycam, GStreamer, responders."""
