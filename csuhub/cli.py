@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from csuhub import __version__
 from csuhub.cli_blueprints import add_blueprint_parser, cmd_blueprints
+from csuhub.cli_cameras import add_camera_parsers, cmd_cameras, cmd_discover
 from csuhub.config import ERROR, ConfigInvalid
 from csuhub.config.yaml_loader import loads
 from csuhub.events import (
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(plugins)
 
     add_blueprint_parser(sub, common)
+    add_camera_parsers(sub, common)
 
     tokens = sub.add_parser("tokens", help="manage API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": cmd_tokens,
         "reload": cmd_reload,
         "blueprints": cmd_blueprints,
+        "discover": cmd_discover,
+        "cameras": cmd_cameras,
     }
     try:
         return handlers[args.command](args, out)
@@ -208,6 +212,11 @@ def _demo_raw(cameras: int | None, port: int | None) -> Any:
                 "name": f"Caméra simulée {i}",
                 "driver": "simcam",
                 "options": {"pattern": patterns[(i - 1) % len(patterns)]},
+                "authorization": {
+                    "reference": "DEMO-2022-VP-001",
+                    "issued": "2022-01-10",
+                    "expires": "2099-01-09",
+                },
             }
             for i in range(1, cameras + 1)
         ]

@@ -439,6 +439,7 @@ class Hub:
             errors = [f"{source}: cannot read: {err.strerror or err}"]
             self.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
             return {"ok": False, "errors": errors}
+        await self.cameras.sync_adopted()
         old = self.config
         diff = diff_config(old.data, new.data)
         if diff.restart_required:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from csuhub.events import CameraDiscovered, ComponentFailed, ComponentStarted
@@ -24,6 +25,7 @@ class DiscoveryManager:
         self.hub = hub
         self.sources: dict[str, DiscoverySource] = {}
         self.seen: dict[str, CameraDiscovered] = {}
+        self.last_scan: dict[str, Any] | None = None
 
     async def start(self) -> None:
         for entry in self.hub.config.section("discovery", []):
@@ -89,7 +91,13 @@ class DiscoveryManager:
             await asyncio.sleep(interval)
 
     async def scan_once(self, name: str, source: DiscoverySource, timeout: float) -> int:
-        count = 0
+        return len(await self._scan(name, source, timeout))
+
+    async def _scan(
+        self, name: str, source: DiscoverySource, timeout: float
+    ) -> list[CameraDiscovered]:
+        found_events: list[CameraDiscovered] = []
+        started = time.time()
         async for found in source.scan(timeout):
             event = CameraDiscovered(
                 source=name,
@@ -99,8 +107,21 @@ class DiscoveryManager:
             )
             self.seen[found.ref] = event
             self.hub.bus.fire(event)
-            count += 1
-        return count
+            found_events.append(event)
+        self.last_scan = {
+            "source": name,
+            "started": started,
+            "duration_s": time.time() - started,
+            "found": len(found_events),
+        }
+        return found_events
+
+    async def scan_all(self, timeout: float) -> list[CameraDiscovered]:
+        """Scan every running source at once (the API's "scan now")."""
+        results = await asyncio.gather(
+            *(self._scan(name, source, timeout) for name, source in self.sources.items())
+        )
+        return [event for batch in results for event in batch]
 
     async def stop(self) -> None:
         for name, source in list(self.sources.items()):

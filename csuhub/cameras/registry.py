@@ -382,7 +382,12 @@ class CameraRegistry:
             )
 
     async def adopt(self, camera_id: str, request: dict[str, Any], *, actor: str) -> None:
-        """Adopt a discovered camera into the legal register; raises ``AdoptionError``."""
+        """Adopt a discovered camera and start driving it; raises ``AdoptionError``."""
+        await self.record_adoption(camera_id, request, actor=actor)
+        await self._start_adopted(camera_id)
+
+    async def record_adoption(self, camera_id: str, request: dict[str, Any], *, actor: str) -> None:
+        """Validate and write the adoption to the register (no hub needs to be running)."""
         try:
             data = ADOPT_SCHEMA(request)
         except vol.MultipleInvalid as err:
@@ -440,7 +445,23 @@ class CameraRegistry:
                 reason=data["reason"],
             )
             await self.set_state(camera_id, ADOPTED, f"adopted by {actor}")
-        await self._start_adopted(camera_id)
+
+    async def sync_adopted(self) -> None:
+        """Follow adoptions and forgets made by another process (``csuhub cameras``)."""
+        rows = {row.id: row for row in await self.hub.store.list_cameras()}
+        for camera_id, entry in list(self.entries.items()):
+            if entry.origin == "adopted" and camera_id not in rows:
+                await self._stop_driver(camera_id)
+                self.entries.pop(camera_id, None)
+                self.states.pop(camera_id, None)
+        for camera_id, row in rows.items():
+            if (
+                row.origin == "adopted"
+                and camera_id not in self.entries
+                and row.state not in (REMOVED, DISABLED)
+            ):
+                self.states[camera_id] = row.state
+                await self._start_adopted(camera_id)
 
     async def forget(self, camera_id: str, *, actor: str, reason: str = "") -> None:
         row = await self.hub.store.get_camera(camera_id)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from csuhub import __version__
 from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
+from csuhub.web.cameras import routes as camera_routes
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -47,6 +48,7 @@ def make_app(hub: Hub) -> web.Application:
     app[STARTED_KEY] = time.time()
     app.router.add_get("/api/health", health)
     app.router.add_post("/api/config/reload", reload_config)
+    app.router.add_routes(camera_routes)
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub

@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def launch_line(pattern: str, width: int, height: int, fps: int) -> str:
     """The gst-launch description of one mount's media (payloader must be ``pay0``)."""
     return (
-        f"( videotestsrc is-live=true pattern={pattern}"
+        f"( videotestsrc name=src is-live=true pattern={pattern}"
         f" ! video/x-raw,width={width},height={height},framerate={fps}/1"
         f" ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={2 * fps}"
         " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
@@ -160,6 +160,35 @@ def make_auth(user: str, password: str, scheme: str) -> GstRtspServer.RTSPAuth:
     return auth
 
 
+def _answer_not_seekable(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+    """Pad probe: answer SEEKING queries with "not seekable" instead of videotestsrc."""
+    query = info.get_query()
+    if query is None or query.type != Gst.QueryType.SEEKING:
+        return Gst.PadProbeReturn.OK
+    # A fresh SEEKING query already says seekable=FALSE; set it again where PyGObject
+    # lets us write it, and answer it here either way.
+    if query.is_writable():
+        query.set_seeking(Gst.Format.TIME, False, 0, -1)
+    return Gst.PadProbeReturn.HANDLED
+
+
+def _on_media_configure(
+    _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+) -> None:
+    """Make the live media unseekable, as a real camera's live stream is.
+
+    ffmpeg's PLAY always carries ``Range: npt=0.000-``. videotestsrc says it is seekable,
+    so gst-rtsp-server would do a flushing seek to 0 on the *shared* pipeline for every
+    new client, and every client already playing would see its timestamps jump back
+    (ffmpeg: "non monotonically increasing dts"). When the pipeline is not seekable,
+    the server skips the seek and still answers PLAY with 200.
+    """
+    src = media.get_element().get_by_name("src")
+    if src is not None:
+        pad = src.get_static_pad("src")
+        pad.add_probe(Gst.PadProbeType.QUERY_UPSTREAM, _answer_not_seekable)
+
+
 def make_factory(
     pattern: str, width: int, height: int, fps: int, with_auth: bool
 ) -> GstRtspServer.RTSPMediaFactory:
@@ -167,6 +196,7 @@ def make_factory(
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(pattern, width, height, fps))
     factory.set_shared(True)
+    factory.connect("media-configure", _on_media_configure)
     if with_auth:
         # add_role() is C varargs and unusable from Python; build the structure instead.
         perms = Gst.Structure.new_from_string(

@@ -92,12 +92,15 @@ def install(venv: Path) -> str:
 def make_clip(path: Path, size: str = "320x180", rate: int = 10, seconds: int = 10) -> Path:
     """A small H.264 test clip (about 0.2 MB, under a second to make); reused if present."""
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
              "-i", f"testsrc2=size={size}:rate={rate}", "-t", str(seconds),
-             "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", str(2 * rate), str(path)],
+             "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", str(2 * rate), str(partial)],
             check=True, timeout=120,
         )  # fmt: skip
+        partial.replace(path)  # never a half-written clip under the final name
     return path
 
 
@@ -250,6 +253,16 @@ class IpycamCamera:
         """Power cut: SIGKILL of its whole process group (its ffmpeg encoders too), no Bye."""
         self._signal(signal.SIGKILL, 5.0)
 
+    def pause(self) -> None:
+        """A hung camera: SIGSTOP its group. Ports stay open, nothing answers (onvif-zeep-async
+        waits up to its 90 s default timeout). ``resume()`` undoes it; ``kill()`` still works."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def _signal(self, sig: signal.Signals, timeout: float) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
@@ -257,6 +270,7 @@ class IpycamCamera:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
+                os.killpg(proc.pid, signal.SIGCONT)  # in case it was paused
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

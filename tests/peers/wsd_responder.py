@@ -147,9 +147,7 @@ def multicast_socket(interface: str = "0.0.0.0") -> socket.socket:
 
 async def start_multicast(
     camera: Camera, interface: str = "0.0.0.0", **kw: object
-) -> tuple[
-    asyncio.DatagramTransport, ResponderProtocol
-]:
+) -> tuple[asyncio.DatagramTransport, ResponderProtocol]:
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: ResponderProtocol(camera, **kw), sock=multicast_socket(interface)

@@ -1,0 +1,293 @@
+"""``csuhub discover`` and ``csuhub cameras list|show|adopt|forget|ptz``.
+
+These work with or without a running hub: they read and write the register
+in the store (SQLite in WAL mode takes both), audit what they change, and
+signal a hub running on the same data directory (SIGHUP) so it follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from csuhub.cameras.registry import AdoptionError
+
+ACTOR = "cli"
+
+
+def add_camera_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    discover = sub.add_parser("discover", help="find cameras on the network, as they answer")
+    discover.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (5)")
+    discover.add_argument("--source", default="onvif", help="discovery source (onvif)")
+    discover.add_argument("--interface", help="local IPv4 address to probe from")
+    discover.add_argument("-c", "--config", type=Path, help="site file (for plugins)")
+    common(discover)
+
+    cameras = sub.add_parser("cameras", help="the camera register")
+    actions = cameras.add_subparsers(dest="cameras_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every camera with its state and authorisation")
+    show = actions.add_parser("show", help="one camera in full")
+    show.add_argument("camera_id")
+    adopt = actions.add_parser("adopt", help="adopt a discovered camera into the register")
+    adopt.add_argument("camera_id")
+    adopt.add_argument("--reference", required=True, help="prefectoral authorisation reference")
+    adopt.add_argument("--expires", required=True, help="authorisation expiry (YYYY-MM-DD)")
+    adopt.add_argument("--issued", help="authorisation date (YYYY-MM-DD)")
+    adopt.add_argument("--lat", required=True, type=float)
+    adopt.add_argument("--lon", required=True, type=float)
+    adopt.add_argument("--district", required=True)
+    adopt.add_argument("--address")
+    adopt.add_argument("--name")
+    adopt.add_argument("--driver")
+    adopt.add_argument("--username", help="camera user")
+    adopt.add_argument("--password-secret", help="name of the password in secrets.yaml")
+    adopt.add_argument("--reason", default="", help="why (recorded in the audit trail)")
+    forget = actions.add_parser("forget", help="remove an adopted or discovered camera")
+    forget.add_argument("camera_id")
+    forget.add_argument("--reason", default="")
+    ptz = actions.add_parser("ptz", help="move a camera (a quick test)")
+    ptz.add_argument("camera_id")
+    ptz.add_argument("action", choices=["move", "stop", "absolute", "home", "presets", "preset"])
+    ptz.add_argument("--pan", type=float, default=0.0)
+    ptz.add_argument("--tilt", type=float, default=0.0)
+    ptz.add_argument("--zoom", type=float, default=0.0)
+    ptz.add_argument("--duration", type=float, default=0.5, help="seconds to move (move)")
+    ptz.add_argument("--preset", help="preset token (preset)")
+    for p in (listing, show, adopt, forget, ptz):
+        p.add_argument("-c", "--config", type=Path, help="site file")
+        p.add_argument("--data", type=Path, help="data directory")
+        common(p)
+
+
+def _hub(args: argparse.Namespace) -> Any:
+    from csuhub.cli import _load_hub
+    from csuhub.hub import Hub
+
+    if getattr(args, "config", None) is not None:
+        hub = _load_hub(args.config, data_dir=getattr(args, "data", None), web=False)
+    else:
+        hub = Hub({}, source="<none>", data_dir=getattr(args, "data", None), web=False)
+    hub.setup()
+    return hub
+
+
+def cmd_discover(args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+
+    hub = _hub(args)
+    spec = hub.registry.discovery_sources.get(args.source)
+    if spec is None:
+        raise CliError(
+            f"no discovery source {args.source!r}; available: "
+            f"{', '.join(hub.registry.discovery_sources.names())}",
+            EXIT_INVALID,
+        )
+    options: dict[str, Any] = {"interface": args.interface} if args.interface else {}
+    try:
+        source = spec.factory(hub, spec.config_schema(options))
+    except Exception as err:
+        raise CliError(f"cannot start {args.source}: {err}", EXIT_INVALID) from None
+
+    async def run() -> int:
+        start = time.monotonic()
+        if not out.as_json:
+            sys.stderr.write(f"probing with {args.source} for {args.timeout:g}s...\n")
+        count = 0
+        async for camera in source.scan(args.timeout):
+            count += 1
+            elapsed = time.monotonic() - start
+            driver = camera.driver or hub.driver_for(camera) or "?"
+            out.emit(
+                f"[{elapsed:5.2f}s] {camera.address:<15} {camera.name or '-':<30} "
+                f"driver={driver} ref={camera.ref}",
+                event="camera_found",
+                elapsed_s=round(elapsed, 3),
+                ref=camera.ref,
+                address=camera.address,
+                name=camera.name,
+                driver=driver,
+                info=camera.info,
+            )
+        out.emit(
+            f"{count} camera(s) found in {args.timeout:g}s",
+            event="scan_done",
+            found=count,
+            timeout_s=args.timeout,
+        )
+        return count
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
+def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+
+    hub = _hub(args)
+
+    async def run() -> int:
+        hub.data_dir.mkdir(parents=True, exist_ok=True)
+        await hub.store.open()
+        try:
+            if args.cameras_command == "list":
+                rows = await hub.store.list_cameras()
+                lines = [f"{'ID':<32} {'STATE':<17} {'AUTHORISATION':<26} {'DISTRICT':<18} NAME"]
+                for r in rows:
+                    auth = f"{r.authorization_ref or '-'} ({r.authorization_status})"
+                    lines.append(
+                        f"{r.id:<32} {r.state:<17} {auth:<26} "
+                        f"{r.location.get('district', '-'):<18} {r.name}"
+                    )
+                out.document(
+                    {"cameras": [r.as_dict() for r in rows]},
+                    "\n".join(lines) if rows else "no cameras",
+                )
+                return EXIT_OK
+            if args.cameras_command == "show":
+                row = await hub.store.get_camera(args.camera_id)
+                if row is None:
+                    raise CliError(f"no camera {args.camera_id!r}", EXIT_INVALID)
+                data = row.as_dict()
+                human = "\n".join(f"{k}: {v}" for k, v in data.items())
+                out.document(data, human)
+                return EXIT_OK
+            if args.cameras_command == "adopt":
+                return await _adopt(hub, args, out)
+            if args.cameras_command == "forget":
+                try:
+                    await hub.cameras.forget(args.camera_id, actor=ACTOR, reason=args.reason)
+                except AdoptionError as err:
+                    raise CliError(str(err), EXIT_INVALID) from None
+                notified = _notify(hub)
+                out.document(
+                    {"forgotten": args.camera_id, "hub_notified": notified},
+                    f"{args.camera_id} removed from the register",
+                )
+                return EXIT_OK
+            return await _ptz(hub, args, out)
+        finally:
+            await hub.store.close()
+
+    return asyncio.run(run())
+
+
+async def _adopt(hub: Any, args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+
+    request: dict[str, Any] = {
+        "authorization": {"reference": args.reference, "expires": args.expires},
+        "location": {"lat": args.lat, "lon": args.lon, "district": args.district},
+        "reason": args.reason,
+    }
+    if args.issued:
+        request["authorization"]["issued"] = args.issued
+    if args.address:
+        request["location"]["address"] = args.address
+    for key in ("name", "driver"):
+        if getattr(args, key):
+            request[key] = getattr(args, key)
+    options: dict[str, Any] = {}
+    if args.username:
+        options["username"] = args.username
+    if args.password_secret:
+        if hub.secret(args.password_secret) is None:
+            raise CliError(
+                f"no secret {args.password_secret!r} in the site's secrets.yaml", EXIT_INVALID
+            )
+        options["password_secret"] = args.password_secret
+    request["options"] = options
+    try:
+        await hub.cameras.record_adoption(args.camera_id, request, actor=ACTOR)
+    except AdoptionError as err:
+        raise CliError(f"adoption refused: {err}", EXIT_INVALID) from None
+    notified = _notify(hub)
+    row = await hub.store.get_camera(args.camera_id)
+    note = "; the running hub starts it now" if notified else "; it starts with the hub"
+    out.document(
+        {"adopted": row.as_dict() if row else None, "hub_notified": notified},
+        f"{args.camera_id} adopted under authorisation {args.reference}{note}",
+    )
+    return EXIT_OK
+
+
+async def _ptz(hub: Any, args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+    from csuhub.web.cameras import run_ptz
+
+    entry = _entry(hub, args.camera_id) or await _adopted_entry(hub, args.camera_id)
+    if entry is None:
+        raise CliError(f"no adopted camera {args.camera_id!r}", EXIT_INVALID)
+    spec = hub.registry.camera_drivers.get(entry.driver)
+    if spec is None:
+        raise CliError(f"no camera driver {entry.driver!r}", EXIT_INVALID)
+    driver = spec.factory(hub, entry.id, spec.config_schema(entry.options))
+    if not hasattr(driver, "ptz_stop"):
+        raise CliError(f"the {entry.driver} driver has no PTZ", EXIT_INVALID)
+    try:
+        await driver.connect()
+        result = await run_ptz(
+            driver,
+            args.action,
+            {
+                "pan": args.pan,
+                "tilt": args.tilt,
+                "zoom": args.zoom,
+                "duration": args.duration,
+                "preset": args.preset,
+            },
+        )
+    except Exception as err:
+        raise CliError(f"{args.camera_id}: {err}", EXIT_INVALID) from None
+    finally:
+        await driver.close()
+    await hub.store.audit(ACTOR, "camera.ptz", args.camera_id, action=args.action)
+    out.document(
+        {"ok": True, "action": args.action, "result": result},
+        f"{args.camera_id}: {args.action} done" + (f": {result}" if result else ""),
+    )
+    return EXIT_OK
+
+
+def _entry(hub: Any, camera_id: str) -> Any:
+    from csuhub.cameras.registry import CameraEntry
+
+    for camera in hub.config.section("cameras", []):
+        if camera["id"] == camera_id:
+            options = dict(camera.get("options", {}))
+            if camera.get("credentials"):
+                options["username"] = camera["credentials"]["username"]
+                options["password"] = camera["credentials"].get("password", "")
+            return CameraEntry(
+                camera_id, camera.get("name") or camera_id, camera["driver"], options, "config"
+            )
+    return None
+
+
+async def _adopted_entry(hub: Any, camera_id: str) -> Any:
+    from csuhub.cameras.registry import CameraEntry
+
+    row = await hub.store.get_camera(camera_id)
+    if row is None or row.origin != "adopted":
+        return None
+    options = dict(row.options)
+    secret = options.pop("password_secret", None)
+    if secret:
+        options["password"] = hub.secret(secret) or ""
+    return CameraEntry(row.id, row.name, row.driver, options, "adopted")
+
+
+def _notify(hub: Any) -> bool:
+    """SIGHUP the hub running on this data directory, if any."""
+    try:
+        pid = int((hub.data_dir / "csuhub.pid").read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True

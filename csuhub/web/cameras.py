@@ -1,0 +1,205 @@
+"""Camera and discovery endpoints. Handlers stay thin: the registry does the work.
+
+Roles: viewers read and see snapshots (each view is audited: viewing must be
+accountable), operators move PTZ, supervisors trigger a network scan, admins
+adopt cameras into the legal register.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from csuhub.cameras.registry import AdoptionError
+from csuhub.web.auth import USER_KEY, require_role
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+routes = web.RouteTableDef()
+
+
+def _hub(request: web.Request) -> Any:
+    from csuhub.web.app import HUB_KEY
+
+    return request.app[HUB_KEY]
+
+
+def _camera_id(request: web.Request) -> str:
+    camera_id = request.match_info["camera_id"]
+    if not _ID.match(camera_id):
+        raise web.HTTPNotFound(text='{"error": "no such camera"}', content_type="application/json")
+    return camera_id
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _error(web.HTTPBadRequest, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _error(web.HTTPBadRequest, "the body must be a JSON object")
+    return body
+
+
+def _describe(hub: Any, row: Any) -> dict[str, Any]:
+    data = row.as_dict()
+    allowed, why = hub.cameras.may_record(row.id)
+    data["recording_allowed"] = allowed
+    data["recording_blocked_reason"] = why or None
+    return data
+
+
+@routes.get("/api/cameras")
+@require_role("viewer")
+async def list_cameras(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    rows = await hub.store.list_cameras()
+    return web.json_response({"cameras": [_describe(hub, r) for r in rows]})
+
+
+@routes.get("/api/cameras/{camera_id}")
+@require_role("viewer")
+async def get_camera(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    row = await hub.store.get_camera(_camera_id(request))
+    if row is None:
+        raise _error(web.HTTPNotFound, "no such camera")
+    return web.json_response(_describe(hub, row))
+
+
+@routes.get("/api/discovery")
+@require_role("viewer")
+async def discovery(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    rows = [r for r in await hub.store.list_cameras() if r.origin == "discovered"]
+    return web.json_response(
+        {
+            "sources": sorted(hub.discovery.sources),
+            "last_scan": hub.discovery.last_scan,
+            "cameras": [r.as_dict() for r in rows],
+        }
+    )
+
+
+@routes.post("/api/discovery/scan")
+@require_role("supervisor")
+async def scan(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    body = await _json_body(request)
+    timeout = body.get("timeout", 3.0)
+    if not isinstance(timeout, int | float) or not 0.1 <= timeout <= 30:
+        raise _error(web.HTTPBadRequest, "timeout must be a number of seconds in 0.1..30")
+    if not hub.discovery.sources:
+        raise _error(
+            web.HTTPConflict, "no discovery source is configured (discovery: in the site file)"
+        )
+    found = await hub.discovery.scan_all(float(timeout))
+    await hub.store.audit(request[USER_KEY], "discovery.scan", None, found=len(found))
+    return web.json_response({"found": [e.as_dict() for e in found]}, dumps=_dumps)
+
+
+@routes.post("/api/cameras/{camera_id}/adopt")
+@require_role("admin")
+async def adopt(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    camera_id = _camera_id(request)
+    body = await _json_body(request)
+    try:
+        await hub.cameras.adopt(camera_id, body, actor=request[USER_KEY])
+    except AdoptionError as err:
+        raise _error(web.HTTPUnprocessableEntity, str(err)) from None
+    row = await hub.store.get_camera(camera_id)
+    return web.json_response(_describe(hub, row), status=201)
+
+
+PTZ_ACTIONS = ("move", "stop", "absolute", "home", "presets", "preset")
+
+
+@routes.post("/api/cameras/{camera_id}/ptz")
+@require_role("operator")
+async def ptz(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    camera_id = _camera_id(request)
+    body = await _json_body(request)
+    action = body.get("action")
+    if action not in PTZ_ACTIONS:
+        raise _error(web.HTTPBadRequest, f"action must be one of {', '.join(PTZ_ACTIONS)}")
+    driver = hub.cameras.drivers.get(camera_id)
+    if driver is None:
+        raise _error(web.HTTPNotFound, "no such camera, or it is not adopted")
+    if not hasattr(driver, "ptz_stop"):
+        raise _error(web.HTTPConflict, "this camera's driver has no PTZ")
+    try:
+        result = await run_ptz(driver, action, body)
+    except (TypeError, ValueError) as err:
+        raise _error(web.HTTPBadRequest, str(err)) from None
+    except Exception as err:  # the camera's own failure, e.g. garbage to GetPresets
+        raise _error(web.HTTPBadGateway, str(err)) from None
+    await hub.store.audit(request[USER_KEY], "camera.ptz", camera_id, action=action)
+    return web.json_response({"ok": True, "action": action, "result": result})
+
+
+async def run_ptz(driver: Any, action: str, args: dict[str, Any]) -> Any:
+    """Shared by the API and the CLI; numbers are checked, the driver clamps them."""
+
+    def number(key: str, default: float = 0.0) -> float:
+        value = args.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key} must be a number")
+        return float(value)
+
+    if action == "move":
+        duration = args.get("duration")
+        await driver.ptz_move(
+            number("pan"), number("tilt"), number("zoom"), float(duration) if duration else None
+        )
+    elif action == "stop":
+        await driver.ptz_stop()
+    elif action == "absolute":
+        await driver.ptz_absolute(number("pan"), number("tilt"), number("zoom"))
+    elif action == "home":
+        await driver.ptz_home()
+    elif action == "presets":
+        return await driver.ptz_presets()
+    elif action == "preset":
+        preset = args.get("preset")
+        if not isinstance(preset, str) or not preset or len(preset) > 64:
+            raise ValueError("preset must be a preset token")
+        await driver.ptz_goto_preset(preset)
+    return None
+
+
+@routes.get("/api/cameras/{camera_id}/snapshot.jpg")
+@require_role("viewer")
+async def snapshot(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    camera_id = _camera_id(request)
+    driver = hub.cameras.drivers.get(camera_id)
+    if driver is None:
+        raise _error(web.HTTPNotFound, "no such camera, or it is not adopted")
+    if not hasattr(driver, "snapshot"):
+        raise _error(web.HTTPConflict, "this camera's driver cannot take snapshots")
+    try:
+        image = await asyncio.wait_for(driver.snapshot(), 15)
+    except TimeoutError:
+        raise _error(web.HTTPGatewayTimeout, "the camera did not send an image in time") from None
+    except Exception as err:
+        raise _error(web.HTTPBadGateway, str(err)) from None
+    await hub.store.audit(request[USER_KEY], "camera.snapshot", camera_id, bytes=len(image))
+    return web.Response(
+        body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=str)
