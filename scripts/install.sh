@@ -19,8 +19,15 @@ done
 
 say() { printf '[install] %s\n' "$*"; }
 
-# System packages: ffmpeg records and makes the simulated cameras.
+# System packages: ffmpeg records and makes the simulated cameras. The test
+# suite also needs its real peers: network namespaces (iproute2) and the
+# GStreamer RTSP server (driven by Debian's python3-gi).
 APT_PACKAGES=(ffmpeg)
+if [ "$WITH_TEST" -eq 1 ]; then
+    APT_PACKAGES+=(iproute2 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
+                   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+                   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-tools)
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -54,5 +61,11 @@ if [ "$WITH_TEST" -eq 1 ]; then
 else
     say "installing csuhub (editable)"
     "${PIP[@]}" -e .
+fi
+if [ "$WITH_TEST" -eq 1 ] && [ ! -x .peers-venv/bin/python ]; then
+    # the ipycam virtual ONVIF camera pulls OpenCV: kept out of the project's venv
+    say "creating .peers-venv with the ipycam ONVIF camera (test peer)"
+    "$PY" -m venv .peers-venv
+    .peers-venv/bin/python -m pip install -q --disable-pip-version-check ipycam
 fi
 say "ready: $(.venv/bin/csuhub --version)"

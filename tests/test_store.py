@@ -133,3 +133,16 @@ def test_audit_records_survive_kill_9(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     assert set(range(acknowledged + 1)) <= targets
+
+
+async def test_audit_details_may_use_any_name(tmp_path: Path) -> None:
+    """Regression: a detail named 'action' collided with the parameter (PTZ audit crashed)."""
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        await store.audit("op", "camera.ptz", "cam-1", action="move", target="x", actor="y")
+        (record,) = await store.audit_records(target="cam-1")
+        assert record.action == "camera.ptz"
+        assert record.details == {"action": "move", "target": "x", "actor": "y"}
+    finally:
+        await store.close()

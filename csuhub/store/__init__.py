@@ -212,9 +212,13 @@ class Store:
     # -- audit trail ------------------------------------------------------------
 
     async def audit(
-        self, actor: str, action: str, target: str | None = None, **details: Any
+        self, actor: str, action: str, target: str | None = None, /, **details: Any
     ) -> int:
-        """Append to the audit trail; returns the record id once it is durable."""
+        """Append to the audit trail; returns the record id once it is durable.
+
+        The first three are positional-only so that any detail name is free
+        (a PTZ ``action``, an export ``target``...).
+        """
         payload = json.dumps(details, sort_keys=True, default=str)
 
         def run() -> int:

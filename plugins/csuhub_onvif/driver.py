@@ -9,6 +9,7 @@ clear ``OnvifOperationError``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -115,7 +116,10 @@ class OnvifCamera:
         from onvif import ONVIFCamera  # onvif-zeep-async; imported lazily (WSDL loading)
 
         o = self.options
-        camera = ONVIFCamera(o["host"], o["port"], o["username"], o["password"])
+        # "" not None for no credentials (None breaks the library); no on-disk WSDL cache
+        camera = ONVIFCamera(
+            o["host"], o["port"], o["username"] or "", o["password"] or "", no_cache=True
+        )
         try:
             await self._call("connect", camera.update_xaddrs())
             self._camera = camera
@@ -270,9 +274,9 @@ class OnvifCamera:
         uri = await self.snapshot_uri(profile)
         user, password = self.options["username"], self.options["password"]
         timeout = aiohttp.ClientTimeout(total=self.options["timeout"])
-        auth = aiohttp.BasicAuth(user, password) if user else None
+        headers = {"Authorization": _basic(user, password)} if user else {}
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(uri, auth=auth) as resp:
+            async with session.get(uri, headers=headers) as resp:
                 if (
                     resp.status == 401
                     and user
@@ -364,6 +368,10 @@ class OnvifCamera:
         await self._call(
             "GotoPreset", service.GotoPreset({"ProfileToken": token, "PresetToken": preset})
         )
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 def _unit(value: float) -> float:

@@ -67,8 +67,14 @@ REQUIRED_ELEMENTS = {
 
 
 def log(msg: str) -> None:
-    """Write one diagnostic line to stderr (stdout is reserved for the READY line)."""
-    print(f"gst_rtsp_server: {msg}", file=sys.stderr, flush=True)
+    """Write one diagnostic line to stderr (stdout is reserved for the READY line).
+
+    A parent that has closed its end of the pipe must not stop us from shutting down.
+    """
+    try:
+        print(f"gst_rtsp_server: {msg}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -165,10 +171,9 @@ def _answer_not_seekable(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeR
     query = info.get_query()
     if query is None or query.type != Gst.QueryType.SEEKING:
         return Gst.PadProbeReturn.OK
-    # A fresh SEEKING query already says seekable=FALSE; set it again where PyGObject
-    # lets us write it, and answer it here either way.
-    if query.is_writable():
-        query.set_seeking(Gst.Format.TIME, False, 0, -1)
+    # A new SEEKING query already holds seekable=FALSE, and nothing downstream of the
+    # source fills it in, so answering it here unchanged means "not seekable". (Setting it
+    # explicitly is not possible: the query is not writable from PyGObject.)
     return Gst.PadProbeReturn.HANDLED
 
 

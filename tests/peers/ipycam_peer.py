@@ -110,6 +110,8 @@ def probe(timeout: float = 1.0, iface: str | None = None) -> list[tuple[bytes, s
     Call it inside a namespace (``with netns.entered(net.hub):``). ``iface`` (a local IPv4
     address) sets ``IP_MULTICAST_IF``; without it the namespace needs a multicast route.
     """
+    if netns.current() is None:
+        raise RuntimeError("probe() outside a test namespace would multicast on the host")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     replies: list[tuple[bytes, str]] = []
     with sock:
@@ -150,6 +152,7 @@ class IpycamCamera:
     password: str = "secret"
     extra: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    _log_start: int = field(default=0, repr=False)  # where this run's log begins
 
     @property
     def config(self) -> dict[str, Any]:
@@ -189,11 +192,17 @@ class IpycamCamera:
     def log_path(self) -> Path:
         return self.workdir / "ipycam.log"
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log(self) -> str:
+        """What the current (or last) run has logged."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with self.log_path.open("rb") as f:
+                f.seek(self._log_start)
+                return f.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
 
     @property
     def running(self) -> bool:
@@ -206,6 +215,7 @@ class IpycamCamera:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "cfg.json").write_text(json.dumps(self.config, indent=1))
         with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
             self.proc = self.net.popen(
                 self.ns,
                 [self.python, "-m", "ipycam", "--config", "cfg.json", "--source", str(self.clip)],
@@ -223,7 +233,8 @@ class IpycamCamera:
     def wait_ready(self, timeout: float = 20.0) -> float:
         """Wait until ONVIF and RTSP accept connections and a snapshot is served; return the
         seconds it took. Raises ``CameraError`` if the process dies, an RTSP port clash made it
-        fall back to MJPEG-only, or time runs out."""
+        fall back to MJPEG-only, or time runs out. Blocking: from a coroutine, use
+        ``await asyncio.to_thread(cam.wait_ready)``."""
         t0 = time.monotonic()
         auth = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         request = urllib.request.Request(
@@ -232,7 +243,7 @@ class IpycamCamera:
         while True:
             if self.proc is None or self.proc.poll() is not None:
                 raise self._failed("exited")
-            if "Failed to start RTSP server" in self.log_tail(200):
+            if "Failed to start RTSP server" in self.log():
                 raise self._failed("RTSP port in use")
             with netns.entered(self.ns):
                 ports_up = all(_connects(self.ip, p) for p in (self.onvif_port, self.rtsp_port))

@@ -136,14 +136,29 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def current() -> str | None:
+    """The name of the namespace the calling thread is in, or None when it is not one of
+    ``/run/netns`` (the host's). Assert it before any connect that must not leave the test."""
+    here = os.stat("/proc/thread-self/ns/net")
+    for path in NETNS_DIR.glob("*") if NETNS_DIR.is_dir() else ():
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino):
+                return path.name
+    return None
+
+
 @contextlib.contextmanager
 def entered(ns: str) -> Iterator[None]:
     """Move the calling thread (only it) into ``ns`` for the block, then back.
 
-    Sockets created in the block belong to ``ns`` until closed, whatever thread uses them
-    later. Threads started elsewhere (asyncio's default executor, for instance) stay
-    outside, which does not matter for IP-literal addresses. Do not ``await`` other tasks'
-    work inside the block unless they too may create sockets in ``ns``.
+    A socket belongs to the namespace its thread was in when the socket was *created*, and
+    aiohttp (so onvif-zeep-async) creates sockets lazily, at connect time. So keep every
+    ``await`` that may connect inside the block; building a client inside and awaiting it
+    outside sends the request from the host, where 10.213.x.x goes out the default route.
+    With asyncio, the loop's thread is the one moved: every task that runs meanwhile is
+    inside too. Other threads (the default executor) stay outside, which is harmless for
+    file loading and IP-literal addresses.
     """
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
