@@ -1,0 +1,247 @@
+"""The generic RTSP driver against the real GStreamer RTSP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from csuhub_rtsp import OPTIONS, RtspCamera
+from csuhub_rtsp.rtsp import RtspClient, RtspError, strip_credentials
+
+from csuhub.events import CameraStateChanged
+
+SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [
+            SYSTEM_PYTHON,
+            str(SERVER),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--mounts",
+            "cam1,cam2",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY port="):
+        proc.kill()
+        raise AssertionError(f"GStreamer RTSP server did not start: {proc.stderr.read()}")
+    return proc, int(line.split("=", 1)[1])
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, int]]:
+    if not Path(SYSTEM_PYTHON).exists() or shutil.which("gst-launch-1.0") is None:
+        pytest.fail("GStreamer RTSP server missing: run ./scripts/install.sh --test")
+    open_proc, open_port = start_server()
+    basic_proc, basic_port = start_server("--user", "op", "--password", "s3cret")
+    digest_proc, digest_port = start_server(
+        "--user", "op", "--password", "s3cret", "--auth", "digest"
+    )
+    yield {"open": open_port, "basic": basic_port, "digest": digest_port}
+    for proc in (open_proc, basic_proc, digest_proc):
+        stop_server(proc)
+
+
+def camera(port: int, **extra: Any) -> RtspCamera:
+    options = OPTIONS(
+        {
+            "url": "rtsp://{username}:{password}@{host}:{port}/cam1",
+            "host": "127.0.0.1",
+            "port": port,
+            **extra,
+        }
+    )
+    return RtspCamera(None, "cam-rtsp", options)
+
+
+async def test_describe_without_and_with_auth(servers: dict[str, int]) -> None:
+    described = await camera(servers["open"]).describe()
+    assert described["profiles"][0]["codec"] == "h264"
+    assert described["profiles"][0]["fps"] == 10
+    for kind in ("basic", "digest"):
+        cam = camera(servers[kind], username="op", password="s3cret")
+        assert await cam.check_health() is True
+        stream = await cam.stream()
+        assert stream.url == f"rtsp://op:s3cret@127.0.0.1:{servers[kind]}/cam1"
+        assert stream.input_options == {"rtsp_transport": "tcp"}
+
+
+@pytest.mark.parametrize("kind", ["basic", "digest"])
+async def test_wrong_password_is_unauthorized(servers: dict[str, int], kind: str) -> None:
+    with pytest.raises(RtspError) as err:
+        await camera(servers[kind], username="op", password="wrong").check_health()
+    assert err.value.kind == "unauthorized"
+    assert "refused the credentials" in str(err.value)
+    with pytest.raises(RtspError) as err:
+        await RtspClient(f"rtsp://127.0.0.1:{servers[kind]}/cam1").describe()
+    assert err.value.kind == "unauthorized" and "needs credentials" in str(err.value)
+
+
+async def test_unknown_mount_and_refused_port(servers: dict[str, int]) -> None:
+    with pytest.raises(RtspError) as err:
+        await RtspClient(f"rtsp://127.0.0.1:{servers['open']}/nope").describe()
+    assert err.value.kind == "not_found"
+    cam = camera(1)  # nothing listens on port 1
+    with pytest.raises(RtspError) as err:
+        await cam.check_health()
+    assert err.value.kind == "refused"
+
+
+async def test_the_url_sent_never_carries_credentials() -> None:
+    url, user, password = strip_credentials("rtsp://o%40p:s%2Fx@10.0.0.5:554/live")
+    assert (url, user, password) == ("rtsp://10.0.0.5:554/live", "o@p", "s/x")
+
+
+def test_template_validation() -> None:
+    import voluptuous as vol
+
+    with pytest.raises(vol.Invalid, match="unknown placeholder"):
+        OPTIONS({"url": "rtsp://{hots}/x"})
+    with pytest.raises(vol.Invalid, match="rtsp://"):
+        OPTIONS({"url": "http://{host}/x"})
+
+
+async def test_recorded_by_ffmpeg_from_the_driver_url(
+    servers: dict[str, int], tmp_path: Path, ffmpeg_bin: str
+) -> None:
+    stream = await camera(servers["basic"], username="op", password="s3cret").stream()
+    out = tmp_path / "clip.mp4"
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg_bin,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-rtsp_transport",
+        "tcp",
+        "-timeout",
+        "5000000",
+        "-i",
+        stream.url,
+        "-t",
+        "1",
+        "-c",
+        "copy",
+        str(out),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert out.stat().st_size > 1000
+
+
+async def test_hub_reports_unauthorized_without_a_crash_loop(
+    hub_factory: Any, servers: dict[str, int]
+) -> None:
+    config = {
+        "cameras": [
+            {
+                "id": "cam-rtsp",
+                "driver": "rtsp",
+                "options": {
+                    "url": "rtsp://{username}:{password}@{host}:{port}/cam1",
+                    "host": "127.0.0.1",
+                    "port": servers["basic"],
+                },
+                "credentials": {"username": "op", "password": "wrong"},
+                "authorization": {
+                    "reference": "R-1",
+                    "issued": "2022-01-01",
+                    "expires": "2099-01-01",
+                },
+            }
+        ]
+    }
+    changes: list[CameraStateChanged] = []
+    async with hub_factory(config) as hub:
+        hub.bus.listen(CameraStateChanged, changes.append)
+        event = await hub.bus.wait_for(
+            CameraStateChanged, match={"camera_id": "cam-rtsp", "new_state": "offline"}, timeout=10
+        )
+        assert event.reason == "unauthorized: the camera refused the credentials"
+        await asyncio.sleep(2.5)  # backoff 1 s, 2 s...: at most 2 more attempts, no new events
+        assert hub.cameras.states["cam-rtsp"] == "offline"
+        assert hub.supervisor.crashes.get("camera-health:cam-rtsp") is None
+    assert [c.new_state for c in changes if c.camera_id == "cam-rtsp"] == ["offline"]
+
+
+async def test_hub_follows_a_camera_that_goes_away_and_returns(
+    hub_factory: Any, tmp_path: Path
+) -> None:
+    proc, port = start_server()
+    config = {
+        "cameras": [
+            {
+                "id": "cam-rtsp",
+                "driver": "rtsp",
+                "options": {"url": "rtsp://{host}:{port}/cam2", "host": "127.0.0.1", "port": port},
+                "authorization": {
+                    "reference": "R-1",
+                    "issued": "2022-01-01",
+                    "expires": "2099-01-01",
+                },
+            }
+        ]
+    }
+    try:
+        async with hub_factory(config) as hub:
+            hub.cameras.health_interval = 0.2
+            await hub.bus.wait_for(
+                CameraStateChanged,
+                match={"camera_id": "cam-rtsp", "new_state": "online"},
+                timeout=10,
+            )
+            stop_server(proc)
+            offline = await hub.bus.wait_for(
+                CameraStateChanged,
+                match={"camera_id": "cam-rtsp", "new_state": "offline"},
+                timeout=10,
+            )
+            assert "refused" in offline.reason
+            proc = subprocess.Popen(
+                [
+                    SYSTEM_PYTHON,
+                    str(SERVER),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--mounts",
+                    "cam1,cam2",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+            await hub.bus.wait_for(
+                CameraStateChanged,
+                match={"camera_id": "cam-rtsp", "new_state": "online"},
+                timeout=15,
+            )
+    finally:
+        stop_server(proc)
