@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import ipaddress
 import random
+import re
 import socket
 import time
 import uuid
@@ -40,7 +41,8 @@ MAX_SCOPES = 32
 MAX_XADDRS = 8
 
 #: Delays (s) between repeated probes: SOAP-over-UDP's 50-250 ms first, then growing.
-REPEAT_DELAYS = (0.05, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0)
+#: Dense in the first second, when lost probes and replies are worth recovering fast.
+REPEAT_DELAYS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.8, 1.2, 2.0)
 
 PROBE_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
@@ -183,6 +185,21 @@ def parse_reply(data: bytes, sender: str = "") -> list[ProbeMatch]:
     return matches
 
 
+_ADDRESS = re.compile(rb"Address>([^<]{1,256})<")
+_XADDRS = re.compile(rb"XAddrs>([^<]{1,4096})<")
+
+
+def _quick_key(data: bytes) -> tuple[bytes, bytes] | None:
+    """(endpoint reference, service addresses) as raw bytes, or None if unsure."""
+    if len(data) > MAX_MESSAGE:
+        return None
+    addresses = _ADDRESS.findall(data)
+    xaddrs = _XADDRS.findall(data)
+    if len(xaddrs) != 1 or not addresses:
+        return None
+    return addresses[-1], xaddrs[0]
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, queue: asyncio.Queue[tuple[bytes, str]]) -> None:
         self.queue = queue
@@ -197,6 +214,9 @@ class _Protocol(asyncio.DatagramProtocol):
 
 def _make_socket(interface: str | None, ttl: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    # a hundred cameras answer each probe within the same half second
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
     if interface:
@@ -249,6 +269,9 @@ async def probe(
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
 
     sending = asyncio.create_task(sender())
+    # cameras answer every repeated probe; a reply whose identity and service
+    # addresses were already seen is skipped before any XML parsing
+    known: set[tuple[bytes, bytes]] = set()
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -259,6 +282,9 @@ async def probe(
             except TimeoutError:
                 return
             stats.replies += 1
+            key = _quick_key(data)
+            if key is not None and key in known:
+                continue
             try:
                 matches = parse_reply(data, host)
             except InvalidReply as err:
@@ -266,6 +292,8 @@ async def probe(
                 if on_refused is not None:
                     on_refused(host, str(err))
                 continue
+            if key is not None and len(matches) == 1:
+                known.add(key)
             for match in matches:
                 if seen.get(match.ref) == match.address:
                     continue
