@@ -23,9 +23,17 @@ from typing import Any, TextIO
 from csuhub import __version__
 from csuhub.cli_blueprints import add_blueprint_parser, cmd_blueprints
 from csuhub.cli_cameras import add_camera_parsers, cmd_cameras, cmd_discover
+from csuhub.cli_recordings import (
+    add_recording_parsers,
+    cmd_export,
+    cmd_keys,
+    cmd_recordings,
+    cmd_verify,
+)
 from csuhub.config import ERROR, ConfigInvalid
 from csuhub.config.yaml_loader import loads
 from csuhub.events import (
+    CameraAuthorizationChanged,
     CameraDiscovered,
     CameraStateChanged,
     ComponentFailed,
@@ -33,10 +41,14 @@ from csuhub.events import (
     ConfigReloaded,
     ConfigReloadFailed,
     Event,
+    GapRecorded,
     HubStarted,
     HubStarting,
     HubStopping,
     PluginFailed,
+    RecordingAlert,
+    RecordingStateChanged,
+    SegmentRecorded,
     TaskCrashed,
 )
 from csuhub.hub import Hub, default_data_dir
@@ -130,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_blueprint_parser(sub, common)
     add_camera_parsers(sub, common)
+    add_recording_parsers(sub, common)
 
     tokens = sub.add_parser("tokens", help="manage API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -165,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         "blueprints": cmd_blueprints,
         "discover": cmd_discover,
         "cameras": cmd_cameras,
+        "recordings": cmd_recordings,
+        "export": cmd_export,
+        "verify": cmd_verify,
+        "keys": cmd_keys,
     }
     try:
         return handlers[args.command](args, out)
@@ -346,6 +363,25 @@ def _describe(event: Event) -> str | None:
             return (
                 f"configuration reload refused ({event.trigger}); the running one stays:\n  "
                 + "\n  ".join(event.errors)
+            )
+        case RecordingStateChanged():
+            why = f" ({event.reason})" if event.reason else ""
+            return f"recording {event.camera_id}: {event.state}{why}"
+        case SegmentRecorded():
+            return (
+                f"segment {event.camera_id}: {event.end - event.start:.1f}s, "
+                f"{event.size} bytes -> {event.path}"
+            )
+        case GapRecorded():
+            return (
+                f"gap {event.camera_id}: {event.end - event.start:.1f}s not recorded "
+                f"({event.reason})"
+            )
+        case RecordingAlert():
+            return f"ALERT {event.kind} {event.camera_id or ''}: {event.message}"
+        case CameraAuthorizationChanged():
+            return f"camera {event.camera_id}: authorisation {event.status}" + (
+                f" (expires {event.expires})" if event.expires else ""
             )
         case TaskCrashed():
             return f"task {event.task} crashed ({event.error}); restart in {event.restart_in:.1f}s"

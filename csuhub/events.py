@@ -156,3 +156,48 @@ class ConfigReloadFailed(Event):
     name: ClassVar[str] = "config_reload_failed"
     trigger: str
     errors: list[str]
+
+
+# --- recording ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordingStateChanged(Event):
+    """recording | starting | retrying | blocked | stopped, with the reason."""
+
+    name: ClassVar[str] = "recording_state_changed"
+    camera_id: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SegmentRecorded(Event):
+    name: ClassVar[str] = "segment_recorded"
+    camera_id: str
+    segment_id: int
+    start: float
+    end: float
+    size: int
+    path: str
+    #: seconds from the file closing (ffmpeg listing it) to this event
+    latency: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GapRecorded(Event):
+    name: ClassVar[str] = "gap_recorded"
+    camera_id: str
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordingAlert(Event):
+    """A camera that should record has not for ``minutes``, or the disk is full."""
+
+    name: ClassVar[str] = "recording_alert"
+    camera_id: str | None
+    kind: str  # not_recording | disk_full | missing_files
+    message: str

@@ -41,6 +41,7 @@ from csuhub.events import (
 )
 from csuhub.plugins import CsuhubPluginManager, PluginCallError, PluginState, make_plugin_manager
 from csuhub.protocols import DiscoveredCamera
+from csuhub.recording.manager import RecordingManager
 from csuhub.registry import DuplicateSpecError, Registry
 from csuhub.specs import ConfigSectionSpec
 from csuhub.store import Store
@@ -115,6 +116,7 @@ class Hub:
         self.processes = ProcessGroup()
         self.cameras = CameraRegistry(self)
         self.discovery = DiscoveryManager(self)
+        self.recording = RecordingManager(self)
         self.web_enabled = web
         self.blueprints = BlueprintLoader.for_site(
             Path(source) if not source.startswith("<") else None
@@ -332,6 +334,8 @@ class Hub:
             stack.push_async_callback(self.cameras.stop)
             await self.discovery.start()
             stack.push_async_callback(self.discovery.stop)
+            await self.recording.start()
+            stack.push_async_callback(self.recording.stop)
 
             if self.web_enabled:
                 from csuhub.web.server import WebServer

@@ -70,11 +70,39 @@ class CameraDriver(Protocol):
     async def close(self) -> None: ...
 
 
+class SegmentSink(Protocol):
+    """What a recorder reports to (the hub's recording manager implements it)."""
+
+    async def segment_closed(
+        self, camera_id: str, path: Any, start: float, duration: float
+    ) -> None: ...
+
+    def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None: ...
+
+    def interrupted(self, camera_id: str, reason: str) -> None: ...
+
+    def segment_dir(self, camera_id: str, when: float) -> Any: ...
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """Records one camera until cancelled; restarts and watchdogs are its business."""
+
+    async def run(self) -> None: ...
+
+
 @runtime_checkable
 class RecordingBackend(Protocol):
-    async def start(self) -> None: ...
+    """Makes recorders; ``factory(hub, options)`` builds the backend once."""
 
-    async def stop(self) -> None: ...
+    def recorder(
+        self,
+        camera_id: str,
+        source: StreamSource,
+        sink: SegmentSink,
+        segment_seconds: float,
+        audio: bool,
+    ) -> Recorder: ...
 
 
 @runtime_checkable

@@ -129,6 +129,8 @@ RECORDING_SCHEMA = vol.Schema(
         vol.Optional("segment", default=60.0): vol.All(cv.duration, vol.Range(min=2, max=900)),
         vol.Optional("rtsp_transport", default="tcp"): vol.In(["tcp", "udp"]),
         vol.Optional("audio", default=False): bool,
+        # raise an alert when a camera that may record has not for this long
+        vol.Optional("alert_after", default=300.0): cv.duration,
         vol.Optional("options", default={}): dict,
     }
 )

@@ -113,6 +113,55 @@ CAMERA_COLUMNS = {
 JSON_COLUMNS = {"info", "options", "location"}
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: int
+    camera_id: str
+    start: float
+    end: float
+    duration: float
+    size: int
+    path: str
+    sha256: str | None
+    status: str
+    hold: bool
+    hold_reason: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "camera_id": self.camera_id,
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "size": self.size,
+            "path": self.path,
+            "sha256": self.sha256,
+            "status": self.status,
+            "hold": self.hold,
+            "hold_reason": self.hold_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    id: int
+    camera_id: str
+    start: float
+    end: float
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "camera_id": self.camera_id,
+            "start": self.start,
+            "end": self.end,
+            "duration": self.end - self.start,
+            "reason": self.reason,
+        }
+
+
 class Store:
     """Async facade over one SQLite database file."""
 
@@ -248,6 +297,158 @@ class Store:
                     r["id"], r["ts"], r["actor"], r["action"], r["target"], json.loads(r["details"])
                 )
                 for r in rows
+            ]
+
+        return await self._run(run)
+
+    # -- segment index and gaps --------------------------------------------------
+
+    async def add_segment(
+        self,
+        camera_id: str,
+        *,
+        start: float,
+        end: float,
+        size: int,
+        path: str,
+        sha256: str | None,
+        status: str = "ok",
+        gap_reason: str | None = None,
+        gap_tolerance: float = 1.5,
+    ) -> tuple[int, Gap | None]:
+        """Index a segment; if it starts later than the camera's last recorded end
+        (beyond ``gap_tolerance``), record the gap in the same transaction."""
+
+        def run() -> tuple[int, Gap | None]:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                existing = conn.execute("SELECT id FROM segments WHERE path=?", (path,)).fetchone()
+                if existing is not None:
+                    conn.execute("COMMIT")
+                    return int(existing[0]), None
+                gap = None
+                row = conn.execute(
+                    "SELECT MAX(end) FROM segments WHERE camera_id=? AND start < ?",
+                    (camera_id, start),
+                ).fetchone()
+                last_end = row[0]
+                if (
+                    gap_reason is not None
+                    and last_end is not None
+                    and (start - last_end > gap_tolerance)
+                ):
+                    cur = conn.execute(
+                        "INSERT INTO gaps(camera_id, start, end, reason, created_at) "
+                        "VALUES(?,?,?,?,?)",
+                        (camera_id, last_end, start, gap_reason, time.time()),
+                    )
+                    gap = Gap(int(cur.lastrowid or 0), camera_id, last_end, start, gap_reason)
+                cur = conn.execute(
+                    "INSERT INTO segments(camera_id, start, end, duration, size, path, sha256, "
+                    "status, indexed_at) VALUES(?,?,?,?,?,?,?,?,?)",
+                    (camera_id, start, end, end - start, size, path, sha256, status, time.time()),
+                )
+                conn.execute("COMMIT")
+                return int(cur.lastrowid or 0), gap
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+
+        return await self._run(run)
+
+    async def add_gap(self, camera_id: str, start: float, end: float, reason: str) -> Gap:
+        def run() -> Gap:
+            cur = self.conn.execute(
+                "INSERT INTO gaps(camera_id, start, end, reason, created_at) VALUES(?,?,?,?,?)",
+                (camera_id, start, end, reason, time.time()),
+            )
+            return Gap(int(cur.lastrowid or 0), camera_id, start, end, reason)
+
+        return await self._run(run)
+
+    async def segments(
+        self,
+        camera_id: str,
+        start: float | None = None,
+        end: float | None = None,
+        *,
+        limit: int = 100_000,
+    ) -> list[Segment]:
+        """Segments overlapping [start, end), in time order (indexed by camera and time)."""
+        lo = start if start is not None else float("-inf")
+        hi = end if end is not None else float("inf")
+
+        def run() -> list[Segment]:
+            rows = self.conn.execute(
+                "SELECT * FROM segments WHERE camera_id=? AND end > ? AND start < ? "
+                "ORDER BY start LIMIT ?",
+                (camera_id, lo, hi, limit),
+            ).fetchall()
+            return [_segment(r) for r in rows]
+
+        return await self._run(run)
+
+    async def segment(self, segment_id: int) -> Segment | None:
+        def run() -> Segment | None:
+            row = self.conn.execute("SELECT * FROM segments WHERE id=?", (segment_id,)).fetchone()
+            return None if row is None else _segment(row)
+
+        return await self._run(run)
+
+    async def gaps(
+        self, camera_id: str, start: float | None = None, end: float | None = None
+    ) -> list[Gap]:
+        lo = start if start is not None else float("-inf")
+        hi = end if end is not None else float("inf")
+
+        def run() -> list[Gap]:
+            rows = self.conn.execute(
+                "SELECT * FROM gaps WHERE camera_id=? AND end > ? AND start < ? ORDER BY start",
+                (camera_id, lo, hi),
+            ).fetchall()
+            return [_gap(r) for r in rows]
+
+        return await self._run(run)
+
+    async def last_segment_end(self, camera_id: str) -> float | None:
+        def run() -> float | None:
+            row = self.conn.execute(
+                "SELECT MAX(end) FROM segments WHERE camera_id=?", (camera_id,)
+            ).fetchone()
+            return None if row[0] is None else float(row[0])
+
+        return await self._run(run)
+
+    async def segment_paths(self, camera_id: str | None = None) -> dict[str, int]:
+        """path -> id for every indexed segment (start-up reconciliation)."""
+
+        def run() -> dict[str, int]:
+            if camera_id is None:
+                rows = self.conn.execute("SELECT path, id FROM segments").fetchall()
+            else:
+                rows = self.conn.execute(
+                    "SELECT path, id FROM segments WHERE camera_id=?", (camera_id,)
+                ).fetchall()
+            return {r[0]: int(r[1]) for r in rows}
+
+        return await self._run(run)
+
+    async def set_segment_status(self, segment_ids: list[int], status: str) -> None:
+        def run() -> None:
+            self.conn.executemany(
+                "UPDATE segments SET status=? WHERE id=?", [(status, i) for i in segment_ids]
+            )
+
+        await self._run(run)
+
+    async def recorded_cameras(self) -> list[str]:
+        def run() -> list[str]:
+            return [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT DISTINCT camera_id FROM segments ORDER BY camera_id"
+                ).fetchall()
             ]
 
         return await self._run(run)
@@ -389,6 +590,26 @@ class Store:
             return None if row is None else _camera(row)
 
         return await self._run(run)
+
+
+def _segment(row: sqlite3.Row) -> Segment:
+    return Segment(
+        row["id"],
+        row["camera_id"],
+        row["start"],
+        row["end"],
+        row["duration"],
+        row["size"],
+        row["path"],
+        row["sha256"],
+        row["status"],
+        bool(row["hold"]),
+        row["hold_reason"],
+    )
+
+
+def _gap(row: sqlite3.Row) -> Gap:
+    return Gap(row["id"], row["camera_id"], row["start"], row["end"], row["reason"])
 
 
 def _camera(row: sqlite3.Row) -> CameraRow:

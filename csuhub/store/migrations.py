@@ -78,4 +78,41 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        3,
+        "segment index and gaps",
+        """
+        -- One row per recorded file. Times are UTC epoch seconds; path is
+        -- relative to the storage root. status: ok | damaged | missing.
+        CREATE TABLE segments (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id   TEXT NOT NULL,
+            start       REAL NOT NULL,
+            end         REAL NOT NULL,
+            duration    REAL NOT NULL,
+            size        INTEGER NOT NULL,
+            path        TEXT NOT NULL UNIQUE,
+            sha256      TEXT,
+            status      TEXT NOT NULL DEFAULT 'ok',
+            hold        INTEGER NOT NULL DEFAULT 0,
+            hold_reason TEXT,
+            indexed_at  REAL NOT NULL
+        );
+        CREATE INDEX segments_camera_start ON segments(camera_id, start);
+        CREATE INDEX segments_camera_end ON segments(camera_id, end);
+        -- Every second not recorded, and why (camera offline, ffmpeg restart, hub down...).
+        CREATE TABLE gaps (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id  TEXT NOT NULL,
+            start      REAL NOT NULL,
+            end        REAL NOT NULL,
+            reason     TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX gaps_camera_start ON gaps(camera_id, start);
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

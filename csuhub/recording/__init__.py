@@ -1,0 +1,1 @@
+"""Recording: the manager that decides what records, the segment index, playback, export."""

@@ -1,0 +1,339 @@
+"""Evidence export: one MP4 for [from, to], with a signed manifest, in one zip.
+
+How the cut works (documented for the court): the segments covering the range
+are joined with ffmpeg's concat demuxer and stream copy (no re-encoding, so
+the pictures are the camera's own). ``inpoint`` on the first segment and
+``outpoint`` on the last trim the range; with stream copy the start snaps to
+the keyframe at or before ``from`` (at most one GOP earlier, typically 1-2 s),
+and the end to the last packet before ``to``. The manifest gives both the
+requested and the actual range; the actual one is measured on the output.
+
+Before cutting, every source segment's SHA-256 is recomputed and compared
+with the index: a segment altered on disk stops the export, by name.
+
+The package: ``video.mp4``, ``manifest.json`` (camera, authorisation,
+requested and actual ranges, gaps, source segments with hashes, output hash,
+ffmpeg version, user, reason, time), ``manifest.sig`` (Ed25519 over the
+manifest's bytes), ``public_key.pem`` and ``LISEZMOI.txt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from csuhub import __version__
+from csuhub.recording.continuity import continuity
+from csuhub.recording.manager import sha256_file
+from csuhub.recording.signing import load_or_create, load_public, public_pem
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+
+FORMAT = "csuhub-evidence/1"
+Progress = Callable[[str, float], None]
+
+
+class ExportError(Exception):
+    pass
+
+
+def _quote_concat(path: Path) -> str:
+    return "'" + str(path).replace("'", "'\\''") + "'"
+
+
+async def _run(
+    args: list[str], progress: Callable[[float], None] | None = None, total: float = 0.0
+) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+
+    async def read_progress() -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            text = line.decode(errors="replace").strip()
+            if progress and total > 0 and text.startswith("out_time_us="):
+                value = text.split("=", 1)[1]
+                if value.isdigit():
+                    progress(min(1.0, int(value) / 1e6 / total))
+
+    reader = asyncio.create_task(read_progress())
+    stderr = await proc.stderr.read()
+    await proc.wait()
+    await reader
+    return proc.returncode or 0, stderr.decode(errors="replace")
+
+
+async def ffmpeg_version(binary: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        binary, "-version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    out, _ = await proc.communicate()
+    first = out.decode(errors="replace").splitlines()[:1]
+    return first[0] if first else "unknown"
+
+
+async def probe_duration(ffprobe: str, path: Path) -> float:
+    proc = await asyncio.create_subprocess_exec(
+        ffprobe,
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "default=noprint_wrappers=1:nokey=1",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await proc.communicate()
+    try:
+        return float(out.decode().strip())
+    except ValueError:
+        raise ExportError("the exported video cannot be read back (ffprobe)") from None
+
+
+async def export_evidence(
+    hub: Hub,
+    camera_id: str,
+    start: float,
+    end: float,
+    *,
+    user: str,
+    reason: str,
+    output: Path,
+    progress: Progress | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the package at ``output`` (atomically); returns the manifest."""
+    if end <= start:
+        raise ExportError("the end of the range must be after its start")
+    if not reason.strip():
+        raise ExportError("an export needs a stated reason (it is recorded)")
+    report = progress or (lambda stage, fraction: None)
+    ffmpeg = shutil.which("ffmpeg")
+    ffprobe = shutil.which("ffprobe")
+    if ffmpeg is None or ffprobe is None:
+        raise ExportError("ffmpeg is not installed")
+    camera = await hub.store.get_camera(camera_id)
+    if camera is None:
+        raise ExportError(f"no camera {camera_id!r}")
+    segments = [s for s in await hub.store.segments(camera_id, start, end) if s.status == "ok"]
+    if not segments:
+        raise ExportError(f"no footage of {camera_id} between those times")
+    root = hub.recording.storage_root()
+    loop = asyncio.get_running_loop()
+    sources = []
+    for index, seg in enumerate(segments):
+        path = (root / seg.path).resolve()
+        if not path.is_relative_to(root):
+            raise ExportError(f"segment {seg.id} points outside the storage root")
+        try:
+            digest = await loop.run_in_executor(None, sha256_file, path)
+        except FileNotFoundError:
+            raise ExportError(f"segment file missing: {seg.path}") from None
+        if seg.sha256 and digest != seg.sha256:
+            raise ExportError(
+                f"segment {seg.path} does not match its recorded SHA-256: "
+                "it was altered after recording"
+            )
+        sources.append(
+            {
+                "id": seg.id,
+                "path": seg.path,
+                "start": seg.start,
+                "end": seg.end,
+                "sha256": digest,
+                "size": seg.size,
+            }
+        )
+        report("verifying sources", (index + 1) / len(segments) * 0.3)
+
+    with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
+        work = Path(tmp)
+        lines = ["ffconcat version 1.0"]
+        for i, seg in enumerate(segments):
+            lines.append(f"file {_quote_concat((root / seg.path).resolve())}")
+            if i == 0 and start > seg.start:
+                lines.append(f"inpoint {start - seg.start:.3f}")
+            if i == len(segments) - 1 and end < seg.end:
+                lines.append(f"outpoint {end - seg.start:.3f}")
+        (work / "list.ffconcat").write_text("\n".join(lines) + "\n")
+        video = work / "video.mp4"
+        covered_start = max(start, segments[0].start)
+        covered_end = min(end, segments[-1].end)
+        code, err = await _run(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(work / "list.ffconcat"),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                "-progress",
+                "pipe:1",
+                "-y",
+                str(video),
+            ],
+            lambda f: report("cutting", 0.3 + 0.6 * f),
+            covered_end - covered_start,
+        )
+        if code != 0:
+            raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
+        duration = await probe_duration(ffprobe, video)
+        content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
+        preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
+        output_sha = await loop.run_in_executor(None, sha256_file, video)
+        gaps = await continuity(hub.store, camera_id, start, end)
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "csuhub_version": __version__,
+            "hub": hub.name,
+            "camera": {
+                "id": camera.id,
+                "name": camera.name,
+                "location": camera.location,
+                "authorization": {
+                    "reference": camera.authorization_ref,
+                    "issued": camera.authorization_issued,
+                    "expires": camera.authorization_expires,
+                },
+            },
+            "requested": {"from": start, "to": end},
+            "actual": {"from": covered_start - preroll, "to": covered_end, "duration": duration},
+            "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
+            "before the requested time; the video is continuous: the gaps listed here are "
+            "absent from it, not filled",
+            "gaps": gaps["gaps"],
+            "recorded_percent": gaps["percent"],
+            "sources": sources,
+            "output": {"file": "video.mp4", "sha256": output_sha, "size": video.stat().st_size},
+            "ffmpeg": await ffmpeg_version(ffmpeg),
+            "exported_by": user,
+            "reason": reason,
+            "exported_at": time.time(),
+            **(extra or {}),
+        }
+        manifest_bytes = json.dumps(
+            manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str
+        ).encode("utf-8")
+        key = load_or_create(hub.data_dir)
+        signature = base64.b64encode(key.sign(manifest_bytes))
+        report("packaging", 0.95)
+        package = work / "package.zip"
+        with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.write(video, "video.mp4")
+            archive.writestr("manifest.json", manifest_bytes)
+            archive.writestr("manifest.sig", signature)
+            archive.writestr("public_key.pem", public_pem(key))
+            archive.writestr("LISEZMOI.txt", README.format(camera=camera.id, user=user))
+        package.replace(output)
+    await hub.store.audit(
+        user,
+        "recording.export",
+        camera_id,
+        reason=reason,
+        requested=[start, end],
+        output_sha256=output_sha,
+        package=str(output),
+        **(extra or {}),
+    )
+    report("done", 1.0)
+    return manifest
+
+
+README = """Paquet de preuve vidéo csuhub / csuhub video evidence package
+
+Caméra / camera : {camera}
+Exporté par / exported by : {user}
+
+Contenu : video.mp4 (extrait sans ré-encodage), manifest.json (provenance,
+empreintes SHA-256), manifest.sig (signature Ed25519 du manifeste),
+public_key.pem (clé publique du CSU).
+
+Vérifier hors ligne / verify offline :  csuhub verify <paquet>.zip
+"""
+
+
+@dataclass
+class Verification:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+
+def verify_package(path: Path, trusted_key: bytes | None = None) -> Verification:
+    """Check the signature and every hash, offline. Names the file that fails."""
+    problems: list[str] = []
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as err:
+        return Verification(False, [f"{path}: not a readable zip ({err})"])
+    with archive:
+        names = set(archive.namelist())
+        for required in ("video.mp4", "manifest.json", "manifest.sig", "public_key.pem"):
+            if required not in names:
+                problems.append(f"{required}: missing from the package")
+        if problems:
+            return Verification(False, problems)
+        manifest_bytes = archive.read("manifest.json")
+        key_pem = archive.read("public_key.pem")
+        if trusted_key is not None and key_pem.strip() != trusted_key.strip():
+            problems.append("public_key.pem: not the trusted key given with --key")
+        try:
+            public = load_public(key_pem)
+            public.verify(
+                base64.b64decode(archive.read("manifest.sig"), validate=True), manifest_bytes
+            )
+        except Exception:
+            problems.append(
+                "manifest.json: the signature does not match (manifest or manifest.sig altered)"
+            )
+        try:
+            manifest = json.loads(manifest_bytes)
+        except ValueError:
+            return Verification(False, [*problems, "manifest.json: not valid JSON"])
+        expected = manifest.get("output", {}).get("sha256")
+        digest = hashlib.sha256()
+        with archive.open("video.mp4") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+        if digest.hexdigest() != expected:
+            problems.append("video.mp4: SHA-256 does not match the manifest (video altered)")
+        extra = names - {
+            "video.mp4",
+            "manifest.json",
+            "manifest.sig",
+            "public_key.pem",
+            "LISEZMOI.txt",
+            "receipt.html",
+        }
+        for name in sorted(extra):
+            problems.append(f"{name}: not part of a csuhub package")
+        if manifest.get("format") != FORMAT:
+            problems.append(f"manifest.json: unknown format {manifest.get('format')!r}")
+    return Verification(not problems, problems, manifest)

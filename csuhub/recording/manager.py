@@ -1,0 +1,268 @@
+"""Which cameras record, and what happens to each segment they produce.
+
+The manager starts a recorder (from the configured backend) for each camera
+that ``CameraRegistry.may_record`` allows, and stops it when the camera goes
+offline, is removed or its authorisation expires: the recording state says
+why. Each closed segment is hashed (SHA-256, off the event loop) and indexed
+in one transaction with the gap before it, if any, whose reason is the last
+interruption's (ffmpeg restart, camera offline, hub down...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from csuhub.events import (
+    CameraAuthorizationChanged,
+    CameraStateChanged,
+    GapRecorded,
+    RecordingAlert,
+    RecordingStateChanged,
+    SegmentRecorded,
+)
+from csuhub.protocols import Recorder, RecordingBackend
+from csuhub.recording.layout import hour_dir
+from csuhub.recording.reconcile import reconcile_storage
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+HASH_CHUNK = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class RecordingManager:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.backend: RecordingBackend | None = None
+        self.recorders: dict[str, Recorder] = {}
+        self.states: dict[str, tuple[str, str]] = {}
+        self.pending_gap: dict[str, str] = {}
+        self.alerted: set[str] = set()
+        self._unsub: list[Any] = []
+        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
+        self.config: dict[str, Any] = {}
+        self.root: Path = Path()
+        self.reconciliation: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.config = dict(self.hub.config.section("recording") or {})
+        self.root = self.storage_root()
+        name = self.config.get("backend", "ffmpeg")
+        spec = self.hub.registry.recording_backends.get(name)
+        if spec is None:
+            _LOGGER.warning("no recording backend %r: nothing is recorded", name)
+            for camera_id in self.hub.cameras.entries:
+                self._set(camera_id, "blocked", f"no recording backend {name!r}")
+            return
+        self.backend = spec.factory(self.hub, spec.config_schema(self.config.get("options", {})))
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        # everything missing between the last segment and now was the hub being down
+        for camera_id in self.hub.cameras.entries:
+            self.pending_gap[camera_id] = "hub down"
+        self._unsub.append(self.hub.bus.listen(CameraStateChanged, self._on_camera))
+        self._unsub.append(self.hub.bus.listen(CameraAuthorizationChanged, self._on_camera))
+        probe = getattr(self.backend, "probe_duration", None)
+        if probe is not None:
+            self.reconciliation = await reconcile_storage(self.hub, self, probe)
+        for camera_id in list(self.hub.cameras.entries):
+            await self.evaluate(camera_id)
+        self.hub.supervisor.spawn("recording-watch", self._watch)
+
+    async def stop(self) -> None:
+        for undo in self._unsub:
+            undo()
+        self._unsub.clear()
+        await asyncio.gather(
+            *(self._stop_recorder(c, "hub stopping") for c in list(self.recorders))
+        )
+        self._hasher.shutdown(wait=True)
+
+    def storage_root(self) -> Path:
+        configured = self.config.get("storage") or self.hub.config.hub.get("storage_dir")
+        if configured:
+            path = Path(configured).expanduser()
+            if not path.is_absolute() and self.hub.config.source is not None:
+                path = self.hub.config.source.parent / path
+            return path.resolve()
+        return (self.hub.data_dir / "recordings").resolve()
+
+    # -- which cameras record ---------------------------------------------------------
+
+    async def _on_camera(self, event: CameraStateChanged | CameraAuthorizationChanged) -> None:
+        await self.evaluate(event.camera_id)
+
+    async def evaluate(self, camera_id: str) -> None:
+        if self.backend is None:
+            return
+        allowed, why = self.hub.cameras.may_record(camera_id)
+        recording = camera_id in self.recorders
+        if allowed and not recording:
+            await self._start_recorder(camera_id)
+        elif not allowed and recording:
+            await self._stop_recorder(camera_id, why)
+            self._set(camera_id, "blocked", why)
+        elif not allowed:
+            self._set(camera_id, "blocked", why)
+
+    async def _start_recorder(self, camera_id: str) -> None:
+        assert self.backend is not None
+        driver = self.hub.cameras.drivers.get(camera_id)
+        if driver is None:
+            return
+        try:
+            source = await driver.stream(
+                self.hub.cameras.entries[camera_id].options.get("profile", "main")
+            )
+        except Exception as err:
+            self._set(camera_id, "blocked", f"no stream: {err}")
+            return
+        recorder = self.backend.recorder(
+            camera_id,
+            source,
+            self,
+            float(self.config.get("segment", 60.0)),
+            bool(self.config.get("audio", False)),
+        )
+        self.recorders[camera_id] = recorder
+        self.hub.supervisor.spawn(f"record:{camera_id}", recorder.run)
+
+    async def _stop_recorder(self, camera_id: str, reason: str) -> None:
+        if self.recorders.pop(camera_id, None) is None:
+            return
+        self.pending_gap[camera_id] = reason or "recording stopped"
+        await self.hub.supervisor.cancel(f"record:{camera_id}")
+
+    def _set(self, camera_id: str, state: str, reason: str) -> None:
+        if self.states.get(camera_id) == (state, reason):
+            return
+        self.states[camera_id] = (state, reason)
+        self.hub.bus.fire(RecordingStateChanged(camera_id=camera_id, state=state, reason=reason))
+
+    # -- SegmentSink ---------------------------------------------------------------------
+
+    def segment_dir(self, camera_id: str, when: float | None) -> Path:
+        if when is None:
+            return self.root / camera_id
+        return hour_dir(self.root, camera_id, when)
+
+    def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None:
+        self._set(camera_id, state, reason)
+        if reason == "disk full":
+            self.hub.bus.fire(
+                RecordingAlert(
+                    camera_id=camera_id,
+                    kind="disk_full",
+                    message=f"{self.root}: no space left on device",
+                )
+            )
+
+    def interrupted(self, camera_id: str, reason: str) -> None:
+        self.pending_gap.setdefault(camera_id, reason)
+
+    async def segment_closed(
+        self, camera_id: str, path: Path, start: float, duration: float
+    ) -> None:
+        """A live recorder closed a segment: index it, with the gap before it if any."""
+        await self.index_segment(
+            camera_id,
+            path,
+            start,
+            duration,
+            self.pending_gap.get(camera_id, "unknown"),
+            consume=True,
+        )
+
+    async def index_segment(
+        self,
+        camera_id: str,
+        path: Path,
+        start: float,
+        duration: float,
+        gap_reason: str,
+        *,
+        consume: bool = False,
+    ) -> int | None:
+        closed_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            size, digest = await loop.run_in_executor(self._hasher, _size_and_hash, path)
+        except FileNotFoundError:
+            _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)
+            return None
+        relative = path.relative_to(self.root).as_posix()  # raises if outside the root
+        status = "ok" if duration > 0 and size > 0 else "damaged"
+        end = start + duration
+        segment_id, gap = await self.hub.store.add_segment(
+            camera_id,
+            start=start,
+            end=end,
+            size=size,
+            path=relative,
+            sha256=digest,
+            status=status,
+            gap_reason=gap_reason,
+        )
+        if consume:
+            # the interruption's reason explains the next segment's gap, and no later one
+            self.pending_gap.pop(camera_id, None)
+        if gap is not None:
+            self.hub.bus.fire(
+                GapRecorded(camera_id=camera_id, start=gap.start, end=gap.end, reason=gap.reason)
+            )
+        self.alerted.discard(camera_id)
+        self.hub.bus.fire(
+            SegmentRecorded(
+                camera_id=camera_id,
+                segment_id=segment_id,
+                start=start,
+                end=end,
+                size=size,
+                path=relative,
+                latency=time.monotonic() - closed_at,
+            )
+        )
+        return segment_id
+
+    # -- alerts --------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Alert when a camera that may record has not for ``alert_after``."""
+        alert_after = float(self.config.get("alert_after", 300.0))
+        while True:
+            await asyncio.sleep(min(30.0, alert_after / 4))
+            now = time.time()
+            for camera_id in list(self.recorders):
+                last = await self.hub.store.last_segment_end(camera_id)
+                if (last is None or now - last > alert_after) and camera_id not in self.alerted:
+                    state, reason = self.states.get(camera_id, ("unknown", ""))
+                    self.alerted.add(camera_id)
+                    self.hub.bus.fire(
+                        RecordingAlert(
+                            camera_id=camera_id,
+                            kind="not_recording",
+                            message=f"no footage for {alert_after / 60:.0f} min "
+                            f"(recorder {state}{': ' + reason if reason else ''})",
+                        )
+                    )
+
+
+def _size_and_hash(path: Path) -> tuple[int, str]:
+    return path.stat().st_size, sha256_file(path)
