@@ -17,6 +17,7 @@ Async fixtures need ``pytest-asyncio`` (installed with ``csuhub[test]``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ __all__ = [
     "make_hub",
     "registered_plugin",
     "validate_plugin",
+    "wait_camera_state",
 ]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -101,6 +103,25 @@ def registered_plugin(hub: Hub, plugin: object, name: str | None = None) -> Iter
         if registered is not None:
             hub.pm.unregister(registered)
         hub.pm.records.pop(name, None)
+
+
+async def wait_camera_state(hub: Hub, camera_id: str, state: str, timeout: float = 15.0) -> None:
+    """Wait until a camera is in ``state`` (returns at once if it already is).
+
+    Waiting for the *event* alone races with a camera that got there while
+    the hub was starting.
+    """
+    from csuhub.events import CameraStateChanged
+
+    waiter = hub.bus.wait_for(
+        CameraStateChanged, match={"camera_id": camera_id, "new_state": state}, timeout=timeout
+    )
+    task = asyncio.ensure_future(waiter)
+    await asyncio.sleep(0)
+    if hub.cameras.states.get(camera_id) == state:
+        task.cancel()
+        return
+    await task
 
 
 def validate_plugin(plugin: object, hub: Hub | None = None) -> list[str]:

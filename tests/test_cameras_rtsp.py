@@ -14,6 +14,7 @@ from csuhub_rtsp import OPTIONS, RtspCamera
 from csuhub_rtsp.rtsp import RtspClient, RtspError, strip_credentials
 
 from csuhub.events import CameraStateChanged
+from csuhub.testing import wait_camera_state
 
 SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -179,14 +180,16 @@ async def test_hub_reports_unauthorized_without_a_crash_loop(
     changes: list[CameraStateChanged] = []
     async with hub_factory(config) as hub:
         hub.bus.listen(CameraStateChanged, changes.append)
-        event = await hub.bus.wait_for(
-            CameraStateChanged, match={"camera_id": "cam-rtsp", "new_state": "offline"}, timeout=10
-        )
-        assert event.reason == "unauthorized: the camera refused the credentials"
+        await wait_camera_state(hub, "cam-rtsp", "offline", timeout=10)
+        row = await hub.store.get_camera("cam-rtsp")
+        assert row is not None
+        assert row.state_reason == "unauthorized: the camera refused the credentials"
         await asyncio.sleep(2.5)  # backoff 1 s, 2 s...: at most 2 more attempts, no new events
         assert hub.cameras.states["cam-rtsp"] == "offline"
         assert hub.supervisor.crashes.get("camera-health:cam-rtsp") is None
-    assert [c.new_state for c in changes if c.camera_id == "cam-rtsp"] == ["offline"]
+        allowed, why = hub.cameras.may_record("cam-rtsp")
+        assert not allowed and why == "camera offline"
+    assert [c.new_state for c in changes if c.camera_id == "cam-rtsp"] in ([], ["offline"])
 
 
 async def test_hub_follows_a_camera_that_goes_away_and_returns(
@@ -210,11 +213,7 @@ async def test_hub_follows_a_camera_that_goes_away_and_returns(
     try:
         async with hub_factory(config) as hub:
             hub.cameras.health_interval = 0.2
-            await hub.bus.wait_for(
-                CameraStateChanged,
-                match={"camera_id": "cam-rtsp", "new_state": "online"},
-                timeout=10,
-            )
+            await wait_camera_state(hub, "cam-rtsp", "online", timeout=10)
             stop_server(proc)
             offline = await hub.bus.wait_for(
                 CameraStateChanged,

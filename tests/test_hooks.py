@@ -15,7 +15,7 @@ import voluptuous as vol
 from aiohttp import web
 
 from csuhub.config import ConfigInvalid
-from csuhub.events import CameraDiscovered, CameraStateChanged
+from csuhub.events import CameraDiscovered
 from csuhub.hookspecs import hookimpl
 from csuhub.protocols import DiscoveredCamera
 from csuhub.specs import (
@@ -26,7 +26,7 @@ from csuhub.specs import (
     RetentionPolicySpec,
     WallLayoutSpec,
 )
-from csuhub.testing import build_hub, registered_plugin
+from csuhub.testing import build_hub, registered_plugin, wait_camera_state
 from csuhub.web.auth import USER_KEY, hash_secret, require_role
 
 
@@ -79,13 +79,9 @@ async def test_hook_register_camera_drivers(hub_factory: Any) -> None:
         ]
     }
     async with hub_factory(config) as hub:
-        event = await hub.bus.wait_for(
-            CameraStateChanged,
-            match={"camera_id": "cam-1", "new_state": "online"},
-            timeout=30,
-        )
+        await wait_camera_state(hub, "cam-1", "online", timeout=30)
         stream = await hub.cameras.drivers["cam-1"].stream()
-    assert event.new_state == "online"
+    assert hub.cameras.states["cam-1"] == "online"
     assert hub.registry.camera_drivers.plugin_of("simcam") == "simcam"
     assert stream.url.endswith(".mp4") and stream.codec == "h264"
 

@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 from conftest import run_cli
 
-from csuhub.events import CameraStateChanged, ConfigReloaded, ConfigReloadFailed
+from csuhub.events import ConfigReloaded, ConfigReloadFailed
 from csuhub.hub import Hub
+from csuhub.testing import wait_camera_state
 from csuhub.web.auth import hash_secret
 
 AUTH = "authorization: {reference: A-1, issued: 2022-01-10, expires: 2099-01-09}"
@@ -39,11 +40,7 @@ def write_site(path: Path, *cameras: str, port: int = 0, extra: str = "") -> Non
 
 
 async def wait_online(hub: Hub, camera_id: str) -> None:
-    if hub.cameras.states.get(camera_id) == "online":
-        return
-    await hub.bus.wait_for(
-        CameraStateChanged, match={"camera_id": camera_id, "new_state": "online"}, timeout=30
-    )
+    await wait_camera_state(hub, camera_id, "online", timeout=30)
 
 
 @pytest.fixture

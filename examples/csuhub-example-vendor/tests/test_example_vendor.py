@@ -14,7 +14,7 @@ from aiohttp import web
 from csuhub.events import CameraStateChanged
 from csuhub.plugins import make_plugin_manager
 from csuhub.protocols import DiscoveredCamera
-from csuhub.testing import validate_plugin
+from csuhub.testing import validate_plugin, wait_camera_state
 from csuhub.web.auth import hash_secret
 
 
@@ -75,10 +75,7 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
     }
     async with hub_factory(config, web=True) as hub:
         hub.cameras.health_interval = 0.05
-        online = await hub.bus.wait_for(
-            CameraStateChanged, match={"camera_id": "cam-acme-1", "new_state": "online"}, timeout=10
-        )
-        assert online.old_state == "adopted"
+        await wait_camera_state(hub, "cam-acme-1", "online", timeout=10)
         # the vendor's route, behind csuhub's authentication
         await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
         async with aiohttp.ClientSession() as session:
@@ -114,12 +111,9 @@ async def test_wrong_credentials_keep_camera_offline(hub_factory: Any, acme_came
         ]
     }
     async with hub_factory(config) as hub:
-        event = await hub.bus.wait_for(
-            CameraStateChanged,
-            match={"camera_id": "cam-acme-2", "new_state": "offline"},
-            timeout=10,
-        )
-        assert "refused the credentials" in event.reason
+        await wait_camera_state(hub, "cam-acme-2", "offline", timeout=10)
+        row = await hub.store.get_camera("cam-acme-2")
+        assert row is not None and "refused the credentials" in row.state_reason
         await asyncio.sleep(0)
 
 
