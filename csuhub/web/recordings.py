@@ -10,7 +10,9 @@ import asyncio
 import json
 import re
 import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -110,6 +112,8 @@ async def play(request: web.Request) -> web.StreamResponse:
             lines.append(f"outpoint {end - seg.start:.3f}")
     await hub.store.audit(request[USER_KEY], "recording.view", camera, start=start, end=end)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
+    # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
+    listing = await asyncio.to_thread(_write_list, "\n".join(lines) + "\n")
     proc = await hub.processes.spawn(
         [
             ffmpeg,
@@ -121,10 +125,8 @@ async def play(request: web.Request) -> web.StreamResponse:
             "concat",
             "-safe",
             "0",
-            "-protocol_whitelist",
-            "file,pipe",
             "-i",
-            "pipe:0",
+            str(listing),
             "-c",
             "copy",
             "-f",
@@ -133,14 +135,10 @@ async def play(request: web.Request) -> web.StreamResponse:
             "frag_keyframe+empty_moov+default_base_moof",
             "pipe:1",
         ],
-        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(("\n".join(lines) + "\n").encode())
-    await proc.stdin.drain()
-    proc.stdin.close()
+    assert proc.stdout is not None
     response = web.StreamResponse(
         headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"}
     )
@@ -150,8 +148,18 @@ async def play(request: web.Request) -> web.StreamResponse:
             await response.write(chunk)
     finally:
         await hub.processes.terminate(proc)
+        await asyncio.to_thread(listing.unlink, True)
     await response.write_eof()
     return response
+
+
+def _write_list(text: str) -> Path:
+    handle = tempfile.NamedTemporaryFile(
+        "w", prefix="csuhub-play-", suffix=".ffconcat", delete=False
+    )
+    with handle:
+        handle.write(text)
+    return Path(handle.name)
 
 
 @routes.get("/api/recordings/{camera_id}/frame.jpg")

@@ -4,9 +4,9 @@ Why this shape:
 
 * ``-c copy`` only: no decoding, no encoding (about 1.3 % of a core per
   1080p stream here).
-* Segments are fragmented MP4 (``frag_keyframe+empty_moov+default_base_moof``
-  with ``flush_packets=1``): a ``kill -9`` keeps everything up to the last
-  fragment, where a plain MP4 would lose the whole segment.
+* Segments are fragmented MP4 (``empty_moov+default_base_moof``, half-second
+  fragments, ``flush_packets=1``): a ``kill -9`` keeps everything up to the
+  last fragment, where a plain MP4 would lose the whole segment.
 * ffmpeg writes straight into ``<storage>/<camera>/YYYY/MM/DD/HH/`` (UTC) with
   ``-strftime``; the hub pre-creates the hour folders. Finished segments are
   learnt from ``-segment_list pipe:1``: **no process per segment**.
@@ -41,7 +41,11 @@ from csuhub.specs import RecordingBackendSpec
 
 _LOGGER = logging.getLogger(__name__)
 
-FRAGMENTED = "movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1"
+# half-second fragments, flushed: at most ~0.5 s is lost when ffmpeg is killed mid-segment
+# (fragments only at keyframes would make a fragment as long as the GOP)
+FRAGMENTED = (
+    "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=500000:flush_packets=1"
+)
 
 OPTIONS = vol.Schema(
     {

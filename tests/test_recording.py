@@ -1,0 +1,447 @@
+"""Recording with real ffmpeg: segments, index, gaps, faults, playback, export."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import run_cli
+
+from csuhub.events import GapRecorded, RecordingAlert, RecordingStateChanged, SegmentRecorded
+from csuhub.hub import Hub
+from csuhub.recording.export import ExportError, export_evidence, verify_package
+from csuhub.testing import wait_camera_state
+from csuhub.web.auth import hash_secret
+
+AUTH = {"reference": "2022-VP-1", "issued": "2022-01-10", "expires": "2099-01-09"}
+SIM = {"width": 320, "height": 180, "fps": 10, "clip_seconds": 4}
+
+
+def site(tmp_path: Path, cameras: list[dict[str, Any]], **recording: Any) -> Path:
+    path = tmp_path / "site.yaml"
+    config = {
+        "hub": {"name": "Rec", "web": {"host": "127.0.0.1", "port": 0}},
+        "recording": {"segment": "2s", **recording},
+        "cameras": cameras,
+    }
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return path
+
+
+def simcam(camera_id: str = "cam-a", **options: Any) -> dict[str, Any]:
+    return {
+        "id": camera_id,
+        "driver": "simcam",
+        "options": {**SIM, **options},
+        "authorization": AUTH,
+    }
+
+
+async def wait_segments(hub: Hub, camera_id: str, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(await hub.store.segments(camera_id)) >= count:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{camera_id}: fewer than {count} segments after {timeout}s")
+
+
+def recorder_pid(hub: Hub) -> int:
+    for pid in hub.processes.pids():
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"segment" in cmdline:
+            return pid
+    raise AssertionError("no recording ffmpeg running")
+
+
+async def test_records_indexes_and_proves_continuity(tmp_path: Path, ffmpeg_bin: str) -> None:
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    latencies: list[float] = []
+    hub.bus.listen(SegmentRecorded, lambda e: latencies.append(e.latency))
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 3)
+        segments = await hub.store.segments("cam-a")
+        root = hub.recording.storage_root()
+        for seg in segments:
+            path = root / seg.path
+            assert seg.path.startswith("cam-a/") and path.exists()
+            parts = seg.path.split("/")
+            assert len(parts) == 6 and parts[5].endswith("Z.mp4")
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == seg.sha256
+            assert 1.5 < seg.duration < 4.5 and seg.size > 1000
+        report = await hub.store.segments("cam-a", segments[0].start, segments[-1].end)
+        assert report == segments
+        from csuhub.recording.continuity import continuity
+
+        proof = await continuity(hub.store, "cam-a", segments[0].start, segments[-1].end)
+        assert proof["percent"] == 100.0 and proof["gaps"] == []
+        assert hub.recording.states["cam-a"][0] == "recording"
+        assert max(latencies) < 0.5
+    finally:
+        await hub.stop()
+    # the segment open at shutdown was closed and indexed too
+    con = sqlite3.connect(tmp_path / "data" / "csuhub.db")
+    indexed = {row[0] for row in con.execute("SELECT path FROM segments")}
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*.mp4")}
+    assert on_disk == indexed
+
+
+async def test_kill_9_of_ffmpeg_mid_segment(tmp_path: Path, ffmpeg_bin: str) -> None:
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    gaps: list[GapRecorded] = []
+    hub.bus.listen(GapRecorded, gaps.append)
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 2)
+        before = await hub.store.segments("cam-a")
+        await asyncio.sleep(1.0)  # mid-segment
+        os.kill(recorder_pid(hub), signal.SIGKILL)
+        await wait_segments(hub, "cam-a", len(before) + 3, timeout=40)
+        after = await hub.store.segments("cam-a")
+        assert [s.id for s in after[: len(before)]] == [s.id for s in before]
+        # the interrupted segment was kept (fragmented MP4) and indexed
+        interrupted = after[len(before)]
+        assert interrupted.status == "ok" and interrupted.duration > 0.3
+        await hub.bus.drain()
+        # at most one gap, no longer than a segment plus the restart (a restart within
+        # the 1.5 s tolerance leaves none: file names have one-second resolution)
+        assert len(gaps) <= 1
+        for gap in gaps:
+            assert gap.reason.startswith("ffmpeg restart")
+            assert gap.end - gap.start <= 2.0 + 3.0
+        assert hub.recording.recorders["cam-a"].restarts == 1
+    finally:
+        await hub.stop()
+
+
+def test_kill_9_of_the_hub_then_reconciliation(
+    tmp_path: Path, cli_env: dict[str, str], ffmpeg_bin: str
+) -> None:
+    config = site(tmp_path, [simcam()])
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "csuhub", "run", "-c", str(config), "--data", str(data), "--json"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        if '"segment_recorded"' in line:
+            seen += 1
+            if seen == 2:
+                break
+    time.sleep(2.5)  # segments keep coming; some will be on disk but not indexed
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(4.0)  # ffmpeg (SIGTERMed by the parent-death signal) finishes; the hub stays down
+    root = data / "recordings"
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*.mp4")}
+    con = sqlite3.connect(data / "csuhub.db")
+    indexed_before = {row[0] for row in con.execute("SELECT path FROM segments")}
+    con.close()
+    assert on_disk - indexed_before, "the test needs unindexed files"
+
+    async def restart() -> dict[str, Any]:
+        hub = Hub.from_file(config, data_dir=data)
+        await hub.start()
+        report = dict(hub.recording.reconciliation)
+        await wait_segments(hub, "cam-a", len(on_disk) + 1)  # recording resumed
+        await hub.stop()
+        return report
+
+    report = asyncio.run(restart())
+    assert report["recovered"] >= 1
+    con = sqlite3.connect(data / "csuhub.db")
+    indexed = {row[0] for row in con.execute("SELECT path FROM segments")}
+    reasons = {row[0] for row in con.execute("SELECT reason FROM gaps")}
+    assert on_disk <= indexed
+    assert "hub down" in reasons
+
+
+async def test_rtsp_server_down_30s_then_back(tmp_path: Path, ffmpeg_bin: str) -> None:
+    from test_cameras_rtsp import SERVER, SYSTEM_PYTHON, start_server, stop_server
+
+    proc, port = start_server()
+    config = site(
+        tmp_path,
+        [
+            {
+                "id": "cam-r",
+                "driver": "rtsp",
+                "authorization": AUTH,
+                "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
+            }
+        ],
+    )
+    hub = Hub.from_file(config, data_dir=tmp_path / "data")
+    hub.cameras.health_interval = 0.5
+    gaps: list[GapRecorded] = []
+    hub.bus.listen(GapRecorded, gaps.append)
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-r", 2, timeout=40)
+        stop_server(proc)
+        down_at = time.time()
+        await wait_camera_state(hub, "cam-r", "offline", timeout=20)
+        await asyncio.sleep(max(0.0, 30 - (time.time() - down_at)))
+        proc = subprocess.Popen(
+            [
+                SYSTEM_PYTHON,
+                str(SERVER),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--mounts",
+                "cam1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+        count = len(await hub.store.segments("cam-r"))
+        await wait_segments(hub, "cam-r", count + 2, timeout=60)
+        await hub.bus.drain()
+        assert gaps, "the outage was not recorded as a gap"
+        gap = gaps[0]
+        assert 25 < gap.end - gap.start < 60
+        assert gap.reason  # "camera offline", or the ffmpeg state that saw it first
+        stored = await hub.store.gaps("cam-r")
+        assert stored[0].reason == gap.reason
+    finally:
+        await hub.stop()
+        stop_server(proc)
+
+
+async def test_full_disk_raises_an_alarm_without_corrupting(
+    tmp_path: Path, ffmpeg_bin: str
+) -> None:
+    storage = tmp_path / "small"
+    storage.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(storage)], check=True)
+    try:
+        config = site(tmp_path, [simcam(width=640, height=360, fps=25)], storage=str(storage))
+        hub = Hub.from_file(config, data_dir=tmp_path / "data")
+        alerts: list[RecordingAlert] = []
+        states: list[RecordingStateChanged] = []
+        hub.bus.listen(RecordingAlert, alerts.append)
+        hub.bus.listen(RecordingStateChanged, states.append)
+        await hub.start()
+        try:
+            for _ in range(150):
+                if any(a.kind == "disk_full" for a in alerts):
+                    break
+                await asyncio.sleep(0.2)
+            assert any(a.kind == "disk_full" for a in alerts)
+            assert any("disk full" in s.reason for s in states)
+            assert hub.state == "running"
+        finally:
+            await hub.stop()
+        con = sqlite3.connect(tmp_path / "data" / "csuhub.db")
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        subprocess.run(["umount", "-l", str(storage)], check=False)
+
+
+async def test_unauthorised_camera_is_not_recorded(tmp_path: Path, ffmpeg_bin: str) -> None:
+    expired = {"reference": "OLD", "issued": "2015-01-01", "expires": "2020-01-01"}
+    cameras = [
+        simcam("cam-ok"),
+        {**simcam("cam-old"), "authorization": expired},
+        {k: v for k, v in simcam("cam-none").items() if k != "authorization"},
+    ]
+    hub = Hub.from_file(site(tmp_path, cameras), data_dir=tmp_path / "data")
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-ok", 1)
+        await wait_camera_state(hub, "cam-old", "online")
+        assert await hub.store.segments("cam-old") == []
+        assert await hub.store.segments("cam-none") == []
+        assert hub.recording.states["cam-old"] == (
+            "blocked",
+            "prefectoral authorisation expired on 2020-01-01",
+        )
+        assert hub.recording.states["cam-none"] == ("blocked", "no prefectoral authorisation")
+    finally:
+        await hub.stop()
+
+
+async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg_bin: str) -> None:
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 4)
+        segments = await hub.store.segments("cam-a")
+        start, end = segments[0].start + 1.0, segments[2].end - 0.5  # across boundaries
+        await hub.store.create_token("viewer", "viewer", hash_secret("csu_v"))
+        auth = {"Authorization": "Bearer csu_v"}
+        base = hub.web.url
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                f"{base}/api/recordings/cam-a",
+                params={"from": str(start), "to": str(end)},
+                headers=auth,
+            ) as resp:
+                timeline = await resp.json()
+            assert len(timeline["segments"]) == 3 and timeline["percent"] == 100.0
+            async with session.get(
+                f"{base}/api/recordings/cam-a/play.mp4",
+                params={"from": str(start), "to": str(end)},
+                headers=auth,
+            ) as resp:
+                assert resp.status == 200
+                video = await resp.read()
+            played = tmp_path / "played.mp4"
+            played.write_bytes(video)
+            probe = subprocess.run(
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "packet=pts_time",
+                    "-of",
+                    "csv=p=0",
+                    str(played),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            times = [float(t) for t in probe.stdout.split() if t.replace(".", "").isdigit()]
+            assert abs(max(times) - min(times) - (end - start)) < 2.5
+            async with session.get(
+                f"{base}/api/recordings/cam-a/frame.jpg",
+                params={"t": str(start + 2.2)},
+                headers=auth,
+            ) as resp:
+                assert resp.status == 200 and (await resp.read()).startswith(b"\xff\xd8")
+            seg_url = f"{base}/api/segments/{segments[1].id}.mp4"
+            async with session.get(seg_url, headers={**auth, "Range": "bytes=0-99"}) as resp:
+                assert resp.status == 206 and len(await resp.read()) == 100
+            async with session.get(
+                f"{base}/api/segments/..%2F..%2Fetc%2Fpasswd.mp4", headers=auth
+            ) as resp:
+                assert resp.status == 404
+            async with session.get(seg_url) as resp:
+                assert resp.status == 401
+            async with session.get(
+                f"{base}/api/recordings/cam-a/gaps", headers=auth, params={"from": "yesterday"}
+            ) as resp:
+                assert resp.status == 400
+        package = tmp_path / "evidence.zip"
+        manifest = await export_evidence(
+            hub, "cam-a", start, end, user="opj-durand", reason="PV 2026/1234", output=package
+        )
+        assert manifest["requested"] == {"from": start, "to": end}
+        assert manifest["actual"]["from"] <= start and manifest["actual"]["to"] >= end - 0.1
+        assert len(manifest["sources"]) == 3
+        assert manifest["camera"]["authorization"]["reference"] == "2022-VP-1"
+        assert manifest["exported_by"] == "opj-durand" and manifest["reason"] == "PV 2026/1234"
+        assert verify_package(package).ok
+        trail = [r.action for r in await hub.store.audit_records(target="cam-a")]
+        assert {
+            "recording.view",
+            "recording.frame",
+            "recording.segment",
+            "recording.export",
+        } <= set(trail)
+        # a source segment altered on disk stops the next export, by name
+        victim = hub.recording.storage_root() / segments[1].path
+        with victim.open("r+b") as handle:
+            handle.seek(200)
+            handle.write(b"\x00\x01\x02")
+        with pytest.raises(ExportError, match=segments[1].path):
+            await export_evidence(
+                hub, "cam-a", start, end, user="x", reason="y", output=tmp_path / "second.zip"
+            )
+    finally:
+        await hub.stop()
+    # verify: exit 0 intact, 1 tampered, naming the file
+    ok = run_cli("verify", str(package))
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "manifest.json":
+                data = data.replace(b"PV 2026/1234", b"PV 2026/9999")
+            dst.writestr(item, data)
+    bad = run_cli("verify", str(tampered))
+    assert bad.returncode == 1 and "manifest.json: the signature does not match" in bad.stdout
+
+
+def test_cli_export_shows_progress_and_gaps(
+    tmp_path: Path, cli_env: dict[str, str], ffmpeg_bin: str
+) -> None:
+    config = site(tmp_path, [simcam()])
+    data = tmp_path / "data"
+
+    async def record() -> tuple[float, float]:
+        hub = Hub.from_file(config, data_dir=data)
+        await hub.start()
+        await wait_segments(hub, "cam-a", 3)
+        segments = await hub.store.segments("cam-a")
+        await hub.stop()
+        return segments[0].start, segments[-1].end
+
+    start, end = asyncio.run(record())
+    out = tmp_path / "pkg.zip"
+    result = run_cli(
+        "export",
+        "cam-a",
+        "-c",
+        str(config),
+        "--data",
+        str(data),
+        "--from",
+        str(start),
+        "--to",
+        str(end + 20),
+        "--reason",
+        "réquisition PV 1",
+        "-o",
+        str(out),
+        "--json",
+        env=cli_env,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["stage"] for e in events if e["event"] == "progress"][-1] == "done"
+    manifest = events[-1]["manifest"]
+    assert manifest["gaps"][-1]["end"] == end + 20  # the part never recorded is declared
+    gaps = run_cli(
+        "recordings",
+        "gaps",
+        "cam-a",
+        "-c",
+        str(config),
+        "--data",
+        str(data),
+        "--from",
+        str(start),
+        "--to",
+        str(end + 20),
+        env=cli_env,
+    )
+    assert gaps.returncode == 0 and "% recorded" in gaps.stdout
+    keys = run_cli("keys", "public", "-c", str(config), "--data", str(data), env=cli_env)
+    trusted = tmp_path / "hub.pub"
+    trusted.write_text(keys.stdout)
+    assert run_cli("verify", str(out), "--key", str(trusted)).returncode == 0
