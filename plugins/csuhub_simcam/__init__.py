@@ -39,6 +39,8 @@ DRIVER_SCHEMA = vol.Schema(
         vol.Optional("fps", default=10): vol.All(int, vol.Range(min=1, max=60)),
         vol.Optional("clip_seconds", default=10): vol.All(int, vol.Range(min=2, max=600)),
         vol.Optional("fail", default=False): bool,
+        # a constant bitrate (e.g. "4M") for benchmarks; default: the encoder's choice
+        vol.Optional("bitrate"): vol.All(str, vol.Match(r"^\d{1,5}[kKM]$")),
     }
 )
 
@@ -69,6 +71,10 @@ class SimulatedCamera:
             f="lavfi",
             t=o["clip_seconds"],
         )
+        rate: dict[str, str] = {}
+        if o.get("bitrate"):
+            rate = {"b:v": o["bitrate"], "maxrate": o["bitrate"], "bufsize": o["bitrate"],
+                    "x264-params": "nal-hrd=cbr:force-cfr=1"}
         stream = source.output(
             str(output),
             vcodec="libx264",
@@ -77,6 +83,7 @@ class SimulatedCamera:
             pix_fmt="yuv420p",
             g=o["fps"] * 2,
             f="mp4",
+            **rate,
         )
         args = stream.global_args("-hide_banner", "-loglevel", "error", "-nostdin")
         return [_ffmpeg_binary(), *args.overwrite_output().get_args()]
