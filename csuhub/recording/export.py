@@ -138,31 +138,12 @@ async def export_evidence(
         raise ExportError(f"no footage of {camera_id} between those times")
     root = hub.recording.storage_root()
     loop = asyncio.get_running_loop()
-    sources = []
-    for index, seg in enumerate(segments):
-        path = (root / seg.path).resolve()
-        if not path.is_relative_to(root):
+    for seg in segments:
+        if not (root / seg.path).resolve().is_relative_to(root):
             raise ExportError(f"segment {seg.id} points outside the storage root")
-        try:
-            digest = await loop.run_in_executor(None, sha256_file, path)
-        except FileNotFoundError:
-            raise ExportError(f"segment file missing: {seg.path}") from None
-        if seg.sha256 and digest != seg.sha256:
-            raise ExportError(
-                f"segment {seg.path} does not match its recorded SHA-256: "
-                "it was altered after recording"
-            )
-        sources.append(
-            {
-                "id": seg.id,
-                "path": seg.path,
-                "start": seg.start,
-                "end": seg.end,
-                "sha256": digest,
-                "size": seg.size,
-            }
-        )
-        report("verifying sources", (index + 1) / len(segments) * 0.3)
+    # the sources are verified while ffmpeg cuts (both read the same, cached, files);
+    # a mismatch discards the cut
+    verifying = loop.run_in_executor(None, _verify_sources, root, segments)
 
     with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
         work = Path(tmp)
@@ -202,12 +183,13 @@ async def export_evidence(
             lambda f: report("cutting", 0.3 + 0.6 * f),
             covered_end - covered_start,
         )
+        sources = await verifying
+        report("verifying sources", 0.9)
         if code != 0:
             raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
         duration = await probe_duration(ffprobe, video)
         content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
         preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
-        output_sha = await loop.run_in_executor(None, sha256_file, video)
         gaps = await continuity(hub.store, camera_id, start, end)
         manifest: dict[str, Any] = {
             "format": FORMAT,
@@ -231,26 +213,19 @@ async def export_evidence(
             "gaps": gaps["gaps"],
             "recorded_percent": gaps["percent"],
             "sources": sources,
-            "output": {"file": "video.mp4", "sha256": output_sha, "size": video.stat().st_size},
+            "output": {"file": "video.mp4", "sha256": None, "size": video.stat().st_size},
             "ffmpeg": await ffmpeg_version(ffmpeg),
             "exported_by": user,
             "reason": reason,
             "exported_at": time.time(),
             **(extra or {}),
         }
-        manifest_bytes = json.dumps(
-            manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str
-        ).encode("utf-8")
         key = load_or_create(hub.data_dir)
-        signature = base64.b64encode(key.sign(manifest_bytes))
         report("packaging", 0.95)
         package = work / "package.zip"
-        with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.write(video, "video.mp4")
-            archive.writestr("manifest.json", manifest_bytes)
-            archive.writestr("manifest.sig", signature)
-            archive.writestr("public_key.pem", public_pem(key))
-            archive.writestr("LISEZMOI.txt", README.format(camera=camera.id, user=user))
+        readme = README.format(camera=camera.id, user=user)
+        await loop.run_in_executor(None, _package, video, package, manifest, key, readme)
+        output_sha = manifest["output"]["sha256"]
         package.replace(output)
     await hub.store.audit(
         user,
@@ -277,6 +252,39 @@ public_key.pem (clé publique du CSU).
 
 Vérifier hors ligne / verify offline :  csuhub verify <paquet>.zip
 """
+
+
+def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
+    sources = []
+    for seg in segments:
+        try:
+            digest = sha256_file((root / seg.path).resolve())
+        except FileNotFoundError:
+            raise ExportError(f"segment file missing: {seg.path}") from None
+        if seg.sha256 and digest != seg.sha256:
+            raise ExportError(f"segment {seg.path} does not match its recorded SHA-256: "
+                              "it was altered after recording")
+        sources.append({"id": seg.id, "path": seg.path, "start": seg.start, "end": seg.end,
+                        "sha256": digest, "size": seg.size})
+    return sources
+
+
+def _package(video: Path, package: Path, manifest: dict[str, Any], key: Any,
+             readme: str) -> None:
+    """Write the zip in one pass over the video, hashing it as it is copied."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED) as archive:
+        with video.open("rb") as src, archive.open("video.mp4", "w", force_zip64=True) as dst:
+            while chunk := src.read(1024 * 1024):
+                digest.update(chunk)
+                dst.write(chunk)
+        manifest["output"]["sha256"] = digest.hexdigest()
+        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False,
+                                    default=str).encode("utf-8")
+        archive.writestr("manifest.json", manifest_bytes)
+        archive.writestr("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
+        archive.writestr("public_key.pem", public_pem(key))
+        archive.writestr("LISEZMOI.txt", readme)
 
 
 @dataclass
