@@ -35,16 +35,65 @@ SEGMENT = 60
 
 def build_segments(work: Path, minutes: int, t0: float) -> Path:
     clip = work / "clip.mp4"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=1280x720:rate=25", "-t", "20", "-pix_fmt", "yuv420p",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-b:v", "2M",
-                    "-maxrate", "2M", "-bufsize", "2M", str(clip)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25",
+            "-t",
+            "20",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-b:v",
+            "2M",
+            "-maxrate",
+            "2M",
+            "-bufsize",
+            "2M",
+            str(clip),
+        ],
+        check=True,
+    )
     staging = work / "staging"
     staging.mkdir()
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-stream_loop", "-1", "-i",
-                    str(clip), "-t", str(minutes * SEGMENT), "-c", "copy", "-f", "segment",
-                    "-segment_time", str(SEGMENT), "-reset_timestamps", "1", "-segment_format",
-                    "mp4", str(staging / "%05d.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(clip),
+            "-t",
+            str(minutes * SEGMENT),
+            "-c",
+            "copy",
+            "-f",
+            "segment",
+            "-segment_time",
+            str(SEGMENT),
+            "-reset_timestamps",
+            "1",
+            "-segment_format",
+            "mp4",
+            str(staging / "%05d.mp4"),
+        ],
+        check=True,
+    )
     root = work / "data" / "recordings"
     for index, path in enumerate(sorted(staging.iterdir())):
         start = t0 + index * SEGMENT
@@ -65,9 +114,28 @@ def raw_concat(root: Path, segments: list, start: float, end: float, out: Path) 
     listing = out.with_suffix(".ffconcat")
     listing.write_text("\n".join(lines) + "\n")
     t = time.perf_counter()
-    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "concat",
-                    "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart",
-                    "-y", str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            "-y",
+            str(out),
+        ],
+        check=True,
+    )
     return time.perf_counter() - t
 
 
@@ -78,38 +146,72 @@ async def main_async(quick: bool) -> int:
         work = Path(tmp)
         t0 = (time.time() // 3600) * 3600 - 3600
         root = build_segments(work, minutes, t0)
-        config = {"hub": {"web": {"port": 0}},
-                  "cameras": [{"id": "cam-bench", "driver": "simcam", "enabled": False,
-                               "authorization": {"reference": "B", "issued": "2022-01-01",
-                                                 "expires": "2099-01-01"}}]}
+        config = {
+            "hub": {"web": {"port": 0}},
+            "cameras": [
+                {
+                    "id": "cam-bench",
+                    "driver": "simcam",
+                    "enabled": False,
+                    "authorization": {
+                        "reference": "B",
+                        "issued": "2022-01-01",
+                        "expires": "2099-01-01",
+                    },
+                }
+            ],
+        }
         hub = Hub(config, source="<bench>", data_dir=work / "data", web=False)
         await hub.start()  # reconciliation indexes the segments (untimed)
         try:
-            print(f"machine: {platform.machine()}, {os.cpu_count()} cpu, python "
-                  f"{platform.python_version()}; {minutes} x {SEGMENT}s segments at 2 Mbit/s, "
-                  f"{runs} run(s)")
+            print(
+                f"machine: {platform.machine()}, {os.cpu_count()} cpu, python "
+                f"{platform.python_version()}; {minutes} x {SEGMENT}s segments at 2 Mbit/s, "
+                f"{runs} run(s)"
+            )
             worst = 0.0
-            for label, start, end in (("60 s", t0 + 30, t0 + 90),
-                                      ("15 min", t0 + 30, t0 + 30 + 900)):
+            for label, start, end in (
+                ("60 s", t0 + 30, t0 + 90),
+                ("15 min", t0 + 30, t0 + 30 + 900),
+            ):
                 segments = await hub.store.segments("cam-bench", start, end)
                 ours, raw = [], []
                 for run in range(runs):
                     raw.append(raw_concat(root, segments, start, end, work / f"raw{run}.mp4"))
                     t = time.perf_counter()
-                    await export_evidence(hub, "cam-bench", start, end, user="bench",
-                                          reason="benchmark", output=work / f"pkg{run}.zip")
+                    await export_evidence(
+                        hub,
+                        "cam-bench",
+                        start,
+                        end,
+                        user="bench",
+                        reason="benchmark",
+                        output=work / f"pkg{run}.zip",
+                    )
                     ours.append(time.perf_counter() - t)
                     (work / f"pkg{run}.zip").unlink()
                 ratio = statistics.median(ours) / statistics.median(raw)
                 worst = max(worst, ratio)
-                print(f"{label:>6}: export {statistics.median(ours):.3f}s, raw concat "
-                      f"{statistics.median(raw):.3f}s, ratio {ratio:.3f} "
-                      f"({len(segments)} segments)")
+                print(
+                    f"{label:>6}: export {statistics.median(ours):.3f}s, raw concat "
+                    f"{statistics.median(raw):.3f}s, ratio {ratio:.3f} "
+                    f"({len(segments)} segments)"
+                )
         finally:
             await hub.stop()
     ok = worst <= 1.15
-    print(json.dumps({"bench": "export", "value": round(worst, 3), "baseline": 1.0,
-                      "ratio": round(worst, 3), "target": 1.15, "ok": ok}))
+    print(
+        json.dumps(
+            {
+                "bench": "export",
+                "value": round(worst, 3),
+                "baseline": 1.0,
+                "ratio": round(worst, 3),
+                "target": 1.15,
+                "ok": ok,
+            }
+        )
+    )
     return 0 if ok else 1
 
 

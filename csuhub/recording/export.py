@@ -52,60 +52,19 @@ def _quote_concat(path: Path) -> str:
     return "'" + str(path).replace("'", "'\\''") + "'"
 
 
-async def _run(
-    args: list[str], progress: Callable[[float], None] | None = None, total: float = 0.0
-) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-
-    async def read_progress() -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            text = line.decode(errors="replace").strip()
-            if progress and total > 0 and text.startswith("out_time_us="):
-                value = text.split("=", 1)[1]
-                if value.isdigit():
-                    progress(min(1.0, int(value) / 1e6 / total))
-
-    reader = asyncio.create_task(read_progress())
-    stderr = await proc.stderr.read()
-    await proc.wait()
-    await reader
-    return proc.returncode or 0, stderr.decode(errors="replace")
+_VERSIONS: dict[str, str] = {}
 
 
 async def ffmpeg_version(binary: str) -> str:
+    if binary in _VERSIONS:
+        return _VERSIONS[binary]
     proc = await asyncio.create_subprocess_exec(
         binary, "-version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     out, _ = await proc.communicate()
     first = out.decode(errors="replace").splitlines()[:1]
-    return first[0] if first else "unknown"
-
-
-async def probe_duration(ffprobe: str, path: Path) -> float:
-    proc = await asyncio.create_subprocess_exec(
-        ffprobe,
-        "-v",
-        "error",
-        "-show_entries",
-        "format=duration",
-        "-of",
-        "default=noprint_wrappers=1:nokey=1",
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    out, _ = await proc.communicate()
-    try:
-        return float(out.decode().strip())
-    except ValueError:
-        raise ExportError("the exported video cannot be read back (ffprobe)") from None
+    _VERSIONS[binary] = first[0] if first else "unknown"
+    return _VERSIONS[binary]
 
 
 async def export_evidence(
@@ -127,8 +86,7 @@ async def export_evidence(
         raise ExportError("an export needs a stated reason (it is recorded)")
     report = progress or (lambda stage, fraction: None)
     ffmpeg = shutil.which("ffmpeg")
-    ffprobe = shutil.which("ffprobe")
-    if ffmpeg is None or ffprobe is None:
+    if ffmpeg is None:
         raise ExportError("ffmpeg is not installed")
     camera = await hub.store.get_camera(camera_id)
     if camera is None:
@@ -155,77 +113,70 @@ async def export_evidence(
             if i == len(segments) - 1 and end < seg.end:
                 lines.append(f"outpoint {end - seg.start:.3f}")
         (work / "list.ffconcat").write_text("\n".join(lines) + "\n")
-        video = work / "video.mp4"
         covered_start = max(start, segments[0].start)
         covered_end = min(end, segments[-1].end)
-        code, err = await _run(
-            [
-                ffmpeg,
-                "-hide_banner",
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                str(work / "list.ffconcat"),
-                "-c",
-                "copy",
-                "-movflags",
-                "+faststart",
-                "-progress",
-                "pipe:1",
-                "-y",
-                str(video),
-            ],
-            lambda f: report("cutting", 0.3 + 0.6 * f),
-            covered_end - covered_start,
-        )
-        sources = await verifying
-        report("verifying sources", 0.9)
-        if code != 0:
-            raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
-        duration = await probe_duration(ffprobe, video)
-        content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
-        preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
-        gaps = await continuity(hub.store, camera_id, start, end)
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "csuhub_version": __version__,
-            "hub": hub.name,
-            "camera": {
-                "id": camera.id,
-                "name": camera.name,
-                "location": camera.location,
-                "authorization": {
-                    "reference": camera.authorization_ref,
-                    "issued": camera.authorization_issued,
-                    "expires": camera.authorization_expires,
-                },
-            },
-            "requested": {"from": start, "to": end},
-            "actual": {"from": covered_start - preroll, "to": covered_end, "duration": duration},
-            "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
-            "before the requested time; the video is continuous: the gaps listed here are "
-            "absent from it, not filled",
-            "gaps": gaps["gaps"],
-            "recorded_percent": gaps["percent"],
-            "sources": sources,
-            "output": {"file": "video.mp4", "sha256": None, "size": video.stat().st_size},
-            "ffmpeg": await ffmpeg_version(ffmpeg),
-            "exported_by": user,
-            "reason": reason,
-            "exported_at": time.time(),
-            **(extra or {}),
-        }
-        key = load_or_create(hub.data_dir)
-        report("packaging", 0.95)
         package = work / "package.zip"
-        readme = README.format(camera=camera.id, user=user)
-        await loop.run_in_executor(None, _package, video, package, manifest, key, readme)
-        output_sha = manifest["output"]["sha256"]
+        archive = zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED)
+        try:
+            # one pass: ffmpeg's output is hashed and written into the zip as it comes
+            # (fragmented MP4 can be written to a pipe; no temporary copy, no ffprobe)
+            entry = archive.open("video.mp4", "w", force_zip64=True)
+            code, err, duration, output_sha, size = await _cut_into(
+                entry,
+                ffmpeg,
+                work / "list.ffconcat",
+                covered_end - covered_start,
+                lambda f: report("cutting", 0.3 + 0.6 * f),
+            )
+            await loop.run_in_executor(None, entry.close)
+            sources = await verifying
+            report("verifying sources", 0.9)
+            if code != 0:
+                raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
+            if duration <= 0:
+                raise ExportError("the cut produced no video")
+            content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
+            preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
+            gaps = await continuity(hub.store, camera_id, start, end)
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "csuhub_version": __version__,
+                "hub": hub.name,
+                "camera": {
+                    "id": camera.id,
+                    "name": camera.name,
+                    "location": camera.location,
+                    "authorization": {
+                        "reference": camera.authorization_ref,
+                        "issued": camera.authorization_issued,
+                        "expires": camera.authorization_expires,
+                    },
+                },
+                "requested": {"from": start, "to": end},
+                "actual": {
+                    "from": covered_start - preroll,
+                    "to": covered_end,
+                    "duration": duration,
+                },
+                "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
+                "before the requested time; the video is continuous: the gaps listed here are "
+                "absent from it, not filled",
+                "gaps": gaps["gaps"],
+                "recorded_percent": gaps["percent"],
+                "sources": sources,
+                "output": {"file": "video.mp4", "sha256": output_sha, "size": size},
+                "ffmpeg": await ffmpeg_version(ffmpeg),
+                "exported_by": user,
+                "reason": reason,
+                "exported_at": time.time(),
+                **(extra or {}),
+            }
+            key = load_or_create(hub.data_dir)
+            report("packaging", 0.95)
+            readme = README.format(camera=camera.id, user=user)
+            await loop.run_in_executor(None, _finish_package, archive, manifest, key, readme)
+        finally:
+            archive.close()
         package.replace(output)
     await hub.store.audit(
         user,
@@ -262,29 +213,95 @@ def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
         except FileNotFoundError:
             raise ExportError(f"segment file missing: {seg.path}") from None
         if seg.sha256 and digest != seg.sha256:
-            raise ExportError(f"segment {seg.path} does not match its recorded SHA-256: "
-                              "it was altered after recording")
-        sources.append({"id": seg.id, "path": seg.path, "start": seg.start, "end": seg.end,
-                        "sha256": digest, "size": seg.size})
+            raise ExportError(
+                f"segment {seg.path} does not match its recorded SHA-256: "
+                "it was altered after recording"
+            )
+        sources.append(
+            {
+                "id": seg.id,
+                "path": seg.path,
+                "start": seg.start,
+                "end": seg.end,
+                "sha256": digest,
+                "size": seg.size,
+            }
+        )
     return sources
 
 
-def _package(video: Path, package: Path, manifest: dict[str, Any], key: Any,
-             readme: str) -> None:
-    """Write the zip in one pass over the video, hashing it as it is copied."""
+async def _cut_into(
+    entry: Any, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
+) -> tuple[int, str, float, str, int]:
+    """Run the concat cut with its output streamed into ``entry``, hashed on the way.
+
+    Returns (exit code, errors, duration from ffmpeg's progress, SHA-256, size).
+    """
+    loop = asyncio.get_running_loop()
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(listing),
+        "-c",
+        "copy",
+        "-f",
+        "mp4",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-progress",
+        "pipe:2",
+        "pipe:1",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    errors: list[str] = []
+    out_time = [0.0]
+
+    async def read_stderr() -> None:
+        assert proc.stderr is not None
+        while line := await proc.stderr.readline():
+            text = line.decode(errors="replace").strip()
+            if text.startswith("out_time_us="):
+                value = text.split("=", 1)[1]
+                if value.isdigit():
+                    out_time[0] = int(value) / 1e6
+                    if expected > 0:
+                        progress(min(1.0, out_time[0] / expected))
+            elif "=" not in text and text:
+                errors.append(text)
+
+    reader = asyncio.create_task(read_stderr())
     digest = hashlib.sha256()
-    with zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED) as archive:
-        with video.open("rb") as src, archive.open("video.mp4", "w", force_zip64=True) as dst:
-            while chunk := src.read(1024 * 1024):
-                digest.update(chunk)
-                dst.write(chunk)
-        manifest["output"]["sha256"] = digest.hexdigest()
-        manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False,
-                                    default=str).encode("utf-8")
-        archive.writestr("manifest.json", manifest_bytes)
-        archive.writestr("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
-        archive.writestr("public_key.pem", public_pem(key))
-        archive.writestr("LISEZMOI.txt", readme)
+    size = 0
+    while chunk := await proc.stdout.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
+        await loop.run_in_executor(None, entry.write, chunk)
+    await proc.wait()
+    await reader
+    return proc.returncode or 0, "\n".join(errors), out_time[0], digest.hexdigest(), size
+
+
+def _finish_package(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], key: Any, readme: str
+) -> None:
+    manifest_bytes = json.dumps(
+        manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str
+    ).encode("utf-8")
+    archive.writestr("manifest.json", manifest_bytes)
+    archive.writestr("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
+    archive.writestr("public_key.pem", public_pem(key))
+    archive.writestr("LISEZMOI.txt", readme)
 
 
 @dataclass

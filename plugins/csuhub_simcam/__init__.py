@@ -73,8 +73,12 @@ class SimulatedCamera:
         )
         rate: dict[str, str] = {}
         if o.get("bitrate"):
-            rate = {"b:v": o["bitrate"], "maxrate": o["bitrate"], "bufsize": o["bitrate"],
-                    "x264-params": "nal-hrd=cbr:force-cfr=1"}
+            rate = {
+                "b:v": o["bitrate"],
+                "maxrate": o["bitrate"],
+                "bufsize": o["bitrate"],
+                "x264-params": "nal-hrd=cbr:force-cfr=1",
+            }
         stream = source.output(
             str(output),
             vcodec="libx264",
