@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -445,3 +446,45 @@ def test_cli_export_shows_progress_and_gaps(
     trusted = tmp_path / "hub.pub"
     trusted.write_text(keys.stdout)
     assert run_cli("verify", str(out), "--key", str(trusted)).returncode == 0
+
+
+async def test_stall_watchdog_restarts_a_hung_stream(tmp_path: Path, ffmpeg_bin: str) -> None:
+    """A camera that hangs (server frozen, socket open): only the watchdog can notice."""
+    from test_cameras_rtsp import start_server, stop_server
+
+    proc, port = start_server()
+    config = site(
+        tmp_path,
+        [
+            {
+                "id": "cam-h",
+                "driver": "rtsp",
+                "authorization": AUTH,
+                "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
+            }
+        ],
+        options={"rtsp_timeout": "60s"},
+    )  # the socket timeout would not fire in time
+    hub = Hub.from_file(config, data_dir=tmp_path / "data")
+    hub.cameras.health_interval = 60
+    states: list[RecordingStateChanged] = []
+    hub.bus.listen(RecordingStateChanged, states.append)
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-h", 2, timeout=40)
+        os.kill(proc.pid, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        for _ in range(100):
+            if any("stalled" in s.reason for s in states):
+                break
+            await asyncio.sleep(0.1)
+        assert any("stalled" in s.reason for s in states), [s.reason for s in states]
+        assert time.monotonic() - frozen_at < 2 * 2.0 + 3.0  # twice the segment time
+        os.kill(proc.pid, signal.SIGCONT)
+        count = len(await hub.store.segments("cam-h"))
+        await wait_segments(hub, "cam-h", count + 1, timeout=40)
+    finally:
+        await hub.stop()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
+        stop_server(proc)

@@ -245,20 +245,29 @@ class FfmpegRecorder:
     async def _watchdog(
         self, proc: asyncio.subprocess.Process, last: list[float], first: list[bool]
     ) -> None:
+        """Sleep until the next deadline (not a polling loop: no wake-ups while segments come)."""
         while proc.returncode is None:
-            await asyncio.sleep(min(1.0, self.segment_seconds / 4))
             limit = 2 * self.segment_seconds
             if first[0]:
                 limit += self.backend.options["startup_grace"]
-            if time.monotonic() - last[0] > limit:
-                _LOGGER.warning(
-                    "camera %s: no segment for %.0fs; restarting ffmpeg",
-                    self.camera_id,
-                    time.monotonic() - last[0],
-                )
-                proc._csuhub_stalled = True  # type: ignore[attr-defined]
-                await self._shutdown(proc)
-                return
+            remaining = last[0] + limit - time.monotonic()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+                continue
+            _LOGGER.warning(
+                "camera %s: no segment for %.0fs; restarting ffmpeg",
+                self.camera_id,
+                time.monotonic() - last[0],
+            )
+            proc._csuhub_stalled = True  # type: ignore[attr-defined]
+            # say so now: a hung ffmpeg may take the SIGKILL timeout to go
+            self.sink.recorder_state(
+                self.camera_id,
+                "retrying",
+                f"stalled: no segment for {time.monotonic() - last[0]:.0f}s; restarting ffmpeg",
+            )
+            await self._shutdown(proc)
+            return
 
     async def _shutdown(self, proc: asyncio.subprocess.Process) -> None:
         """SIGTERM: ffmpeg closes and lists the open segment; SIGKILL after 5 s."""
