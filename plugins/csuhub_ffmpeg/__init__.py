@@ -245,14 +245,16 @@ class FfmpegRecorder:
     async def _watchdog(
         self, proc: asyncio.subprocess.Process, last: list[float], first: list[bool]
     ) -> None:
-        """Sleep until the next deadline (not a polling loop: no wake-ups while segments come)."""
+        """Sleep towards the deadline, waking at most once per segment time."""
         while proc.returncode is None:
             limit = 2 * self.segment_seconds
             if first[0]:
                 limit += self.backend.options["startup_grace"]
             remaining = last[0] + limit - time.monotonic()
             if remaining > 0:
-                await asyncio.sleep(remaining)
+                # re-evaluated at least once per segment time: the start-up grace ends
+                # with the first segment, which shortens the deadline
+                await asyncio.sleep(min(remaining, self.segment_seconds))
                 continue
             _LOGGER.warning(
                 "camera %s: no segment for %.0fs; restarting ffmpeg",
