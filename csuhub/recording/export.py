@@ -25,6 +25,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -117,24 +118,33 @@ async def export_evidence(
         covered_end = min(end, segments[-1].end)
         package = work / "package.zip"
         archive = zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED)
+        done = threading.Event()
+        copying: asyncio.Future[tuple[str, int]] | None = None
         try:
-            # one pass: ffmpeg's output is hashed and written into the zip as it comes
-            # (fragmented MP4 can be written to a pipe; no temporary copy, no ffprobe)
-            entry = archive.open("video.mp4", "w", force_zip64=True)
-            code, err, duration, output_sha, size = await _cut_into(
-                entry,
-                ffmpeg,
-                work / "list.ffconcat",
-                covered_end - covered_start,
-                lambda f: report("cutting", 0.3 + 0.6 * f),
-            )
-            await loop.run_in_executor(None, entry.close)
+            # ffmpeg writes the cut to a file in one pass (fragmented MP4: no faststart
+            # rewrite); then one pass copies it into the zip while hashing it
+            video = work / "video.mp4"
+            video.touch()
+            # the zip copy follows the file while ffmpeg writes it (fragmented MP4 is
+            # written front to back), so copying and hashing overlap the cut
+            copying = loop.run_in_executor(None, _store_hashed, archive, video, done)
+            try:
+                code, err, duration = await _cut_to(
+                    video,
+                    ffmpeg,
+                    work / "list.ffconcat",
+                    covered_end - covered_start,
+                    lambda f: report("cutting", 0.3 + 0.6 * f),
+                )
+            finally:
+                done.set()
             sources = await verifying
             report("verifying sources", 0.9)
             if code != 0:
                 raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
             if duration <= 0:
                 raise ExportError("the cut produced no video")
+            output_sha, size = await copying
             content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
             preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
             gaps = await continuity(hub.store, camera_id, start, end)
@@ -176,6 +186,9 @@ async def export_evidence(
             readme = README.format(camera=camera.id, user=user)
             await loop.run_in_executor(None, _finish_package, archive, manifest, key, readme)
         finally:
+            done.set()
+            if copying is not None:  # the copy thread holds the zip entry open
+                await asyncio.gather(copying, return_exceptions=True)
             archive.close()
         package.replace(output)
     await hub.store.audit(
@@ -230,14 +243,10 @@ def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
     return sources
 
 
-async def _cut_into(
-    entry: Any, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
-) -> tuple[int, str, float, str, int]:
-    """Run the concat cut with its output streamed into ``entry``, hashed on the way.
-
-    Returns (exit code, errors, duration from ffmpeg's progress, SHA-256, size).
-    """
-    loop = asyncio.get_running_loop()
+async def _cut_to(
+    video: Path, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
+) -> tuple[int, str, float]:
+    """Run the concat cut; returns (exit code, errors, duration from ffmpeg's progress)."""
     proc = await asyncio.create_subprocess_exec(
         ffmpeg,
         "-hide_banner",
@@ -257,39 +266,45 @@ async def _cut_into(
         "-movflags",
         "frag_keyframe+empty_moov+default_base_moof",
         "-progress",
-        "pipe:2",
         "pipe:1",
+        "-y",
+        str(video),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
-    errors: list[str] = []
-    out_time = [0.0]
+    out_time = 0.0
+    while line := await proc.stdout.readline():
+        text = line.decode(errors="replace").strip()
+        if text.startswith("out_time_us="):
+            value = text.split("=", 1)[1]
+            if value.isdigit():
+                out_time = int(value) / 1e6
+                if expected > 0:
+                    progress(min(1.0, out_time / expected))
+    errors = (await proc.stderr.read()).decode(errors="replace")
+    await proc.wait()
+    return proc.returncode or 0, errors, out_time
 
-    async def read_stderr() -> None:
-        assert proc.stderr is not None
-        while line := await proc.stderr.readline():
-            text = line.decode(errors="replace").strip()
-            if text.startswith("out_time_us="):
-                value = text.split("=", 1)[1]
-                if value.isdigit():
-                    out_time[0] = int(value) / 1e6
-                    if expected > 0:
-                        progress(min(1.0, out_time[0] / expected))
-            elif "=" not in text and text:
-                errors.append(text)
 
-    reader = asyncio.create_task(read_stderr())
+def _store_hashed(archive: zipfile.ZipFile, video: Path, done: threading.Event) -> tuple[str, int]:
+    """Copy the video into the zip and hash it in the same pass, following it as it grows."""
     digest = hashlib.sha256()
     size = 0
-    while chunk := await proc.stdout.read(1024 * 1024):
-        digest.update(chunk)
-        size += len(chunk)
-        await loop.run_in_executor(None, entry.write, chunk)
-    await proc.wait()
-    await reader
-    return proc.returncode or 0, "\n".join(errors), out_time[0], digest.hexdigest(), size
+    with video.open("rb") as src, archive.open("video.mp4", "w", force_zip64=True) as dst:
+        while True:
+            finished = done.is_set()
+            chunk = src.read(4 * 1024 * 1024)
+            if chunk:
+                digest.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+            elif finished:
+                break  # ffmpeg had exited before this empty read: the file is complete
+            else:
+                done.wait(0.005)
+    return digest.hexdigest(), size
 
 
 def _finish_package(
