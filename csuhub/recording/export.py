@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csuhub import __version__
+from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.manager import sha256_file
 from csuhub.recording.signing import load_or_create, load_public, public_pem
@@ -47,10 +48,6 @@ Progress = Callable[[str, float], None]
 
 class ExportError(Exception):
     pass
-
-
-def _quote_concat(path: Path) -> str:
-    return "'" + str(path).replace("'", "'\\''") + "'"
 
 
 _VERSIONS: dict[str, str] = {}
@@ -106,14 +103,11 @@ async def export_evidence(
 
     with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
         work = Path(tmp)
-        lines = ["ffconcat version 1.0"]
-        for i, seg in enumerate(segments):
-            lines.append(f"file {_quote_concat((root / seg.path).resolve())}")
-            if i == 0 and start > seg.start:
-                lines.append(f"inpoint {start - seg.start:.3f}")
-            if i == len(segments) - 1 and end < seg.end:
-                lines.append(f"outpoint {end - seg.start:.3f}")
-        (work / "list.ffconcat").write_text("\n".join(lines) + "\n")
+        try:
+            script = concat_list(root, segments, start, end)
+        except OutsideRoot as err:
+            raise ExportError(str(err)) from None
+        (work / "list.ffconcat").write_text(script)
         covered_start = max(start, segments[0].start)
         covered_end = min(end, segments[-1].end)
         package = work / "package.zip"
@@ -248,27 +242,7 @@ async def _cut_to(
 ) -> tuple[int, str, float]:
     """Run the concat cut; returns (exit code, errors, duration from ffmpeg's progress)."""
     proc = await asyncio.create_subprocess_exec(
-        ffmpeg,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-f",
-        "concat",
-        "-safe",
-        "0",
-        "-i",
-        str(listing),
-        "-c",
-        "copy",
-        "-f",
-        "mp4",
-        "-movflags",
-        "frag_keyframe+empty_moov+default_base_moof",
-        "-progress",
-        "pipe:1",
-        "-y",
-        str(video),
+        *concat_args(ffmpeg, listing, str(video), "-progress", "pipe:1", "-y"),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

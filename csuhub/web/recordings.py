@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
@@ -100,41 +101,16 @@ async def play(request: web.Request) -> web.StreamResponse:
     if not segments:
         raise _bad("no footage in that range", web.HTTPNotFound)
     root = hub.recording.storage_root()
-    lines = ["ffconcat version 1.0"]
-    for i, seg in enumerate(segments):
-        path = (root / seg.path).resolve()
-        if not path.is_relative_to(root):
-            raise _bad("segment outside the storage root", web.HTTPForbidden)
-        lines.append("file '" + str(path).replace("'", "'\\''") + "'")
-        if i == 0 and start > seg.start:
-            lines.append(f"inpoint {start - seg.start:.3f}")
-        if i == len(segments) - 1 and end < seg.end:
-            lines.append(f"outpoint {end - seg.start:.3f}")
+    try:
+        script = concat_list(root, segments, start, end)
+    except OutsideRoot:
+        raise _bad("segment outside the storage root", web.HTTPForbidden) from None
     await hub.store.audit(request[USER_KEY], "recording.view", camera, start=start, end=end)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
-    listing = await asyncio.to_thread(_write_list, "\n".join(lines) + "\n")
+    listing = await asyncio.to_thread(_write_list, script)
     proc = await hub.processes.spawn(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(listing),
-            "-c",
-            "copy",
-            "-f",
-            "mp4",
-            "-movflags",
-            "frag_keyframe+empty_moov+default_base_moof",
-            "pipe:1",
-        ],
+        concat_args(ffmpeg, listing, "pipe:1"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
