@@ -56,6 +56,9 @@ AUTH_MISSING = "missing"
 
 #: From this many days before expiry, operators are warned.
 EXPIRY_WARNING_DAYS = 30
+#: Health checks back off while a camera fails, up to this: a camera that comes
+#: back is noticed (and recorded again) within this long.
+MAX_HEALTH_BACKOFF = 30.0
 #: A health check slower than this marks the camera degraded.
 SLOW_CHECK = 3.0
 
@@ -287,7 +290,7 @@ class CameraRegistry:
                 await asyncio.sleep(self.health_interval)
             else:
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 300.0)
+                backoff = min(backoff * 2, MAX_HEALTH_BACKOFF)
 
     async def set_state(self, camera_id: str, state: str, reason: str = "") -> None:
         old = self.states.get(camera_id)
