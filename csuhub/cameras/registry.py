@@ -58,7 +58,7 @@ AUTH_MISSING = "missing"
 EXPIRY_WARNING_DAYS = 30
 #: Health checks back off while a camera fails, up to this: a camera that comes
 #: back is noticed (and recorded again) within this long.
-MAX_HEALTH_BACKOFF = 30.0
+MAX_HEALTH_BACKOFF = 10.0
 #: A health check slower than this marks the camera degraded.
 SLOW_CHECK = 3.0
 
