@@ -50,8 +50,13 @@ def build_hub(
     plugins: Iterable[tuple[str, object]] = (),
     load_entrypoints: bool = True,
     web: bool = False,
+    health_interval: float | None = None,
 ) -> Hub:
-    """A configured (``setup()`` done) but not started hub, isolated from others."""
+    """A configured (``setup()`` done) but not started hub, isolated from others.
+
+    ``health_interval`` shortens camera health checks (seconds between checks of a
+    healthy camera); set it here, not after start: the first check's sleep uses it.
+    """
     config = dict(config or {})
     hub_section = dict(config.get("hub", {}))
     hub_section.setdefault("name", "test-hub")
@@ -65,6 +70,8 @@ def build_hub(
         disabled=disabled, load_entrypoints=load_entrypoints, plugins=list(plugins)
     )
     hub = Hub(config, source="<test>", data_dir=data_dir, pm=pm, web=web)
+    if health_interval is not None:
+        hub.cameras.health_interval = health_interval
     hub.setup()
     return hub
 

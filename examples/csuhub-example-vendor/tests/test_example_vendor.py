@@ -73,8 +73,7 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
             }
         ]
     }
-    async with hub_factory(config, web=True) as hub:
-        hub.cameras.health_interval = 0.05
+    async with hub_factory(config, web=True, health_interval=0.05) as hub:
         await wait_camera_state(hub, "cam-acme-1", "online", timeout=10)
         # the vendor's route, behind csuhub's authentication
         await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
