@@ -84,9 +84,17 @@ async def make_hub(
     plugins: Iterable[tuple[str, object]] = (),
     load_entrypoints: bool = True,
     web: bool = False,
+    health_interval: float | None = None,
 ) -> AsyncIterator[Hub]:
     """Build, start and finally stop a hub; the workhorse of plugin tests."""
-    hub = build_hub(data_dir, config, plugins=plugins, load_entrypoints=load_entrypoints, web=web)
+    hub = build_hub(
+        data_dir,
+        config,
+        plugins=plugins,
+        load_entrypoints=load_entrypoints,
+        web=web,
+        health_interval=health_interval,
+    )
     await hub.start()
     try:
         yield hub
