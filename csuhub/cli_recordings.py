@@ -74,11 +74,9 @@ def cmd_recordings(args: argparse.Namespace, out: Any) -> int:
         try:
             now = time.time()
             if args.recordings_command == "report":
-                tz = hub.config.hub["timezone"]
                 day = args.day or time.strftime("%Y-%m-%d", time.localtime(now - 86400))
                 start = _when(hub, f"{day}T00:00", 0)
                 end = start + 86400
-                del tz
             else:
                 end = _when(hub, args.end, now)
                 start = _when(hub, args.start, end - 3600)

@@ -129,7 +129,6 @@ class Hub:
         self._data_dir: Path | None = None
         self._stack = AsyncExitStack()
         self._stop_requested: asyncio.Event | None = None
-        self._configured = False
         self._reload_lock = asyncio.Lock()
         self._reload_generation = 0
         self._lock_handle: Any = None
@@ -326,7 +325,6 @@ class Hub:
             for plugin, reason in self.pm.apply_pending_failures():
                 self.registry.remove_plugin(plugin)
                 self.bus.fire(PluginFailed(plugin=plugin, stage="hub_configure", reason=reason))
-            self._configured = True
 
             await self._enter_lifespans(stack)
 

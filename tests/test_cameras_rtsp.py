@@ -20,7 +20,9 @@ SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen[str], int]:
+def start_server(*args: str, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """A GStreamer RTSP server on 127.0.0.1 (``port=0``: a free one; else that one, e.g. to
+    bring a stopped camera back on its address)."""
     proc = subprocess.Popen(
         [
             SYSTEM_PYTHON,
@@ -28,7 +30,7 @@ def start_server(*args: str) -> tuple[subprocess.Popen[str], int]:
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(port),
             "--mounts",
             "cam1,cam2",
             *args,
@@ -223,22 +225,7 @@ async def test_hub_follows_a_camera_that_goes_away_and_returns(
                 timeout=10,
             )
             assert "refused" in offline.reason
-            proc = subprocess.Popen(
-                [
-                    SYSTEM_PYTHON,
-                    str(SERVER),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--mounts",
-                    "cam1,cam2",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+            proc, _ = start_server(port=port)
             # health checks back off while the camera is away (1, 2, 4... s)
             await wait_camera_state(hub, "cam-rtsp", "online", timeout=40)
         finally:

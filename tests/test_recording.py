@@ -50,6 +50,16 @@ def simcam(camera_id: str = "cam-a", **options: Any) -> dict[str, Any]:
     }
 
 
+def rtsp_camera(camera_id: str, port: int) -> dict[str, Any]:
+    """A camera on the GStreamer RTSP server of test_cameras_rtsp."""
+    return {
+        "id": camera_id,
+        "driver": "rtsp",
+        "authorization": AUTH,
+        "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
+    }
+
+
 async def wait_segments(hub: Hub, camera_id: str, count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -176,19 +186,12 @@ def test_kill_9_of_the_hub_then_reconciliation(
 
 
 async def test_rtsp_server_down_30s_then_back(tmp_path: Path, ffmpeg_bin: str) -> None:
-    from test_cameras_rtsp import SERVER, SYSTEM_PYTHON, start_server, stop_server
+    from test_cameras_rtsp import start_server, stop_server
 
     proc, port = start_server()
     config = site(
         tmp_path,
-        [
-            {
-                "id": "cam-r",
-                "driver": "rtsp",
-                "authorization": AUTH,
-                "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
-            }
-        ],
+        [rtsp_camera("cam-r", port)],
     )
     hub = Hub.from_file(config, data_dir=tmp_path / "data")
     hub.cameras.health_interval = 0.5
@@ -201,22 +204,7 @@ async def test_rtsp_server_down_30s_then_back(tmp_path: Path, ffmpeg_bin: str) -
         down_at = time.time()
         await wait_camera_state(hub, "cam-r", "offline", timeout=20)
         await asyncio.sleep(max(0.0, 30 - (time.time() - down_at)))
-        proc = subprocess.Popen(
-            [
-                SYSTEM_PYTHON,
-                str(SERVER),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--mounts",
-                "cam1",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None and proc.stdout.readline().startswith("READY")
+        proc, _ = start_server(port=port)
         count = len(await hub.store.segments("cam-r"))
         # health checks back off to at most 10 s, then ffmpeg starts and a segment closes
         await wait_segments(hub, "cam-r", count + 2, timeout=90)
@@ -456,14 +444,7 @@ async def test_stall_watchdog_restarts_a_hung_stream(tmp_path: Path, ffmpeg_bin:
     proc, port = start_server()
     config = site(
         tmp_path,
-        [
-            {
-                "id": "cam-h",
-                "driver": "rtsp",
-                "authorization": AUTH,
-                "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
-            }
-        ],
+        [rtsp_camera("cam-h", port)],
         options={"rtsp_timeout": "60s"},
     )  # the socket timeout would not fire in time
     hub = Hub.from_file(config, data_dir=tmp_path / "data")

@@ -5,6 +5,7 @@ Registered through the ``csuhub`` entry point like any third-party plugin.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,8 @@ class OnvifDiscovery:
         self.interface = options.get("interface")
         self.ttl = options["ttl"]
         self.stats = wsdiscovery.ScanStats()
-        self.refused: list[tuple[str, str]] = []
+        # the last refused replies (host, why), bounded: a hostile flood cannot grow it
+        self.refused: deque[tuple[str, str]] = deque(maxlen=100)
 
     async def start(self) -> None:
         return None
