@@ -30,6 +30,7 @@ from csuhub.cli_recordings import (
     cmd_recordings,
     cmd_verify,
 )
+from csuhub.cli_retention import add_retention_parsers, cmd_requisitions, cmd_retention
 from csuhub.config import ERROR, ConfigInvalid
 from csuhub.config.yaml_loader import loads
 from csuhub.events import (
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_blueprint_parser(sub, common)
     add_camera_parsers(sub, common)
     add_recording_parsers(sub, common)
+    add_retention_parsers(sub, common)
 
     tokens = sub.add_parser("tokens", help="manage API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "verify": cmd_verify,
         "keys": cmd_keys,
+        "retention": cmd_retention,
+        "requisitions": cmd_requisitions,
     }
     try:
         return handlers[args.command](args, out)

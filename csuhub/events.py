@@ -201,3 +201,42 @@ class RecordingAlert(Event):
     camera_id: str | None
     kind: str  # not_recording | disk_full | missing_files
     message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetentionAlert(Event):
+    """Operators must know before footage goes, or when retention cannot do its job.
+
+    kinds: ``expiring`` (preserved footage reaches the legal cap within the alert
+    window), ``storage_pressure`` (the sweeper is about to free disk space),
+    ``below_minimum`` (freeing space would go below a camera's authorised minimum),
+    ``sweep_failed``, ``policy_failed``.
+    """
+
+    name: ClassVar[str] = "retention_alert"
+    camera_id: str | None
+    kind: str
+    message: str
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetentionSwept(Event):
+    """A sweep finished: what it destroyed, per policy (the register has the detail)."""
+
+    name: ClassVar[str] = "retention_swept"
+    sweep_id: int
+    segments: int
+    bytes: int
+    by_policy: dict[str, int]
+    duration: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RequisitionChanged(Event):
+    """A judicial requisition was created or moved along its workflow."""
+
+    name: ClassVar[str] = "requisition_changed"
+    requisition_id: int
+    reference: str
+    status: str

@@ -43,6 +43,8 @@ from csuhub.plugins import CsuhubPluginManager, PluginCallError, PluginState, ma
 from csuhub.protocols import DiscoveredCamera
 from csuhub.recording.manager import RecordingManager
 from csuhub.registry import DuplicateSpecError, Registry
+from csuhub.retention.requisitions import Requisitions
+from csuhub.retention.sweeper import RetentionManager
 from csuhub.specs import ConfigSectionSpec
 from csuhub.store import Store
 from csuhub.supervisor import ProcessGroup, Supervisor
@@ -117,6 +119,8 @@ class Hub:
         self.cameras = CameraRegistry(self)
         self.discovery = DiscoveryManager(self)
         self.recording = RecordingManager(self)
+        self.retention = RetentionManager(self)
+        self.requisitions = Requisitions(self)
         self.web_enabled = web
         self.blueprints = BlueprintLoader.for_site(
             Path(source) if not source.startswith("<") else None
@@ -332,8 +336,12 @@ class Hub:
             stack.push_async_callback(self.cameras.stop)
             await self.discovery.start()
             stack.push_async_callback(self.discovery.stop)
+            # an interrupted sweep is finished before reconciliation looks at the files
+            await self.retention.start()
             await self.recording.start()
             stack.push_async_callback(self.recording.stop)
+            self.retention.start_sweeping()
+            stack.push_async_callback(self.retention.stop)
 
             if self.web_enabled:
                 from csuhub.web.server import WebServer
@@ -455,6 +463,10 @@ class Hub:
             await self.cameras.apply(diff.cameras, new.section("cameras", []))
         if diff.discovery:
             await self.discovery.apply(diff.discovery, new.section("discovery", []))
+        if "retention" in diff.sections or diff.cameras:
+            # a shorter period or a removed camera takes effect at once
+            self.retention.configure()
+            self.retention.wake()
         await self.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
         self.bus.fire(
             ConfigReloaded(

@@ -105,9 +105,31 @@ class RecordingBackend(Protocol):
     ) -> Recorder: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """A policy's verdict: the camera's footage that ended by ``before`` may go.
+
+    Policies only ever reach unheld footage; the sweeper enforces it whatever a
+    policy returns. ``policy`` names the line of the destruction register.
+    """
+
+    camera_id: str
+    before: float
+    policy: str
+    reason: str = ""
+
+
 @runtime_checkable
 class RetentionPolicy(Protocol):
-    async def select_expired(self, now: float) -> list[Any]: ...
+    """``factory(hub, options)``; ``plan`` is called once per sweep, on the loop.
+
+    ``sweep`` is a ``csuhub.retention.SweepContext``: the time, each camera's
+    retention and authorised minimum, the legal cap, disk usage, the store, and
+    ``alarm()``. A policy may also place or release holds there (incident
+    preservation does). It returns what may expire; it never deletes.
+    """
+
+    async def plan(self, sweep: Any) -> list[Expiry]: ...
 
 
 @runtime_checkable

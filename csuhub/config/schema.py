@@ -142,11 +142,18 @@ POLICY_SCHEMA = vol.Schema(
 RETENTION_SCHEMA = vol.Schema(
     {
         vol.Optional("default", default=14 * 86400.0): cv.duration,
-        vol.Optional("policies", default=[{"policy": "max_age", "options": {}}]): cv.each(
-            POLICY_SCHEMA
-        ),
+        vol.Optional(
+            "policies",
+            default=[
+                {"policy": "max_age", "options": {}},
+                {"policy": "incident_preservation", "options": {}},
+                {"policy": "storage_pressure", "options": {}},
+            ],
+        ): cv.each(POLICY_SCHEMA),
         # warn operators this long before flagged or incident footage expires
         vol.Optional("alert_before", default=24 * 3600.0): cv.duration,
+        # how often the sweeper runs; it also runs at start-up to catch up
+        vol.Optional("interval", default=60.0): vol.All(cv.duration, vol.Range(min=1)),
     }
 )
 

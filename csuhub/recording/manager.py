@@ -96,7 +96,8 @@ class RecordingManager:
         self._hasher.shutdown(wait=True)
 
     def storage_root(self) -> Path:
-        configured = self.config.get("storage") or self.hub.config.hub.get("storage_dir")
+        section = self.config or self.hub.config.section("recording") or {}
+        configured = section.get("storage") or self.hub.config.hub.get("storage_dir")
         if configured:
             path = Path(configured).expanduser()
             if not path.is_absolute() and self.hub.config.source is not None:

@@ -166,9 +166,14 @@ class Store:
     """Async facade over one SQLite database file."""
 
     def __init__(self, path: Path) -> None:
+        from csuhub.store.requisitions import RequisitionStore
+        from csuhub.store.retention import RetentionStore
+
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self.retention = RetentionStore(self)
+        self.requisitions = RequisitionStore(self)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -344,10 +349,29 @@ class Store:
                         (camera_id, last_end, start, gap_reason, time.time()),
                     )
                     gap = Gap(int(cur.lastrowid or 0), camera_id, last_end, start, gap_reason)
+                # footage recorded inside an active hold (an open incident, a requisition
+                # reaching into the present) is held from its first second
+                held = conn.execute(
+                    "SELECT level, kind || ' ' || ref FROM holds WHERE released_at IS NULL "
+                    "AND camera_id=? AND end > ? AND start < ? ORDER BY level DESC LIMIT 1",
+                    (camera_id, start, end),
+                ).fetchone()
                 cur = conn.execute(
                     "INSERT INTO segments(camera_id, start, end, duration, size, path, sha256, "
-                    "status, indexed_at) VALUES(?,?,?,?,?,?,?,?,?)",
-                    (camera_id, start, end, end - start, size, path, sha256, status, time.time()),
+                    "status, indexed_at, hold, hold_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        camera_id,
+                        start,
+                        end,
+                        end - start,
+                        size,
+                        path,
+                        sha256,
+                        status,
+                        time.time(),
+                        held[0] if held else 0,
+                        held[1] if held else None,
+                    ),
                 )
                 conn.execute("COMMIT")
                 return int(cur.lastrowid or 0), gap

@@ -115,4 +115,117 @@ MIGRATIONS.append(
     )
 )
 
+
+MIGRATIONS.append(
+    (
+        4,
+        "retention: holds, sweeps and their journal, destruction register, requisitions",
+        """
+        -- segments.hold is now the strongest active hold over the segment:
+        -- 0 none, 1 preservation (incident, manual: wins over the retention period,
+        -- not over the legal cap), 2 legal (a judicial requisition: wins over both).
+        -- sweep_id is the deletion journal: a row marked by a sweep is destroyed by
+        -- it (file unlinked, then row deleted); start-up recovery finishes the job.
+        ALTER TABLE segments ADD COLUMN sweep_id INTEGER;
+        ALTER TABLE segments ADD COLUMN sweep_policy TEXT;
+        CREATE INDEX segments_sweep ON segments(sweep_id) WHERE sweep_id IS NOT NULL;
+        CREATE INDEX segments_start ON segments(start);
+        CREATE TABLE holds (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id   TEXT NOT NULL,
+            start       REAL NOT NULL,
+            end         REAL NOT NULL,
+            level       INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            ref         TEXT NOT NULL,
+            reason      TEXT NOT NULL DEFAULT '',
+            created_at  REAL NOT NULL,
+            created_by  TEXT NOT NULL,
+            released_at REAL,
+            released_by TEXT,
+            alerted_at  REAL
+        );
+        CREATE INDEX holds_active ON holds(camera_id, start) WHERE released_at IS NULL;
+        CREATE INDEX holds_ref ON holds(kind, ref);
+        CREATE TABLE sweeps (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at  REAL NOT NULL,
+            finished_at REAL,
+            state       TEXT NOT NULL DEFAULT 'running',
+            origin      TEXT NOT NULL DEFAULT 'hub',
+            segments    INTEGER NOT NULL DEFAULT 0,
+            bytes       INTEGER NOT NULL DEFAULT 0
+        );
+        -- The destruction register: per camera, footage day and policy, what was
+        -- destroyed and when; counts and ranges, never one line per file.
+        CREATE TABLE destructions (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id     TEXT NOT NULL,
+            day           TEXT NOT NULL,
+            policy        TEXT NOT NULL,
+            segments      INTEGER NOT NULL,
+            bytes         INTEGER NOT NULL,
+            seconds       REAL NOT NULL,
+            footage_start REAL NOT NULL,
+            footage_end   REAL NOT NULL,
+            first_destroyed_at REAL NOT NULL,
+            last_destroyed_at  REAL NOT NULL,
+            UNIQUE(camera_id, day, policy)
+        );
+        CREATE INDEX destructions_range ON destructions(camera_id, footage_start);
+        CREATE TRIGGER destructions_no_delete BEFORE DELETE ON destructions
+        BEGIN SELECT RAISE(ABORT, 'the destruction register is append-only'); END;
+        CREATE TABLE requisitions (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            reference   TEXT NOT NULL UNIQUE,
+            service     TEXT NOT NULL,
+            officer     TEXT NOT NULL,
+            legal_frame TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            start       REAL NOT NULL,
+            end         REAL NOT NULL,
+            cameras     TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            outcome     TEXT,
+            scope       TEXT NOT NULL DEFAULT '{}',
+            created_at  REAL NOT NULL,
+            created_by  TEXT NOT NULL,
+            updated_at  REAL NOT NULL,
+            delivered_to TEXT,
+            closed_at   REAL
+        );
+        CREATE INDEX requisitions_created ON requisitions(created_at);
+        -- The extraction register: every export, with what it holds.
+        CREATE TABLE extractions (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            requisition_id INTEGER REFERENCES requisitions(id),
+            camera_id      TEXT NOT NULL,
+            start          REAL NOT NULL,
+            end            REAL NOT NULL,
+            seconds        REAL NOT NULL,
+            file           TEXT NOT NULL,
+            sha256         TEXT NOT NULL,
+            size           INTEGER NOT NULL,
+            created_at     REAL NOT NULL,
+            created_by     TEXT NOT NULL
+        );
+        CREATE INDEX extractions_requisition ON extractions(requisition_id);
+        CREATE TRIGGER extractions_no_delete BEFORE DELETE ON extractions
+        BEGIN SELECT RAISE(ABORT, 'the extraction register is append-only'); END;
+        -- Incidents as far as retention needs them (the call-line issue owns the rest):
+        -- footage of these cameras over [start, end] is preserved while open.
+        CREATE TABLE incidents (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            reference  TEXT NOT NULL,
+            title      TEXT NOT NULL DEFAULT '',
+            cameras    TEXT NOT NULL,
+            start      REAL NOT NULL,
+            end        REAL,
+            opened_at  REAL NOT NULL,
+            closed_at  REAL
+        );
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

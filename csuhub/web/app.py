@@ -18,6 +18,7 @@ from csuhub import __version__
 from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.recordings import routes as recording_routes
+from csuhub.web.retention import routes as retention_routes
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -51,6 +52,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_post("/api/config/reload", reload_config)
     app.router.add_routes(camera_routes)
     app.router.add_routes(recording_routes)
+    app.router.add_routes(retention_routes)
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub

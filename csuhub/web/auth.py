@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-ROLES = ("viewer", "operator", "supervisor", "admin")
+ROLES = ("auditor", "viewer", "operator", "supervisor", "admin")
 """Ordered from least to most privileged."""
 
 TOKEN_PREFIX = "csu_"  # noqa: S105 - a public prefix, not a secret

@@ -1,0 +1,57 @@
+"""What a retention policy sees during one sweep."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+    from csuhub.store import Store
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRetention:
+    """How long one camera's footage is kept: its retention period (the camera's
+    own, else the site default) and the minimum its authorisation sets."""
+
+    camera_id: str
+    retention: float
+    minimum: float | None = None
+
+
+@dataclass(slots=True)
+class SweepContext:
+    hub: Hub
+    now: float
+    cap: float
+    law: str
+    default_retention: float
+    cameras: dict[str, CameraRetention]
+    storage_root: Path
+    dry_run: bool = False
+    alarm: Callable[..., None] = field(default=lambda *a, **k: None)
+
+    @property
+    def store(self) -> Store:
+        return self.hub.store
+
+    def retention_of(self, camera_id: str) -> CameraRetention:
+        """Cameras no longer configured keep the default: their footage still expires."""
+        found = self.cameras.get(camera_id)
+        if found is None:
+            return CameraRetention(camera_id, min(self.default_retention, self.cap))
+        return found
+
+    def disk(self) -> tuple[int, int]:
+        """(total, free) bytes of the filesystem holding the recordings."""
+        usage = shutil.disk_usage(self.storage_root)
+        return usage.total, usage.free
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now, "cap": self.cap, "law": self.law, "dry_run": self.dry_run}

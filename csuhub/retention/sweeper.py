@@ -1,0 +1,507 @@
+"""The sweeper: decides from the index, destroys in journaled batches, registers.
+
+Each batch is three steps, each durable before the next:
+
+1. **mark** the rows (``segments.sweep_id``, one transaction; only rows whose
+   hold level allows it and that no hold can claim any more);
+2. **unlink** the files, off the event loop;
+3. **delete** the rows and add them to the destruction register (one transaction).
+
+A ``kill -9`` anywhere leaves either marked rows (recovery unlinks what is
+left and deletes them) or nothing to do. Files are only unlinked for rows that
+are marked, so a held segment can never lose its file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
+from csuhub.events import RetentionAlert, RetentionSwept
+from csuhub.protocols import Expiry
+from csuhub.retention.context import DAY, CameraRetention, SweepContext
+from csuhub.store.retention import PRESERVE, Marked
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Rows per batch: big enough to amortise each transaction's fsync, small enough
+#: that a hold request waits well under a second for the store.
+BATCH = 5000
+LEGAL_CAP = "legal_cap"
+Progress = Callable[[str, float], None]
+
+
+@dataclass(slots=True)
+class SweepReport:
+    sweep_id: int | None
+    dry_run: bool
+    started: float
+    duration: float = 0.0
+    segments: int = 0
+    bytes: int = 0
+    by_policy: dict[str, int] = field(default_factory=dict)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    would_destroy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sweep_id": self.sweep_id,
+            "dry_run": self.dry_run,
+            "started": self.started,
+            "duration": round(self.duration, 3),
+            "segments": self.segments,
+            "bytes": self.bytes,
+            "by_policy": self.by_policy,
+            "plan": self.plan,
+            "would_destroy": self.would_destroy,
+            "failed": self.failed,
+            "alerts": self.alerts,
+        }
+
+
+def _safe_relative(path: str) -> bool:
+    """Index paths are relative to the storage root and never climb out of it."""
+    return bool(path) and not path.startswith("/") and ".." not in path.split("/")
+
+
+def destroy_files(
+    root: Path, rows: list[Marked], tz: ZoneInfo, now: float
+) -> tuple[list[int], list[tuple[int, str]], list[dict[str, Any]]]:
+    """Unlink the marked files (thread); returns (done ids, failures, register rows)."""
+    done: list[int] = []
+    failed: list[tuple[int, str]] = []
+    folders: set[str] = set()
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    days: dict[int, str] = {}
+    base = str(root)
+    for row in rows:
+        if not _safe_relative(row.path):
+            failed.append((row.id, f"path outside the storage root: {row.path!r}"))
+            continue
+        try:
+            os.unlink(f"{base}/{row.path}")
+        except FileNotFoundError:
+            pass  # already gone (a previous, interrupted, sweep): the row goes too
+        except OSError as err:
+            failed.append((row.id, f"{row.path}: {err.strerror}"))
+            continue
+        done.append(row.id)
+        folders.add(row.path.rpartition("/")[0])
+        hour = int(row.start // 3600)
+        day = days.get(hour)
+        if day is None:
+            day = days[hour] = datetime.fromtimestamp(hour * 3600, tz).date().isoformat()
+        entry = groups.get((row.camera_id, day, row.policy))
+        if entry is None:
+            groups[(row.camera_id, day, row.policy)] = [
+                1,
+                row.size,
+                row.end - row.start,
+                row.start,
+                row.end,
+            ]
+        else:
+            entry[0] += 1
+            entry[1] += row.size
+            entry[2] += row.end - row.start
+            entry[3] = min(entry[3], row.start)
+            entry[4] = max(entry[4], row.end)
+    # empty hour, day, month, year folders go too (never the camera's own folder)
+    for folder in sorted(folders, key=len, reverse=True):
+        parts = folder.split("/")
+        while len(parts) > 1:
+            try:
+                os.rmdir(f"{base}/{'/'.join(parts)}")
+            except OSError:
+                break
+            parts.pop()
+    register = [
+        {
+            "camera_id": camera_id,
+            "day": day,
+            "policy": policy,
+            "segments": int(v[0]),
+            "bytes": int(v[1]),
+            "seconds": v[2],
+            "start": v[3],
+            "end": v[4],
+            "at": now,
+        }
+        for (camera_id, day, policy), v in groups.items()
+    ]
+    return done, failed, register
+
+
+class RetentionManager:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.config: dict[str, Any] = {}
+        self.policies: list[tuple[str, Any]] = []
+        self.last: SweepReport | None = None
+        self.recovered: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        #: Set after each sweep of the hub's loop (tests wait for the start-up one).
+        self.swept = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def configure(self) -> None:
+        """Build the configured policies (also used by the CLI, without the loop)."""
+        self.config = dict(self.hub.config.section("retention") or {})
+        self.policies = []
+        for entry in self.config.get("policies", []):
+            name = entry["policy"]
+            spec = self.hub.registry.retention_policies.get(name)
+            if spec is None:
+                _LOGGER.warning("retention policy %r is not installed: it does nothing", name)
+                continue
+            try:
+                policy = spec.factory(self.hub, spec.config_schema(entry.get("options", {})))
+            except Exception:
+                _LOGGER.exception("retention policy %r failed to start", name)
+                continue
+            self.policies.append((name, policy))
+
+    async def start(self) -> None:
+        self.configure()
+        await self.recover()
+
+    def start_sweeping(self) -> None:
+        self.hub.supervisor.spawn("retention-sweeper", self._loop)
+
+    async def stop(self) -> None:
+        await self.hub.supervisor.cancel("retention-sweeper")
+
+    def wake(self) -> None:
+        """Sweep now (a released hold, a reload), not at the next tick."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        interval = float(self.config.get("interval", 60.0))
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                _LOGGER.exception("retention sweep failed")
+                self._alarm(None, "sweep_failed", f"the retention sweep failed: {err}")
+            self.swept.set()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval)
+            except TimeoutError:
+                pass
+
+    # -- recovery ------------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, int]:
+        """Finish any sweep a crash interrupted: its marked rows are destroyed."""
+        report = {"sweeps": 0, "segments": 0}
+        for sweep_id in await self.hub.store.retention.unfinished_sweeps():
+            rows = await self.hub.store.retention.marked(sweep_id)
+            destroyed = await self._destroy(sweep_id, rows, time.time())
+            await self.hub.store.retention.end_sweep(sweep_id, "recovered")
+            report["sweeps"] += 1
+            report["segments"] += destroyed[0]
+        if report["sweeps"]:
+            _LOGGER.warning("retention: finished %(sweeps)d interrupted sweep(s)", report)
+            await self.hub.store.audit("hub", "retention.recover", None, **report)
+        self.recovered = report
+        return report
+
+    # -- one sweep --------------------------------------------------------------------------
+
+    def cap(self) -> tuple[float, str]:
+        jurisdiction = self.hub.config.hub.get("jurisdiction", "fr")
+        return JURISDICTION_RETENTION_CAP_DAYS[jurisdiction] * DAY, JURISDICTION_LAW[jurisdiction]
+
+    def camera_retention(self) -> dict[str, CameraRetention]:
+        default = float(self.config.get("default", 14 * DAY))
+        out: dict[str, CameraRetention] = {}
+        for camera in self.hub.config.section("cameras", []) or []:
+            minimum = (camera.get("authorization") or {}).get("min_retention")
+            out[camera["id"]] = CameraRetention(
+                camera["id"], float(camera.get("retention", default)), minimum
+            )
+        for camera_id in self.hub.cameras.entries:
+            out.setdefault(camera_id, CameraRetention(camera_id, default))
+        return out
+
+    def context(self, now: float | None = None, dry_run: bool = False) -> SweepContext:
+        cap, law = self.cap()
+        return SweepContext(
+            hub=self.hub,
+            now=time.time() if now is None else now,
+            cap=cap,
+            law=law,
+            default_retention=float(self.config.get("default", 14 * DAY)),
+            cameras=self.camera_retention(),
+            storage_root=self.hub.recording.storage_root(),
+            dry_run=dry_run,
+            alarm=self._alarm,
+        )
+
+    def _alarm(
+        self, camera_id: str | None, kind: str, message: str, expires_at: float | None = None
+    ) -> None:
+        _LOGGER.warning("retention alert (%s): %s", kind, message)
+        self.hub.bus.fire(
+            RetentionAlert(camera_id=camera_id, kind=kind, message=message, expires_at=expires_at)
+        )
+        if self.last is not None:
+            self.last.alerts.append({"camera_id": camera_id, "kind": kind, "message": message})
+
+    async def plan(self, ctx: SweepContext) -> list[tuple[Expiry, int]]:
+        """Every policy's verdicts (at hold level 0), then the legal cap (level 1)."""
+        plan: list[tuple[Expiry, int]] = []
+        for name, policy in self.policies:
+            try:
+                verdicts = await policy.plan(ctx)
+            except Exception as err:
+                _LOGGER.exception("retention policy %s failed", name)
+                self._alarm(None, "policy_failed", f"retention policy {name} failed: {err}")
+                continue
+            for verdict in verdicts or []:
+                if not isinstance(verdict, Expiry):
+                    _LOGGER.error("retention policy %s returned %r, not an Expiry", name, verdict)
+                    continue
+                # no policy reaches into the future, whatever it computed
+                plan.append(
+                    (
+                        Expiry(
+                            verdict.camera_id,
+                            min(verdict.before, ctx.now),
+                            verdict.policy or name,
+                            verdict.reason,
+                        ),
+                        0,
+                    )
+                )
+        cameras = set(ctx.cameras) | set(await self.hub.store.recorded_cameras())
+        for camera_id in sorted(cameras):
+            plan.append(
+                (
+                    Expiry(camera_id, ctx.now - ctx.cap, LEGAL_CAP, f"{ctx.law}: legal maximum"),
+                    PRESERVE,
+                )
+            )
+        return plan
+
+    async def sweep(
+        self,
+        *,
+        now: float | None = None,
+        dry_run: bool = False,
+        origin: str = "hub",
+        progress: Progress | None = None,
+    ) -> SweepReport:
+        async with self._lock:
+            return await self._sweep(now, dry_run, origin, progress or (lambda s, f: None))
+
+    async def _sweep(
+        self, now: float | None, dry_run: bool, origin: str, progress: Progress
+    ) -> SweepReport:
+        started = time.monotonic()
+        ctx = self.context(now, dry_run)
+        report = SweepReport(None, dry_run, ctx.now)
+        self.last = report
+        plan = await self.plan(ctx)
+        report.plan = [
+            {"camera_id": e.camera_id, "before": e.before, "policy": e.policy, "max_hold": level}
+            for e, level in plan
+        ]
+        await self.check_expiring(ctx)
+        if dry_run:
+            for expiry, level in plan:
+                summary = await self.hub.store.retention.expired_summary(
+                    [(expiry.camera_id, expiry.before, level)]
+                )
+                for camera_id, entry in summary.items():
+                    key = f"{camera_id}:{expiry.policy}"
+                    report.would_destroy[key] = {
+                        "camera_id": camera_id,
+                        "policy": expiry.policy,
+                        **entry,
+                    }
+            report.duration = time.monotonic() - started
+            return report
+        store = self.hub.store.retention
+        sweep_id = await store.begin_sweep(origin)
+        report.sweep_id = sweep_id
+        vetoing = bool(self.hub.pm.hook.retention_hold.get_hookimpls())
+        try:
+            for index, (expiry, level) in enumerate(plan):
+                progress(f"sweeping {expiry.camera_id}", index / max(len(plan), 1))
+                while True:
+                    exclude = await self._vetoed(expiry, level) if vetoing else []
+                    rows = await store.mark(
+                        sweep_id,
+                        expiry.camera_id,
+                        expiry.before,
+                        max_level=level,
+                        policy=expiry.policy,
+                        limit=BATCH,
+                        exclude=exclude,
+                    )
+                    if not rows:
+                        break
+                    count, size, failures = await self._destroy(sweep_id, rows, ctx.now)
+                    report.segments += count
+                    report.bytes += size
+                    report.by_policy[expiry.policy] = report.by_policy.get(expiry.policy, 0) + count
+                    report.failed.extend(failures)
+                    if failures or len(rows) < BATCH:
+                        break
+        finally:
+            await store.end_sweep(sweep_id)
+        report.duration = time.monotonic() - started
+        progress("done", 1.0)
+        if report.segments:
+            _LOGGER.info(
+                "retention: destroyed %d segment(s), %d bytes (%s)",
+                report.segments,
+                report.bytes,
+                report.by_policy,
+            )
+            await self.hub.store.audit(
+                origin,
+                "retention.sweep",
+                None,
+                sweep_id=sweep_id,
+                segments=report.segments,
+                bytes=report.bytes,
+                by_policy=report.by_policy,
+            )
+        if report.failed:
+            self._alarm(
+                None,
+                "sweep_failed",
+                f"{len(report.failed)} file(s) could not be destroyed: {report.failed[0]}",
+            )
+        self.hub.bus.fire(
+            RetentionSwept(
+                sweep_id=sweep_id,
+                segments=report.segments,
+                bytes=report.bytes,
+                by_policy=dict(report.by_policy),
+                duration=report.duration,
+            )
+        )
+        return report
+
+    async def _vetoed(self, expiry: Expiry, level: int) -> list[int]:
+        """Ask ``retention_hold`` about each candidate; only called when a plugin
+        implements it (a hook call per segment is not free)."""
+        hook = self.hub.pm.hook.retention_hold
+        vetoed: list[int] = []
+        for seg_id, start, end, path in await self.hub.store.retention.candidates(
+            expiry.camera_id, expiry.before, level, BATCH
+        ):
+            segment = {
+                "id": seg_id,
+                "camera_id": expiry.camera_id,
+                "start": start,
+                "end": end,
+                "path": path,
+                "policy": expiry.policy,
+            }
+            try:
+                reason = hook(hub=self.hub, segment=segment)
+            except Exception:
+                _LOGGER.exception("retention_hold hook failed: keeping the segment")
+                reason = "retention_hold hook failed"
+            if reason:
+                vetoed.append(seg_id)
+        return vetoed
+
+    async def _destroy(
+        self, sweep_id: int, rows: list[Marked], now: float
+    ) -> tuple[int, int, list[str]]:
+        if not rows:
+            return 0, 0, []
+        tz = ZoneInfo(self.hub.config.hub.get("timezone", "Europe/Paris"))
+        root = self.hub.recording.storage_root()
+        done, failed, register = await asyncio.to_thread(destroy_files, root, rows, tz, now)
+        if done:
+            await self.hub.store.retention.destroyed(sweep_id, done, register)
+        if failed:
+            await self.hub.store.retention.unmark(sweep_id, [i for i, _ in failed])
+        return len(done), sum(r["bytes"] for r in register), [m for _, m in failed]
+
+    # -- alerts before preserved footage expires -------------------------------------------
+
+    async def check_expiring(self, ctx: SweepContext) -> None:
+        window = float(self.config.get("alert_before", 86400.0))
+        due: list[int] = []
+        for hold in await self.hub.store.retention.holds():
+            if hold.level != PRESERVE or hold.alerted_at is not None:
+                continue
+            expires = hold.start + ctx.cap
+            if expires - ctx.now <= window:
+                due.append(hold.id)
+                self._alarm(
+                    hold.camera_id,
+                    "expiring",
+                    f"{hold.kind} {hold.ref} footage of {hold.camera_id} reaches the legal "
+                    f"maximum ({ctx.law}) and will be destroyed unless a requisition holds it",
+                    expires_at=expires,
+                )
+        if due and not ctx.dry_run:
+            await self.hub.store.retention.mark_alerted(due)
+
+    # -- status ------------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        ctx = self.context()
+        overview = await self.hub.store.retention.overview()
+        total, free = ctx.disk() if ctx.storage_root.exists() else (0, 0)
+        cameras = []
+        for camera_id in sorted(set(overview) | set(ctx.cameras)):
+            rules = ctx.retention_of(camera_id)
+            data = overview.get(camera_id, {})
+            oldest = data.get("oldest")
+            cameras.append(
+                {
+                    "camera_id": camera_id,
+                    "retention": rules.retention,
+                    "minimum": rules.minimum,
+                    "oldest": oldest,
+                    "age": None if oldest is None else ctx.now - oldest,
+                    **data,
+                }
+            )
+        holds = await self.hub.store.retention.holds()
+        sweeps = await self.hub.store.retention.sweeps(5)
+        return {
+            "now": ctx.now,
+            "legal_cap": ctx.cap,
+            "law": ctx.law,
+            "default_retention": ctx.default_retention,
+            "interval": float(self.config.get("interval", 60.0)),
+            "policies": [name for name, _ in self.policies],
+            "disk": {
+                "total": total,
+                "free": free,
+                "free_percent": (100.0 * free / total) if total else None,
+            },
+            "cameras": cameras,
+            "holds": [h.as_dict() for h in holds],
+            "last_sweeps": sweeps,
+            "alerts": list(self.last.alerts) if self.last else [],
+        }

@@ -1,0 +1,207 @@
+"""Retention status, the destruction register, and judicial requisitions.
+
+Least privilege: operators see retention status and requisitions; only a
+supervisor registers, exports, hands over and closes a requisition; the
+ethics committee's ``auditor`` role reads the aggregated figures and the
+destruction register, which carry no footage.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from csuhub.recording.timeutil import TimeError, parse_time
+from csuhub.retention.requisitions import RequisitionError
+from csuhub.web.auth import USER_KEY, require_role
+
+routes = web.RouteTableDef()
+_FILE = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
+
+
+def _hub(request: web.Request) -> Any:
+    from csuhub.web.app import HUB_KEY
+
+    return request.app[HUB_KEY]
+
+
+def _error(message: str, status: type[web.HTTPException] = web.HTTPBadRequest) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _error("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _error("the body must be a JSON object")
+    return body
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["req_id"]
+    if not raw.isdigit():
+        raise _error("no such requisition", web.HTTPNotFound)
+    return int(raw)
+
+
+def _when(hub: Any, value: Any, field: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        raise _error(f"{field}: a time is required (ISO 8601 or epoch seconds)")
+    try:
+        return parse_time(value, hub.config.hub["timezone"])
+    except TimeError as err:
+        raise _error(f"{field}: {err}") from None
+
+
+def _csv(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@routes.get("/api/retention/status")
+@require_role("operator")
+async def retention_status(request: web.Request) -> web.Response:
+    return _json(await _hub(request).retention.status())
+
+
+@routes.get("/api/register/destructions")
+@require_role("auditor")
+async def destructions(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    camera = request.query.get("camera")
+    start = _when(hub, request.query["from"], "from") if "from" in request.query else None
+    end = _when(hub, request.query["to"], "to") if "to" in request.query else None
+    rows = await hub.store.retention.destructions(camera, start, end)
+    if request.query.get("format") == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        columns = [
+            "camera_id",
+            "day",
+            "policy",
+            "segments",
+            "bytes",
+            "seconds",
+            "footage_start",
+            "footage_end",
+            "first_destroyed_at",
+            "last_destroyed_at",
+        ]
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row[c] for c in columns])
+        return _csv(buffer.getvalue(), "destructions.csv")
+    return _json({"destructions": rows})
+
+
+@routes.get("/api/requisitions")
+@require_role("operator")
+async def list_requisitions(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    if request.query.get("format") == "csv":
+        return _csv(await hub.requisitions.register_csv(), "requisitions.csv")
+    status = request.query.get("status")
+    return _json({"requisitions": await hub.store.requisitions.list(status)})
+
+
+@routes.get("/api/requisitions/stats")
+@require_role("auditor")
+async def requisition_stats(request: web.Request) -> web.Response:
+    return _json(await _hub(request).store.requisitions.stats())
+
+
+@routes.post("/api/requisitions")
+@require_role("supervisor")
+async def create_requisition(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    body = await _body(request)
+    payload = {k: v for k, v in body.items() if k not in ("from", "to")}
+    for field, key in (("from", "start"), ("to", "end")):
+        if field not in body:
+            raise _error(f"{field}: required")
+        payload[key] = _when(hub, body[field], field)
+    try:
+        created = await hub.requisitions.create(payload, request[USER_KEY])
+    except RequisitionError as err:
+        raise _error(str(err)) from None
+    return _json(created, status=201)
+
+
+@routes.get("/api/requisitions/{req_id}")
+@require_role("operator")
+async def get_requisition(request: web.Request) -> web.Response:
+    try:
+        return _json(await _hub(request).requisitions.get(_id(request)))
+    except RequisitionError as err:
+        raise _error(str(err), web.HTTPNotFound) from None
+
+
+@routes.post("/api/requisitions/{req_id}/export")
+@require_role("supervisor")
+async def export_requisition(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    try:
+        result = await hub.requisitions.export(_id(request), request[USER_KEY])
+    except RequisitionError as err:
+        raise _error(str(err), web.HTTPConflict) from None
+    return _json(result)
+
+
+@routes.get("/api/requisitions/{req_id}/files/{name}")
+@require_role("supervisor")
+async def requisition_file(request: web.Request) -> web.StreamResponse:
+    hub = _hub(request)
+    name = request.match_info["name"]
+    folder = hub.requisitions.export_dir(_id(request)).resolve()
+    path = (folder / name).resolve()
+    if not _FILE.match(name) or not path.is_relative_to(folder) or not path.is_file():
+        raise _error("no such file", web.HTTPNotFound)
+    await hub.store.audit(
+        request[USER_KEY], "requisition.download", f"requisition:{_id(request)}", file=name
+    )
+    return web.FileResponse(path)
+
+
+@routes.post("/api/requisitions/{req_id}/deliver")
+@require_role("supervisor")
+async def deliver_requisition(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        return _json(
+            await _hub(request).requisitions.deliver(
+                _id(request), request[USER_KEY], str(body.get("to", ""))
+            )
+        )
+    except RequisitionError as err:
+        raise _error(str(err), web.HTTPConflict) from None
+
+
+@routes.post("/api/requisitions/{req_id}/close")
+@require_role("supervisor")
+async def close_requisition(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        return _json(
+            await _hub(request).requisitions.close(
+                _id(request), request[USER_KEY], str(body.get("outcome", ""))
+            )
+        )
+    except RequisitionError as err:
+        raise _error(str(err), web.HTTPConflict) from None

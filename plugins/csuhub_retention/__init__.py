@@ -1,0 +1,171 @@
+"""Bundled retention policies: ``max_age``, ``storage_pressure``, ``incident_preservation``.
+
+They register through the ``register_retention_policies`` hook like any
+third-party policy. None of them deletes anything: each returns ``Expiry``
+verdicts (or places holds), and the core sweeper acts, holds first. The legal
+cap is enforced by the sweeper itself, so removing these plugins can never
+make the hub keep footage too long.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+
+from csuhub.config import validators as cv
+from csuhub.hookspecs import hookimpl
+from csuhub.protocols import Expiry
+from csuhub.retention.context import SweepContext
+from csuhub.specs import RetentionPolicySpec
+from csuhub.store.retention import FOREVER, PRESERVE
+
+
+class MaxAge:
+    """Each camera's footage goes after its retention period (the camera's own, else
+    this policy's ``max_age``, else the site default), never later than the cap."""
+
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        self.hub = hub
+        self.max_age: float | None = options.get("max_age")
+
+    async def plan(self, sweep: SweepContext) -> list[Expiry]:
+        configured = {c["id"]: c for c in sweep.hub.config.section("cameras", []) or []}
+        cameras = set(sweep.cameras) | set(await sweep.store.recorded_cameras())
+        verdicts = []
+        for camera_id in sorted(cameras):
+            rules = sweep.retention_of(camera_id)
+            own = "retention" in configured.get(camera_id, {})
+            period = rules.retention if own or self.max_age is None else self.max_age
+            if rules.minimum is not None:
+                period = max(period, rules.minimum)
+            period = min(period, sweep.cap)
+            verdicts.append(
+                Expiry(camera_id, sweep.now - period, "max_age", f"older than {period:g}s")
+            )
+        return verdicts
+
+
+class StoragePressure:
+    """Keep free space above ``min_free_percent`` by taking the oldest unheld footage
+    first, up to ``target_free_percent``; alarm before acting.
+
+    It respects each camera's authorised minimum; if that is not enough it raises
+    ``below_minimum``, and only goes below the minimums when free space is under
+    ``critical_free_percent`` (recording would stop for every camera otherwise).
+    """
+
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        self.hub = hub
+        self.min_free = float(options["min_free_percent"])
+        self.target = float(options.get("target_free_percent") or self.min_free + 5)
+        self.critical = float(options["critical_free_percent"])
+
+    async def plan(self, sweep: SweepContext) -> list[Expiry]:
+        total, free = sweep.disk()
+        if total <= 0 or 100.0 * free / total >= self.min_free:
+            return []
+        need = int(total * self.target / 100.0) - free
+        sweep.alarm(
+            None,
+            "storage_pressure",
+            f"free space {100.0 * free / total:.1f} % is under {self.min_free:g} %: destroying "
+            f"the oldest unheld footage to free {need} bytes",
+        )
+        cutoffs = {
+            camera_id: sweep.now - (rules.minimum or 0.0)
+            for camera_id, rules in sweep.cameras.items()
+        }
+        befores, found = await sweep.store.retention.oldest_unheld(need, cutoffs, sweep.now)
+        reason = "storage pressure"
+        if found < need:
+            sweep.alarm(
+                None,
+                "below_minimum",
+                f"freeing {need} bytes would take footage younger than the authorised "
+                f"minimum retention (only {found} bytes are older)",
+            )
+            if 100.0 * free / total < self.critical:
+                befores, found = await sweep.store.retention.oldest_unheld(need, {}, sweep.now)
+                reason = "storage pressure, critical: below authorised minimums"
+        return [
+            Expiry(camera_id, before, "storage_pressure", reason)
+            for camera_id, before in sorted(befores.items())
+        ]
+
+
+class IncidentPreservation:
+    """Footage of an open incident's cameras over its window is held (preservation
+    level: never past the legal cap) until the incident is closed."""
+
+    KIND = "incident"
+
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        self.hub = hub
+        self.enabled = bool(options["enabled"])
+        self.margin = float(options["margin"])
+
+    async def plan(self, sweep: SweepContext) -> list[Expiry]:
+        store = sweep.store.retention
+        held = {h.ref for h in await store.holds(kind=self.KIND)}
+        incidents = await store.incidents()
+        wanted = {str(i["id"]): i for i in incidents if i["closed_at"] is None and self.enabled}
+        for ref in held - set(wanted):
+            if not sweep.dry_run:
+                await store.release(self.KIND, ref, "incident_preservation")
+        for ref, incident in wanted.items():
+            if ref in held or sweep.dry_run:
+                continue
+            end = incident["end"] + self.margin if incident["end"] is not None else FOREVER
+            await store.place(
+                incident["cameras"],
+                incident["start"] - self.margin,
+                end,
+                level=PRESERVE,
+                kind=self.KIND,
+                ref=ref,
+                reason=f"incident {incident['reference']}",
+                actor="incident_preservation",
+            )
+        return []
+
+
+@hookimpl
+def register_retention_policies(hub: Any) -> list[RetentionPolicySpec]:
+    return [
+        RetentionPolicySpec(
+            name="max_age",
+            factory=MaxAge,
+            config_schema=vol.Schema({vol.Optional("max_age"): cv.duration}),
+            description="destroy footage older than the camera's retention period",
+        ),
+        RetentionPolicySpec(
+            name="storage_pressure",
+            factory=StoragePressure,
+            config_schema=vol.Schema(
+                {
+                    vol.Optional("min_free_percent", default=10): vol.All(
+                        vol.Coerce(float), vol.Range(min=0.5, max=90)
+                    ),
+                    vol.Optional("target_free_percent"): vol.All(
+                        vol.Coerce(float), vol.Range(min=0.5, max=95)
+                    ),
+                    vol.Optional("critical_free_percent", default=2): vol.All(
+                        vol.Coerce(float), vol.Range(min=0, max=50)
+                    ),
+                }
+            ),
+            description="free disk space by destroying the oldest unheld footage first",
+        ),
+        RetentionPolicySpec(
+            name="incident_preservation",
+            factory=IncidentPreservation,
+            config_schema=vol.Schema(
+                {
+                    vol.Optional("enabled", default=True): bool,
+                    vol.Optional("margin", default=0.0): cv.duration,
+                }
+            ),
+            description="hold the footage of open incidents until they are closed",
+        ),
+    ]

@@ -1,0 +1,499 @@
+"""Retention with real files and real SQLite: policies, holds, the register, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from retention_helpers import files, indexed, rel_path, seed
+
+from csuhub.events import RetentionAlert, RetentionSwept
+from csuhub.hookspecs import hookimpl
+from csuhub.hub import Hub
+from csuhub.store.retention import LEGAL, PRESERVE
+from csuhub.testing import build_hub, registered_plugin
+
+DAY = 86400.0
+HOUR = 3600.0
+AUTH = {"reference": "2022-VP-1", "issued": "2022-01-10", "expires": "2099-01-09"}
+NOW = time.time() // 3600 * 3600  # a round hour, so day boundaries are predictable
+
+
+def config(**retention: Any) -> dict[str, Any]:
+    return {
+        "hub": {"timezone": "UTC"},
+        "retention": {"interval": "1h", **retention},
+    }
+
+
+async def started(tmp_path: Path, cfg: dict[str, Any] | None = None) -> Hub:
+    hub = build_hub(tmp_path / "data", cfg or config())
+    await hub.start()
+    await asyncio.wait_for(hub.retention.swept.wait(), 10)  # the start-up sweep is done
+    await hub.bus.drain()
+    return hub
+
+
+def db(hub: Hub) -> Path:
+    return hub.data_dir / "csuhub.db"
+
+
+async def test_max_age_destroys_exactly_what_is_older_and_registers_it(tmp_path: Path) -> None:
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        starts = [NOW - 15 * DAY + i * 120 for i in range(30)]  # 1 h of expired footage
+        starts += [NOW - 13 * DAY + i * 120 for i in range(30)]  # kept
+        seed(db(hub), root, [("cam-a", s) for s in starts])
+        report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 30
+        assert report.by_policy == {"max_age": 30}
+        left = indexed(db(hub))
+        assert left == files(root)
+        assert all(int(p.rsplit("/", 1)[1][:-4]) >= NOW - 13 * DAY for p in left)
+        register = await hub.store.retention.destructions("cam-a")
+        assert len(register) == 1
+        row = register[0]
+        assert (row["policy"], row["segments"], row["bytes"]) == ("max_age", 30, 30 * 64)
+        assert row["footage_start"] == starts[0]
+        assert row["footage_end"] == starts[29] + 120
+        assert row["day"] == time.strftime("%Y-%m-%d", time.gmtime(starts[0]))
+        # empty hour folders went with their files
+        assert not (root / rel_path("cam-a", starts[0])).parent.exists()
+        # a second sweep finds nothing, and the register does not grow a line per sweep
+        again = await hub.retention.sweep(now=NOW + 60)
+        assert again.segments == 0
+        assert len(await hub.store.retention.destructions()) == 1
+    finally:
+        await hub.stop()
+
+
+async def test_forgotten_cameras_footage_still_expires(tmp_path: Path) -> None:
+    hub = await started(tmp_path, config(default="7d"))
+    try:
+        seed(db(hub), hub.recording.storage_root(), [("gone", NOW - 8 * DAY)])
+        report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 1
+    finally:
+        await hub.stop()
+
+
+async def test_the_legal_cap_applies_with_no_policy_at_all(tmp_path: Path) -> None:
+    hub = await started(tmp_path, {**config(), "retention": {"policies": [], "interval": "1h"}})
+    try:
+        seed(
+            db(hub),
+            hub.recording.storage_root(),
+            [("cam-a", NOW - 31 * DAY), ("cam-a", NOW - 20 * DAY)],
+        )
+        report = await hub.retention.sweep(now=NOW)
+        assert report.by_policy == {"legal_cap": 1}
+    finally:
+        await hub.stop()
+
+
+async def test_holds_win_preservation_until_the_cap_legal_beyond(tmp_path: Path) -> None:
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        old = NOW - 20 * DAY
+        ancient = NOW - 40 * DAY
+        seed(
+            db(hub),
+            root,
+            [
+                ("cam-a", old),
+                ("cam-b", old),
+                ("cam-c", ancient),
+                ("cam-d", ancient),
+                ("cam-e", old),
+            ],
+        )
+        await hub.store.retention.place(
+            ["cam-a", "cam-c"],
+            0,
+            NOW,
+            level=PRESERVE,
+            kind="manual",
+            ref="flag-1",
+            reason="t",
+            actor="t",
+        )
+        await hub.store.retention.place(
+            ["cam-b", "cam-d"],
+            0,
+            NOW,
+            level=LEGAL,
+            kind="requisition",
+            ref="99",
+            reason="t",
+            actor="t",
+        )
+        await hub.retention.sweep(now=NOW)
+        left = {p.split("/")[0] for p in indexed(db(hub))}
+        # cam-a: preserved, within the cap; cam-b, cam-d: requisition; cam-c: past the cap
+        assert left == {"cam-a", "cam-b", "cam-d"}
+        assert left == {p.split("/")[0] for p in files(root)}
+        policies = {r["camera_id"]: r["policy"] for r in await hub.store.retention.destructions()}
+        assert policies == {"cam-c": "legal_cap", "cam-e": "max_age"}
+        # releasing the requisition hands the footage back: destroyed at the next sweep
+        await hub.store.retention.release("requisition", "99", "t")
+        await hub.retention.sweep(now=NOW)
+        assert {p.split("/")[0] for p in indexed(db(hub))} == {"cam-a"}
+    finally:
+        await hub.stop()
+
+
+async def test_footage_recorded_inside_an_active_hold_is_held(tmp_path: Path) -> None:
+    hub = await started(tmp_path)
+    try:
+        await hub.store.retention.place(
+            ["cam-a"],
+            NOW - HOUR,
+            NOW + HOUR,
+            level=LEGAL,
+            kind="requisition",
+            ref="1",
+            reason="t",
+            actor="t",
+        )
+        await hub.store.add_segment(
+            "cam-a", start=NOW, end=NOW + 60, size=1, path="a.mp4", sha256=None
+        )
+        await hub.store.add_segment(
+            "cam-a",
+            start=NOW + 2 * HOUR,
+            end=NOW + 2 * HOUR + 60,
+            size=1,
+            path="b.mp4",
+            sha256=None,
+        )
+        held = {s.path: s.hold for s in await hub.store.segments("cam-a")}
+        assert held == {"a.mp4": True, "b.mp4": False}
+    finally:
+        await hub.stop()
+
+
+async def test_a_plugin_can_hold_through_the_retention_hold_hook(tmp_path: Path) -> None:
+    class Keeper:
+        @hookimpl
+        def retention_hold(self, hub: Any, segment: Any) -> str | None:
+            return "kept by the plugin" if segment["camera_id"] == "cam-k" else None
+
+    hub = await started(tmp_path)
+    try:
+        seed(
+            db(hub),
+            hub.recording.storage_root(),
+            [("cam-k", NOW - 20 * DAY), ("cam-x", NOW - 20 * DAY)],
+        )
+        with registered_plugin(hub, Keeper()):
+            report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 1
+        assert {p.split("/")[0] for p in indexed(db(hub))} == {"cam-k"}
+    finally:
+        await hub.stop()
+
+
+async def test_operators_are_alerted_before_preserved_footage_reaches_the_cap(
+    tmp_path: Path,
+) -> None:
+    hub = await started(tmp_path, config(alert_before="24h"))
+    alerts: list[RetentionAlert] = []
+    hub.bus.listen(RetentionAlert, alerts.append)
+    try:
+        seed(db(hub), hub.recording.storage_root(), [("cam-a", NOW - 29.5 * DAY)])
+        await hub.store.retention.open_incident(
+            "INC-7", ["cam-a"], NOW - 29.5 * DAY, NOW - 29 * DAY
+        )
+        await hub.retention.sweep(now=NOW)
+        await hub.bus.drain()
+        expiring = [a for a in alerts if a.kind == "expiring"]
+        assert len(expiring) == 1 and expiring[0].camera_id == "cam-a"
+        assert expiring[0].expires_at == pytest.approx(NOW + 0.5 * DAY)
+        assert len(indexed(db(hub))) == 1  # preserved: older than 14 d, under the cap
+        await hub.retention.sweep(now=NOW + 60)
+        await hub.bus.drain()
+        assert len([a for a in alerts if a.kind == "expiring"]) == 1  # alerted once
+        # the incident closes: its footage is past its age and goes
+        incident = (await hub.store.retention.incidents())[0]
+        await hub.store.retention.close_incident(incident["id"])
+        await hub.retention.sweep(now=NOW + 120)
+        assert indexed(db(hub)) == set()
+    finally:
+        await hub.stop()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    ages=st.lists(st.floats(min_value=0, max_value=45), min_size=1, max_size=40),
+    # holds over chosen segments (index, how many after it, level), and over random ranges
+    picked=st.lists(
+        st.tuples(st.integers(0, 39), st.integers(0, 3), st.sampled_from([PRESERVE, LEGAL])),
+        max_size=8,
+    ),
+    ranges=st.lists(
+        st.tuples(
+            st.sampled_from(["cam-a", "cam-b"]),
+            st.floats(min_value=0, max_value=45),
+            st.floats(min_value=0.01, max_value=10),
+            st.sampled_from([PRESERVE, LEGAL]),
+        ),
+        max_size=4,
+    ),
+    retention=st.integers(min_value=1, max_value=30),
+    sweeps=st.integers(min_value=1, max_value=3),
+)
+def test_property_no_held_segment_deleted_no_unheld_outlives_the_cap(
+    ages: list[float],
+    picked: list[tuple[int, int, int]],
+    ranges: list[tuple[str, float, float, int]],
+    retention: int,
+    sweeps: int,
+) -> None:
+    segments = sorted(
+        {(("cam-a", "cam-b")[i % 2], float(int(NOW - age * DAY))) for i, age in enumerate(ages)}
+    )
+    holds = [(c, NOW - a * DAY, NOW - a * DAY + sp * DAY, lvl) for c, a, sp, lvl in ranges]
+    for index, more, level in picked:
+        first = segments[index % len(segments)]
+        last = segments[min(index % len(segments) + more, len(segments) - 1)]
+        if first[0] == last[0]:
+            holds.append((first[0], first[1], last[1] + 60, level))
+
+    def held_at(camera: str, start: float, level: int) -> bool:
+        return any(
+            c == camera and lvl >= level and s < start + 60 and e > start for c, s, e, lvl in holds
+        )
+
+    async def scenario(tmp: Path) -> None:
+        hub = await started(tmp, config(default=f"{retention}d"))
+        root = hub.recording.storage_root()
+        try:
+            seed(db(hub), root, segments, length=60)
+            for i, (camera, start, end, level) in enumerate(holds):
+                await hub.store.retention.place(
+                    [camera],
+                    start,
+                    end,
+                    level=level,
+                    kind="test",
+                    ref=str(i),
+                    reason="t",
+                    actor="t",
+                )
+            for k in range(sweeps):
+                now = NOW + k * 60
+                await hub.retention.sweep(now=now)
+                paths = indexed(db(hub))
+                assert paths == files(root), "the index and the disk disagree"
+                left = {(p.split("/")[0], float(p.rsplit("/", 1)[1][:-4])) for p in paths}
+                for camera, start in segments:
+                    present = (camera, start) in left
+                    end = start + 60
+                    if held_at(camera, start, LEGAL):
+                        assert present, "a segment under a legal hold was destroyed"
+                    elif held_at(camera, start, PRESERVE) and end > now - 30 * DAY:
+                        assert present, "preserved footage under the cap was destroyed"
+                    elif end <= now - 30 * DAY:
+                        assert not present, "unheld footage outlived the legal cap"
+                    elif end <= now - retention * DAY and not held_at(camera, start, PRESERVE):
+                        assert not present, "unheld footage outlived its retention"
+                    elif end > now - retention * DAY:
+                        assert present, "footage younger than its retention was destroyed"
+        finally:
+            await hub.stop()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(Path(tmp)))
+
+
+async def test_storage_pressure_frees_oldest_unheld_first_after_an_alarm(
+    tmp_path: Path,
+) -> None:
+    storage = tmp_path / "small"
+    storage.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    try:
+        cfg = {
+            "hub": {"timezone": "UTC"},
+            "recording": {"storage": str(storage)},
+            "cameras": [
+                {
+                    "id": "cam-m",
+                    "driver": "rtsp",
+                    "enabled": False,
+                    "options": {"url": "rtsp://127.0.0.1:9/x", "host": "127.0.0.1", "port": 9},
+                    "authorization": {**AUTH, "min_retention": "2d"},
+                },
+            ],
+            "retention": {
+                "interval": "1h",
+                "policies": [
+                    {
+                        "policy": "storage_pressure",
+                        "options": {
+                            "min_free_percent": 40,
+                            "target_free_percent": 80,
+                            "critical_free_percent": 1,
+                        },
+                    },
+                ],
+            },
+        }
+        hub = await started(tmp_path, cfg)
+        events: list[Any] = []
+        hub.bus.listen(RetentionAlert, events.append)
+        hub.bus.listen(RetentionSwept, events.append)
+        try:
+            # 3 MiB of 64 KiB segments: 75 % used; the oldest is held
+            starts = [NOW - 10 * DAY + i * 120 for i in range(24)]
+            starts += [NOW - 1 * DAY + i * 120 for i in range(24)]
+            seed(db(hub), storage, [("cam-m", s) for s in starts], size=64 * 1024)
+            await hub.store.retention.place(
+                ["cam-m"],
+                starts[0],
+                starts[0] + 1,
+                level=LEGAL,
+                kind="requisition",
+                ref="1",
+                reason="t",
+                actor="t",
+            )
+            report = await hub.retention.sweep(now=NOW)
+            await hub.bus.drain()
+            kinds = [getattr(e, "kind", "swept") for e in events]
+            assert kinds.index("storage_pressure") < kinds.index("swept")
+            # not enough old footage without going under the 2-day minimum: alarm, stop there
+            assert "below_minimum" in kinds
+            left = indexed(db(hub))
+            assert rel_path("cam-m", starts[0]) in left  # held: survives disk pressure
+            assert report.by_policy == {"storage_pressure": 23}
+            assert all(
+                int(p.rsplit("/", 1)[1][:-4]) >= NOW - 1 * DAY or p == rel_path("cam-m", starts[0])
+                for p in left
+            )
+        finally:
+            await hub.stop()
+    finally:
+        subprocess.run(["umount", str(storage)], check=False)
+
+
+def test_retention_above_the_cap_is_refused_with_the_law(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "retention:\n  default: 45d\n  policies:\n    - policy: max_age\n"
+        "      options: {max_age: 40d}\n"
+    )
+    result = run_cli("check", str(site))
+    assert result.returncode == 1
+    report = result.stdout + result.stderr
+    assert "site.yaml:2:" in report and "CSI L252-5" in report
+    assert "site.yaml:5:" in report
+
+
+async def test_recovery_finishes_a_sweep_interrupted_after_marking(tmp_path: Path) -> None:
+    hub = await started(tmp_path)
+    root = hub.recording.storage_root()
+    paths = seed(db(hub), root, [("cam-a", NOW - 20 * DAY + i * 120) for i in range(10)])
+    sweep_id = await hub.store.retention.begin_sweep("test")
+    marked = await hub.store.retention.mark(
+        sweep_id, "cam-a", NOW, max_level=0, policy="max_age", limit=100
+    )
+    assert len(marked) == 10
+    for path in paths[:4]:  # the crash came mid-unlink
+        (root / path).unlink()
+    await hub.stop()
+    hub = await started(tmp_path)
+    try:
+        assert hub.retention.recovered == {"sweeps": 1, "segments": 10}
+        assert indexed(db(hub)) == set() and files(root) == set()
+        register = await hub.store.retention.destructions()
+        assert sum(r["segments"] for r in register) == 10
+    finally:
+        await hub.stop()
+
+
+def test_kill_9_mid_sweep_leaves_no_orphans_nor_dangling_rows(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    data = tmp_path / "data"
+    site = tmp_path / "site.yaml"
+    site.write_text("hub: {timezone: UTC}\nretention: {interval: 1h}\n")
+
+    async def prepare() -> None:
+        hub = Hub.from_file(site, data_dir=data)
+        hub.setup()
+        await hub.store.open()
+        await hub.store.close()
+
+    asyncio.run(prepare())
+    root = data / "recordings"
+    total = 40_000
+    seed(
+        data / "csuhub.db",
+        root,
+        [(f"cam-{i % 20}", NOW - 20 * DAY + (i // 20) * 120) for i in range(total)],
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "csuhub",
+            "retention",
+            "sweep",
+            "-c",
+            str(site),
+            "--data",
+            str(data),
+        ],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill it once its first batch is destroyed
+        con = sqlite3.connect(data / "csuhub.db")
+        done = con.execute("SELECT COALESCE(SUM(segments), 0) FROM sweeps").fetchone()[0]
+        con.close()
+        if done or proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(files(root)) > 0, "the sweep finished before the kill; make it bigger"
+
+    async def restart() -> dict[str, int]:
+        hub = Hub.from_file(site, data_dir=data)
+        await hub.start()
+        recovered = dict(hub.retention.recovered)
+        await hub.retention.sweep()
+        await hub.stop()
+        return recovered
+
+    asyncio.run(restart())
+    con = sqlite3.connect(data / "csuhub.db")
+    left = {r[0] for r in con.execute("SELECT path FROM segments")}
+    marked = con.execute("SELECT COUNT(*) FROM segments WHERE sweep_id IS NOT NULL").fetchone()[0]
+    destroyed = con.execute("SELECT COALESCE(SUM(segments), 0) FROM destructions").fetchone()[0]
+    running = con.execute("SELECT COUNT(*) FROM sweeps WHERE state='running'").fetchone()[0]
+    con.close()
+    assert left == files(root)  # no orphan file, no dangling row
+    assert marked == 0 and running == 0
+    assert destroyed == total - len(left) == total  # every one registered exactly once
