@@ -275,7 +275,7 @@ def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:
                 ]
                 lines += [f"  {c}: not exported ({why})" for c, why in result["skipped"].items()]
                 lines.append(f"  receipt: {result['receipt']} (print it for the handover)")
-                out.document(result, "\n".join(lines))
+                out.emit("\n".join(lines), event="exported", **result)
                 return 0
             if command == "deliver":
                 req = await service.deliver(req["id"], args.user, args.recipient)
