@@ -49,6 +49,9 @@ from csuhub.events import (
     PluginFailed,
     RecordingAlert,
     RecordingStateChanged,
+    RequisitionChanged,
+    RetentionAlert,
+    RetentionSwept,
     SegmentRecorded,
     TaskCrashed,
 )
@@ -389,6 +392,17 @@ def _describe(event: Event) -> str | None:
             )
         case TaskCrashed():
             return f"task {event.task} crashed ({event.error}); restart in {event.restart_in:.1f}s"
+        case RetentionSwept():
+            if not event.segments:
+                return None
+            return (
+                f"retention: destroyed {event.segments} segment(s), {event.bytes} bytes "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(event.by_policy.items()))})"
+            )
+        case RetentionAlert():
+            return f"RETENTION {event.kind} {event.camera_id or ''}: {event.message}"
+        case RequisitionChanged():
+            return f"requisition {event.reference}: {event.status}"
     return None
 
 
@@ -403,6 +417,20 @@ def _run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
     def started(h: Hub) -> None:
         for line in banner or []:
             out.emit(line, event="info", message=line)
+        cap, law = h.retention.cap()
+        default = float(h.retention.config.get("default", 14 * 86400))
+        policies = ", ".join(name for name, _ in h.retention.policies) or "none"
+        out.emit(
+            f"retention: {default / 86400:g} days by default, legal maximum {cap / 86400:g} "
+            f"days ({law}); policies: {policies}; sweep every "
+            f"{float(h.retention.config.get('interval', 60)):g}s "
+            "(csuhub retention status, GET /api/retention/status)",
+            event="retention",
+            default=default,
+            cap=cap,
+            law=law,
+            policies=[name for name, _ in h.retention.policies],
+        )
         failed = [r for r in h.pm.records.values() if r.state is PluginState.FAILED]
         for record in failed:
             out.emit(
