@@ -408,7 +408,6 @@ class RetentionManager:
     async def _vetoed(self, expiry: Expiry, level: int) -> list[int]:
         """Ask ``retention_hold`` about each candidate; only called when a plugin
         implements it (a hook call per segment is not free)."""
-        hook = self.hub.pm.hook.retention_hold
         vetoed: list[int] = []
         for seg_id, start, end, path in await self.hub.store.retention.candidates(
             expiry.camera_id, expiry.before, level, BATCH
@@ -422,7 +421,7 @@ class RetentionManager:
                 "policy": expiry.policy,
             }
             try:
-                reason = hook(hub=self.hub, segment=segment)
+                reason = self.hub.hold_reason(segment)
             except Exception:
                 _LOGGER.exception("retention_hold hook failed: keeping the segment")
                 reason = "retention_hold hook failed"
