@@ -132,7 +132,6 @@ def cmd_export(args: argparse.Namespace, out: Any) -> int:
     async def run() -> dict[str, Any]:
         await hub.store.open()
         try:
-            hub.recording.config = dict(hub.config.section("recording") or {})
             return await export_evidence(
                 hub,
                 args.camera_id,

@@ -156,6 +156,34 @@ async def test_holds_win_preservation_until_the_cap_legal_beyond(tmp_path: Path)
         await hub.stop()
 
 
+async def test_releasing_a_hold_leaves_the_strongest_remaining_one(tmp_path: Path) -> None:
+    hub = await started(tmp_path)
+    try:
+        seed(db(hub), hub.recording.storage_root(), [("cam-a", NOW - 20 * DAY)])
+        for level, kind, ref in ((PRESERVE, "incident", "5"), (LEGAL, "requisition", "99")):
+            await hub.store.retention.place(
+                ["cam-a"],
+                NOW - 21 * DAY,
+                NOW,
+                level=level,
+                kind=kind,
+                ref=ref,
+                reason="t",
+                actor="t",
+            )
+        await hub.store.retention.release("requisition", "99", "t")
+        con = sqlite3.connect(db(hub))
+        row = con.execute("SELECT hold, hold_reason FROM segments").fetchone()
+        con.close()
+        assert tuple(row) == (PRESERVE, "incident 5")
+        await hub.store.retention.release("incident", "5", "t")
+        assert [(s.hold, s.hold_reason) for s in await hub.store.segments("cam-a")] == [
+            (False, None)
+        ]
+    finally:
+        await hub.stop()
+
+
 async def test_footage_recorded_inside_an_active_hold_is_held(tmp_path: Path) -> None:
     hub = await started(tmp_path)
     try:

@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -34,6 +34,8 @@ class SweepContext:
     default_retention: float
     cameras: dict[str, CameraRetention]
     storage_root: Path
+    #: every camera with footage in the index, configured or not (read once per sweep)
+    recorded: set[str] = field(default_factory=set)
     dry_run: bool = False
     alarm: Callable[..., None] = field(default=lambda *a, **k: None)
 
@@ -52,6 +54,3 @@ class SweepContext:
         """(total, free) bytes of the filesystem holding the recordings."""
         usage = shutil.disk_usage(self.storage_root)
         return usage.total, usage.free
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"now": self.now, "cap": self.cap, "law": self.law, "dry_run": self.dry_run}

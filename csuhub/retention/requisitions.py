@@ -9,8 +9,8 @@ past its age goes at the next sweep (the audit says how much).
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import hashlib
 import html
 import io
 import json
@@ -25,6 +25,8 @@ import voluptuous as vol
 from csuhub.config import validators as cv
 from csuhub.events import RequisitionChanged
 from csuhub.recording.export import ExportError, export_evidence
+from csuhub.recording.manager import sha256_file
+from csuhub.recording.timeutil import iso
 from csuhub.store.requisitions import DuplicateReference
 
 if TYPE_CHECKING:
@@ -266,7 +268,7 @@ class Requisitions:
             except ExportError as err:
                 skipped[camera_id] = str(err)
                 continue
-            digest = await _sha256(target)
+            digest = await asyncio.to_thread(sha256_file, target)
             size = target.stat().st_size
             seconds = manifest["actual"]["duration"]
             await self.store.add_extraction(
@@ -358,15 +360,15 @@ class Requisitions:
             raise RequisitionError(f"requisition {req_id} is already closed")
         released = await self.hub.store.retention.release("requisition", str(req_id), actor)
         # what the release hands back to retention, and what is already past its age
-        ctx = self.hub.retention.context()
+        ctx = await self.hub.retention.context()
         past_age = {}
         for camera_id in req["cameras"]:
             rules = ctx.retention_of(camera_id)
-            summary = await self.hub.store.retention.expired_summary(
-                [(camera_id, ctx.now - rules.retention, 0)]
+            entry = await self.hub.store.retention.expired_summary(
+                camera_id, ctx.now - rules.retention, 0
             )
-            if camera_id in summary:
-                past_age[camera_id] = summary[camera_id]["segments"]
+            if entry is not None:
+                past_age[camera_id] = entry["segments"]
         await self.hub.store.audit(
             actor,
             "requisition.close",
@@ -463,22 +465,7 @@ def _safe(reference: str) -> str:
 
 
 def _iso(epoch: float | None, tz: str) -> str:
-    from csuhub.recording.timeutil import iso
-
     return "" if epoch is None else iso(epoch, tz)
-
-
-async def _sha256(path: Path) -> str:
-    import asyncio
-
-    def run() -> str:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1024 * 1024):
-                digest.update(chunk)
-        return digest.hexdigest()
-
-    return await asyncio.to_thread(run)
 
 
 def render_receipt(

@@ -243,7 +243,7 @@ class RetentionManager:
             out.setdefault(camera_id, CameraRetention(camera_id, default))
         return out
 
-    def context(self, now: float | None = None, dry_run: bool = False) -> SweepContext:
+    async def context(self, now: float | None = None, dry_run: bool = False) -> SweepContext:
         cap, law = self.cap()
         return SweepContext(
             hub=self.hub,
@@ -253,6 +253,7 @@ class RetentionManager:
             default_retention=float(self.config.get("default", 14 * DAY)),
             cameras=self.camera_retention(),
             storage_root=self.hub.recording.storage_root(),
+            recorded=set(await self.hub.store.recorded_cameras()),
             dry_run=dry_run,
             alarm=self._alarm,
         )
@@ -293,8 +294,7 @@ class RetentionManager:
                         0,
                     )
                 )
-        cameras = set(ctx.cameras) | set(await self.hub.store.recorded_cameras())
-        for camera_id in sorted(cameras):
+        for camera_id in sorted(set(ctx.cameras) | ctx.recorded):
             plan.append(
                 (
                     Expiry(camera_id, ctx.now - ctx.cap, LEGAL_CAP, f"{ctx.law}: legal maximum"),
@@ -318,7 +318,7 @@ class RetentionManager:
         self, now: float | None, dry_run: bool, origin: str, progress: Progress
     ) -> SweepReport:
         started = time.monotonic()
-        ctx = self.context(now, dry_run)
+        ctx = await self.context(now, dry_run)
         report = SweepReport(None, dry_run, ctx.now)
         self.last = report
         plan = await self.plan(ctx)
@@ -329,13 +329,12 @@ class RetentionManager:
         await self.check_expiring(ctx)
         if dry_run:
             for expiry, level in plan:
-                summary = await self.hub.store.retention.expired_summary(
-                    [(expiry.camera_id, expiry.before, level)]
+                entry = await self.hub.store.retention.expired_summary(
+                    expiry.camera_id, expiry.before, level
                 )
-                for camera_id, entry in summary.items():
-                    key = f"{camera_id}:{expiry.policy}"
-                    report.would_destroy[key] = {
-                        "camera_id": camera_id,
+                if entry is not None:
+                    report.would_destroy[f"{expiry.camera_id}:{expiry.policy}"] = {
+                        "camera_id": expiry.camera_id,
                         "policy": expiry.policy,
                         **entry,
                     }
@@ -467,7 +466,7 @@ class RetentionManager:
     # -- status ------------------------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        ctx = self.context()
+        ctx = await self.context()
         overview = await self.hub.store.retention.overview()
         total, free = ctx.disk() if ctx.storage_root.exists() else (0, 0)
         cameras = []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from csuhub.store.migrations import LATEST, MIGRATIONS
+from csuhub.store.retention import STRONGEST_HOLD
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -233,6 +234,23 @@ class Store:
             raise StoreError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
+    async def transaction(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``func(conn)`` as one write transaction (``BEGIN IMMEDIATE``), on the
+        store's thread: all or nothing, and serialised against other processes."""
+
+        def run() -> T:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = func(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(run)
+
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -351,11 +369,7 @@ class Store:
                     gap = Gap(int(cur.lastrowid or 0), camera_id, last_end, start, gap_reason)
                 # footage recorded inside an active hold (an open incident, a requisition
                 # reaching into the present) is held from its first second
-                held = conn.execute(
-                    "SELECT level, kind || ' ' || ref FROM holds WHERE released_at IS NULL "
-                    "AND camera_id=? AND end > ? AND start < ? ORDER BY level DESC LIMIT 1",
-                    (camera_id, start, end),
-                ).fetchone()
+                held = conn.execute(STRONGEST_HOLD, (camera_id, start, end)).fetchone()
                 cur = conn.execute(
                     "INSERT INTO segments(camera_id, start, end, duration, size, path, sha256, "
                     "status, indexed_at, hold, hold_reason) VALUES(?,?,?,?,?,?,?,?,?,?,?)",

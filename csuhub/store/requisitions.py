@@ -53,55 +53,47 @@ class RequisitionStore:
         """Register the requisition and hold its scope in one transaction: there is no
         instant at which a registered requisition's footage is unheld."""
 
-        def run() -> tuple[int, dict[str, Any]]:
-            conn = self.store.conn
+        def run(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
             now = time.time()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                try:
-                    cur = conn.execute(
-                        "INSERT INTO requisitions(reference, service, officer, legal_frame, "
-                        "reason, start, end, cameras, status, created_at, created_by, "
-                        "updated_at) VALUES(?,?,?,?,?,?,?,?,'requested',?,?,?)",
-                        (
-                            fields["reference"],
-                            fields["service"],
-                            fields["officer"],
-                            fields["legal_frame"],
-                            fields["reason"],
-                            fields["start"],
-                            fields["end"],
-                            json.dumps(fields["cameras"]),
-                            now,
-                            actor,
-                            now,
-                        ),
-                    )
-                except sqlite3.IntegrityError:
-                    raise DuplicateReference(fields["reference"]) from None
-                req_id = int(cur.lastrowid or 0)
-                held = place_holds(
-                    conn,
-                    fields["cameras"],
-                    fields["start"],
-                    fields["end"],
-                    level=LEGAL,
-                    kind="requisition",
-                    ref=str(req_id),
-                    reason=f"requisition {fields['reference']}",
-                    actor=actor,
+                cur = conn.execute(
+                    "INSERT INTO requisitions(reference, service, officer, legal_frame, "
+                    "reason, start, end, cameras, status, created_at, created_by, "
+                    "updated_at) VALUES(?,?,?,?,?,?,?,?,'requested',?,?,?)",
+                    (
+                        fields["reference"],
+                        fields["service"],
+                        fields["officer"],
+                        fields["legal_frame"],
+                        fields["reason"],
+                        fields["start"],
+                        fields["end"],
+                        json.dumps(fields["cameras"]),
+                        now,
+                        actor,
+                        now,
+                    ),
                 )
-                conn.execute(
-                    "UPDATE requisitions SET status='held', updated_at=? WHERE id=?",
-                    (now, req_id),
-                )
-                conn.execute("COMMIT")
-                return req_id, held
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+            except sqlite3.IntegrityError:
+                raise DuplicateReference(fields["reference"]) from None
+            req_id = int(cur.lastrowid or 0)
+            held = place_holds(
+                conn,
+                fields["cameras"],
+                fields["start"],
+                fields["end"],
+                level=LEGAL,
+                kind="requisition",
+                ref=str(req_id),
+                reason=f"requisition {fields['reference']}",
+                actor=actor,
+            )
+            conn.execute(
+                "UPDATE requisitions SET status='held', updated_at=? WHERE id=?", (now, req_id)
+            )
+            return req_id, held
 
-        return await self.store._run(run)
+        return await self.store.transaction(run)
 
     async def set_scope(self, req_id: int, scope: dict[str, Any]) -> None:
         def run() -> None:

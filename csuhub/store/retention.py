@@ -33,9 +33,10 @@ LEGAL = 2  # everything: footage under a judicial requisition (CSI L252-5)
 #: An open-ended hold (an incident still running) ends here.
 FOREVER = 1e15
 
-HOLD_FLAG = (
-    "SELECT COALESCE(MAX(level), 0) FROM holds h WHERE h.released_at IS NULL "
-    "AND h.camera_id = segments.camera_id AND h.end > segments.start AND h.start < segments.end"
+#: The strongest active hold over (camera, start, end): its level and its label.
+STRONGEST_HOLD = (
+    "SELECT level, kind || ' ' || ref FROM holds WHERE released_at IS NULL "
+    "AND camera_id=? AND end > ? AND start < ? ORDER BY level DESC, id LIMIT 1"
 )
 
 
@@ -155,13 +156,19 @@ def release_holds(conn: sqlite3.Connection, kind: str, ref: str, actor: str) -> 
     )
     unheld = 0
     for row in rows:
-        cur = conn.execute(
-            f"UPDATE segments SET hold=({HOLD_FLAG}), hold_reason=CASE WHEN ({HOLD_FLAG}) = 0 "
-            "THEN NULL ELSE hold_reason END "
-            "WHERE camera_id=? AND end > ? AND start < ? AND hold > 0",
+        affected = conn.execute(
+            "SELECT id, start, end FROM segments WHERE camera_id=? AND end > ? AND start < ? "
+            "AND hold > 0",
             (row["camera_id"], row["start"], row["end"]),
-        )
-        unheld += cur.rowcount
+        ).fetchall()
+        updates = []
+        for seg_id, seg_start, seg_end in affected:
+            strongest = conn.execute(
+                STRONGEST_HOLD, (row["camera_id"], seg_start, seg_end)
+            ).fetchone()
+            updates.append((*(strongest or (0, None)), seg_id))
+        conn.executemany("UPDATE segments SET hold=?, hold_reason=? WHERE id=?", updates)
+        unheld += len(updates)
     return {"holds": len(rows), "segments_rechecked": unheld}
 
 
@@ -185,42 +192,22 @@ class RetentionStore:
         reason: str,
         actor: str,
     ) -> dict[str, dict[str, Any]]:
-        def run() -> dict[str, dict[str, Any]]:
-            conn = self.store.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = place_holds(
-                    conn,
-                    cameras,
-                    start,
-                    end,
-                    level=level,
-                    kind=kind,
-                    ref=ref,
-                    reason=reason,
-                    actor=actor,
-                )
-                conn.execute("COMMIT")
-                return result
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
-
-        return await self.store._run(run)
+        return await self.store.transaction(
+            lambda conn: place_holds(
+                conn,
+                cameras,
+                start,
+                end,
+                level=level,
+                kind=kind,
+                ref=ref,
+                reason=reason,
+                actor=actor,
+            )
+        )
 
     async def release(self, kind: str, ref: str, actor: str) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            conn = self.store.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = release_holds(conn, kind, ref, actor)
-                conn.execute("COMMIT")
-                return result
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
-
-        return await self.store._run(run)
+        return await self.store.transaction(lambda conn: release_holds(conn, kind, ref, actor))
 
     async def holds(
         self, *, active: bool = True, kind: str | None = None, camera_id: str | None = None
@@ -301,40 +288,32 @@ class RetentionStore:
         hold level is at most ``max_level``; returns what this call marked."""
         excluded = list(exclude)
 
-        def run() -> list[Marked]:
-            conn = self.store.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                if excluded:
-                    conn.execute(
-                        "CREATE TEMP TABLE IF NOT EXISTS sweep_exclude(id INTEGER PRIMARY KEY)"
-                    )
-                    conn.execute("DELETE FROM sweep_exclude")
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO sweep_exclude(id) VALUES(?)",
-                        [(i,) for i in excluded],
-                    )
-                    extra = " AND id NOT IN (SELECT id FROM sweep_exclude)"
-                else:
-                    extra = ""
+        def run(conn: sqlite3.Connection) -> list[Marked]:
+            if excluded:
                 conn.execute(
-                    "UPDATE segments SET sweep_id=?, sweep_policy=? WHERE id IN ("
-                    "SELECT id FROM segments WHERE camera_id=? AND end <= ? AND hold <= ? "
-                    f"AND sweep_id IS NULL{extra} ORDER BY end LIMIT ?)",
-                    (sweep_id, policy, camera_id, before, max_level, limit),
+                    "CREATE TEMP TABLE IF NOT EXISTS sweep_exclude(id INTEGER PRIMARY KEY)"
                 )
-                rows = conn.execute(
-                    "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
-                    "WHERE sweep_id=? AND camera_id=? AND sweep_policy=?",
-                    (sweep_id, camera_id, policy),
-                ).fetchall()
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+                conn.execute("DELETE FROM sweep_exclude")
+                conn.executemany(
+                    "INSERT OR IGNORE INTO sweep_exclude(id) VALUES(?)", [(i,) for i in excluded]
+                )
+                extra = " AND id NOT IN (SELECT id FROM sweep_exclude)"
+            else:
+                extra = ""
+            conn.execute(
+                "UPDATE segments SET sweep_id=?, sweep_policy=? WHERE id IN ("
+                "SELECT id FROM segments WHERE camera_id=? AND end <= ? AND hold <= ? "
+                f"AND sweep_id IS NULL{extra} ORDER BY end LIMIT ?)",
+                (sweep_id, policy, camera_id, before, max_level, limit),
+            )
+            rows = conn.execute(
+                "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
+                "WHERE sweep_id=? AND camera_id=? AND sweep_policy=?",
+                (sweep_id, camera_id, policy),
+            ).fetchall()
             return [Marked(*r) for r in rows]
 
-        return await self.store._run(run)
+        return await self.store.transaction(run)
 
     async def candidates(
         self, camera_id: str, before: float, max_level: int, limit: int
@@ -371,43 +350,32 @@ class RetentionStore:
     ) -> None:
         """Delete the rows whose files are gone and add them to the register, atomically."""
 
-        def run() -> None:
-            conn = self.store.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS sweep_done(id INTEGER PRIMARY KEY)")
-                conn.execute("DELETE FROM sweep_done")
-                conn.executemany("INSERT INTO sweep_done(id) VALUES(?)", [(i,) for i in ids])
-                conn.execute(
-                    "DELETE FROM segments WHERE sweep_id=? AND id IN (SELECT id FROM sweep_done)",
-                    (sweep_id,),
-                )
-                conn.executemany(
-                    "INSERT INTO destructions(camera_id, day, policy, segments, bytes, seconds, "
-                    "footage_start, footage_end, first_destroyed_at, last_destroyed_at) "
-                    "VALUES(:camera_id, :day, :policy, :segments, :bytes, :seconds, :start, "
-                    ":end, :at, :at) ON CONFLICT(camera_id, day, policy) DO UPDATE SET "
-                    "segments = segments + excluded.segments, bytes = bytes + excluded.bytes, "
-                    "seconds = seconds + excluded.seconds, "
-                    "footage_start = MIN(footage_start, excluded.footage_start), "
-                    "footage_end = MAX(footage_end, excluded.footage_end), "
-                    "last_destroyed_at = excluded.last_destroyed_at",
-                    register,
-                )
-                conn.execute(
-                    "UPDATE sweeps SET segments = segments + ?, bytes = bytes + ? WHERE id=?",
-                    (
-                        sum(r["segments"] for r in register),
-                        sum(r["bytes"] for r in register),
-                        sweep_id,
-                    ),
-                )
-                conn.execute("COMMIT")
-            except Exception:
-                conn.execute("ROLLBACK")
-                raise
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS sweep_done(id INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM sweep_done")
+            conn.executemany("INSERT INTO sweep_done(id) VALUES(?)", [(i,) for i in ids])
+            conn.execute(
+                "DELETE FROM segments WHERE sweep_id=? AND id IN (SELECT id FROM sweep_done)",
+                (sweep_id,),
+            )
+            conn.executemany(
+                "INSERT INTO destructions(camera_id, day, policy, segments, bytes, seconds, "
+                "footage_start, footage_end, first_destroyed_at, last_destroyed_at) "
+                "VALUES(:camera_id, :day, :policy, :segments, :bytes, :seconds, :start, "
+                ":end, :at, :at) ON CONFLICT(camera_id, day, policy) DO UPDATE SET "
+                "segments = segments + excluded.segments, bytes = bytes + excluded.bytes, "
+                "seconds = seconds + excluded.seconds, "
+                "footage_start = MIN(footage_start, excluded.footage_start), "
+                "footage_end = MAX(footage_end, excluded.footage_end), "
+                "last_destroyed_at = excluded.last_destroyed_at",
+                register,
+            )
+            conn.execute(
+                "UPDATE sweeps SET segments = segments + ?, bytes = bytes + ? WHERE id=?",
+                (sum(r["segments"] for r in register), sum(r["bytes"] for r in register), sweep_id),
+            )
 
-        await self.store._run(run)
+        await self.store.transaction(run)
 
     async def unmark(self, sweep_id: int, ids: list[int]) -> None:
         """Give rows back (their file could not be unlinked): they stay indexed."""
@@ -464,27 +432,19 @@ class RetentionStore:
         return await self.store._run(run)
 
     async def expired_summary(
-        self, criteria: list[tuple[str, float, int]]
-    ) -> dict[str, dict[str, Any]]:
-        """For a dry run: per camera, how much footage the criteria would take."""
+        self, camera_id: str, before: float, max_level: int
+    ) -> dict[str, Any] | None:
+        """What ``mark`` would take for one criterion, without marking (a dry run)."""
 
-        def run() -> dict[str, dict[str, Any]]:
-            out: dict[str, dict[str, Any]] = {}
-            for camera_id, before, max_level in criteria:
-                row = self.store.conn.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(start), MAX(end) FROM segments "
-                    "WHERE camera_id=? AND end <= ? AND hold <= ? AND sweep_id IS NULL",
-                    (camera_id, before, max_level),
-                ).fetchone()
-                if row[0]:
-                    entry = out.setdefault(
-                        camera_id, {"segments": 0, "bytes": 0, "from": row[2], "to": row[3]}
-                    )
-                    entry["segments"] = max(entry["segments"], row[0])
-                    entry["bytes"] = max(entry["bytes"], row[1])
-                    entry["from"] = min(entry["from"], row[2])
-                    entry["to"] = max(entry["to"], row[3])
-            return out
+        def run() -> dict[str, Any] | None:
+            row = self.store.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(start), MAX(end) FROM segments "
+                "WHERE camera_id=? AND end <= ? AND hold <= ? AND sweep_id IS NULL",
+                (camera_id, before, max_level),
+            ).fetchone()
+            if not row[0]:
+                return None
+            return {"segments": row[0], "bytes": row[1], "from": row[2], "to": row[3]}
 
         return await self.store._run(run)
 
@@ -508,18 +468,6 @@ class RetentionStore:
                     "legal_hold": {"segments": r[7], "bytes": r[8]},
                 }
             return out
-
-        return await self.store._run(run)
-
-    async def oldest_unheld_start(self, max_level: int) -> dict[str, float]:
-        def run() -> dict[str, float]:
-            return {
-                r[0]: r[1]
-                for r in self.store.conn.execute(
-                    "SELECT camera_id, MIN(start) FROM segments WHERE hold <= ? GROUP BY camera_id",
-                    (max_level,),
-                )
-            }
 
         return await self.store._run(run)
 

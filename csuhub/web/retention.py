@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +65,14 @@ def _when(hub: Any, value: Any, field: str) -> float:
         return parse_time(value, hub.config.hub["timezone"])
     except TimeError as err:
         raise _error(f"{field}: {err}") from None
+
+
+async def _step(action: Awaitable[Any]) -> web.Response:
+    """A workflow step; one the requisition's state or the input refuses is a 409."""
+    try:
+        return _json(await action)
+    except RequisitionError as err:
+        raise _error(str(err), web.HTTPConflict) from None
 
 
 def _csv(text: str, name: str) -> web.Response:
@@ -156,12 +165,7 @@ async def get_requisition(request: web.Request) -> web.Response:
 @routes.post("/api/requisitions/{req_id}/export")
 @require_role("supervisor")
 async def export_requisition(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    try:
-        result = await hub.requisitions.export(_id(request), request[USER_KEY])
-    except RequisitionError as err:
-        raise _error(str(err), web.HTTPConflict) from None
-    return _json(result)
+    return await _step(_hub(request).requisitions.export(_id(request), request[USER_KEY]))
 
 
 @routes.get("/api/requisitions/{req_id}/files/{name}")
@@ -183,25 +187,17 @@ async def requisition_file(request: web.Request) -> web.StreamResponse:
 @require_role("supervisor")
 async def deliver_requisition(request: web.Request) -> web.Response:
     body = await _body(request)
-    try:
-        return _json(
-            await _hub(request).requisitions.deliver(
-                _id(request), request[USER_KEY], str(body.get("to", ""))
-            )
-        )
-    except RequisitionError as err:
-        raise _error(str(err), web.HTTPConflict) from None
+    requisitions = _hub(request).requisitions
+    return await _step(
+        requisitions.deliver(_id(request), request[USER_KEY], str(body.get("to", "")))
+    )
 
 
 @routes.post("/api/requisitions/{req_id}/close")
 @require_role("supervisor")
 async def close_requisition(request: web.Request) -> web.Response:
     body = await _body(request)
-    try:
-        return _json(
-            await _hub(request).requisitions.close(
-                _id(request), request[USER_KEY], str(body.get("outcome", ""))
-            )
-        )
-    except RequisitionError as err:
-        raise _error(str(err), web.HTTPConflict) from None
+    requisitions = _hub(request).requisitions
+    return await _step(
+        requisitions.close(_id(request), request[USER_KEY], str(body.get("outcome", "")))
+    )

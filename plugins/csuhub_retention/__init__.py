@@ -31,9 +31,8 @@ class MaxAge:
 
     async def plan(self, sweep: SweepContext) -> list[Expiry]:
         configured = {c["id"]: c for c in sweep.hub.config.section("cameras", []) or []}
-        cameras = set(sweep.cameras) | set(await sweep.store.recorded_cameras())
         verdicts = []
-        for camera_id in sorted(cameras):
+        for camera_id in sorted(set(sweep.cameras) | sweep.recorded):
             rules = sweep.retention_of(camera_id)
             own = "retention" in configured.get(camera_id, {})
             period = rules.retention if own or self.max_age is None else self.max_age
