@@ -57,7 +57,12 @@ class DiscoverySource(Protocol):
 
 @runtime_checkable
 class CameraDriver(Protocol):
-    """One camera, driven by one driver instance."""
+    """One camera, driven by one driver instance.
+
+    A failing ``connect``/``check_health`` backs the health checks off; an
+    exception carrying ``retry_after`` (seconds) marks a transient refusal (busy,
+    503) and is retried then instead.
+    """
 
     async def connect(self) -> None: ...
 

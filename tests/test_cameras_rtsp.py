@@ -232,3 +232,75 @@ async def test_hub_follows_a_camera_that_goes_away_and_returns(
             await hub.stop()
     finally:
         stop_server(proc)
+
+
+async def test_a_busy_camera_503_is_asked_again_soon_not_backed_off(hub_factory: Any) -> None:
+    """gst-rtsp-server answers 503 while it prepares a shared stream; a camera saying
+    "busy, retry in 1 s" must not push the next check out to the 10 s backoff cap."""
+    sdp = (
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=busy\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"
+        "a=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n"
+    )
+    describes: list[float] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method = head.split(b" ", 1)[0]
+                cseq = next(
+                    (
+                        line.split(b":", 1)[1].strip()
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"cseq:")
+                    ),
+                    b"1",
+                )
+                if method == b"DESCRIBE":
+                    describes.append(asyncio.get_running_loop().time())
+                if method == b"DESCRIBE" and len(describes) <= 4:
+                    reply = (
+                        b"RTSP/1.0 503 Service Unavailable\r\nCSeq: %s\r\nRetry-After: 1\r\n\r\n"
+                    )
+                    writer.write(reply % cseq)
+                elif method == b"DESCRIBE":
+                    body = sdp.encode()
+                    writer.write(
+                        b"RTSP/1.0 200 OK\r\nCSeq: %s\r\nContent-Type: application/sdp\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (cseq, len(body), body)
+                    )
+                else:
+                    writer.write(b"RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: DESCRIBE\r\n\r\n" % cseq)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = {
+        "cameras": [
+            {
+                "id": "cam-busy",
+                "driver": "rtsp",
+                "enabled": True,
+                "options": {"url": "rtsp://{host}:{port}/cam1", "host": "127.0.0.1", "port": port},
+                "authorization": {
+                    "reference": "R-1",
+                    "issued": "2022-01-01",
+                    "expires": "2099-01-01",
+                },
+            }
+        ]
+    }
+    try:
+        async with hub_factory(config) as hub:
+            await wait_camera_state(hub, "cam-busy", "online", timeout=20)
+            # four 503s, each "retry in 1 s": online after ~4 s, where the exponential
+            # backoff (1 + 2 + 4 + 8 s) would have taken 15 s
+            assert len(describes) >= 5  # four refused, then the one that put it online
+            assert describes[4] - describes[0] < 7
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -267,6 +267,7 @@ class CameraRegistry:
         connected = False
         while True:
             started = time.monotonic()
+            retry_after = None
             try:
                 if not connected:
                     await driver.connect()
@@ -275,6 +276,7 @@ class CameraRegistry:
                 reason = "" if healthy else "health check failed"
             except Exception as err:
                 healthy, reason = False, _reason(err)
+                retry_after = getattr(err, "retry_after", None)
                 connected = False
                 with contextlib.suppress(Exception):
                     await driver.close()
@@ -288,6 +290,10 @@ class CameraRegistry:
                 backoff = 1.0
                 await self.hub.store.upsert_camera(camera_id, last_seen=time.time())
                 await asyncio.sleep(self.health_interval)
+            elif isinstance(retry_after, int | float) and retry_after > 0:
+                # reachable but busy (503 while it prepares its stream): not a reason to
+                # back off; ask again when it says, bounded by the backoff cap
+                await asyncio.sleep(min(float(retry_after), MAX_HEALTH_BACKOFF))
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_HEALTH_BACKOFF)

@@ -23,9 +23,12 @@ USER_AGENT = "csuhub"
 class RtspError(Exception):
     """A failure with a state an operator understands (``kind``)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.kind = kind  # refused | timeout | unauthorized | not_found | protocol | error
+        # refused | timeout | unauthorized | not_found | unavailable | protocol | error
+        self.kind = kind
+        #: a transient refusal (503): ask again then, not after the health backoff
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -186,9 +189,25 @@ class RtspClient:
             )
         if response.status == 404:
             raise RtspError("not_found", "no such stream on the camera (404)")
+        if response.status == 503:
+            # busy, e.g. preparing its stream: a server says when to come back
+            raise RtspError(
+                "unavailable",
+                f"camera answered 503 {response.reason}",
+                retry_after=_retry_after(response.headers),
+            )
         if response.status >= 400:
             raise RtspError("error", f"camera answered {response.status} {response.reason}")
         return response
+
+
+def _retry_after(headers: dict[str, str]) -> float:
+    """Retry-After in seconds, bounded to [0.5, 30]; 1 s when absent or a date."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "")
+    try:
+        return min(max(float(value), 0.5), 30.0)
+    except ValueError:
+        return 1.0
 
 
 def _pick_challenge(header: str) -> str:
