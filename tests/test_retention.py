@@ -22,7 +22,8 @@ from retention_helpers import files, indexed, rel_path, seed
 from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
-from csuhub.store.retention import LEGAL, PRESERVE
+from csuhub.retention import sweeper
+from csuhub.store.retention import LEGAL, PRESERVE, MarkRequest
 from csuhub.testing import build_hub, registered_plugin
 
 DAY = 86400.0
@@ -86,6 +87,50 @@ async def test_forgotten_cameras_footage_still_expires(tmp_path: Path) -> None:
         seed(db(hub), hub.recording.storage_root(), [("gone", NOW - 8 * DAY)])
         report = await hub.retention.sweep(now=NOW)
         assert report.segments == 1
+    finally:
+        await hub.stop()
+
+
+async def test_batches_span_cameras_and_a_refused_unlink_spares_only_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One commit per batch, not per camera; a file that cannot be unlinked stays
+    indexed and reported, and everything else still goes."""
+    monkeypatch.setattr(sweeper, "BATCH", 7)
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        cams = [f"cam-{i}" for i in range(5)]
+        seed(db(hub), root, [(c, NOW - 15 * DAY + i * 120) for c in cams for i in range(4)])
+        seed(db(hub), root, [(c, NOW - 2 * DAY) for c in cams])  # kept
+        stuck = rel_path("cam-3", NOW - 15 * DAY + 120)
+        (root / stuck).unlink()
+        (root / stuck).mkdir()  # unlink() of a directory fails: EISDIR
+        (root / stuck / "x").write_bytes(b"")
+        commits = []
+        real = hub.store.retention.destroyed
+
+        async def counting(*args: Any) -> None:
+            commits.append(len(args[1]))
+            await real(*args)
+
+        monkeypatch.setattr(hub.store.retention, "destroyed", counting)
+        report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 19
+        assert report.by_policy == {"max_age": 19}
+        assert len(report.failed) == 1 and stuck in report.failed[0]
+        # 20 marked over 3 batches of at most 7 (not 5 cameras x 2 expiries = 10 commits)
+        assert len(commits) == 3 and sum(commits) == 19 and max(commits) <= 7
+        left = indexed(db(hub))
+        assert left == {stuck} | {rel_path(c, NOW - 2 * DAY) for c in cams}
+        register = await hub.store.retention.destructions()
+        assert {r["camera_id"]: r["segments"] for r in register} == {
+            "cam-0": 4,
+            "cam-1": 4,
+            "cam-2": 4,
+            "cam-3": 3,
+            "cam-4": 4,
+        }
     finally:
         await hub.stop()
 
@@ -441,9 +486,10 @@ async def test_recovery_finishes_a_sweep_interrupted_after_marking(tmp_path: Pat
     root = hub.recording.storage_root()
     paths = seed(db(hub), root, [("cam-a", NOW - 20 * DAY + i * 120) for i in range(10)])
     sweep_id = await hub.store.retention.begin_sweep("test")
-    marked = await hub.store.retention.mark(
-        sweep_id, "cam-a", NOW, max_level=0, policy="max_age", limit=100
+    marked, exhausted = await hub.store.retention.mark(
+        sweep_id, [MarkRequest("cam-a", NOW, 0, "max_age")], limit=100
     )
+    assert exhausted == 1
     assert len(marked) == 10
     for path in paths[:4]:  # the crash came mid-unlink
         (root / path).unlink()

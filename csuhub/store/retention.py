@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,17 @@ class Marked:
     end: float
     size: int
     path: str
+    policy: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRequest:
+    """One expiry of a sweep's plan: a camera's footage that ended by ``before`` and
+    whose hold level is at most ``max_level`` goes, under ``policy``."""
+
+    camera_id: str
+    before: float
+    max_level: int
     policy: str
 
 
@@ -276,19 +287,18 @@ class RetentionStore:
     async def mark(
         self,
         sweep_id: int,
-        camera_id: str,
-        before: float,
+        expiries: Sequence[MarkRequest],
         *,
-        max_level: int,
-        policy: str,
         limit: int,
         exclude: Iterable[int] = (),
-    ) -> list[Marked]:
-        """Mark up to ``limit`` segments of a camera that ended by ``before`` and whose
-        hold level is at most ``max_level``; returns what this call marked."""
+    ) -> tuple[list[Marked], int]:
+        """Mark, in one transaction, up to ``limit`` segments over ``expiries`` taken in
+        order: a batch spans cameras, so a sweep costs one commit per ``limit`` rows and
+        not one per camera. Returns the marked rows and how many leading expiries have
+        nothing left to mark (the next call starts after them)."""
         excluded = list(exclude)
 
-        def run(conn: sqlite3.Connection) -> list[Marked]:
+        def run(conn: sqlite3.Connection) -> tuple[list[Marked], int]:
             if excluded:
                 conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS sweep_exclude(id INTEGER PRIMARY KEY)"
@@ -300,18 +310,32 @@ class RetentionStore:
                 extra = " AND id NOT IN (SELECT id FROM sweep_exclude)"
             else:
                 extra = ""
-            conn.execute(
-                "UPDATE segments SET sweep_id=?, sweep_policy=? WHERE id IN ("
-                "SELECT id FROM segments WHERE camera_id=? AND end <= ? AND hold <= ? "
-                f"AND sweep_id IS NULL{extra} ORDER BY end LIMIT ?)",
-                (sweep_id, policy, camera_id, before, max_level, limit),
-            )
+            remaining = limit
+            exhausted = 0
+            for request in expiries:
+                cur = conn.execute(
+                    "UPDATE segments SET sweep_id=?, sweep_policy=? WHERE id IN ("
+                    "SELECT id FROM segments WHERE camera_id=? AND end <= ? AND hold <= ? "
+                    f"AND sweep_id IS NULL{extra} ORDER BY end LIMIT ?)",
+                    (
+                        sweep_id,
+                        request.policy,
+                        request.camera_id,
+                        request.before,
+                        request.max_level,
+                        remaining,
+                    ),
+                )
+                if cur.rowcount >= remaining:
+                    break  # the batch is full; this expiry may have more
+                remaining -= cur.rowcount
+                exhausted += 1
             rows = conn.execute(
                 "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
-                "WHERE sweep_id=? AND camera_id=? AND sweep_policy=?",
-                (sweep_id, camera_id, policy),
+                "WHERE sweep_id=?",
+                (sweep_id,),
             ).fetchall()
-            return [Marked(*r) for r in rows]
+            return [Marked(*r) for r in rows], exhausted
 
         return await self.store.transaction(run)
 
