@@ -21,12 +21,14 @@ say() { printf '[install] %s\n' "$*"; }
 
 # System packages: ffmpeg records and makes the simulated cameras. The test
 # suite also needs its real peers: network namespaces (iproute2) and the
-# GStreamer RTSP server (driven by Debian's python3-gi).
+# GStreamer RTSP server (driven by Debian's python3-gi); Info-ZIP's unzip is a
+# second, independent reader of the evidence packages.
 APT_PACKAGES=(ffmpeg)
 if [ "$WITH_TEST" -eq 1 ]; then
     APT_PACKAGES+=(iproute2 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
                    gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-                   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-tools)
+                   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-tools
+                   unzip)
 fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -368,6 +368,28 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
         assert manifest["camera"]["authorization"]["reference"] == "2022-VP-1"
         assert manifest["exported_by"] == "opj-durand" and manifest["reason"] == "PV 2026/1234"
         assert verify_package(package).ok
+        # ffmpeg wrote the video straight into the zip: every CRC holds, the member is
+        # the hashed size, and it plays as the range it claims to be
+        with zipfile.ZipFile(package) as archive:
+            assert archive.testzip() is None
+            assert archive.getinfo("video.mp4").file_size == manifest["output"]["size"]
+            (tmp_path / "out.mp4").write_bytes(archive.read("video.mp4"))
+        played = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+                str(tmp_path / "out.mp4"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert abs(float(played.stdout) - manifest["actual"]["duration"]) < 0.5
         trail = [r.action for r in await hub.store.audit_records(target="cam-a")]
         assert {
             "recording.view",

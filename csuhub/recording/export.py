@@ -11,6 +11,11 @@ requested and the actual range; the actual one is measured on the output.
 Before cutting, every source segment's SHA-256 is recomputed and compared
 with the index: a segment altered on disk stops the export, by name.
 
+ffmpeg writes the cut (fragmented MP4, front to back) straight into the zip,
+after ``video.mp4``'s local header, while a thread hashes it (SHA-256 for the
+manifest, CRC-32 for the zip) from the page cache: the footage is written
+once (``csuhub.recording.package``).
+
 The package: ``video.mp4``, ``manifest.json`` (camera, authorisation,
 requested and actual ranges, gaps, source segments with hashes, output hash,
 ffmpeg version, user, reason, time), ``manifest.sig`` (Ed25519 over the
@@ -28,6 +33,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +43,7 @@ from csuhub import __version__
 from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.manager import sha256_file
+from csuhub.recording.package import PackageWriter
 from csuhub.recording.signing import load_or_create, load_public, public_pem
 
 if TYPE_CHECKING:
@@ -111,20 +118,20 @@ async def export_evidence(
         covered_start = max(start, segments[0].start)
         covered_end = min(end, segments[-1].end)
         package = work / "package.zip"
-        archive = zipfile.ZipFile(package, "w", compression=zipfile.ZIP_STORED)
+        handle = package.open("wb")
+        writer = PackageWriter(handle)
         done = threading.Event()
-        copying: asyncio.Future[tuple[str, int]] | None = None
+        hashing: asyncio.Future[tuple[str, int, int]] | None = None
         try:
-            # ffmpeg writes the cut to a file in one pass (fragmented MP4: no faststart
-            # rewrite); then one pass copies it into the zip while hashing it
-            video = work / "video.mp4"
-            video.touch()
-            # the zip copy follows the file while ffmpeg writes it (fragmented MP4 is
-            # written front to back), so copying and hashing overlap the cut
-            copying = loop.run_in_executor(None, _store_hashed, archive, video, done)
+            # ffmpeg writes the cut (fragmented MP4: front to back, no faststart
+            # rewrite) straight into the package, after video.mp4's local header;
+            # a thread follows it, hashing (SHA-256, CRC-32) as it grows
+            offset = writer.begin("video.mp4")
+            handle.flush()
+            hashing = loop.run_in_executor(None, _hash_following, package, offset, done)
             try:
                 code, err, duration = await _cut_to(
-                    video,
+                    handle.fileno(),
                     ffmpeg,
                     work / "list.ffconcat",
                     covered_end - covered_start,
@@ -138,7 +145,11 @@ async def export_evidence(
                 raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
             if duration <= 0:
                 raise ExportError("the cut produced no video")
-            output_sha, size = await copying
+            output_sha, crc, size = await hashing
+            handle.seek(0, 2)  # ffmpeg moved the shared file offset, not our object's
+            if handle.tell() != offset + size:
+                raise ExportError("the cut's size changed while it was hashed")
+            writer.end(crc, size)
             content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
             preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
             gaps = await continuity(hub.store, camera_id, start, end)
@@ -178,12 +189,12 @@ async def export_evidence(
             key = load_or_create(hub.data_dir)
             report("packaging", 0.95)
             readme = README.format(camera=camera.id, user=user)
-            await loop.run_in_executor(None, _finish_package, archive, manifest, key, readme)
+            await loop.run_in_executor(None, _finish_package, writer, manifest, key, readme)
         finally:
             done.set()
-            if copying is not None:  # the copy thread holds the zip entry open
-                await asyncio.gather(copying, return_exceptions=True)
-            archive.close()
+            if hashing is not None:  # the hashing thread reads the package
+                await asyncio.gather(hashing, return_exceptions=True)
+            handle.close()
         package.replace(output)
     await hub.store.audit(
         user,
@@ -237,60 +248,87 @@ def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
     return sources
 
 
+#: what ``-progress`` writes; any other line on stderr is an error message
+PROGRESS_KEYS = frozenset(
+    {
+        "frame",
+        "fps",
+        "bitrate",
+        "total_size",
+        "out_time_us",
+        "out_time_ms",
+        "out_time",
+        "dup_frames",
+        "drop_frames",
+        "speed",
+        "progress",
+    }
+)
+
+
 async def _cut_to(
-    video: Path, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
+    fd: int, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
 ) -> tuple[int, str, float]:
-    """Run the concat cut; returns (exit code, errors, duration from ffmpeg's progress)."""
+    """Run the concat cut into ``fd`` (ffmpeg's stdout: the package, at the current
+    offset); returns (exit code, errors, duration from ffmpeg's progress)."""
     proc = await asyncio.create_subprocess_exec(
-        *concat_args(ffmpeg, listing, str(video), "-progress", "pipe:1", "-y"),
+        *concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=fd,
         stderr=asyncio.subprocess.PIPE,
     )
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stderr is not None
     out_time = 0.0
-    while line := await proc.stdout.readline():
+    errors: list[str] = []
+    while line := await proc.stderr.readline():
         text = line.decode(errors="replace").strip()
-        if text.startswith("out_time_us="):
-            value = text.split("=", 1)[1]
-            if value.isdigit():
-                out_time = int(value) / 1e6
-                if expected > 0:
-                    progress(min(1.0, out_time / expected))
-    errors = (await proc.stderr.read()).decode(errors="replace")
+        key, sep, value = text.partition("=")
+        if not sep or key not in PROGRESS_KEYS:
+            if text:
+                errors.append(text)
+            continue
+        if key == "out_time_us" and value.isdigit():
+            out_time = int(value) / 1e6
+            if expected > 0:
+                progress(min(1.0, out_time / expected))
     await proc.wait()
-    return proc.returncode or 0, errors, out_time
+    return proc.returncode or 0, "\n".join(errors[-20:]), out_time
 
 
-def _store_hashed(archive: zipfile.ZipFile, video: Path, done: threading.Event) -> tuple[str, int]:
-    """Copy the video into the zip and hash it in the same pass, following it as it grows."""
+def _hash_following(package: Path, offset: int, done: threading.Event) -> tuple[str, int, int]:
+    """SHA-256, CRC-32 and size of the package's bytes from ``offset``, read as
+    ffmpeg writes them (from the page cache); ends at EOF once ``done`` is set."""
     digest = hashlib.sha256()
+    crc = 0
     size = 0
-    with video.open("rb") as src, archive.open("video.mp4", "w", force_zip64=True) as dst:
+    buffer = bytearray(4 * 1024 * 1024)
+    view = memoryview(buffer)
+    with package.open("rb", buffering=0) as src:
+        src.seek(offset)
         while True:
             finished = done.is_set()
-            chunk = src.read(4 * 1024 * 1024)
-            if chunk:
+            n = src.readinto(buffer)
+            if n:
+                chunk = view[:n]
                 digest.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
+                crc = zlib.crc32(chunk, crc)
+                size += n
             elif finished:
-                break  # ffmpeg had exited before this empty read: the file is complete
+                break  # ffmpeg had exited before this empty read: the video is complete
             else:
                 done.wait(0.005)
-    return digest.hexdigest(), size
+    return digest.hexdigest(), crc, size
 
 
-def _finish_package(
-    archive: zipfile.ZipFile, manifest: dict[str, Any], key: Any, readme: str
-) -> None:
+def _finish_package(writer: PackageWriter, manifest: dict[str, Any], key: Any, readme: str) -> None:
     manifest_bytes = json.dumps(
         manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str
     ).encode("utf-8")
-    archive.writestr("manifest.json", manifest_bytes)
-    archive.writestr("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
-    archive.writestr("public_key.pem", public_pem(key))
-    archive.writestr("LISEZMOI.txt", readme)
+    writer.add("manifest.json", manifest_bytes)
+    writer.add("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
+    writer.add("public_key.pem", public_pem(key))
+    writer.add("LISEZMOI.txt", readme.encode("utf-8"))
+    writer.close()
 
 
 @dataclass
