@@ -289,3 +289,52 @@ async def test_hub_starts_despite_broken_and_duplicate_entry_points(tmp_path: Pa
         assert "simcam" in hub.registry.camera_drivers
     finally:
         await hub.stop()
+
+
+async def test_healthy_camera_last_seen_is_not_written_on_every_check(tmp_path: Path) -> None:
+    """A durable transaction per camera per health check is waste: last_seen is
+    written on the first healthy check, then at most every LAST_SEEN_EVERY."""
+    config = {
+        "recording": {"backend": "none-for-this-test"},
+        "cameras": [
+            {
+                "id": "cam-a",
+                "driver": "simcam",
+                "authorization": {
+                    "reference": "2022-VP-1",
+                    "issued": "2022-01-10",
+                    "expires": "2099-01-09",
+                },
+            }
+        ],
+    }
+    hub = build_hub(tmp_path / "data", config, health_interval=0.02)
+    checks = 0
+    seen_writes: list[float] = []
+    await hub.start()
+    try:
+        driver = hub.cameras.drivers["cam-a"]
+        real_check = driver.check_health
+
+        async def counted() -> bool:
+            nonlocal checks
+            checks += 1
+            return await real_check()
+
+        driver.check_health = counted  # type: ignore[method-assign]
+        real_upsert = hub.store.upsert_camera
+
+        async def upsert(camera_id: str, **fields: Any) -> Any:
+            if "last_seen" in fields:
+                seen_writes.append(fields["last_seen"])
+            return await real_upsert(camera_id, **fields)
+
+        hub.store.upsert_camera = upsert  # type: ignore[method-assign]
+        hub.cameras._seen_saved.clear()  # as if no check had run yet
+        await asyncio.sleep(0.5)
+        assert checks >= 5
+        assert len(seen_writes) == 1
+        record = await hub.store.get_camera("cam-a")
+        assert record is not None and record.last_seen == seen_writes[0]
+    finally:
+        await hub.stop()
