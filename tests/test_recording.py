@@ -152,6 +152,44 @@ async def test_kill_9_of_ffmpeg_mid_segment(tmp_path: Path, ffmpeg_bin: str) -> 
         await hub.stop()
 
 
+async def test_a_camera_that_stops_recording_raises_one_alert(
+    tmp_path: Path, ffmpeg_bin: str
+) -> None:
+    """Its ffmpeg keeps failing (the stream is gone): operators hear of it once,
+    ``alert_after`` past its last footage, and not while it records (start-up
+    included)."""
+    # alert_after must exceed a segment (2 s) plus its indexing: footage arrives a
+    # segment at a time
+    hub = Hub.from_file(site(tmp_path, [simcam()], alert_after="5s"), data_dir=tmp_path / "data")
+    alerts: list[RecordingAlert] = []
+    hub.bus.listen(RecordingAlert, alerts.append)
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 3)
+        assert alerts == []
+        clip = hub.cameras.drivers["cam-a"].clip
+        hidden = clip.with_suffix(".away")
+        clip.rename(hidden)  # the camera's stream is gone: every restart fails
+        os.kill(recorder_pid(hub), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while not alerts and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert alerts, "no not_recording alert"
+        alert = alerts[0]
+        assert (alert.camera_id, alert.kind) == ("cam-a", "not_recording")
+        assert "no footage for 5 s" in alert.message
+        last_end = max(seg.end for seg in await hub.store.segments("cam-a"))
+        assert alert.time_fired - last_end >= 5.0
+        await asyncio.sleep(3.0)  # several more checks: still one alert
+        assert len(alerts) == 1
+        hidden.rename(clip)  # back: recording resumes by itself, the alert re-arms
+        count = len(await hub.store.segments("cam-a"))
+        await wait_segments(hub, "cam-a", count + 1, timeout=60)
+        assert "cam-a" not in hub.recording.alerted
+    finally:
+        await hub.stop()
+
+
 def test_kill_9_of_the_hub_then_reconciliation(
     tmp_path: Path, cli_env: dict[str, str], ffmpeg_bin: str
 ) -> None:

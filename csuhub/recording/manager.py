@@ -54,6 +54,12 @@ class RecordingManager:
         self.states: dict[str, tuple[str, str]] = {}
         self.pending_gap: dict[str, str] = {}
         self.alerted: set[str] = set()
+        #: end of each camera's newest indexed segment: the not-recording alert reads
+        #: this instead of asking the store for every camera every 30 s
+        self.last_end: dict[str, float] = {}
+        #: when each recorder was started: a camera that just began recording (at
+        #: start-up, or back from offline) is given ``alert_after`` to produce footage
+        self.started_at: dict[str, float] = {}
         self._unsub: list[Any] = []
         self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
         self.config: dict[str, Any] = {}
@@ -143,6 +149,7 @@ class RecordingManager:
             bool(self.config.get("audio", False)),
         )
         self.recorders[camera_id] = recorder
+        self.started_at[camera_id] = time.time()
         self.hub.supervisor.spawn(f"record:{camera_id}", recorder.run)
 
     async def _stop_recorder(self, camera_id: str, reason: str) -> None:
@@ -229,6 +236,7 @@ class RecordingManager:
                 GapRecorded(camera_id=camera_id, start=gap.start, end=gap.end, reason=gap.reason)
             )
         self.alerted.discard(camera_id)
+        self.last_end[camera_id] = max(end, self.last_end.get(camera_id, end))
         self.hub.bus.fire(
             SegmentRecorded(
                 camera_id=camera_id,
@@ -251,18 +259,27 @@ class RecordingManager:
             await asyncio.sleep(min(30.0, alert_after / 4))
             now = time.time()
             for camera_id in list(self.recorders):
-                last = await self.hub.store.last_segment_end(camera_id)
-                if (last is None or now - last > alert_after) and camera_id not in self.alerted:
+                last = self.last_end.get(camera_id)
+                if last is None:  # nothing indexed since start-up: the store knows
+                    last = await self.hub.store.last_segment_end(camera_id)
+                    if last is not None:
+                        self.last_end[camera_id] = last
+                since = max(last or 0.0, self.started_at.get(camera_id, now))
+                if now - since > alert_after and camera_id not in self.alerted:
                     state, reason = self.states.get(camera_id, ("unknown", ""))
                     self.alerted.add(camera_id)
                     self.hub.bus.fire(
                         RecordingAlert(
                             camera_id=camera_id,
                             kind="not_recording",
-                            message=f"no footage for {alert_after / 60:.0f} min "
+                            message=f"no footage for {_human(alert_after)} "
                             f"(recorder {state}{': ' + reason if reason else ''})",
                         )
                     )
+
+
+def _human(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _size_and_hash(path: Path) -> tuple[int, str]:
