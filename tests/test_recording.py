@@ -97,6 +97,10 @@ async def test_records_indexes_and_proves_continuity(tmp_path: Path, ffmpeg_bin:
     hub.bus.listen(SegmentRecorded, lambda e: latencies.append(e.latency))
     await hub.start()
     try:
+        # the evidence signing key exists from the first start, private to the hub
+        key = tmp_path / "data" / "keys" / "export_ed25519.pem"
+        assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+        assert hub.recording.signing_key is not None
         await wait_segments(hub, "cam-a", 3)
         segments = await hub.store.segments("cam-a")
         root = hub.recording.storage_root()

@@ -186,7 +186,7 @@ async def export_evidence(
                 "exported_at": time.time(),
                 **(extra or {}),
             }
-            key = load_or_create(hub.data_dir)
+            key = hub.recording.signing_key or load_or_create(hub.data_dir)
             report("packaging", 0.95)
             readme = README.format(camera=camera.id, user=user)
             await loop.run_in_executor(None, _finish_package, writer, manifest, key, readme)

@@ -29,8 +29,11 @@ from csuhub.events import (
 from csuhub.protocols import Recorder, RecordingBackend
 from csuhub.recording.layout import hour_dir
 from csuhub.recording.reconcile import reconcile_storage
+from csuhub.recording.signing import load_or_create
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,12 +68,16 @@ class RecordingManager:
         self.config: dict[str, Any] = {}
         self.root: Path = Path()
         self.reconciliation: dict[str, Any] = {}
+        self.signing_key: Ed25519PrivateKey | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config = dict(self.hub.config.section("recording") or {})
         self.root = self.storage_root()
+        # the evidence signing key exists from the first start, so its public half
+        # can be published (``csuhub keys public``) before any export
+        self.signing_key = await asyncio.to_thread(load_or_create, self.hub.data_dir)
         name = self.config.get("backend", "ffmpeg")
         spec = self.hub.registry.recording_backends.get(name)
         if spec is None:
