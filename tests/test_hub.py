@@ -21,7 +21,7 @@ from csuhub.events import PluginFailed, TaskCrashed
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub, HubKey
 from csuhub.plugins import make_plugin_manager
-from csuhub.testing import build_hub
+from csuhub.testing import build_hub, wait_camera_state
 
 
 def _ep(name: str, value: str) -> importlib.metadata.EntryPoint:
@@ -316,10 +316,12 @@ async def test_healthy_camera_last_seen_is_not_written_on_every_check(tmp_path: 
         driver = hub.cameras.drivers["cam-a"]
         real_check = driver.check_health
 
+        healthy = True
+
         async def counted() -> bool:
             nonlocal checks
             checks += 1
-            return await real_check()
+            return healthy and await real_check()
 
         driver.check_health = counted  # type: ignore[method-assign]
         real_upsert = hub.store.upsert_camera
@@ -336,5 +338,11 @@ async def test_healthy_camera_last_seen_is_not_written_on_every_check(tmp_path: 
         assert len(seen_writes) == 1
         record = await hub.store.get_camera("cam-a")
         assert record is not None and record.last_seen == seen_writes[0]
+        # when it stops answering, the stored last_seen becomes the true last contact
+        healthy = False
+        await wait_camera_state(hub, "cam-a", "offline", timeout=5)
+        record = await hub.store.get_camera("cam-a")
+        assert record is not None and record.last_seen == hub.cameras.last_seen["cam-a"]
+        assert record.last_seen > seen_writes[0]
     finally:
         await hub.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import struct
 import subprocess
 import zipfile
 import zlib
@@ -82,3 +83,30 @@ def test_info_zip_unzip_reads_and_checks_it(tmp_path: Path) -> None:
     out = tmp_path / "out"
     subprocess.run([unzip, "-q", str(package), "-d", str(out)], check=True)
     assert (out / "video.mp4").read_bytes() == video
+
+
+def test_local_headers_carry_crc_and_sizes_for_streaming_readers() -> None:
+    """No data descriptors: a reader that walks local headers front to back (Java's
+    ZipInputStream refuses STORED members with descriptors) finds everything."""
+    video = os.urandom(50_000)
+    buffer = io.BytesIO()
+    build(buffer, video)
+    raw = buffer.getvalue()
+    signature, _, flags, method, _, _, crc, csize, usize, nlen, xlen = struct.unpack_from(
+        "<IHHHHHIIIHH", raw, 0
+    )
+    assert (signature, method, flags & 0x08) == (0x04034B50, 0, 0)
+    assert crc == zlib.crc32(video) and (csize, usize) == (0xFFFFFFFF, 0xFFFFFFFF)
+    header_id, _, size64, csize64 = struct.unpack_from("<HHQQ", raw, 30 + nlen)
+    assert (header_id, size64, csize64) == (1, len(video), len(video))
+    following = 30 + nlen + xlen + len(video)
+    assert struct.unpack_from("<I", raw, following)[0] == 0x04034B50
+
+
+def test_announcing_a_size_that_was_not_written_is_refused() -> None:
+    buffer = io.BytesIO()
+    writer = PackageWriter(buffer)
+    writer.begin("video.mp4")
+    buffer.write(b"12345")
+    with pytest.raises(RuntimeError, match="6 bytes announced"):
+        writer.end(zlib.crc32(b"123456"), 6)

@@ -557,3 +557,30 @@ async def test_stall_watchdog_restarts_a_hung_stream(tmp_path: Path, ffmpeg_bin:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGCONT)
         stop_server(proc)
+
+
+async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: str) -> None:
+    """Hub stopping mid-export: ffmpeg must not go on writing into a package that is
+    being thrown away (it used to live on until garbage collection)."""
+    from csuhub.recording.export import _cut_to
+
+    source = tmp_path / "never.mp4"
+    os.mkfifo(source)  # ffmpeg blocks opening it: a cut that never ends
+    listing = tmp_path / "list.ffconcat"
+    listing.write_text(f"ffconcat version 1.0\nfile '{source}'\n")
+    with (tmp_path / "package.zip").open("wb") as out:
+        task = asyncio.create_task(_cut_to(out.fileno(), ffmpeg_bin, listing, 10.0, lambda f: None))
+        pid = None
+        deadline = time.monotonic() + 10
+        while pid is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    with contextlib.suppress(OSError):
+                        if str(listing).encode() in (entry / "cmdline").read_bytes():
+                            pid = int(entry.name)
+        assert pid is not None, "ffmpeg did not start"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not Path(f"/proc/{pid}").exists()

@@ -280,6 +280,105 @@ async def test_a_plugin_can_hold_through_the_retention_hold_hook(tmp_path: Path)
         await hub.stop()
 
 
+async def test_the_hook_is_asked_about_every_row_it_could_veto_and_only_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches reach past the first rows of a camera, and a camera's policy and its
+    legal cap share rows: no row the hook would keep may go unasked, and none is
+    asked twice (review finding: vetoed rows past the first batch were destroyed)."""
+    monkeypatch.setattr(sweeper, "BATCH", 7)
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        old = [NOW - 400 * DAY + i * 120 for i in range(9)]  # beyond the legal cap
+        aged = [NOW - 20 * DAY + i * 120 for i in range(10)]  # beyond 14 days only
+        paths = seed(db(hub), root, [("cam-a", t) for t in old + aged])
+        preserved = set(paths[5:9])
+        con = sqlite3.connect(db(hub))
+        con.executemany(
+            "UPDATE segments SET hold=?, hold_reason='incident 1' WHERE path=?",
+            [(PRESERVE, path) for path in preserved],
+        )
+        con.commit()
+        con.close()
+        keep = preserved | {rel_path("cam-a", aged[0]), rel_path("cam-a", aged[7])}
+        asked: list[str] = []
+
+        class Keeper:
+            @hookimpl
+            def retention_hold(self, hub: Any, segment: Any) -> str | None:
+                asked.append(segment["path"])
+                return "kept by the plugin" if segment["path"] in keep else None
+
+        with registered_plugin(hub, Keeper()):
+            report = await hub.retention.sweep(now=NOW)
+        assert indexed(db(hub)) == keep
+        assert report.segments == len(paths) - len(keep)
+        assert len(asked) == len(set(asked)) == len(paths)
+    finally:
+        await hub.stop()
+
+
+async def test_storage_refusing_every_unlink_gives_a_camera_up_not_the_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweeper, "BATCH", 100)
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        seed(
+            db(hub),
+            root,
+            [(c, NOW - 20 * DAY + i * 10) for c in ("cam-a", "cam-b") for i in range(600)],
+        )
+
+        def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
+            raise PermissionError(30, "Read-only file system")
+
+        monkeypatch.setattr(sweeper.os, "unlink", refuse)
+        report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 0
+        # each camera is given up after CAMERA_FAILURE_LIMIT refusals: one batch each,
+        # not 6 batches each (the whole backlog marked and given back every sweep)
+        assert report.failures == 200
+        assert len(report.failed) <= sweeper.MAX_REPORTED_FAILURES
+        assert "Read-only file system" in report.failed[0]
+        assert len(indexed(db(hub))) == 1200  # nothing lost from the index
+    finally:
+        await hub.stop()
+
+
+async def test_a_hold_placed_on_marked_rows_survives_a_failed_unlink(tmp_path: Path) -> None:
+    """A hold skips rows a sweep has marked; if their unlink then fails, they are
+    given back with the hold, not as unheld footage for the next sweep."""
+    hub = await started(tmp_path)
+    try:
+        seed(db(hub), hub.recording.storage_root(), [("cam-a", NOW - 20 * DAY)])
+        store = hub.store.retention
+        sweep_id = await store.begin_sweep("test")
+        rows, _ = await store.mark(sweep_id, [MarkRequest("cam-a", NOW, 0, "max_age")], limit=10)
+        assert len(rows) == 1
+        await store.place(
+            ["cam-a"],
+            NOW - 21 * DAY,
+            NOW,
+            level=LEGAL,
+            kind="requisition",
+            ref="PV-1",
+            reason="enquête",
+            actor="opj",
+        )
+        await store.unmark(sweep_id, [rows[0].id])
+        con = sqlite3.connect(db(hub))
+        hold, reason, mark = con.execute(
+            "SELECT hold, hold_reason, sweep_id FROM segments"
+        ).fetchone()
+        con.close()
+        assert (hold, mark) == (LEGAL, None) and "PV-1" in reason
+    finally:
+        await hub.stop()
+
+
 async def test_operators_are_alerted_before_preserved_footage_reaches_the_cap(
     tmp_path: Path,
 ) -> None:

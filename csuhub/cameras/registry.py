@@ -127,6 +127,8 @@ class CameraRegistry:
     def __init__(self, hub: Hub, *, health_interval: float = 30.0) -> None:
         self.hub = hub
         self.health_interval = health_interval
+        #: last healthy check (wall clock) and when last_seen was last stored (monotonic)
+        self.last_seen: dict[str, float] = {}
         self._seen_saved: dict[str, float] = {}
         self.drivers: dict[str, CameraDriver] = {}
         self.states: dict[str, str] = {}
@@ -295,8 +297,10 @@ class CameraRegistry:
             if healthy:
                 backoff = 1.0
                 now = time.time()
-                if now - self._seen_saved.get(camera_id, 0.0) >= LAST_SEEN_EVERY:
-                    self._seen_saved[camera_id] = now
+                self.last_seen[camera_id] = now
+                tick = time.monotonic()  # a clock step must not stop the writes
+                if tick - self._seen_saved.get(camera_id, -LAST_SEEN_EVERY) >= LAST_SEEN_EVERY:
+                    self._seen_saved[camera_id] = tick
                     await self.hub.store.upsert_camera(camera_id, last_seen=now)
                 await asyncio.sleep(self.health_interval)
             elif isinstance(retry_after, int | float) and retry_after > 0:
@@ -313,6 +317,10 @@ class CameraRegistry:
             return
         self.states[camera_id] = state
         await self.hub.store.set_camera_state(camera_id, state, reason)
+        if old in (ONLINE, DEGRADED) and state not in (ONLINE, DEGRADED):
+            seen = self.last_seen.get(camera_id)
+            if seen is not None:  # the stored value may be minutes old: store the truth
+                await self.hub.store.upsert_camera(camera_id, last_seen=seen)
         self.hub.bus.fire(
             CameraStateChanged(camera_id=camera_id, old_state=old, new_state=state, reason=reason)
         )

@@ -277,13 +277,27 @@ async def _cut_to(
         stdout=fd,
         stderr=asyncio.subprocess.PIPE,
     )
+    try:
+        return await _follow_cut(proc, expected, progress)
+    except BaseException:
+        # cancelled (hub stopping) or failed here: ffmpeg must not go on writing
+        # into a package that is being thrown away
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        raise
+
+
+async def _follow_cut(
+    proc: asyncio.subprocess.Process, expected: float, progress: Callable[[float], None]
+) -> tuple[int, str, float]:
     assert proc.stderr is not None
     out_time = 0.0
     errors: list[str] = []
     while line := await proc.stderr.readline():
         text = line.decode(errors="replace").strip()
         key, sep, value = text.partition("=")
-        if not sep or key not in PROGRESS_KEYS:
+        if not sep or (key not in PROGRESS_KEYS and not key.startswith("stream_")):
             if text:
                 errors.append(text)
             continue

@@ -8,10 +8,14 @@ package's file descriptor), and a reader thread hashes it as it grows: one
 write of the footage instead of two.
 
 The format is plain APPNOTE 6.3: STORED members (video does not compress),
-each local header followed by its bytes and a ZIP64 data descriptor, then a
-central directory with ZIP64 fields, a ZIP64 end record and locator, and the
-classic end record. ``zipfile`` (and so ``csuhub verify``), unzip, 7-Zip and
-Windows read it. Writing only: reading stays with ``zipfile``.
+each a local header with ZIP64 sizes followed by its bytes, then a central
+directory with ZIP64 fields, a ZIP64 end record and locator, and the classic
+end record. A streamed member's local header is written first with zero CRC
+and sizes and completed in place once its bytes are all there (the package is
+a seekable file), so there are no data descriptors: streaming readers (Java's
+``ZipInputStream``) can read it too. ``zipfile`` (and so ``csuhub verify``),
+unzip, 7-Zip and Windows read it. Writing only: reading stays with
+``zipfile``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 LOCAL = 0x04034B50
-DESCRIPTOR = 0x08074B50
 CENTRAL = 0x02014B50
 END64 = 0x06064B50
 LOCATOR64 = 0x07064B50
@@ -31,11 +34,34 @@ END = 0x06054B50
 
 VERSION = 45  # ZIP64
 MADE_BY = (3 << 8) | VERSION  # Unix, so the permissions below mean something
-FLAGS = 0x0008 | 0x0800  # sizes in a data descriptor; UTF-8 names
+FLAGS = 0x0800  # UTF-8 names
 STORED = 0
 FILE_MODE = 0o100644 << 16
 ZIP64_EXTRA = 0x0001
 MASK32 = 0xFFFFFFFF
+
+
+def _local_header(member: Member) -> bytes:
+    """30 bytes, the name, and a ZIP64 extra field (sizes): always the same length,
+    so a header can be rewritten in place once the member's bytes are known."""
+    extra = struct.pack("<HHQQ", ZIP64_EXTRA, 16, member.size, member.size)
+    return (
+        struct.pack(
+            "<IHHHHHIIIHH",
+            LOCAL,
+            VERSION,
+            FLAGS,
+            STORED,
+            *member.when,
+            member.crc,
+            MASK32,
+            MASK32,
+            len(member.name),
+            len(extra),
+        )
+        + member.name
+        + extra
+    )
 
 
 def dos_time(when: float) -> tuple[int, int]:
@@ -65,43 +91,36 @@ class PackageWriter:
         self._open: Member | None = None
 
     def begin(self, name: str) -> int:
-        """Write ``name``'s local header; returns the offset where its bytes start."""
+        """Write ``name``'s local header (CRC and sizes to come: see ``end``); returns
+        the offset where its bytes start."""
         if self._open is not None:
             raise RuntimeError(f"{self._open.name.decode()} is still being written")
-        encoded = name.encode("utf-8")
         if "\\" in name or name.startswith("/") or ".." in name.split("/"):
             raise ValueError(f"unsafe member name {name!r}")
-        member = Member(encoded, self.fp.tell(), dos_time(time.time()))
-        extra = struct.pack("<HHQQ", ZIP64_EXTRA, 16, 0, 0)
-        self.fp.write(
-            struct.pack(
-                "<IHHHHHIIIHH",
-                LOCAL,
-                VERSION,
-                FLAGS,
-                STORED,
-                *member.when,
-                0,
-                0,
-                0,
-                len(encoded),
-                len(extra),
-            )
-            + encoded
-            + extra
-        )
+        member = Member(name.encode("utf-8"), self.fp.tell(), dos_time(time.time()))
+        self.fp.write(_local_header(member))
         self._open = member
         return self.fp.tell()
 
     def end(self, crc: int, size: int) -> None:
-        """Close the open member whose ``size`` bytes (CRC-32 ``crc``) were written."""
+        """Close the open member, whose ``size`` bytes (CRC-32 ``crc``) follow its
+        header: the header is completed in place."""
         member = self._open
         if member is None:
             raise RuntimeError("no member is open")
         member.crc, member.size = crc & MASK32, size
-        self.fp.write(struct.pack("<IIQQ", DESCRIPTOR, member.crc, size, size))
+        after = self.fp.tell()
+        if after != self._data_start(member) + size:
+            raise RuntimeError(f"{member.name.decode()}: {size} bytes announced, not written")
+        self.fp.seek(member.offset)
+        self.fp.write(_local_header(member))
+        self.fp.seek(after)
         self.members.append(member)
         self._open = None
+
+    @staticmethod
+    def _data_start(member: Member) -> int:
+        return member.offset + 30 + len(member.name) + 20
 
     def add(self, name: str, data: bytes) -> None:
         self.begin(name)

@@ -46,6 +46,10 @@ BATCH = 5000
 #: recorders share these cores. Small batches (the every-minute sweep) stay serial.
 UNLINK_THREADS = 2
 PARALLEL_FROM = 256
+#: a camera whose files refuse this many unlinks in one sweep is left for the next
+#: one (storage gone read-only must not make each sweep churn the whole backlog)
+CAMERA_FAILURE_LIMIT = 20
+MAX_REPORTED_FAILURES = 50
 LEGAL_CAP = "legal_cap"
 Progress = Callable[[str, float], None]
 
@@ -61,7 +65,8 @@ class SweepReport:
     by_policy: dict[str, int] = field(default_factory=dict)
     plan: list[dict[str, Any]] = field(default_factory=list)
     would_destroy: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the first MAX_REPORTED_FAILURES
+    failures: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +81,7 @@ class SweepReport:
             "plan": self.plan,
             "would_destroy": self.would_destroy,
             "failed": self.failed,
+            "failures": self.failures,
             "alerts": self.alerts,
         }
 
@@ -372,17 +378,21 @@ class RetentionManager:
         vetoing = bool(self.hub.pm.hook.retention_hold.get_hookimpls())
         pending = [MarkRequest(e.camera_id, e.before, level, e.policy) for e, level in plan]
         refused: set[int] = set()  # rows whose file could not be unlinked: not retried now
+        vetoed: set[int] = set()  # rows a retention_hold hook kept: asked once per sweep
+        failing: dict[str, int] = {}
         try:
             while pending:
                 progress("sweeping", 1 - len(pending) / max(len(plan), 1))
-                exclude = set(refused)
                 if vetoing:
-                    for request in pending:
-                        exclude.update(await self._vetoed(request))
-                rows, exhausted = await store.mark(sweep_id, pending, limit=BATCH, exclude=exclude)
+                    approved, exhausted = await self._approve(pending, refused, vetoed)
+                    rows = await store.mark_ids(sweep_id, approved) if approved else []
+                else:
+                    rows, exhausted = await store.mark(
+                        sweep_id, pending, limit=BATCH, exclude=refused
+                    )
                 del pending[:exhausted]
                 if not rows:
-                    if not exhausted:  # cannot happen: a full batch has rows
+                    if not exhausted:  # no progress is possible: never loop on nothing
                         break
                     continue
                 count, size, failures, by_policy = await self._destroy(sweep_id, rows, ctx.now)
@@ -390,8 +400,19 @@ class RetentionManager:
                 report.bytes += size
                 for policy, n in by_policy.items():
                     report.by_policy[policy] = report.by_policy.get(policy, 0) + n
-                report.failed.extend(message for _, message in failures)
-                refused.update(seg_id for seg_id, _ in failures)
+                if failures:
+                    report.failures += len(failures)
+                    room = MAX_REPORTED_FAILURES - len(report.failed)
+                    report.failed.extend(message for _, message in failures[: max(room, 0)])
+                    refused.update(seg_id for seg_id, _ in failures)
+                    camera_of = {row.id: row.camera_id for row in rows}
+                    for seg_id, _ in failures:
+                        camera = camera_of[seg_id]
+                        failing[camera] = failing.get(camera, 0) + 1
+                    # storage that refuses everything (read-only, permissions) must not
+                    # make every sweep mark and give back the whole backlog
+                    given_up = {c for c, n in failing.items() if n >= CAMERA_FAILURE_LIMIT}
+                    pending = [r for r in pending if r.camera_id not in given_up]
         finally:
             await store.end_sweep(sweep_id)
         report.duration = time.monotonic() - started
@@ -416,7 +437,7 @@ class RetentionManager:
             self._alarm(
                 None,
                 "sweep_failed",
-                f"{len(report.failed)} file(s) could not be destroyed: {report.failed[0]}",
+                f"{report.failures} file(s) could not be destroyed: {report.failed[0]}",
             )
         self.hub.bus.fire(
             RetentionSwept(
@@ -429,29 +450,55 @@ class RetentionManager:
         )
         return report
 
-    async def _vetoed(self, request: MarkRequest) -> list[int]:
-        """Ask ``retention_hold`` about each candidate; only called when a plugin
-        implements it (a hook call per segment is not free)."""
-        vetoed: list[int] = []
-        for seg_id, start, end, path in await self.hub.store.retention.candidates(
-            request.camera_id, request.before, request.max_level, BATCH
-        ):
-            segment = {
-                "id": seg_id,
-                "camera_id": request.camera_id,
-                "start": start,
-                "end": end,
-                "path": path,
-                "policy": request.policy,
-            }
-            try:
-                reason = self.hub.hold_reason(segment)
-            except Exception:
-                _LOGGER.exception("retention_hold hook failed: keeping the segment")
-                reason = "retention_hold hook failed"
-            if reason:
-                vetoed.append(seg_id)
-        return vetoed
+    async def _approve(
+        self, pending: list[MarkRequest], refused: set[int], vetoed: set[int]
+    ) -> tuple[list[tuple[MarkRequest, list[int]]], int]:
+        """Fill one batch with rows the ``retention_hold`` hook lets go, asking it only
+        about the rows this batch reaches (each row once per sweep; ``vetoed`` grows).
+        Returns the approved rows per request and how many leading requests have
+        nothing left. Only called when a plugin implements the hook."""
+        store = self.hub.store.retention
+        approved: list[tuple[MarkRequest, list[int]]] = []
+        taken: set[int] = set()
+        remaining = BATCH
+        exhausted = 0
+        asked = 0
+        for request in pending:
+            while remaining > 0:
+                limit = remaining
+                candidates = await store.candidates(request, limit, refused | vetoed | taken)
+                ids: list[int] = []
+                for seg_id, start, end, path in candidates:
+                    segment = {
+                        "id": seg_id,
+                        "camera_id": request.camera_id,
+                        "start": start,
+                        "end": end,
+                        "path": path,
+                        "policy": request.policy,
+                    }
+                    try:
+                        reason = self.hub.hold_reason(segment)
+                    except Exception:
+                        _LOGGER.exception("retention_hold hook failed: keeping the segment")
+                        reason = "retention_hold hook failed"
+                    if reason:
+                        vetoed.add(seg_id)
+                    else:
+                        ids.append(seg_id)
+                    asked += 1
+                    if asked % 256 == 0:
+                        await asyncio.sleep(0)  # plugins run on the loop: let it breathe
+                if ids:
+                    approved.append((request, ids))
+                    taken.update(ids)
+                    remaining -= len(ids)
+                if len(candidates) < limit:
+                    exhausted += 1
+                    break
+            if remaining <= 0:
+                break
+        return approved, exhausted
 
     async def _destroy(
         self, sweep_id: int, rows: list[Marked], now: float

@@ -95,6 +95,16 @@ class MarkRequest:
     policy: str
 
 
+def _exclusion(conn: sqlite3.Connection, ids: list[int]) -> str:
+    """Load ``ids`` into a temporary table; returns the SQL condition leaving them out."""
+    if not ids:
+        return ""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS sweep_exclude(id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM sweep_exclude")
+    conn.executemany("INSERT OR IGNORE INTO sweep_exclude(id) VALUES(?)", [(i,) for i in ids])
+    return " AND id NOT IN (SELECT id FROM sweep_exclude)"
+
+
 def _hold(row: sqlite3.Row) -> Hold:
     return Hold(
         row["id"],
@@ -299,17 +309,7 @@ class RetentionStore:
         excluded = list(exclude)
 
         def run(conn: sqlite3.Connection) -> tuple[list[Marked], int]:
-            if excluded:
-                conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS sweep_exclude(id INTEGER PRIMARY KEY)"
-                )
-                conn.execute("DELETE FROM sweep_exclude")
-                conn.executemany(
-                    "INSERT OR IGNORE INTO sweep_exclude(id) VALUES(?)", [(i,) for i in excluded]
-                )
-                extra = " AND id NOT IN (SELECT id FROM sweep_exclude)"
-            else:
-                extra = ""
+            extra = _exclusion(conn, excluded)
             remaining = limit
             exhausted = 0
             for request in expiries:
@@ -340,21 +340,57 @@ class RetentionStore:
         return await self.store.transaction(run)
 
     async def candidates(
-        self, camera_id: str, before: float, max_level: int, limit: int
+        self, request: MarkRequest, limit: int, exclude: Iterable[int] = ()
     ) -> list[tuple[int, float, float, str]]:
-        """What ``mark`` would take (for the ``retention_hold`` hook to veto)."""
+        """What ``mark`` would take next for ``request``, leaving out ``exclude``
+        (for the ``retention_hold`` hook to veto)."""
+        excluded = list(exclude)
 
         def run() -> list[tuple[int, float, float, str]]:
+            extra = _exclusion(self.store.conn, excluded)
             return [
                 (int(r[0]), r[1], r[2], r[3])
                 for r in self.store.conn.execute(
                     "SELECT id, start, end, path FROM segments WHERE camera_id=? AND end <= ? "
-                    "AND hold <= ? AND sweep_id IS NULL ORDER BY end LIMIT ?",
-                    (camera_id, before, max_level, limit),
+                    f"AND hold <= ? AND sweep_id IS NULL{extra} ORDER BY end LIMIT ?",
+                    (request.camera_id, request.before, request.max_level, limit),
                 )
             ]
 
         return await self.store._run(run)
+
+    async def mark_ids(
+        self, sweep_id: int, approved: Sequence[tuple[MarkRequest, Sequence[int]]]
+    ) -> list[Marked]:
+        """Mark exactly the given rows (those the ``retention_hold`` hook let go), in
+        one transaction, each only if its request's rule still allows it (a hold
+        placed since the hook was asked wins)."""
+
+        def run(conn: sqlite3.Connection) -> list[Marked]:
+            for request, ids in approved:
+                conn.executemany(
+                    "UPDATE segments SET sweep_id=?, sweep_policy=? WHERE id=? AND camera_id=? "
+                    "AND end <= ? AND hold <= ? AND sweep_id IS NULL",
+                    [
+                        (
+                            sweep_id,
+                            request.policy,
+                            seg_id,
+                            request.camera_id,
+                            request.before,
+                            request.max_level,
+                        )
+                        for seg_id in ids
+                    ],
+                )
+            rows = conn.execute(
+                "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
+                "WHERE sweep_id=?",
+                (sweep_id,),
+            ).fetchall()
+            return [Marked(*r) for r in rows]
+
+        return await self.store.transaction(run)
 
     async def marked(self, sweep_id: int) -> list[Marked]:
         def run() -> list[Marked]:
@@ -402,15 +438,28 @@ class RetentionStore:
         await self.store.transaction(run)
 
     async def unmark(self, sweep_id: int, ids: list[int]) -> None:
-        """Give rows back (their file could not be unlinked): they stay indexed."""
+        """Give rows back (their file could not be unlinked): they stay indexed, with
+        the strongest hold over them now (one placed while they were marked skipped
+        them, and must not be lost with the mark)."""
 
-        def run() -> None:
-            self.store.conn.executemany(
-                "UPDATE segments SET sweep_id=NULL, sweep_policy=NULL WHERE id=? AND sweep_id=?",
-                [(i, sweep_id) for i in ids],
+        def run(conn: sqlite3.Connection) -> None:
+            updates = []
+            for seg_id in ids:
+                row = conn.execute(
+                    "SELECT camera_id, start, end FROM segments WHERE id=? AND sweep_id=?",
+                    (seg_id, sweep_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                strongest = conn.execute(STRONGEST_HOLD, tuple(row)).fetchone()
+                updates.append((*(strongest or (0, None)), seg_id))
+            conn.executemany(
+                "UPDATE segments SET sweep_id=NULL, sweep_policy=NULL, hold=?, hold_reason=? "
+                "WHERE id=?",
+                updates,
             )
 
-        await self.store._run(run)
+        await self.store.transaction(run)
 
     async def sweeps(self, limit: int = 20) -> list[dict[str, Any]]:
         def run() -> list[dict[str, Any]]:
