@@ -325,14 +325,21 @@ def sha256_rate() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 streams at 2 Mbit/s, 20 s")
+    parser.add_argument(
+        "--segment",
+        type=int,
+        default=10,
+        help="segment length in s (10: six times the default's per-segment work)",
+    )
+    parser.add_argument("--seconds", type=float, help="CPU window (default 60, quick 20)")
     args = parser.parse_args()
     plan = (
         [(8, "2M")]
         if args.quick
         else [(8, "2M"), (8, "4M"), (25, "2M"), (25, "4M"), (50, "2M"), (50, "4M")]
     )
-    seconds = 20.0 if args.quick else 60.0
-    segment = 10
+    seconds = args.seconds or (20.0 if args.quick else 60.0)
+    segment = args.segment
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cpu, python "
         f"{platform.python_version()}; 1280x720 25 fps, {segment}s segments, {seconds:.0f}s"
