@@ -18,6 +18,7 @@ from csuhub import __version__
 from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.recordings import routes as recording_routes
+from csuhub.web.requests import HUB_KEY
 from csuhub.web.retention import routes as retention_routes
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 STARTED_KEY: web.AppKey[float] = web.AppKey("started", float)
 
 

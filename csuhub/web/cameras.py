@@ -16,16 +16,11 @@ from aiohttp import web
 
 from csuhub.cameras.registry import AdoptionError
 from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.requests import hub_of, json_body, json_error
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 routes = web.RouteTableDef()
-
-
-def _hub(request: web.Request) -> Any:
-    from csuhub.web.app import HUB_KEY
-
-    return request.app[HUB_KEY]
 
 
 def _camera_id(request: web.Request) -> str:
@@ -33,22 +28,6 @@ def _camera_id(request: web.Request) -> str:
     if not _ID.match(camera_id):
         raise web.HTTPNotFound(text='{"error": "no such camera"}', content_type="application/json")
     return camera_id
-
-
-def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
-    return status(text=json.dumps({"error": message}), content_type="application/json")
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _error(web.HTTPBadRequest, "the body must be a JSON object")
-    return body
 
 
 def _describe(hub: Any, row: Any) -> dict[str, Any]:
@@ -62,7 +41,7 @@ def _describe(hub: Any, row: Any) -> dict[str, Any]:
 @routes.get("/api/cameras")
 @require_role("viewer")
 async def list_cameras(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     rows = await hub.store.list_cameras()
     return web.json_response({"cameras": [_describe(hub, r) for r in rows]})
 
@@ -70,17 +49,17 @@ async def list_cameras(request: web.Request) -> web.Response:
 @routes.get("/api/cameras/{camera_id}")
 @require_role("viewer")
 async def get_camera(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     row = await hub.store.get_camera(_camera_id(request))
     if row is None:
-        raise _error(web.HTTPNotFound, "no such camera")
+        raise json_error("no such camera", web.HTTPNotFound)
     return web.json_response(_describe(hub, row))
 
 
 @routes.get("/api/discovery")
 @require_role("viewer")
 async def discovery(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     rows = [r for r in await hub.store.list_cameras() if r.origin == "discovered"]
     return web.json_response(
         {
@@ -94,14 +73,14 @@ async def discovery(request: web.Request) -> web.Response:
 @routes.post("/api/discovery/scan")
 @require_role("supervisor")
 async def scan(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    body = await _json_body(request)
+    hub = hub_of(request)
+    body = await json_body(request, empty_ok=True)
     timeout = body.get("timeout", 3.0)
     if not isinstance(timeout, int | float) or not 0.1 <= timeout <= 30:
-        raise _error(web.HTTPBadRequest, "timeout must be a number of seconds in 0.1..30")
+        raise json_error("timeout must be a number of seconds in 0.1..30")
     if not hub.discovery.sources:
-        raise _error(
-            web.HTTPConflict, "no discovery source is configured (discovery: in the site file)"
+        raise json_error(
+            "no discovery source is configured (discovery: in the site file)", web.HTTPConflict
         )
     found = await hub.discovery.scan_all(float(timeout))
     await hub.store.audit(request[USER_KEY], "discovery.scan", None, found=len(found))
@@ -111,13 +90,13 @@ async def scan(request: web.Request) -> web.Response:
 @routes.post("/api/cameras/{camera_id}/adopt")
 @require_role("admin")
 async def adopt(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera_id = _camera_id(request)
-    body = await _json_body(request)
+    body = await json_body(request, empty_ok=True)
     try:
         await hub.cameras.adopt(camera_id, body, actor=request[USER_KEY])
     except AdoptionError as err:
-        raise _error(web.HTTPUnprocessableEntity, str(err)) from None
+        raise json_error(str(err), web.HTTPUnprocessableEntity) from None
     row = await hub.store.get_camera(camera_id)
     return web.json_response(_describe(hub, row), status=201)
 
@@ -128,23 +107,23 @@ PTZ_ACTIONS = ("move", "stop", "absolute", "home", "presets", "preset")
 @routes.post("/api/cameras/{camera_id}/ptz")
 @require_role("operator")
 async def ptz(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera_id = _camera_id(request)
-    body = await _json_body(request)
+    body = await json_body(request, empty_ok=True)
     action = body.get("action")
     if action not in PTZ_ACTIONS:
-        raise _error(web.HTTPBadRequest, f"action must be one of {', '.join(PTZ_ACTIONS)}")
+        raise json_error(f"action must be one of {', '.join(PTZ_ACTIONS)}")
     driver = hub.cameras.drivers.get(camera_id)
     if driver is None:
-        raise _error(web.HTTPNotFound, "no such camera, or it is not adopted")
+        raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
     if not hasattr(driver, "ptz_stop"):
-        raise _error(web.HTTPConflict, "this camera's driver has no PTZ")
+        raise json_error("this camera's driver has no PTZ", web.HTTPConflict)
     try:
         result = await run_ptz(driver, action, body)
     except (TypeError, ValueError) as err:
-        raise _error(web.HTTPBadRequest, str(err)) from None
+        raise json_error(str(err)) from None
     except Exception as err:  # the camera's own failure, e.g. garbage to GetPresets
-        raise _error(web.HTTPBadGateway, str(err)) from None
+        raise json_error(str(err), web.HTTPBadGateway) from None
     await hub.store.audit(request[USER_KEY], "camera.ptz", camera_id, action=action)
     return web.json_response({"ok": True, "action": action, "result": result})
 
@@ -182,19 +161,21 @@ async def run_ptz(driver: Any, action: str, args: dict[str, Any]) -> Any:
 @routes.get("/api/cameras/{camera_id}/snapshot.jpg")
 @require_role("viewer")
 async def snapshot(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera_id = _camera_id(request)
     driver = hub.cameras.drivers.get(camera_id)
     if driver is None:
-        raise _error(web.HTTPNotFound, "no such camera, or it is not adopted")
+        raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
     if not hasattr(driver, "snapshot"):
-        raise _error(web.HTTPConflict, "this camera's driver cannot take snapshots")
+        raise json_error("this camera's driver cannot take snapshots", web.HTTPConflict)
     try:
         image = await asyncio.wait_for(driver.snapshot(), 15)
     except TimeoutError:
-        raise _error(web.HTTPGatewayTimeout, "the camera did not send an image in time") from None
+        raise json_error(
+            "the camera did not send an image in time", web.HTTPGatewayTimeout
+        ) from None
     except Exception as err:
-        raise _error(web.HTTPBadGateway, str(err)) from None
+        raise json_error(str(err), web.HTTPBadGateway) from None
     await hub.store.audit(request[USER_KEY], "camera.snapshot", camera_id, bytes=len(image))
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}

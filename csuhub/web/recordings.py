@@ -7,13 +7,11 @@ must be accountable. Files are served only from the storage root.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -21,31 +19,22 @@ from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.requests import hub_of, json_error
 
 routes = web.RouteTableDef()
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_PLAY = 3 * 3600.0
 
 
-def _hub(request: web.Request) -> Any:
-    from csuhub.web.app import HUB_KEY
-
-    return request.app[HUB_KEY]
-
-
-def _bad(message: str, status: type[web.HTTPException] = web.HTTPBadRequest) -> web.HTTPException:
-    return status(text=json.dumps({"error": message}), content_type="application/json")
-
-
 def _camera(request: web.Request) -> str:
     camera = request.match_info["camera_id"]
     if not _ID.match(camera):
-        raise _bad("no such camera", web.HTTPNotFound)
+        raise json_error("no such camera", web.HTTPNotFound)
     return camera
 
 
 def _range(request: web.Request, default_span: float = 3600.0) -> tuple[float, float]:
-    hub = _hub(request)
+    hub = hub_of(request)
     tz = hub.config.hub["timezone"]
     try:
         end = parse_time(request.query["to"], tz) if "to" in request.query else time.time()
@@ -53,16 +42,16 @@ def _range(request: web.Request, default_span: float = 3600.0) -> tuple[float, f
             parse_time(request.query["from"], tz) if "from" in request.query else end - default_span
         )
     except TimeError as err:
-        raise _bad(str(err)) from None
+        raise json_error(str(err)) from None
     if end <= start:
-        raise _bad("'to' must be after 'from'")
+        raise json_error("'to' must be after 'from'")
     return start, end
 
 
 @routes.get("/api/recordings/{camera_id}")
 @require_role("viewer")
 async def timeline(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request)
     segments = await hub.store.segments(camera, start, end, limit=20_000)
@@ -82,7 +71,7 @@ async def timeline(request: web.Request) -> web.Response:
 @routes.get("/api/recordings/{camera_id}/gaps")
 @require_role("viewer")
 async def gaps(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 86400.0)
     return web.json_response(await continuity(hub.store, camera, start, end))
@@ -92,19 +81,19 @@ async def gaps(request: web.Request) -> web.Response:
 @require_role("viewer")
 async def play(request: web.Request) -> web.StreamResponse:
     """Any range, across segments, as fragmented MP4 remuxed on the fly (seekable by range)."""
-    hub = _hub(request)
+    hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 60.0)
     if end - start > MAX_PLAY:
-        raise _bad(f"play at most {MAX_PLAY / 3600:.0f} h at once")
+        raise json_error(f"play at most {MAX_PLAY / 3600:.0f} h at once")
     segments = [s for s in await hub.store.segments(camera, start, end) if s.status == "ok"]
     if not segments:
-        raise _bad("no footage in that range", web.HTTPNotFound)
+        raise json_error("no footage in that range", web.HTTPNotFound)
     root = hub.recording.storage_root()
     try:
         script = concat_list(root, segments, start, end)
     except OutsideRoot:
-        raise _bad("segment outside the storage root", web.HTTPForbidden) from None
+        raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     await hub.store.audit(request[USER_KEY], "recording.view", camera, start=start, end=end)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
@@ -142,20 +131,20 @@ def _write_list(text: str) -> Path:
 @require_role("viewer")
 async def frame(request: web.Request) -> web.Response:
     """One JPEG at time ``t`` (timeline thumbnails)."""
-    hub = _hub(request)
+    hub = hub_of(request)
     camera = _camera(request)
     try:
         at = parse_time(request.query.get("t", ""), hub.config.hub["timezone"])
     except TimeError as err:
-        raise _bad(str(err)) from None
+        raise json_error(str(err)) from None
     found = [s for s in await hub.store.segments(camera, at, at + 0.001) if s.status == "ok"]
     if not found:
-        raise _bad("no footage at that time", web.HTTPNotFound)
+        raise json_error("no footage at that time", web.HTTPNotFound)
     seg = found[0]
     root = hub.recording.storage_root()
     path = (root / seg.path).resolve()
     if not path.is_relative_to(root):
-        raise _bad("segment outside the storage root", web.HTTPForbidden)
+        raise json_error("segment outside the storage root", web.HTTPForbidden)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     proc = await hub.processes.spawn(
         [
@@ -181,7 +170,7 @@ async def frame(request: web.Request) -> web.Response:
     )
     image, _ = await asyncio.wait_for(proc.communicate(), 20)
     if not image.startswith(b"\xff\xd8"):
-        raise _bad("no picture could be decoded at that time", web.HTTPNotFound)
+        raise json_error("no picture could be decoded at that time", web.HTTPNotFound)
     await hub.store.audit(request[USER_KEY], "recording.frame", camera, at=at)
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
@@ -192,18 +181,18 @@ async def frame(request: web.Request) -> web.Response:
 @require_role("viewer")
 async def segment_file(request: web.Request) -> web.StreamResponse:
     """A segment as stored, with HTTP range support, only from the storage root."""
-    hub = _hub(request)
+    hub = hub_of(request)
     raw = request.match_info["segment_id"]
     if not raw.isdigit():
-        raise _bad("no such segment", web.HTTPNotFound)
+        raise json_error("no such segment", web.HTTPNotFound)
     seg = await hub.store.segment(int(raw))
     if seg is None:
-        raise _bad("no such segment", web.HTTPNotFound)
+        raise json_error("no such segment", web.HTTPNotFound)
     root = hub.recording.storage_root()
     path = (root / seg.path).resolve()
     if not path.is_relative_to(root):
-        raise _bad("segment outside the storage root", web.HTTPForbidden)
+        raise json_error("segment outside the storage root", web.HTTPForbidden)
     if not path.exists():
-        raise _bad("the segment's file is missing", web.HTTPGone)
+        raise json_error("the segment's file is missing", web.HTTPGone)
     await hub.store.audit(request[USER_KEY], "recording.segment", seg.camera_id, segment=seg.id)
     return web.FileResponse(path, headers={"Content-Type": "video/mp4"})

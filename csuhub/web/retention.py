@@ -20,39 +20,20 @@ from aiohttp import web
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.retention.requisitions import RequisitionError
 from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.requests import hub_of, json_body, json_error
 
 routes = web.RouteTableDef()
 _FILE = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
-
-
-def _hub(request: web.Request) -> Any:
-    from csuhub.web.app import HUB_KEY
-
-    return request.app[HUB_KEY]
-
-
-def _error(message: str, status: type[web.HTTPException] = web.HTTPBadRequest) -> web.HTTPException:
-    return status(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _error("the body must be a JSON object")
-    return body
-
-
 def _id(request: web.Request) -> int:
     raw = request.match_info["req_id"]
     if not raw.isdigit():
-        raise _error("no such requisition", web.HTTPNotFound)
+        raise json_error("no such requisition", web.HTTPNotFound)
     return int(raw)
 
 
@@ -60,11 +41,11 @@ def _when(hub: Any, value: Any, field: str) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, str):
-        raise _error(f"{field}: a time is required (ISO 8601 or epoch seconds)")
+        raise json_error(f"{field}: a time is required (ISO 8601 or epoch seconds)")
     try:
         return parse_time(value, hub.config.hub["timezone"])
     except TimeError as err:
-        raise _error(f"{field}: {err}") from None
+        raise json_error(f"{field}: {err}") from None
 
 
 async def _step(action: Awaitable[Any]) -> web.Response:
@@ -72,7 +53,7 @@ async def _step(action: Awaitable[Any]) -> web.Response:
     try:
         return _json(await action)
     except RequisitionError as err:
-        raise _error(str(err), web.HTTPConflict) from None
+        raise json_error(str(err), web.HTTPConflict) from None
 
 
 def _csv(text: str, name: str) -> web.Response:
@@ -87,13 +68,13 @@ def _csv(text: str, name: str) -> web.Response:
 @routes.get("/api/retention/status")
 @require_role("operator")
 async def retention_status(request: web.Request) -> web.Response:
-    return _json(await _hub(request).retention.status())
+    return _json(await hub_of(request).retention.status())
 
 
 @routes.get("/api/register/destructions")
 @require_role("auditor")
 async def destructions(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     camera = request.query.get("camera")
     start = _when(hub, request.query["from"], "from") if "from" in request.query else None
     end = _when(hub, request.query["to"], "to") if "to" in request.query else None
@@ -123,7 +104,7 @@ async def destructions(request: web.Request) -> web.Response:
 @routes.get("/api/requisitions")
 @require_role("operator")
 async def list_requisitions(request: web.Request) -> web.Response:
-    hub = _hub(request)
+    hub = hub_of(request)
     if request.query.get("format") == "csv":
         return _csv(await hub.requisitions.register_csv(), "requisitions.csv")
     status = request.query.get("status")
@@ -133,23 +114,23 @@ async def list_requisitions(request: web.Request) -> web.Response:
 @routes.get("/api/requisitions/stats")
 @require_role("auditor")
 async def requisition_stats(request: web.Request) -> web.Response:
-    return _json(await _hub(request).store.requisitions.stats())
+    return _json(await hub_of(request).store.requisitions.stats())
 
 
 @routes.post("/api/requisitions")
 @require_role("supervisor")
 async def create_requisition(request: web.Request) -> web.Response:
-    hub = _hub(request)
-    body = await _body(request)
+    hub = hub_of(request)
+    body = await json_body(request)
     payload = {k: v for k, v in body.items() if k not in ("from", "to")}
     for field, key in (("from", "start"), ("to", "end")):
         if field not in body:
-            raise _error(f"{field}: required")
+            raise json_error(f"{field}: required")
         payload[key] = _when(hub, body[field], field)
     try:
         created = await hub.requisitions.create(payload, request[USER_KEY])
     except RequisitionError as err:
-        raise _error(str(err)) from None
+        raise json_error(str(err)) from None
     return _json(created, status=201)
 
 
@@ -157,26 +138,26 @@ async def create_requisition(request: web.Request) -> web.Response:
 @require_role("operator")
 async def get_requisition(request: web.Request) -> web.Response:
     try:
-        return _json(await _hub(request).requisitions.get(_id(request)))
+        return _json(await hub_of(request).requisitions.get(_id(request)))
     except RequisitionError as err:
-        raise _error(str(err), web.HTTPNotFound) from None
+        raise json_error(str(err), web.HTTPNotFound) from None
 
 
 @routes.post("/api/requisitions/{req_id}/export")
 @require_role("supervisor")
 async def export_requisition(request: web.Request) -> web.Response:
-    return await _step(_hub(request).requisitions.export(_id(request), request[USER_KEY]))
+    return await _step(hub_of(request).requisitions.export(_id(request), request[USER_KEY]))
 
 
 @routes.get("/api/requisitions/{req_id}/files/{name}")
 @require_role("supervisor")
 async def requisition_file(request: web.Request) -> web.StreamResponse:
-    hub = _hub(request)
+    hub = hub_of(request)
     name = request.match_info["name"]
     folder = hub.requisitions.export_dir(_id(request)).resolve()
     path = (folder / name).resolve()
     if not _FILE.match(name) or not path.is_relative_to(folder) or not path.is_file():
-        raise _error("no such file", web.HTTPNotFound)
+        raise json_error("no such file", web.HTTPNotFound)
     await hub.store.audit(
         request[USER_KEY], "requisition.download", f"requisition:{_id(request)}", file=name
     )
@@ -186,8 +167,8 @@ async def requisition_file(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/requisitions/{req_id}/deliver")
 @require_role("supervisor")
 async def deliver_requisition(request: web.Request) -> web.Response:
-    body = await _body(request)
-    requisitions = _hub(request).requisitions
+    body = await json_body(request)
+    requisitions = hub_of(request).requisitions
     return await _step(
         requisitions.deliver(_id(request), request[USER_KEY], str(body.get("to", "")))
     )
@@ -196,8 +177,8 @@ async def deliver_requisition(request: web.Request) -> web.Response:
 @routes.post("/api/requisitions/{req_id}/close")
 @require_role("supervisor")
 async def close_requisition(request: web.Request) -> web.Response:
-    body = await _body(request)
-    requisitions = _hub(request).requisitions
+    body = await json_body(request)
+    requisitions = hub_of(request).requisitions
     return await _step(
         requisitions.close(_id(request), request[USER_KEY], str(body.get("outcome", "")))
     )
