@@ -584,3 +584,29 @@ async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: s
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not Path(f"/proc/{pid}").exists()
+
+
+async def test_export_refuses_an_index_row_pointing_outside_the_storage_root(
+    tmp_path: Path,
+) -> None:
+    camera = {**simcam(), "enabled": False}
+    hub = Hub.from_file(site(tmp_path, [camera]), data_dir=tmp_path / "data")
+    await hub.start()
+    try:
+        outside = tmp_path / "secret.mp4"
+        outside.write_bytes(b"not footage")
+        await hub.store.add_segment(
+            "cam-a",
+            start=1000.0,
+            end=1060.0,
+            size=11,
+            path="../../secret.mp4",
+            sha256="0" * 64,
+        )
+        with pytest.raises(ExportError, match="outside the storage root"):
+            await export_evidence(
+                hub, "cam-a", 1000.0, 1060.0, user="x", reason="y", output=tmp_path / "p.zip"
+            )
+        assert not (tmp_path / "p.zip").exists()
+    finally:
+        await hub.stop()

@@ -101,19 +101,16 @@ async def export_evidence(
         raise ExportError(f"no footage of {camera_id} between those times")
     root = hub.recording.storage_root()
     loop = asyncio.get_running_loop()
-    for seg in segments:
-        if not (root / seg.path).resolve().is_relative_to(root):
-            raise ExportError(f"segment {seg.id} points outside the storage root")
+    try:  # checks every segment's path against the storage root, before any is read
+        script = concat_list(root, segments, start, end)
+    except OutsideRoot as err:
+        raise ExportError(str(err)) from None
     # the sources are verified while ffmpeg cuts (both read the same, cached, files);
     # a mismatch discards the cut
     verifying = loop.run_in_executor(None, _verify_sources, root, segments)
 
     with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
         work = Path(tmp)
-        try:
-            script = concat_list(root, segments, start, end)
-        except OutsideRoot as err:
-            raise ExportError(str(err)) from None
         (work / "list.ffconcat").write_text(script)
         covered_start = max(start, segments[0].start)
         covered_end = min(end, segments[-1].end)
