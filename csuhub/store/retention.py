@@ -95,6 +95,18 @@ class MarkRequest:
     policy: str
 
 
+def _marked(conn: sqlite3.Connection, sweep_id: int) -> list[Marked]:
+    """The rows a sweep has marked and not yet destroyed (the deletion journal)."""
+    return [
+        Marked(*r)
+        for r in conn.execute(
+            "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
+            "WHERE sweep_id=?",
+            (sweep_id,),
+        )
+    ]
+
+
 def _exclusion(conn: sqlite3.Connection, ids: list[int]) -> str:
     """Load ``ids`` into a temporary table; returns the SQL condition leaving them out."""
     if not ids:
@@ -330,12 +342,7 @@ class RetentionStore:
                     break  # the batch is full; this expiry may have more
                 remaining -= cur.rowcount
                 exhausted += 1
-            rows = conn.execute(
-                "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
-                "WHERE sweep_id=?",
-                (sweep_id,),
-            ).fetchall()
-            return [Marked(*r) for r in rows], exhausted
+            return _marked(conn, sweep_id), exhausted
 
         return await self.store.transaction(run)
 
@@ -383,27 +390,12 @@ class RetentionStore:
                         for seg_id in ids
                     ],
                 )
-            rows = conn.execute(
-                "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
-                "WHERE sweep_id=?",
-                (sweep_id,),
-            ).fetchall()
-            return [Marked(*r) for r in rows]
+            return _marked(conn, sweep_id)
 
         return await self.store.transaction(run)
 
     async def marked(self, sweep_id: int) -> list[Marked]:
-        def run() -> list[Marked]:
-            return [
-                Marked(*r)
-                for r in self.store.conn.execute(
-                    "SELECT id, camera_id, start, end, size, path, sweep_policy FROM segments "
-                    "WHERE sweep_id=?",
-                    (sweep_id,),
-                )
-            ]
-
-        return await self.store._run(run)
+        return await self.store._run(lambda: _marked(self.store.conn, sweep_id))
 
     async def destroyed(
         self, sweep_id: int, ids: list[int], register: list[dict[str, Any]]
