@@ -227,5 +227,32 @@ MIGRATIONS.append(
         """,
     )
 )
+MIGRATIONS.append(
+    (
+        5,
+        "retention: footage a sweep kept past its expiry because a hold hook failed or vetoed",
+        """
+        -- The other half of the destruction register: expired footage a sweep did NOT
+        -- destroy because a retention_hold plugin vetoed it or failed (fail closed).
+        -- One row per sweep, camera and reason; counts and ranges, never per file.
+        CREATE TABLE retention_kept (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            sweep_id      INTEGER NOT NULL,
+            camera_id     TEXT NOT NULL,
+            reason        TEXT NOT NULL,
+            failure       INTEGER NOT NULL DEFAULT 0,
+            segments      INTEGER NOT NULL,
+            footage_start REAL NOT NULL,
+            footage_end   REAL NOT NULL,
+            kept_at       REAL NOT NULL
+        );
+        CREATE INDEX retention_kept_sweep ON retention_kept(sweep_id);
+        CREATE TRIGGER retention_kept_no_delete BEFORE DELETE ON retention_kept
+        BEGIN SELECT RAISE(ABORT, 'the destruction register is append-only'); END;
+        CREATE TRIGGER retention_kept_no_update BEFORE UPDATE ON retention_kept
+        BEGIN SELECT RAISE(ABORT, 'the destruction register is append-only'); END;
+        """,
+    )
+)
 
 LATEST = MIGRATIONS[-1][0]
