@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import voluptuous as vol
-from zeroconf import IPVersion, ServiceStateChange
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from csuhub.events import HubStarted
@@ -44,19 +44,51 @@ def _service_type(value: Any) -> str:
     return value
 
 
+def _ipv4(value: Any) -> str:
+    """A local IPv4 address in dotted form; zeroconf joins the mDNS group on it."""
+    try:
+        if not isinstance(value, str) or len(value) > 15:
+            raise ValueError(value)
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise vol.Invalid("expected a local IPv4 address such as 192.168.1.10") from None
+
+
 SCHEMA = vol.Schema(
     {
         vol.Optional("types", default=[]): [_service_type],
         vol.Optional("advertise", default=True): bool,
-        vol.Optional("interfaces"): [vol.All(str, vol.Match(r"^\d{1,3}(\.\d{1,3}){3}$"))],
+        vol.Optional("interfaces"): vol.All([_ipv4], vol.Length(max=64)),
+        # what ``csuhub discover --interface`` passes to every source: one address
+        vol.Optional("interface"): _ipv4,
     }
 )
+
+
+def interface_choice(options: dict[str, Any]) -> list[str] | InterfaceChoice:
+    """What python-zeroconf listens on: the addresses the site names, else every
+    IPv4 interface.
+
+    The "every interface" default must be the ``InterfaceChoice.All`` enum: zeroconf
+    refuses anything else that is not a list (a string such as ``"all"`` raises
+    ``TypeError`` in ``normalize_interface_choice``), and that default is the path
+    ``csuhub discover`` takes.
+    """
+    chosen = [
+        *options.get("interfaces", ()),
+        *([options["interface"]] if "interface" in options else []),
+    ]
+    return list(dict.fromkeys(chosen)) if chosen else InterfaceChoice.All
 
 
 def _text(value: Any, limit: int = 100) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return "".join(ch for ch in str(value) if ch.isprintable())[:limit]
+
+
+class ZeroconfStartError(Exception):
+    """mDNS could not open its sockets; the message is for an operator."""
 
 
 class ZeroconfSource:
@@ -77,8 +109,12 @@ class ZeroconfSource:
         return sorted({*BASE_TYPES, *self.type_drivers, *self.options["types"]})
 
     async def start(self) -> None:
-        interfaces = self.options.get("interfaces")
-        self.zc = AsyncZeroconf(interfaces=interfaces or "all", ip_version=IPVersion.V4Only)
+        try:
+            self.zc = AsyncZeroconf(
+                interfaces=interface_choice(self.options), ip_version=IPVersion.V4Only
+            )
+        except (OSError, RuntimeError) as err:  # no usable interface, address not local
+            raise ZeroconfStartError(f"mDNS cannot listen: {err}") from None
         if self.options["advertise"]:
             self._unsub = self.hub.bus.listen_once(HubStarted, self._advertise)
 
