@@ -6,6 +6,7 @@ import ast
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
 from csuhub import hookspecs
 
@@ -142,3 +143,45 @@ def test_packages_are_all_listed_in_pyproject() -> None:
     }
     found |= {p.parent.name for p in (ROOT / "plugins").glob("*/__init__.py")}
     assert found <= listed, found - listed
+
+
+def _declared_requirements() -> list[tuple[str, Any]]:
+    """(group, Requirement) for the runtime dependencies and the ``test`` extra."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"dependencies": project["dependencies"]}
+    groups |= {f"[{k}]": v for k, v in project.get("optional-dependencies", {}).items()}
+    return [(group, Requirement(line)) for group, lines in groups.items() for line in lines]
+
+
+def test_every_dependency_has_an_upper_bound() -> None:
+    """A major release may change an API we call (zeroconf's interface choice did break
+    discovery): it is tested before a bound moves, never picked up by a fresh install."""
+    unbounded = [
+        f"{group}: {req}"
+        for group, req in _declared_requirements()
+        if not any(spec.operator in ("<", "<=", "==", "~=", "===") for spec in req.specifier)
+    ]
+    assert not unbounded, unbounded
+
+
+def test_the_installed_set_satisfies_the_declared_ranges() -> None:
+    """What this environment resolved (the versions every other test ran against) is
+    inside pyproject's ranges, so the ranges claim only what was tested."""
+    from importlib import metadata
+
+    problems = []
+    for group, req in _declared_requirements():
+        if req.marker is not None and not req.marker.evaluate({"extra": "test"}):
+            continue
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{group}: {req.name} is not installed")
+            continue
+        if not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{group}: {req.name} {version} is outside {req.specifier}")
+    assert not problems, problems
