@@ -154,8 +154,17 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
                 f"{r['camera_id']:<16} {r['day']}  {r['policy']:<18} {r['segments']:>6} "
                 f"segments {_size(r['bytes']):>10}  destroyed {iso(r['last_destroyed_at'], tz)}"
                 for r in rows
-            ]
-            out.document({"destructions": rows}, "\n".join(lines) or "nothing destroyed yet")
+            ] or ["nothing destroyed yet"]
+            kept = await hub.store.retention.kept(args.camera)
+            if kept:
+                lines.append("kept past expiry by a retention_hold plugin:")
+                lines += [
+                    f"  sweep {k['sweep_id']} {k['camera_id']:<16} {k['segments']:>6} segments "
+                    f"{iso(k['footage_start'], tz)} -> {iso(k['footage_end'], tz)}"
+                    f"{'  FAILURE' if k['failure'] else ''}: {k['reason']}"
+                    for k in kept
+                ]
+            out.document({"destructions": rows, "kept": kept}, "\n".join(lines))
             return 0
         report = await hub.retention.sweep(
             dry_run=args.dry_run, origin="cli", progress=None if args.dry_run else _progress(out)

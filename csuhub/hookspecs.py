@@ -8,7 +8,9 @@ Three families, named by convention:
 * ``<thing>_for_<context>(...)``: selectors, ``firstresult=True``. Called at
   run time on decisions; must be fast, plain ``def`` and return ``None`` to
   pass. (An ``async def`` selector would always "win" with an un-awaited
-  coroutine; the hub rejects such a result.)
+  coroutine; the hub rejects such a result.) Each selector declares with
+  ``@selector`` what a failing implementation means: passed over, or deciding
+  (fail closed), and its time budget (``csuhub.selectors``).
 * ``hub_*``: lifecycle.
 
 The exact signatures are documented in ``docs/hooks.md``; a meta-test keeps
@@ -22,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from csuhub.selectors import selector
+
 if TYPE_CHECKING:
     from csuhub.hub import Hub
     from csuhub.protocols import DiscoveredCamera
+    from csuhub.retention.context import SegmentRef
     from csuhub.specs import (
         CallLineSpec,
         CameraDriverSpec,
@@ -87,16 +92,20 @@ def register_web_routes(hub: Hub) -> list[Any] | None:
 # --- selectors ---------------------------------------------------------------
 
 
+@selector(on_failure="pass", budget=0.5)
 @hookspec(firstresult=True)
 def driver_for_discovery(hub: Hub, camera: DiscoveredCamera) -> str | None:
     """Name the camera driver for a discovered camera, or return None to pass."""
 
 
+@selector(on_failure="decide", budget=1.0, expects="a non-empty reason string or None")
 @hookspec(firstresult=True)
-def retention_hold(hub: Hub, segment: Any) -> str | None:
-    """Return a reason to keep a segment past its expiry, or None to let it expire."""
+def retention_hold(hub: Hub, segment: SegmentRef) -> str | None:
+    """Return a reason to keep a segment past its expiry, or None to let it expire.
+    Fails closed: a raising, slow or nonsensical implementation keeps the segment."""
 
 
+@selector(on_failure="pass", budget=0.5)
 @hookspec(firstresult=True)
 def layout_for_incident(hub: Hub, incident: Any, wall: Any) -> str | None:
     """Name the wall layout to show for an incident on a wall, or None to pass."""

@@ -43,8 +43,10 @@ from csuhub.plugins import CsuhubPluginManager, PluginCallError, PluginState, ma
 from csuhub.protocols import DiscoveredCamera
 from csuhub.recording.manager import RecordingManager
 from csuhub.registry import DuplicateSpecError, Registry
+from csuhub.retention.context import SegmentRef
 from csuhub.retention.requisitions import Requisitions
 from csuhub.retention.sweeper import RetentionManager
+from csuhub.selectors import Selection, select
 from csuhub.specs import ConfigSectionSpec
 from csuhub.store import Store
 from csuhub.supervisor import ProcessGroup, Supervisor
@@ -113,6 +115,8 @@ class Hub:
         )
         self.bus = EventBus()
         self.registry = Registry()
+        #: (selector, plugin) pairs already logged at error level (one traceback each)
+        self._selector_failures: set[tuple[str, str]] = set()
         self.data = HubData()
         self.supervisor = Supervisor(self.bus)
         self.processes = ProcessGroup()
@@ -270,37 +274,35 @@ class Hub:
 
     # -- selectors (firstresult hooks, called at run time) ----------------------
 
-    def _select(self, hook: str, **kwargs: Any) -> Any:
-        """First non-None answer; a raising or ``async def`` implementation is skipped."""
-        caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            name = self.pm.get_name(impl.plugin)
-            try:
-                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except Exception:
-                _LOGGER.exception("plugin %s failed in %s; ignored", name, hook)
-                continue
-            if asyncio.iscoroutine(result):
-                result.close()
-                _LOGGER.error(
-                    "plugin %s implements selector %s with async def; ignored", name, hook
-                )
-                continue
-            if result is not None:
-                return result
-        return None
+    def _select(self, hook: str, **kwargs: Any) -> Selection:
+        """Ask a selector; its spec says whether a failing plugin is passed over or
+        decides (``csuhub.selectors``)."""
+        return select(self.pm, hook, kwargs, self._selector_failures)
 
     def driver_for(self, camera: DiscoveredCamera) -> str | None:
-        return cast(str | None, self._select("driver_for_discovery", hub=self, camera=camera))
+        return cast(
+            str | None, self._select("driver_for_discovery", hub=self, camera=camera).answer
+        )
 
-    def hold_reason(self, segment: Any) -> str | None:
-        return cast(str | None, self._select("retention_hold", hub=self, segment=segment))
+    def hold_decision(self, segment: SegmentRef) -> Selection:
+        """Ask ``retention_hold`` about one segment. ``failed`` means a plugin could not
+        answer and the segment is kept (fail closed), ``error`` saying why."""
+        if not isinstance(segment, SegmentRef):
+            raise TypeError(f"retention_hold takes a SegmentRef, not {type(segment).__name__}")
+        return self._select("retention_hold", hub=self, segment=segment)
+
+    def hold_reason(self, segment: SegmentRef) -> str | None:
+        """The reason to keep ``segment``, or None to let it go; a failing plugin's
+        reason says it failed (the segment is kept all the same)."""
+        decision = self.hold_decision(segment)
+        if decision.failed:
+            return f"retention_hold failed, kept (fail closed): {decision.error}"
+        return cast(str | None, decision.answer)
 
     def layout_for(self, incident: Any, wall: Any) -> str | None:
         return cast(
-            str | None, self._select("layout_for_incident", hub=self, incident=incident, wall=wall)
+            str | None,
+            self._select("layout_for_incident", hub=self, incident=incident, wall=wall).answer,
         )
 
     # -- lifecycle --------------------------------------------------------------

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import pytest
 import voluptuous as vol
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from csuhub.config import ConfigInvalid
 from csuhub.events import CameraDiscovered
 from csuhub.hookspecs import hookimpl
 from csuhub.protocols import DiscoveredCamera
+from csuhub.retention.context import SegmentRef
 from csuhub.specs import (
     CallLineSpec,
     ConfigSectionSpec,
@@ -226,20 +228,36 @@ async def test_hook_driver_for_discovery(hub_factory: Any) -> None:
 async def test_hook_retention_hold(hub_factory: Any) -> None:
     class Holder:
         @hookimpl
-        def retention_hold(self, hub: Any, segment: Any) -> str | None:
-            return "requisition PV-42" if segment["camera"] == "cam-1" else None
+        def retention_hold(self, hub: Any, segment: SegmentRef) -> str | None:
+            return "requisition PV-42" if segment.camera_id == "cam-1" else None
 
     class Raising:
         @hookimpl(tryfirst=True)
-        def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        def retention_hold(self, hub: Any, segment: SegmentRef) -> str | None:
             raise RuntimeError("broken plugin")
 
+    one = SegmentRef(1, "cam-1", 0.0, 60.0, "cam-1/a.mp4", "max_age")
+    two = SegmentRef(2, "cam-2", 0.0, 60.0, "cam-2/a.mp4", "max_age")
     async with hub_factory() as hub:
-        assert hub.hold_reason({"camera": "cam-1"}) is None
-        with registered_plugin(hub, Holder()), registered_plugin(hub, Raising()):
-            assert hub.hold_reason({"camera": "cam-1"}) == "requisition PV-42"
-            assert hub.hold_reason({"camera": "cam-2"}) is None
-        assert hub.hold_reason({"camera": "cam-1"}) is None
+        assert hub.hold_reason(one) is None
+        with registered_plugin(hub, Holder()):
+            assert hub.hold_reason(one) == "requisition PV-42"
+            assert hub.hold_reason(two) is None
+            with registered_plugin(hub, Raising()):
+                # fail closed: a plugin that cannot answer keeps the segment, saying why
+                for segment in (one, two):
+                    reason = hub.hold_reason(segment)
+                    assert reason is not None
+                    assert "fail closed" in reason and "broken plugin" in reason
+                decision = hub.hold_decision(two)
+                assert decision.failed and decision.answer is None
+        assert hub.hold_reason(one) is None
+        # the argument is typed: the dict a test once passed (with 'camera' for
+        # 'camera_id') is refused, not silently answered
+        with pytest.raises(TypeError, match="SegmentRef"):
+            hub.hold_reason({"camera": "cam-1"})
+        with pytest.raises(TypeError):
+            SegmentRef(id=1, camera="cam-1", start=0, end=1, path="x", policy="p")  # type: ignore[call-arg]
 
 
 async def test_hook_layout_for_incident(hub_factory: Any) -> None:

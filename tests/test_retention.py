@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +265,7 @@ async def test_a_plugin_can_hold_through_the_retention_hold_hook(tmp_path: Path)
     class Keeper:
         @hookimpl
         def retention_hold(self, hub: Any, segment: Any) -> str | None:
-            return "kept by the plugin" if segment["camera_id"] == "cam-k" else None
+            return "kept by the plugin" if segment.camera_id == "cam-k" else None
 
     hub = await started(tmp_path)
     try:
@@ -278,6 +280,120 @@ async def test_a_plugin_can_hold_through_the_retention_hold_hook(tmp_path: Path)
         assert {p.split("/")[0] for p in indexed(db(hub))} == {"cam-k"}
     finally:
         await hub.stop()
+
+
+class _Raising:
+    @hookimpl
+    def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        raise RuntimeError("hold service unreachable")
+
+
+class _Nonsense:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def retention_hold(self, hub: Any, segment: Any) -> Any:
+        return self.answer
+
+
+class _Async:
+    @hookimpl
+    async def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        return None
+
+
+class _Slow:
+    @hookimpl
+    def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        time.sleep(0.03)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("plugin", "why"),
+    [
+        (_Raising(), "hold service unreachable"),
+        (_Nonsense(True), "unusable answer (bool)"),
+        (_Nonsense(""), "unusable answer (str)"),
+        (_Nonsense({"keep": 1}), "unusable answer (dict)"),
+        (_Async(), "async def"),
+        (_Slow(), "budget"),
+    ],
+    ids=["raises", "true", "empty", "dict", "async", "slow"],
+)
+async def test_a_failing_hold_plugin_keeps_the_footage_through_a_full_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plugin: Any, why: str
+) -> None:
+    """Fail closed (issue 10 §1): before, a raising plugin was skipped, hold_reason()
+    answered None and the segment was destroyed."""
+    from csuhub import hookspecs
+    from csuhub.selectors import POLICY_ATTR
+
+    spec = hookspecs.retention_hold
+    monkeypatch.setattr(spec, POLICY_ATTR, replace(getattr(spec, POLICY_ATTR), budget=0.01))
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        expired = [NOW - 20 * DAY + i * 120 for i in range(5)]
+        beyond_cap = [NOW - 40 * DAY + i * 120 for i in range(3)]
+        fresh = [NOW - 1 * DAY]
+        paths = seed(db(hub), root, [("cam-a", t) for t in expired + beyond_cap + fresh])
+        alerts: list[RetentionAlert] = []
+        unlisten = hub.bus.listen(RetentionAlert, alerts.append)
+        with registered_plugin(hub, plugin):
+            report = await hub.retention.sweep(now=NOW)
+        await hub.bus.drain()
+        unlisten()
+        assert report.segments == 0
+        assert indexed(db(hub)) == set(paths) and files(root) == set(paths)
+        # the reason is in the sweep report ...
+        assert len(report.kept) == 1
+        kept = report.kept[0]
+        assert kept["failure"] is True and kept["segments"] == 8
+        assert "fail closed" in kept["reason"] and why in kept["reason"]
+        # ... in the register ...
+        register = await hub.store.retention.kept(sweep_id=report.sweep_id)
+        assert [(r["camera_id"], r["segments"], r["failure"]) for r in register] == [
+            ("cam-a", 8, 1)
+        ]
+        assert why in register[0]["reason"]
+        assert register[0]["footage_start"] == beyond_cap[0]
+        # ... and raised to the operators, including the footage past the legal cap
+        kinds = {a.kind for a in alerts}
+        assert {"hold_hook_failed", "kept_past_cap"} <= kinds
+        # once the plugin is gone, the next sweep destroys what was due
+        report = await hub.retention.sweep(now=NOW)
+        assert report.segments == 8 and not report.kept
+    finally:
+        await hub.stop()
+
+
+async def test_the_register_of_kept_footage_is_append_only(tmp_path: Path) -> None:
+    hub = await started(tmp_path, config(default="14d"))
+    try:
+        seed(db(hub), hub.recording.storage_root(), [("cam-a", NOW - 20 * DAY)])
+        with registered_plugin(hub, _Raising()):
+            await hub.retention.sweep(now=NOW)
+        con = sqlite3.connect(db(hub))
+        try:
+            for sql in ("DELETE FROM retention_kept", "UPDATE retention_kept SET segments=0"):
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    con.execute(sql)
+        finally:
+            con.close()
+    finally:
+        await hub.stop()
+    # the CLI's register shows it, failure and reason included
+    result = await asyncio.to_thread(
+        run_cli, "retention", "register", "--json", "--data", str(hub.data_dir)
+    )
+    assert result.returncode == 0, result.stderr
+    kept = json.loads(result.stdout)["kept"]
+    assert [(k["camera_id"], k["failure"]) for k in kept] == [("cam-a", 1)]
+    assert "hold service unreachable" in kept[0]["reason"]
+    text = await asyncio.to_thread(run_cli, "retention", "register", "--data", str(hub.data_dir))
+    assert "FAILURE" in text.stdout and "hold service unreachable" in text.stdout
 
 
 async def test_the_hook_is_asked_about_every_row_it_could_veto_and_only_once(
@@ -307,8 +423,8 @@ async def test_the_hook_is_asked_about_every_row_it_could_veto_and_only_once(
         class Keeper:
             @hookimpl
             def retention_hold(self, hub: Any, segment: Any) -> str | None:
-                asked.append(segment["path"])
-                return "kept by the plugin" if segment["path"] in keep else None
+                asked.append(segment.path)
+                return "kept by the plugin" if segment.path in keep else None
 
         with registered_plugin(hub, Keeper()):
             report = await hub.retention.sweep(now=NOW)

@@ -54,3 +54,20 @@ class SweepContext:
         """(total, free) bytes of the filesystem holding the recordings."""
         usage = shutil.disk_usage(self.storage_root)
         return usage.total, usage.free
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """One expired segment a sweep is about to destroy, as the ``retention_hold``
+    hook sees it. Frozen and typed so a plugin reading a field that does not exist
+    fails in its own tests, not silently in production (a dict let ``camera`` pass
+    for ``camera_id``)."""
+
+    id: int
+    camera_id: str
+    start: float
+    end: float
+    #: relative to the storage root
+    path: str
+    #: the policy that expired it: ``max_age``, ``storage_pressure``, ``legal_cap``...
+    policy: str

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
 from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.protocols import Expiry
-from csuhub.retention.context import DAY, CameraRetention, SweepContext
+from csuhub.retention.context import DAY, CameraRetention, SegmentRef, SweepContext
 from csuhub.store.retention import PRESERVE, Marked, MarkRequest
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)  # the first MAX_REPORTED_FAILURES
     failures: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: expired footage kept by a ``retention_hold`` plugin (vetoed or failed), per
+    #: camera and reason; also written to the register (``retention_kept``)
+    kept: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +86,7 @@ class SweepReport:
             "failed": self.failed,
             "failures": self.failures,
             "alerts": self.alerts,
+            "kept": self.kept,
         }
 
 
@@ -380,11 +384,12 @@ class RetentionManager:
         refused: set[int] = set()  # rows whose file could not be unlinked: not retried now
         vetoed: set[int] = set()  # rows a retention_hold hook kept: asked once per sweep
         failing: dict[str, int] = {}
+        kept: dict[tuple[str, str, bool], dict[str, Any]] = {}
         try:
             while pending:
                 progress("sweeping", 1 - len(pending) / max(len(plan), 1))
                 if vetoing:
-                    approved, exhausted = await self._approve(pending, refused, vetoed)
+                    approved, exhausted = await self._approve(pending, refused, vetoed, kept)
                     rows = await store.mark_ids(sweep_id, approved) if approved else []
                 else:
                     rows, exhausted = await store.mark(
@@ -414,7 +419,12 @@ class RetentionManager:
                     given_up = {c for c, n in failing.items() if n >= CAMERA_FAILURE_LIMIT}
                     pending = [r for r in pending if r.camera_id not in given_up]
         finally:
+            report.kept = list(kept.values())
+            # the keeps are registered even when the sweep is cut short: what was not
+            # destroyed, and why, is as much part of the record as what was
+            await store.record_kept(sweep_id, report.kept)
             await store.end_sweep(sweep_id)
+        self._report_kept(report, ctx.now - ctx.cap)
         report.duration = time.monotonic() - started
         progress("done", 1.0)
         if report.segments:
@@ -451,12 +461,18 @@ class RetentionManager:
         return report
 
     async def _approve(
-        self, pending: list[MarkRequest], refused: set[int], vetoed: set[int]
+        self,
+        pending: list[MarkRequest],
+        refused: set[int],
+        vetoed: set[int],
+        kept: dict[tuple[str, str, bool], dict[str, Any]],
     ) -> tuple[list[tuple[MarkRequest, list[int]]], int]:
         """Fill one batch with rows the ``retention_hold`` hook lets go, asking it only
         about the rows this batch reaches (each row once per sweep; ``vetoed`` grows).
-        Returns the approved rows per request and how many leading requests have
-        nothing left. Only called when a plugin implements the hook."""
+        A plugin that fails keeps the row (fail closed); every keep is counted in
+        ``kept`` per camera and reason. Returns the approved rows per request and how
+        many leading requests have nothing left. Only called when a plugin implements
+        the hook."""
         store = self.hub.store.retention
         approved: list[tuple[MarkRequest, list[int]]] = []
         taken: set[int] = set()
@@ -469,21 +485,25 @@ class RetentionManager:
                 candidates = await store.candidates(request, limit, refused | vetoed | taken)
                 ids: list[int] = []
                 for seg_id, start, end, path in candidates:
-                    segment = {
-                        "id": seg_id,
-                        "camera_id": request.camera_id,
-                        "start": start,
-                        "end": end,
-                        "path": path,
-                        "policy": request.policy,
-                    }
-                    try:
-                        reason = self.hub.hold_reason(segment)
-                    except Exception:
-                        _LOGGER.exception("retention_hold hook failed: keeping the segment")
-                        reason = "retention_hold hook failed"
+                    ref = SegmentRef(seg_id, request.camera_id, start, end, path, request.policy)
+                    reason, failure = self._hold(ref)
                     if reason:
                         vetoed.add(seg_id)
+                        key = (request.camera_id, reason[:300], failure)
+                        entry = kept.setdefault(
+                            key,
+                            {
+                                "camera_id": request.camera_id,
+                                "reason": key[1],
+                                "failure": failure,
+                                "segments": 0,
+                                "footage_start": start,
+                                "footage_end": end,
+                            },
+                        )
+                        entry["segments"] += 1
+                        entry["footage_start"] = min(entry["footage_start"], start)
+                        entry["footage_end"] = max(entry["footage_end"], end)
                     else:
                         ids.append(seg_id)
                     asked += 1
@@ -499,6 +519,41 @@ class RetentionManager:
             if remaining <= 0:
                 break
         return approved, exhausted
+
+    def _hold(self, ref: SegmentRef) -> tuple[str | None, bool]:
+        """(reason to keep, whether it is a failure). Anything going wrong while asking
+        means keep: a hold that cannot be read is a hold."""
+        try:
+            decision = self.hub.hold_decision(ref)
+        except Exception as err:  # the selector machinery itself: still fail closed
+            _LOGGER.exception("retention_hold could not be asked: keeping the segment")
+            return f"retention_hold could not be asked, kept (fail closed): {err}", True
+        if decision.failed:
+            return f"retention_hold failed, kept (fail closed): {decision.error}", True
+        return (str(decision.answer) if decision.answer is not None else None), False
+
+    def _report_kept(self, report: SweepReport, cap_before: float) -> None:
+        """Raise what an operator must see: a plugin failing (footage kept that may
+        be due for destruction), and footage kept past the legal cap."""
+        failed = [k for k in report.kept if k["failure"]]
+        if failed:
+            total = sum(k["segments"] for k in failed)
+            self._alarm(
+                None,
+                "hold_hook_failed",
+                f"{total} expired segment(s) kept because a retention_hold plugin failed: "
+                f"{failed[0]['reason']}",
+            )
+        past_cap = [k for k in report.kept if k["footage_start"] < cap_before]
+        if past_cap:
+            total = sum(k["segments"] for k in past_cap)
+            cameras = sorted({k["camera_id"] for k in past_cap})
+            self._alarm(
+                None,
+                "kept_past_cap",
+                f"{total} segment(s) older than the legal cap kept by a retention_hold "
+                f"plugin ({', '.join(cameras[:5])}): only a requisition should do that",
+            )
 
     async def _destroy(
         self, sweep_id: int, rows: list[Marked], now: float

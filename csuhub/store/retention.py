@@ -560,6 +560,52 @@ class RetentionStore:
 
         return await self.store._run(run)
 
+    async def record_kept(self, sweep_id: int, kept: list[dict[str, Any]]) -> None:
+        """Register expired footage a sweep kept because a ``retention_hold`` plugin
+        vetoed it or failed (one row per camera and reason), in one transaction."""
+        if not kept:
+            return
+
+        def run(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            conn.executemany(
+                "INSERT INTO retention_kept(sweep_id, camera_id, reason, failure, segments, "
+                "footage_start, footage_end, kept_at) VALUES(?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        sweep_id,
+                        k["camera_id"],
+                        k["reason"],
+                        int(bool(k["failure"])),
+                        k["segments"],
+                        k["footage_start"],
+                        k["footage_end"],
+                        now,
+                    )
+                    for k in kept
+                ],
+            )
+
+        await self.store.transaction(run)
+
+    async def kept(
+        self, camera_id: str | None = None, sweep_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The register's other half: what sweeps kept past expiry, and why."""
+
+        def run() -> list[dict[str, Any]]:
+            sql = "SELECT * FROM retention_kept WHERE 1=1"
+            args: list[Any] = []
+            if camera_id is not None:
+                sql += " AND camera_id=?"
+                args.append(camera_id)
+            if sweep_id is not None:
+                sql += " AND sweep_id=?"
+                args.append(sweep_id)
+            return [dict(r) for r in self.store.conn.execute(sql + " ORDER BY id", args)]
+
+        return await self.store._run(run)
+
     # -- incidents (what retention needs of them) ---------------------------------------------
 
     async def open_incident(

@@ -1,0 +1,144 @@
+"""How the hub asks a selector hook, and what a failing answer means.
+
+A selector (``firstresult`` hook) is a run-time decision. What a plugin's
+failure means depends on the decision: a driver that cannot be chosen is
+passed over, but a legal hold that cannot be read must keep the footage. So the
+failure policy is part of the hook's spec (``@selector`` in ``hookspecs.py``),
+not a choice made at each call site.
+
+A *failure* is any of: the implementation raised, it is an ``async def`` (its
+coroutine is never awaited), it took longer than the spec's budget, or it gave
+an answer of the wrong kind. Selectors are plain ``def`` run on the event loop,
+so a slow one cannot be interrupted: its answer is discarded once it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pluggy
+
+_LOGGER = logging.getLogger(__name__)
+
+#: attribute of a hookspec function that carries its ``SelectorPolicy``
+POLICY_ATTR = "csuhub_selector_policy"
+
+
+def _non_empty_str(answer: Any) -> bool:
+    return isinstance(answer, str) and bool(answer.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorPolicy:
+    """What the hub does when an implementation of a selector fails.
+
+    ``on_failure="pass"`` skips the failing plugin and asks the next one;
+    ``on_failure="decide"`` stops at once and returns a failed ``Selection``
+    (fail closed: the caller treats it as the safe answer, e.g. keep).
+    """
+
+    on_failure: Literal["pass", "decide"] = "pass"
+    #: seconds an implementation may take; a slower answer is a failure
+    budget: float = 0.5
+    #: whether a non-``None`` answer is usable
+    accepts: Callable[[Any], bool] = _non_empty_str
+    #: what a usable answer is, for the log and the reason of a failure
+    expects: str = "a non-empty string"
+
+
+def selector(
+    *,
+    on_failure: Literal["pass", "decide"] = "pass",
+    budget: float = 0.5,
+    accepts: Callable[[Any], bool] = _non_empty_str,
+    expects: str = "a non-empty string",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Attach a ``SelectorPolicy`` to a hookspec function (declaration only)."""
+    policy = SelectorPolicy(on_failure, budget, accepts, expects)
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(function, POLICY_ATTR, policy)
+        return function
+
+    return mark
+
+
+DEFAULT_POLICY = SelectorPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The outcome of asking a selector: the winning answer and who gave it, or the
+    failure that decided (``failed`` is only ever true under ``on_failure="decide"``)."""
+
+    answer: Any = None
+    plugin: str | None = None
+    failed: bool = False
+    error: str | None = None
+
+
+def policy_of(caller: pluggy.HookCaller) -> SelectorPolicy:
+    spec = caller.spec
+    if spec is None:
+        return DEFAULT_POLICY
+    return getattr(spec.function, POLICY_ATTR, DEFAULT_POLICY)
+
+
+def select(
+    pm: pluggy.PluginManager,
+    hook: str,
+    kwargs: dict[str, Any],
+    logged: set[tuple[str, str]] | None = None,
+) -> Selection:
+    """Ask each implementation in pluggy's order; the first usable non-``None`` answer
+    wins, and a failure is passed over or decides, as the hook's spec says.
+
+    ``logged`` remembers (hook, plugin) pairs already reported at error level: a
+    sweep asks a hold hook once per segment, and one broken plugin must not write
+    thousands of tracebacks (the sweep report counts every failure)."""
+    logged = set() if logged is None else logged
+    caller: pluggy.HookCaller = getattr(pm.hook, hook)
+    policy = policy_of(caller)
+    for impl in reversed(caller.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        error: str | None = None
+        started = time.monotonic()
+        try:
+            answer = impl.function(**{a: kwargs[a] for a in impl.argnames})
+        except Exception as err:
+            if (hook, name) not in logged:
+                _LOGGER.exception("plugin %s failed in selector %s", name, hook)
+            error = f"plugin {name} failed: {type(err).__name__}: {err}"[:300]
+            answer = None
+        elapsed = time.monotonic() - started
+        if asyncio.iscoroutine(answer):
+            answer.close()
+            error = f"plugin {name} implements {hook} with async def"
+            answer = None
+        elif error is None and elapsed > policy.budget:
+            error = f"plugin {name} answered after {elapsed:.2f} s (budget {policy.budget:g} s)"
+            answer = None
+        elif error is None and answer is not None and not policy.accepts(answer):
+            error = (
+                f"plugin {name} gave an unusable answer ({type(answer).__name__}),"
+                f" expected {policy.expects}"
+            )
+            answer = None
+        if error is not None:
+            level = logging.DEBUG if (hook, name) in logged else logging.ERROR
+            logged.add((hook, name))
+            if policy.on_failure == "decide":
+                _LOGGER.log(level, "%s: %s; failing closed", hook, error)
+                return Selection(None, name, failed=True, error=error)
+            _LOGGER.log(level, "%s: %s; ignored", hook, error)
+            continue
+        if answer is not None:
+            return Selection(answer, name)
+    return Selection()
