@@ -3,7 +3,9 @@
 A simulated camera is a real H.264 stream made by ffmpeg from a lavfi test
 pattern, encoded once into a short clip under the hub's data directory and
 then read in a loop in real time (``-stream_loop -1 -re``) by whatever
-consumes ``stream()``. Discovery sends no packet: the "network" is a counter.
+consumes ``stream()``. ``snapshot()`` answers with a JPEG frame of that clip, so
+the demo's cameras take the same snapshot path (API, audit) as a real camera's.
+Discovery sends no packet: the "network" is a counter.
 
 This plugin registers through the ``csuhub`` entry point like any other and
 uses only the public hooks and protocols.
@@ -12,10 +14,12 @@ uses only the public hooks and protocols.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,10 @@ DRIVER_SCHEMA = vol.Schema(
         vol.Optional("bitrate"): vol.All(str, vol.Match(r"^\d{1,5}[kKM]$")),
     }
 )
+
+# A snapshot is one decoded frame of a local clip: a second is generous, the API
+# itself gives up after 15 s.
+SNAPSHOT_TIMEOUT = 10.0
 
 SOURCE_SCHEMA = vol.Schema(
     {vol.Optional("count", default=2): vol.All(int, vol.Range(min=0, max=1000))}
@@ -111,6 +119,48 @@ class SimulatedCamera:
             raise SimcamError(f"ffmpeg exited with {proc.returncode}: {tail[0]}")
         os.replace(partial, self.clip)  # atomic: a clip is either whole or absent
         _LOGGER.info("simcam %s: clip ready (%s)", self.camera_id, self.clip.name)
+
+    def snapshot_position(self, now: float) -> float:
+        """Where in the clip a snapshot taken at ``now`` is cut.
+
+        Derived from the clock so that successive snapshots move as a live picture
+        does; it stops a second short of the end, where a seek could find no frame.
+        """
+        span = max(1.0, self.options["clip_seconds"] - 1.0)
+        return now % span
+
+    def snapshot_args(self, position: float) -> list[str]:
+        """ffmpeg decoding one frame at ``position`` to a JPEG on stdout, as a list."""
+        stream = ffmpeg.input(str(self.clip), ss=f"{position:.3f}").output(
+            "pipe:1", vframes=1, f="image2", vcodec="mjpeg"
+        )
+        args = stream.global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+        return [_ffmpeg_binary(), *args.get_args()]
+
+    async def snapshot(self, profile: str = "main") -> bytes:
+        """A JPEG of the frame the looping clip shows now (the optional driver method the
+        snapshot endpoint calls)."""
+        if self.options["fail"]:
+            raise SimcamError("simulated failure (options.fail is true)")
+        if not await self.check_health():
+            raise SimcamError("the simulated clip is not encoded yet")
+        proc = await self.hub.processes.spawn(
+            self.snapshot_args(self.snapshot_position(time.time())),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            image, stderr = await asyncio.wait_for(proc.communicate(), SNAPSHOT_TIMEOUT)
+        finally:
+            if proc.returncode is None:  # timed out or cancelled: never leave it running
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        if proc.returncode != 0:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise SimcamError(f"snapshot: ffmpeg exited with {proc.returncode}: {tail[0]}")
+        if not (image.startswith(b"\xff\xd8") and image.endswith(b"\xff\xd9")):
+            raise SimcamError("snapshot: ffmpeg did not produce a JPEG")
+        return image
 
     async def describe(self) -> dict[str, Any]:
         o = self.options
