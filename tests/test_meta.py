@@ -185,3 +185,98 @@ def test_the_installed_set_satisfies_the_declared_ranges() -> None:
         if not req.specifier.contains(version, prereleases=True):
             problems.append(f"{group}: {req.name} {version} is outside {req.specifier}")
     assert not problems, problems
+
+
+# --- the architecture of record names only what exists --------------------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+_CODE = re.compile(r"`([^`\n]+)`")
+_PATHLIKE = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_HOOK_NEAR = re.compile(r"`(\w+)`\s+hooks?\b|\bhooks?\s+`(\w+)`")
+_HOOK_FAMILY = re.compile(r"^(register_\w+|hub_\w+|\w+_for_\w+)$")
+_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def _doc_paths(text: str) -> set[str]:
+    """Backticked file and folder paths: ``csuhub/hub.py``, ``recording/export.py``,
+    ``store/``, ``plugins/csuhub_x/``, ``csuhub_x``."""
+    found = set()
+    for token in _CODE.findall(text):
+        if not _PATHLIKE.match(token) or token.startswith("."):
+            continue
+        if token.endswith((".py", ".md", "/")) or re.match(r"^csuhub_\w+$", token):
+            found.add(token)
+    return found
+
+
+def _path_exists(token: str) -> bool:
+    """Paths in the doc are written from the top of the checkout, from ``csuhub/``
+    (``bus.py``, ``recording/export.py``) or from ``plugins/`` (``csuhub_onvif``)."""
+    return any(
+        (base / token.rstrip("/")).exists() for base in (ROOT, ROOT / "csuhub", ROOT / "plugins")
+    )
+
+
+def _dotted_exists(name: str) -> bool:
+    """``csuhub.retention.requisitions`` or ``csuhub.store.Store``: a module, then attributes."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def architecture_problems(text: str) -> list[str]:
+    """Every module, file, link and hook docs/architecture.md names, that does not exist."""
+    problems = [
+        f"no such file or folder: {p}" for p in sorted(_doc_paths(text)) if not _path_exists(p)
+    ]
+    dotted = {t for t in _CODE.findall(text) if re.match(r"^csuhub(\.\w+)+$", t)}
+    problems += [
+        f"no such module or attribute: {d}" for d in sorted(dotted) if not _dotted_exists(d)
+    ]
+    for link in _LINK.findall(text):
+        if "://" not in link and not (ARCHITECTURE.parent / link).exists():
+            problems.append(f"broken link: {link}")
+    hooks = {a or b for a, b in _HOOK_NEAR.findall(text)}
+    hooks |= {t for t in _CODE.findall(text) if _HOOK_FAMILY.match(t)}
+    known = set(_hookspecs())
+    problems += [f"no such hook in hookspecs: {h}" for h in sorted(hooks - known)]
+    return problems
+
+
+def test_the_architecture_of_record_names_only_what_exists() -> None:
+    assert architecture_problems(ARCHITECTURE.read_text()) == []
+
+
+def test_the_architecture_check_catches_what_it_should() -> None:
+    """The checker itself: each kind of stale reference is caught, real ones pass."""
+    assert (
+        architecture_problems(
+            "`csuhub/hub.py`, `recording/export.py`, `store/`, `plugins/csuhub_simcam/`, "
+            "`csuhub_onvif`, `csuhub.store.Store`, [hooks](hooks.md), the `retention_hold` hook"
+        )
+        == []
+    )
+    stale = architecture_problems(
+        "`csuhub/foo.py`, `recording/gone.py`, `plugins/csuhub_x/`, `nothing/`, "
+        "`csuhub.store.Nope`, [x](gone.md), the (`retention_policy` hook), "
+        "`register_things`, `camera_for_nothing`"
+    )
+    assert len(stale) == 9, stale
+
+
+def test_the_architecture_does_not_call_built_things_unbuilt() -> None:
+    text = ARCHITECTURE.read_text()
+    _, _, unbuilt = text.partition("## Designed, not yet built")
+    for built in ("sweeper", "requisition"):
+        assert built not in unbuilt.lower(), f"{built} is built but listed as not yet built"
