@@ -28,9 +28,9 @@ from csuhub.blueprint.loader import BlueprintLoader
 from csuhub.bus import EventBus
 from csuhub.cameras.discovery import DiscoveryManager
 from csuhub.cameras.registry import CameraRegistry
-from csuhub.config import ConfigInvalid, SiteConfig, load_raw, validate_site
+from csuhub.config import ConfigInvalid, SiteConfig, load_raw, load_secrets, validate_site
 from csuhub.config.diff import diff_config
-from csuhub.config.yaml_loader import YamlError, load_file
+from csuhub.config.yaml_loader import Secret, YamlError
 from csuhub.events import (
     ConfigReloaded,
     ConfigReloadFailed,
@@ -104,11 +104,14 @@ class Hub:
         web: bool = True,
         files: frozenset[Path] = frozenset(),
         strict: bool = False,
+        secrets: dict[str, Secret] | None = None,
     ) -> None:
         self.raw_config = raw_config if raw_config is not None else {}
         self.source = source
         self.files = files
         self.strict = strict
+        #: ``secrets.yaml`` beside the site file, read once off the loop (``secret()``)
+        self._secrets = secrets
         self._data_dir_override = data_dir
         self.pm = (
             pm if pm is not None else make_plugin_manager(disabled=_peek_disabled(self.raw_config))
@@ -167,6 +170,8 @@ class Hub:
         """
         if self._config is not None:
             return self._config
+        if self._secrets is None and not _loop_running():
+            self._secrets = self._read_secrets()  # on the loop, start() reads them in a thread
         self._collect_specs()
         self._config = self.validate(self.raw_config, self.source, self.files)
         self._data_dir = self._resolve_data_dir()
@@ -190,7 +195,9 @@ class Hub:
     def from_file(cls, path: Path, **kwargs: Any) -> Hub:
         """A hub for a site file on disk (tags resolved); raises ``ConfigInvalid``/``OSError``."""
         loaded = load_raw(path)
-        return cls(loaded.raw, source=str(path), files=loaded.files, **kwargs)
+        return cls(
+            loaded.raw, source=str(path), files=loaded.files, secrets=loaded.secrets, **kwargs
+        )
 
     def _resolve_data_dir(self) -> Path:
         if self._data_dir_override is not None:
@@ -311,6 +318,8 @@ class Hub:
         """Start everything in order. On failure or cancellation, undo what started."""
         if self.state not in ("created", "stopped"):
             raise RuntimeError(f"cannot start a hub that is {self.state}")
+        if self._secrets is None:
+            self._secrets = await asyncio.to_thread(self._read_secrets)
         self.setup()
         self.state = "starting"
         self.bus.fire(HubStarting(hub_name=self.name))
@@ -403,18 +412,27 @@ class Hub:
         self.bus.fire(HubStopping(hub_name=self.name, reason=reason))
         await self._unwind()
 
-    def secret(self, name: str) -> str | None:
-        """A value of the site's ``secrets.yaml`` (for adopted cameras' credentials)."""
-        source = self._config.source if self._config else None
-        if source is None:
-            return None
-        path = source.resolve().parent / "secrets.yaml"
+    def secret(self, name: str) -> Secret | None:
+        """A value of the site's ``secrets.yaml`` (for adopted cameras' credentials).
+
+        A lookup, never file I/O: it is called on the event loop (a camera
+        starting), so the file is read with the site file (``from_file``, a
+        reload's thread) or by ``start()`` in a thread. A changed file takes
+        effect at the next reload, like the site file. The value's ``repr``
+        hides it, so it cannot leak through a logged dict of options.
+        """
+        return (self._secrets or {}).get(name)
+
+    def _read_secrets(self) -> dict[str, Secret]:
+        """Blocking: read ``secrets.yaml`` beside the site file, if there is one."""
+        if self.source.startswith("<"):
+            return {}
         try:
-            data = load_file(path)
-        except (OSError, YamlError):
-            return None
-        value = data.get(name) if isinstance(data, dict) else None
-        return None if value is None else str(value)
+            return load_secrets(Path(self.source))
+        except (OSError, YamlError) as err:
+            # the message names the file and position, never a value
+            _LOGGER.warning("secrets.yaml beside %s not read: %s", self.source, err)
+            return {}
 
     # -- reload -----------------------------------------------------------------
 
@@ -441,7 +459,10 @@ class Hub:
             return {"ok": False, "errors": errors}
         try:
             loaded = await asyncio.to_thread(load_raw, source)
-            new = self.validate(loaded.raw, str(source), loaded.files)
+            # blueprints are files too: validate off the loop
+            new = await asyncio.to_thread(self.validate, loaded.raw, str(source), loaded.files)
+            # a retention policy that cannot be built refuses the reload: the running ones stay
+            retention = self.retention.build(new)
         except ConfigInvalid as err:
             errors = [str(i) for i in err.issues if i.severity == "error"]
             await self.store.audit(trigger, "config.reload_refused", str(source), errors=errors)
@@ -451,6 +472,7 @@ class Hub:
             errors = [f"{source}: cannot read: {err.strerror or err}"]
             self.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
             return {"ok": False, "errors": errors}
+        self._secrets = loaded.secrets  # before adopted cameras (re)start with them
         await self.cameras.sync_adopted()
         old = self.config
         diff = diff_config(old.data, new.data)
@@ -467,7 +489,7 @@ class Hub:
             await self.discovery.apply(diff.discovery, new.section("discovery", []))
         if "retention" in diff.sections or diff.cameras:
             # a shorter period or a removed camera takes effect at once
-            self.retention.configure()
+            self.retention.config, self.retention.policies = retention
             self.retention.wake()
         await self.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
         self.bus.fire(
@@ -608,6 +630,14 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, default=str, indent=2))
     os.replace(tmp, path)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _peek_disabled(raw: Any) -> list[str]:

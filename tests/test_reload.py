@@ -15,10 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+import voluptuous as vol
 from conftest import run_cli
 
 from csuhub.events import ConfigReloaded, ConfigReloadFailed
+from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
+from csuhub.plugins import make_plugin_manager
+from csuhub.specs import RetentionPolicySpec
 from csuhub.testing import wait_camera_state
 from csuhub.web.auth import hash_secret
 
@@ -228,3 +232,136 @@ def test_blueprint_change_is_seen_by_reload(tmp_path: Path) -> None:
             await hub.stop()
 
     asyncio.run(scenario())
+
+
+class ArchivePolicy:
+    """A vendor retention policy whose factory fails when told to (real plugin)."""
+
+    @hookimpl
+    def register_retention_policies(self, hub: Any) -> list[RetentionPolicySpec]:
+        def factory(hub: Any, options: dict[str, Any]) -> Any:
+            if options["explode"]:
+                raise RuntimeError("archive unreachable")
+            return ArchivePolicy()
+
+        return [
+            RetentionPolicySpec(
+                name="archive",
+                factory=factory,
+                config_schema=vol.Schema({vol.Optional("explode", default=False): bool}),
+            )
+        ]
+
+    async def plan(self, sweep: Any) -> list[Any]:
+        return []
+
+
+RETENTION = "retention:\n  default: 14d\n  policies:\n    - policy: max_age\n"
+
+
+async def test_reload_keeps_the_policies_when_new_ones_cannot_be_built(tmp_path: Path) -> None:
+    """Issue 10, 3c: a typo in a policy's options (caught by validation) or a
+    policy whose factory fails must leave the running policies in place; the
+    hub never sweeps with "policies: none"."""
+    site = tmp_path / "site.yaml"
+    site.write_text(RETENTION + "    - policy: archive\n")
+    pm = make_plugin_manager(plugins=[("archive", ArchivePolicy())])
+    hub = Hub.from_file(site, data_dir=tmp_path / "data", pm=pm, web=False)
+    await hub.start()
+    try:
+        before = list(hub.retention.policies)
+        assert [name for name, _ in before] == ["max_age", "archive"]
+
+        site.write_text(
+            RETENTION.replace("default: 14d", "default: 7d") + "      options:\n"
+            "        max_aeg: 3d\n    - policy: archive\n"
+        )
+        report = await hub.reload("test")
+        assert report["ok"] is False
+        assert report["errors"][0].startswith(
+            f"{site}:6:9: retention.policies[0].options.max_aeg: retention policy 'max_age': "
+            "unknown key 'max_aeg'"
+        )
+        assert hub.retention.policies == before
+        assert hub.config.data["retention"]["default"] == 14 * 86400
+
+        site.write_text(
+            RETENTION.replace("default: 14d", "default: 7d")
+            + "    - policy: archive\n      options: {explode: true}\n"
+        )
+        report = await hub.reload("test")
+        assert report["ok"] is False
+        assert report["errors"] == [
+            f"{site}:5:7: retention.policies[1]: retention policy 'archive' cannot be built: "
+            "RuntimeError: archive unreachable (the hub never runs with fewer retention "
+            "policies than the site names)"
+        ]
+        assert hub.retention.policies == before
+        assert hub.config.data["retention"]["default"] == 14 * 86400
+
+        site.write_text(RETENTION.replace("default: 14d", "default: 7d"))
+        report = await hub.reload("test")
+        assert report["ok"] is True
+        assert [name for name, _ in hub.retention.policies] == ["max_age"]
+        assert hub.retention.config["default"] == 7 * 86400
+    finally:
+        await hub.stop()
+
+
+async def test_secret_is_read_once_not_on_each_call(tmp_path: Path) -> None:
+    """Issue 10, 6: hub.secret() parsed secrets.yaml on the event loop at each
+    call; it is now read with the site file (or in a thread) and looked up."""
+    site = tmp_path / "site.yaml"
+    site.write_text("hub: {name: Secrets}\n")
+    (tmp_path / "secrets.yaml").write_text("cam_pw: first\n")
+    hub = Hub.from_file(site, data_dir=tmp_path / "data", web=False)
+    await hub.start()
+    try:
+        (tmp_path / "secrets.yaml").write_text("cam_pw: second\n")
+
+        def no_file_io(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("hub.secret() read a file")
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("builtins.open", no_file_io)
+            patch.setattr(Path, "open", no_file_io)
+            patch.setattr(Path, "read_bytes", no_file_io)
+            value = hub.secret("cam_pw")
+            assert hub.secret("nope") is None
+        assert value == "first"  # the value loaded at start, until a reload
+        assert "first" not in repr(value) and "cam_pw" in repr(value)
+        report = await hub.reload("test")
+        assert report["ok"] is True
+        assert hub.secret("cam_pw") == "second"
+    finally:
+        await hub.stop()
+
+
+async def test_secrets_of_a_hub_built_from_data_are_read_off_the_loop(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text("hub: {name: Secrets}\n")
+    (tmp_path / "secrets.yaml").write_text("token: abc\n")
+    hub = Hub({"hub": {"name": "Secrets"}}, source=str(site), data_dir=tmp_path / "d", web=False)
+    loop = asyncio.get_running_loop()
+    calls: list[bool] = []
+    original = Hub._read_secrets
+
+    def spy(self: Hub) -> Any:
+        calls.append(_on_loop_thread(loop))
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Hub, "_read_secrets", spy)
+        await hub.start()
+    try:
+        assert calls == [False]  # read once, in a worker thread
+        assert hub.secret("token") == "abc"
+    finally:
+        await hub.stop()
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

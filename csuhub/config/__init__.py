@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 
+from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigInvalid, ConfigIssue
 from csuhub.config.schema import CORE_SECTIONS, LILLE_DISTRICTS, section_schemas
 from csuhub.config.yaml_loader import (
     LoadContext,
     Mark,
+    Secret,
     YamlError,
     load_file,
     loads,
@@ -48,6 +50,7 @@ __all__ = [
     "SiteConfig",
     "YamlError",
     "load_raw",
+    "load_secrets",
     "load_site",
     "validate_site",
 ]
@@ -60,21 +63,53 @@ class LoadedFile:
     raw: Any
     path: Path
     files: frozenset[Path] = frozenset()
+    #: the ``secrets.yaml`` beside the site file, read with it (``Hub.secret``)
+    secrets: dict[str, Secret] = field(default_factory=dict, repr=False)
 
 
 def load_raw(path: Path) -> LoadedFile:
-    """Read a site file with ``!secret``/``!include``/``!env_var`` resolved.
+    """Read a site file with ``!secret``/``!include``/``!env_var`` resolved, and
+    the ``secrets.yaml`` beside it.
 
+    Blocking file I/O: call it before the event loop runs or in a thread.
     ``OSError`` means unreadable (CLI exit 2); ``ConfigInvalid`` means bad YAML.
     """
     context = LoadContext()
     try:
         raw = load_file(path, context)
+        secrets = _site_secrets(path, context)
     except YamlError as err:
         raise ConfigInvalid(
             [ConfigIssue(err.message, (), err.mark or Mark(str(path), 1, 1))]
         ) from None
-    return LoadedFile(raw, path, frozenset(context.files))
+    return LoadedFile(raw, path, frozenset(context.files), secrets)
+
+
+def load_secrets(site: Path) -> dict[str, Secret]:
+    """The ``secrets.yaml`` beside ``site`` (empty when there is none). Raises
+    ``YamlError`` (no value is ever in its message) or ``OSError``. Blocking."""
+    return _site_secrets(site, LoadContext())
+
+
+def _site_secrets(site: Path, context: LoadContext) -> dict[str, Secret]:
+    path = site.resolve().parent / "secrets.yaml"
+    data = context.secrets.get(path) if path in context.secrets else None
+    if path not in context.secrets:
+        if not path.is_file():
+            return {}
+        context.files.add(path)
+        data = load_file(path)
+        if data is not None and not isinstance(data, dict):
+            raise YamlError(
+                "secrets.yaml must be a mapping of names to values", Mark(str(path), 1, 1)
+            )
+    out: dict[str, Secret] = {}
+    for name, value in (data or {}).items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            secret = Secret(str(value))
+            secret.secret_name = str(name)
+            out[str(name)] = secret
+    return out
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,15 @@ class SiteConfig:
     #: files read (site, includes, secrets, blueprints): a reload checks them
     files: frozenset[Path] = frozenset()
     blueprints: dict[str, str] = field(default_factory=dict)
+    #: the loaded tree with positions, so a problem found after validation (a
+    #: component that fails to build) can still be reported as ``file:line:col``
+    tree: Any = field(default=None, repr=False, compare=False)
+
+    def issue(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> ConfigIssue:
+        """An error about the value at ``path``, located in the file it came from."""
+        file = str(self.source) if self.source is not None else "<config>"
+        mark = position_of(self.tree, list(path)) or Mark(file, 1, 1)
+        return ConfigIssue(message, path, mark, hint, via=origin_of(self.tree, list(path)))
 
     @property
     def hub(self) -> dict[str, Any]:
@@ -121,7 +165,9 @@ def validate_site(
     from csuhub.config.checks import Checker
 
     source = Path(file) if file and not file.startswith("<") else None
-    if raw is None:
+    empty: list[ConfigIssue] = []
+    if raw is None or raw == {}:
+        empty.append(_empty_site(file))
         raw = {}
     if not isinstance(raw, dict):
         mark = getattr(raw, "mark", None) or Mark(file, 1, 1)
@@ -129,7 +175,7 @@ def validate_site(
     loader = loader or BlueprintLoader.for_site(source)
     expander = Expander(loader, LILLE_DISTRICTS)
     expanded = expander.expand_site(raw, file)
-    issues = list(expander.issues)
+    issues = [*empty, *expander.issues]
     schemas = section_schemas(sections)
     data: dict[str, Any] = {}
     failed_sections: set[str] = set()
@@ -147,10 +193,10 @@ def validate_site(
             data[name] = schema(value)
         except vol.MultipleInvalid as err:
             failed_sections.add(name)
-            issues.extend(_issue(expanded, e, name, schema, file) for e in err.errors)
+            issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
         except vol.Invalid as err:
             failed_sections.add(name)
-            issues.append(_issue(expanded, err, name, schema, file))
+            issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
     issues.extend(Checker(data, expanded, file, registry, today).run(failed_sections))
     if strict:
         issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
@@ -163,6 +209,7 @@ def validate_site(
         warnings=tuple(issues),
         files=frozenset(files) | frozenset(Path(p) for p in expander.used.values()),
         blueprints=dict(expander.used),
+        tree=expanded,
     )
 
 
@@ -182,6 +229,19 @@ def load_site_text(
     return validate_site(raw, file, sections, **kwargs)
 
 
+def _empty_site(file: str) -> ConfigIssue:
+    """An empty file is valid YAML and a valid site, and almost certainly a mistake."""
+    return ConfigIssue(
+        "the site file is empty: the hub would run with the defaults and no cameras",
+        (),
+        Mark(file, 1, 1),
+        "a minimal site names the hub and lists its cameras, e.g. "
+        "hub: {name: CSU Lille} and cameras: [{id: cam-1, driver: onvif, options: {...}, "
+        "authorization: {reference, issued, expires}}]; see docs/configuration.md",
+        WARNING,
+    )
+
+
 def _unknown_section(raw: Any, key: str, schemas: dict[str, Any], file: str) -> ConfigIssue:
     close = difflib.get_close_matches(key, sorted(schemas), n=1, cutoff=0.6)
     if close:
@@ -192,76 +252,3 @@ def _unknown_section(raw: Any, key: str, schemas: dict[str, Any], file: str) -> 
         hint = None
     mark = position_of(raw, [key], key=True) or Mark(file, 1, 1)
     return ConfigIssue(f"unknown key {key!r}", (key,), mark, hint)
-
-
-def _issue(raw: Any, err: vol.Invalid, section: str, schema: Any, file: str) -> ConfigIssue:
-    path = (section, *err.path)
-    message = err.msg
-    unknown_key = message == "extra keys not allowed"
-    mark = (
-        position_of(raw, list(path), key=unknown_key)
-        or getattr(raw, "mark", None)
-        or Mark(file, 1, 1)
-    )
-    hint = None
-    if unknown_key and len(path) > 1:
-        allowed = _keys_at(schema, list(path[1:-1]))
-        unknown = str(path[-1])
-        message = f"unknown key {unknown!r}"
-        close = difflib.get_close_matches(unknown, sorted(allowed), n=1, cutoff=0.6)
-        if close:
-            hint = f"did you mean {close[0]!r}?"
-        elif allowed:
-            hint = f"allowed: {', '.join(sorted(allowed))}"
-    elif message == "required key not provided":
-        message = f"required key {str(path[-1])!r} is missing"
-    elif message.startswith("expected dict"):
-        message = "expected a mapping"
-    elif message.startswith("expected list"):
-        message = "expected a list"
-    return ConfigIssue(message, path, mark, hint, via=origin_of(raw, list(path)))
-
-
-def _keys_at(schema: Any, path: list[Any]) -> set[str]:
-    """Best-effort: the keys a dict schema accepts at ``path`` (for "did you mean")."""
-    node = _unwrap(schema)
-    for part in path:
-        if isinstance(part, int):
-            if isinstance(node, list) and node:
-                node = _unwrap(node[0])
-                continue
-            if getattr(node, "__csuhub_each__", None) is not None:
-                node = _unwrap(node.__csuhub_each__)
-                continue
-            return set()
-        if not isinstance(node, dict):
-            return set()
-        for key, value in node.items():
-            if str(getattr(key, "schema", key)) == str(part):
-                node = _unwrap(value)
-                break
-        else:
-            return set()
-    if isinstance(node, dict):
-        return {str(getattr(k, "schema", k)) for k in node}
-    return set()
-
-
-def _unwrap(node: Any) -> Any:
-    for _ in range(10):
-        if isinstance(node, vol.Schema):
-            node = node.schema
-        elif isinstance(node, vol.All):
-            inner = [
-                v
-                for v in node.validators
-                if isinstance(v, dict | list | vol.Schema) or hasattr(v, "__csuhub_each__")
-            ]
-            if not inner:
-                return node
-            node = inner[0]
-        elif hasattr(node, "__csuhub_each__") and not isinstance(node, dict):
-            return node
-        else:
-            return node
-    return node

@@ -9,6 +9,7 @@ authorisations that have expired or expire soon.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 from collections.abc import Iterable
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import voluptuous as vol
 
 from csuhub.config import validators as cv
+from csuhub.config.components import COMPONENT_REFERENCES, ComponentRef, Path
+from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigIssue
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
 from csuhub.config.yaml_loader import Mark, origin_of, position_of
@@ -204,66 +207,61 @@ class Checker:
                         )
 
     def components(self, failed: set[str]) -> None:
-        """Names of drivers, sources, backends, policies, call lines and layouts
-        that no loaded plugin provides (warnings)."""
+        """Each component the site names (driver, source, backend, policy, call line,
+        layout): is it provided, and do its options pass the plugin's own schema?
+
+        A name no loaded plugin provides is a warning (the site may be written
+        before the plugin is installed), except where running without it is
+        unsafe (retention policies). Options that the plugin refuses are errors:
+        the component could not be built, so the hub must not start with them.
+        """
         assert self.registry is not None
-        registry = self.registry
         written = set(self.root) if isinstance(self.root, dict) else set()
+        for ref in COMPONENT_REFERENCES:
+            section = ref.section
+            if section not in written or section in failed or section not in self.data:
+                continue
+            specs = getattr(self.registry, ref.registry)
+            for path, entry in ref.entries(self.data):
+                name = entry[ref.name_key]
+                spec = specs.get(name)
+                if spec is None:
+                    self._missing(ref, name, specs.names(), (*path, ref.name_key))
+                    continue
+                self._options(ref, name, spec.config_schema, ref.options(entry), path)
 
-        def present(section: str) -> bool:
-            return section in written and section not in failed and section in self.data
-
-        def check(name: str, names: list[str], what: str, path: tuple[Any, ...]) -> None:
-            if name in names:
-                return
-            hint = _close(name, names) or (
-                f"available: {', '.join(names)}" if names else "see `csuhub plugins`"
-            )
+    def _missing(self, ref: ComponentRef, name: str, names: list[str], path: Path) -> None:
+        hint = _close(name, names) or (
+            f"available: {', '.join(names)}" if names else "see `csuhub plugins`"
+        )
+        if ref.required:
             self._add(
-                f"no loaded plugin provides {what} {name!r}", path, severity=WARNING, hint=hint
+                f"no loaded plugin provides {ref.what} {name!r}: the hub will not start without it",
+                path,
+                hint=hint,
+            )
+        else:
+            self._add(
+                f"no loaded plugin provides {ref.what} {name!r}",
+                path,
+                severity=WARNING,
+                hint=hint,
             )
 
-        for i, camera in enumerate(self.data["cameras"] if present("cameras") else []):
-            check(
-                camera["driver"],
-                registry.camera_drivers.names(),
-                "camera driver",
-                ("cameras", i, "driver"),
-            )
-        for i, entry in enumerate(self.data["discovery"] if present("discovery") else []):
-            check(
-                entry["source"],
-                registry.discovery_sources.names(),
-                "discovery source",
-                ("discovery", i, "source"),
-            )
-        if present("recording"):
-            check(
-                self.data["recording"]["backend"],
-                registry.recording_backends.names(),
-                "recording backend",
-                ("recording", "backend"),
-            )
-        if present("retention"):
-            for i, policy in enumerate(self.data["retention"]["policies"]):
-                check(
-                    policy["policy"],
-                    registry.retention_policies.names(),
-                    "retention policy",
-                    ("retention", "policies", i, "policy"),
+    def _options(
+        self, ref: ComponentRef, name: str, schema: Any, options: dict[str, Any], path: Path
+    ) -> None:
+        where = (*path, "options")
+        try:
+            schema(options)
+        except vol.Invalid as err:
+            for issue in issues_from_invalid(self.root, err, where, schema, self.file):
+                self.issues.append(
+                    dataclasses.replace(issue, message=f"{ref.what} {name!r}: {issue.message}")
                 )
-        for i, line in enumerate(self.data["call_lines"] if present("call_lines") else []):
-            check(
-                line["type"],
-                registry.call_lines.names(),
-                "call line type",
-                ("call_lines", i, "type"),
+        except Exception as err:  # a plugin's schema is plugin code: fail closed, no traceback
+            self._add(
+                f"{ref.what} {name!r} could not check its options ({type(err).__name__}: {err})",
+                where,
+                hint="a bug in the plugin's config_schema; report it to its authors",
             )
-        for w, wall in enumerate(self.data["walls"] if present("walls") else []):
-            for s, screen in enumerate(wall["screens"]):
-                check(
-                    screen["layout"],
-                    registry.wall_layouts.names(),
-                    "wall layout",
-                    ("walls", w, "screens", s, "layout"),
-                )

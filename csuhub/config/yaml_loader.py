@@ -15,8 +15,10 @@ Only ``yaml.SafeLoader`` constructs are allowed, plus four tags:
 * ``!input name``: a blueprint input; allowed only in blueprints.
 
 Duplicate keys are an error (PyYAML silently keeps the last one, which hides
-typos). Alias expansion and document size are bounded so that a "billion
-laughs" file or a 100 MB file fails fast.
+typos). Alias expansion, nesting depth (across includes too) and document
+size are bounded so that a "billion laughs" file, a 100 MB file or a small
+file of ten thousand brackets fails fast with a position, not a
+``RecursionError`` from deep inside PyYAML.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ import yaml
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: Total number of nodes an alias may make the loader visit.
 MAX_ALIAS_NODES = 10_000
+#: Deepest nesting of mappings and sequences, counted across ``!include``s. A real
+#: site file is under 10 deep; PyYAML composes and constructs recursively, so
+#: without a bound a few kilobytes of ``[[[[`` exhaust the interpreter's stack.
+MAX_DEPTH = 64
+#: Files included within files: each level costs stack too, even at depth 0.
+MAX_INCLUDE_NESTING = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +125,12 @@ class LoadContext:
     secrets: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
     #: every file read (site, includes, secrets), for reload change detection
     files: set[Path] = field(default_factory=set)
+    #: nesting depth at which this file was included (the bound spans includes)
+    depth: int = 0
 
-    def child(self, path: Path) -> LoadContext:
+    def child(self, path: Path, depth: int = 0) -> LoadContext:
         return LoadContext(
-            self.root, self.allow_input, (*self.stack, path), self.secrets, self.files
+            self.root, self.allow_input, (*self.stack, path), self.secrets, self.files, depth
         )
 
 
@@ -136,8 +146,23 @@ class _Loader(yaml.SafeLoader):
         self.file = file
         self.context = context or LoadContext()
         self._alias_budget = MAX_ALIAS_NODES
+        self._depth = self.context.depth
+        #: the depth of each ``!include`` node, so the included file continues the count
+        self._include_depth: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            if self._depth >= MAX_DEPTH:
+                event = self.peek_event()
+                raise YamlError(
+                    f"nested more than {MAX_DEPTH} levels deep; a site file needs far fewer",
+                    Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
+                )
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            finally:
+                self._depth -= 1
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             anchor = event.anchor
@@ -149,7 +174,10 @@ class _Loader(yaml.SafeLoader):
                         f"at most {MAX_ALIAS_NODES} aliased nodes are allowed",
                         Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
                     )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        node = super().compose_node(parent, index)
+        if node.tag == "!include":
+            self._include_depth[id(node)] = self._depth
+        return node  # type: ignore[no-any-return]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> NodeDict:  # type: ignore[override]
         if not isinstance(node, yaml.MappingNode):
@@ -260,7 +288,9 @@ class _Loader(yaml.SafeLoader):
             raise YamlError(f"include loop: {chain}", mark)
         if not target.is_file():
             raise YamlError(f"!include {name!r}: no such file ({target})", mark)
-        return load_file(target, self.context.child(target))
+        if len(self.context.stack) >= MAX_INCLUDE_NESTING:
+            raise YamlError(f"includes nested more than {MAX_INCLUDE_NESTING} files deep", mark)
+        return load_file(target, self.context.child(target, self._include_depth.get(id(node), 0)))
 
     def construct_env_var(self, node: yaml.Node) -> Any:
         value = self._scalar(node, "!env_var")
@@ -375,8 +405,22 @@ def load_file(path: Path, context: LoadContext | None = None) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise YamlError(f"not UTF-8 text (byte {err.start})", Mark(str(path), 1, 1)) from None
+        raise YamlError(
+            f"byte 0x{raw[err.start]:02X} is not UTF-8; save the file as UTF-8",
+            _byte_mark(raw, err.start, str(path)),
+        ) from None
     return loads(text, str(path), context)
+
+
+def _byte_mark(raw: bytes, offset: int, file: str) -> Mark:
+    """Line and column (in characters, like every other mark) of byte ``offset``.
+
+    Everything before the first bad byte is valid UTF-8, so the column counts
+    the characters an editor shows, not bytes.
+    """
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
+    return Mark(file, raw.count(b"\n", 0, offset) + 1, column)
 
 
 def origin_of(data: Any, path: list[Any]) -> Mark | None:

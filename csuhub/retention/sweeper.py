@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from csuhub.config import ConfigInvalid, ConfigIssue, SiteConfig
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
 from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.protocols import Expiry
@@ -196,11 +197,25 @@ class RetentionManager:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def configure(self) -> None:
-        """Build the configured policies (also used by the CLI, without the loop)."""
-        self.config = dict(self.hub.config.section("retention") or {})
-        self.policies = []
-        for entry in self.config.get("policies", []):
+    def configure(self, site: SiteConfig | None = None) -> None:
+        """Build the configured policies (also used by the CLI, without the loop).
+
+        Raises ``ConfigInvalid`` and keeps the policies it had when one cannot be built.
+        """
+        self.config, self.policies = self.build(site or self.hub.config)
+
+    def build(self, site: SiteConfig) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """Every policy ``site`` names, built, or ``ConfigInvalid``: never some of them.
+
+        A hub running with fewer policies than the site names keeps footage longer
+        than authorised (or frees no space), so start-up refuses and a reload that
+        would break one is refused, keeping the policies that run. A policy no
+        plugin provides is an error at validation when the site names it.
+        """
+        config = dict(site.section("retention") or {})
+        policies: list[tuple[str, Any]] = []
+        issues: list[ConfigIssue] = []
+        for index, entry in enumerate(config.get("policies", [])):
             name = entry["policy"]
             spec = self.hub.registry.retention_policies.get(name)
             if spec is None:
@@ -208,10 +223,21 @@ class RetentionManager:
                 continue
             try:
                 policy = spec.factory(self.hub, spec.config_schema(entry.get("options", {})))
-            except Exception:
-                _LOGGER.exception("retention policy %r failed to start", name)
+            except Exception as err:
+                # the issue says it, with file:line; the traceback is for the plugin's author
+                _LOGGER.debug("retention policy %r cannot be built", name, exc_info=True)
+                issues.append(
+                    site.issue(
+                        f"retention policy {name!r} cannot be built: {type(err).__name__}: {err}",
+                        ("retention", "policies", index),
+                        "the hub never runs with fewer retention policies than the site names",
+                    )
+                )
                 continue
-            self.policies.append((name, policy))
+            policies.append((name, policy))
+        if issues:
+            raise ConfigInvalid(issues)
+        return config, policies
 
     async def start(self) -> None:
         self.configure()
