@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Collection, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -73,11 +74,16 @@ class CliError(Exception):
 
 
 class Output:
-    """Human lines by default, JSON lines with ``--json``."""
+    """Human lines by default, JSON lines with ``--json``; progress and errors on stderr."""
 
-    def __init__(self, as_json: bool, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, as_json: bool, stream: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
         self.as_json = as_json
         self.stream = stream or sys.stdout
+        self.err = err or sys.stderr
+        self._open_line = False  # a progress line on a terminal, not yet ended
+        self._last_step: tuple[str, int] | None = None
 
     def emit(self, human: str, **data: Any) -> None:
         if self.as_json:
@@ -92,6 +98,81 @@ class Output:
         else:
             self.stream.write(human + ("\n" if human and not human.endswith("\n") else ""))
         self.stream.flush()
+
+    def progress(self, stage: str, fraction: float) -> None:
+        """A long task's progress: JSON events with ``--json``; on a terminal, one
+        line rewritten in place; anywhere else (a pipe, a log file) whole lines,
+        one per stage and per tenth, so a log never holds carriage returns."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        if self.as_json:
+            self.emit("", event="progress", stage=stage, fraction=round(fraction, 3))
+            return
+        if _isatty(self.err):
+            self.err.write(f"\r{stage[:40]:<40} {fraction * 100:5.1f} %")
+            self._open_line = True
+            if fraction >= 1.0:
+                self.end_line()
+        else:
+            step = (stage, int(fraction * 10))
+            if step != self._last_step:
+                self._last_step = step
+                self.err.write(f"{stage}: {fraction * 100:.0f} %\n")
+        self.err.flush()
+
+    def end_line(self) -> None:
+        """End a progress line left open on a terminal (and nothing else: an error
+        after no progress must not start with a blank line)."""
+        if self._open_line:
+            self.err.write("\n")
+            self.err.flush()
+            self._open_line = False
+
+    def error(self, message: str, code: int) -> None:
+        if self.as_json:
+            self.emit("", error=message, exit_code=code)
+        else:
+            self.end_line()
+            self.err.write(f"csuhub: error: {message}\n")
+            self.err.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 camera``, ``2 cameras``, ``0 cameras``: never ``camera(s)``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def table(
+    rows: Sequence[Sequence[object]],
+    header: Sequence[str] | None = None,
+    *,
+    right: Collection[int] = (),
+) -> str:
+    """Columns as wide as their longest value (header included), two spaces
+    apart; ``right`` columns (numbers) are right-aligned. The last column is not
+    padded, so no line ends in blanks."""
+    lines = [list(header)] if header else []
+    lines += [["-" if v is None else str(v) for v in row] for row in rows]
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines if i < len(line)) for i in range(len(lines[0]))]
+    out = []
+    for line in lines:
+        cells = []
+        for i, value in enumerate(line):
+            last = i == len(line) - 1
+            if i in right:
+                cells.append(value.rjust(widths[i]))
+            else:
+                cells.append(value if last else value.ljust(widths[i]))
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,10 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _error(out: Output, message: str, code: int) -> None:
-    if out.as_json:
-        out.emit("", error=message, exit_code=code)
-    else:
-        sys.stderr.write(f"csuhub: error: {message}\n")
+    out.error(message, code)
 
 
 # -- loading ------------------------------------------------------------------
@@ -221,6 +299,83 @@ def _load_hub(path: Path, **kwargs: Any) -> Hub:
         raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
     except OSError as err:
         raise CliError(f"{path}: cannot read: {err.strerror}", EXIT_USAGE) from None
+
+
+#: The store's file in a data directory: its presence is what "hub data" means.
+DATABASE = "csuhub.db"
+
+
+def hub_pid(data_dir: Path) -> int | None:
+    """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any."""
+    try:
+        pid = int((data_dir / "csuhub.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid
+
+
+def locate_data_dir() -> Path:
+    """Where the hub's data is when neither ``--data`` nor ``-c`` says.
+
+    The two places a hub writes by default are looked at: ``csuhub run``'s
+    (``~/.local/share/csuhub``) and ``csuhub demo``'s (``.../csuhub/demo``).
+    The one whose hub is running wins; else the only one holding data. Both
+    holding data with neither (or both) running is ambiguous, and an error:
+    answering from the wrong hub would be a confident wrong answer. With no
+    data anywhere, the default is returned for the caller to refuse.
+    """
+    places = [default_data_dir(), default_data_dir("demo")]
+    present = [p for p in places if (p / DATABASE).is_file()]
+    running = [p for p in present if hub_pid(p) is not None]
+    if len(running) == 1:
+        return running[0]
+    if len(present) > 1:
+        raise CliError(
+            f"hub data in both {present[0]} and {present[1]}; pass --data to say which",
+            EXIT_USAGE,
+        )
+    return present[0] if present else places[0]
+
+
+def hub_for(args: argparse.Namespace) -> Hub:
+    """The hub a command acts on: its site file (``-c``) and data directory
+    (``--data``, the site's, or the one ``locate_data_dir`` finds). Nothing is
+    created here; ``require_data`` says whether the data may be used."""
+    config = getattr(args, "config", None)
+    data = getattr(args, "data", None)
+    if config is None and data is None and hasattr(args, "data"):
+        data = locate_data_dir()
+    if config is not None:
+        hub = _load_hub(config, data_dir=data, web=False)
+    else:
+        hub = Hub({}, source="<none>", data_dir=data, web=False)
+    try:
+        hub.setup()
+    except ConfigInvalid as err:
+        raise CliError(
+            "; ".join(str(i) for i in err.issues if i.severity == ERROR), EXIT_INVALID
+        ) from None
+    return hub
+
+
+def require_data(hub: Hub, *, writes: bool = False) -> None:
+    """Refuse to act on a data directory that holds no hub, instead of creating
+    one: a mistyped ``--data`` would otherwise answer "0 % recorded" from an
+    empty database it just made. A command that writes may start the database
+    in an existing directory (tokens before the first start); one that only
+    reads needs the database."""
+    path = hub.data_dir
+    missing = not path.is_dir() if writes else not (path / DATABASE).is_file()
+    if missing:
+        raise CliError(f"no hub data at {path}; pass --data or start the hub", EXIT_USAGE)
 
 
 def _demo_raw(cameras: int | None, port: int | None) -> Any:
@@ -264,9 +419,9 @@ def _report_invalid(out: Output, err: ConfigInvalid) -> None:
     else:
         for issue in err.issues:
             sys.stderr.write(f"{issue}\n")
-        summary = f"{len(errors)} error(s)"
+        summary = plural(len(errors), "error")
         if warnings:
-            summary += f", {len(warnings)} warning(s)"
+            summary += f", {plural(len(warnings), 'warning')}"
         sys.stderr.write(summary + "\n")
 
 
@@ -277,6 +432,8 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     try:
         hub = _load_hub(path, web=False, strict=args.strict)
         config = hub.setup()
+        # what `run` would refuse: a retention policy that validates but cannot be built
+        hub.retention.build(config)
     except ConfigInvalid as err:
         _report_invalid(out, err)
         return EXIT_INVALID
@@ -284,7 +441,7 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
     if not out.as_json:
         for warning in config.warnings:
             sys.stderr.write(f"{warning}\n")
-    note = f", {len(config.warnings)} warning(s)" if config.warnings else ""
+    note = f", {plural(len(config.warnings), 'warning')}" if config.warnings else ""
     out.document(
         {
             "valid": True,
@@ -294,7 +451,7 @@ def cmd_check(args: argparse.Namespace, out: Output) -> int:
             "warnings": [w.as_dict() for w in config.warnings],
             "blueprints": config.blueprints,
         },
-        f"{path}: valid ({cameras} camera(s){note})",
+        f"{path}: valid ({plural(cameras, 'camera')}{note})",
     )
     return EXIT_OK
 
@@ -396,7 +553,7 @@ def _describe(event: Event) -> str | None:
             if not event.segments:
                 return None
             return (
-                f"retention: destroyed {event.segments} segment(s), {event.bytes} bytes "
+                f"retention: destroyed {plural(event.segments, 'segment')}, {event.bytes} bytes "
                 f"({', '.join(f'{k} {v}' for k, v in sorted(event.by_policy.items()))})"
             )
         case RetentionAlert():
@@ -471,7 +628,7 @@ def cmd_reload(args: argparse.Namespace, out: Output) -> int:
     """Validate here first; only a valid file is sent to the running hub (SIGHUP)."""
     try:
         hub = _load_hub(args.config, data_dir=args.data, web=False)
-        hub.setup()
+        hub.retention.build(hub.setup())
     except ConfigInvalid as err:
         _report_invalid(out, err)
         sys.stderr.write("not reloaded: the running hub keeps its configuration\n")
@@ -576,7 +733,7 @@ def _simulated_site(path: Path, data_dir: Path, port: int | None, out: Output) -
         "discovery": [],
     }
     out.emit(
-        f"site {path}: {len(cameras)} camera(s) played by simulated cameras",
+        f"site {path}: {plural(len(cameras), 'camera')} played by simulated cameras",
         event="info",
         cameras=len(cameras),
     )
@@ -594,26 +751,14 @@ def _plain_camera(camera: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
-    if args.config is not None:
-        try:
-            hub = _load_hub(args.config, data_dir=args.data, web=False)
-        except ConfigInvalid as err:
-            _report_invalid(out, err)
-            return EXIT_INVALID
-    else:
-        hub = Hub({}, source="<none>", data_dir=args.data, web=False)
-    try:
-        hub.setup()
-    except ConfigInvalid as err:
-        _report_invalid(out, err)
-        return EXIT_INVALID
+    hub = hub_for(args)
+    require_data(hub, writes=args.tokens_command != "list")
     return asyncio.run(_tokens(hub, args, out))
 
 
 async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
     from csuhub.store import StoreError
 
-    hub.data_dir.mkdir(parents=True, exist_ok=True)
     await hub.store.open()
     try:
         if args.tokens_command == "create":
@@ -629,11 +774,13 @@ async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
             )
         elif args.tokens_command == "list":
             tokens = await hub.store.list_tokens()
-            lines = [
-                f"{t['name']}\t{t['role']}\t{'revoked' if t['revoked_at'] else 'active'}"
-                for t in tokens
+            rows = [
+                (t["name"], t["role"], "revoked" if t["revoked_at"] else "active") for t in tokens
             ]
-            out.document({"tokens": tokens}, "\n".join(lines) or "no tokens")
+            out.document(
+                {"tokens": tokens},
+                table(rows, ("NAME", "ROLE", "STATE")) if rows else "no tokens",
+            )
         else:
             if not await hub.store.revoke_token(args.name):
                 raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)

@@ -318,3 +318,32 @@ def test_a_policy_whose_factory_fails_stops_start_up(tmp_path: Path) -> None:
     ), str(issue)
     assert hub.state == "stopped"
     assert hub.retention.policies == []  # never "some of them"
+
+
+def test_check_reports_a_policy_that_validates_but_cannot_be_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` builds the retention policies as `run` would, so it cannot say
+    "valid" for a file `run` refuses."""
+    import csuhub.hub
+    from csuhub.cli import main
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "retention:\n  policies:\n    - policy: archive\n      options: {explode: true}\n"
+    )
+    real = csuhub.hub.make_plugin_manager
+
+    def with_vendor(**kwargs: Any) -> Any:
+        return real(**kwargs, plugins=[("vendor", Components())])
+
+    monkeypatch.setattr(csuhub.hub, "make_plugin_manager", with_vendor)
+    assert main(["check", str(site)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"{site}:3:7: retention.policies[0]: retention policy 'archive' cannot be built: "
+        "RuntimeError: cannot reach the archive"
+    ), err
+    assert main(["check", "--json", str(site)]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["valid"] is False and document["errors"][0]["line"] == 3
