@@ -67,15 +67,9 @@ def add_camera_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], Non
 
 
 def _hub(args: argparse.Namespace) -> Any:
-    from csuhub.cli import _load_hub
-    from csuhub.hub import Hub
+    from csuhub.cli import hub_for
 
-    if getattr(args, "config", None) is not None:
-        hub = _load_hub(args.config, data_dir=getattr(args, "data", None), web=False)
-    else:
-        hub = Hub({}, source="<none>", data_dir=getattr(args, "data", None), web=False)
-    hub.setup()
-    return hub
+    return hub_for(args)  # one rule for finding the hub's data: csuhub.cli.locate_data_dir
 
 
 def cmd_discover(args: argparse.Namespace, out: Any) -> int:
@@ -128,12 +122,13 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, require_data
 
     hub = _hub(args)
 
+    require_data(hub, writes=args.cameras_command not in ("list", "show"))
+
     async def run() -> int:
-        hub.data_dir.mkdir(parents=True, exist_ok=True)
         await hub.store.open()
         try:
             if args.cameras_command == "list":

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from csuhub.cli_recordings import TIME_FROM, TIME_TO
 from csuhub.recording.timeutil import TimeError, parse_time
 
 
@@ -41,8 +42,8 @@ def add_retention_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], 
         help="legal frame",
     )
     create.add_argument("--camera", action="append", required=True, dest="cameras")
-    create.add_argument("--from", dest="start", required=True)
-    create.add_argument("--to", dest="end", required=True)
+    create.add_argument("--from", dest="start", required=True, metavar="T", help=TIME_FROM)
+    create.add_argument("--to", dest="end", required=True, metavar="T", help=TIME_TO)
     create.add_argument("--reason", required=True)
     listing = ra.add_parser("list", help="the register of requisitions")
     listing.add_argument("--status")
@@ -67,9 +68,15 @@ def add_retention_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], 
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
+    from csuhub.cli import require_data
     from csuhub.cli_cameras import _hub
 
     hub = _hub(args)
+    action = getattr(args, "retention_command", None) or getattr(args, "requisitions_command", "")
+    reads = action in ("status", "register", "list", "show", "stats") or (
+        action == "sweep" and args.dry_run
+    )
+    require_data(hub, writes=not reads)  # never a new database in a mistyped directory
 
     async def run() -> int:
         await hub.store.open()
@@ -83,16 +90,7 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int
 
 
 def _progress(out: Any) -> Callable[[str, float], None]:
-    def report(stage: str, fraction: float) -> None:
-        if out.as_json:
-            out.emit("", event="progress", stage=stage, fraction=round(fraction, 3))
-        else:
-            sys.stderr.write(f"\r{stage[:40]:<40} {fraction * 100:5.1f} %")
-            sys.stderr.flush()
-            if fraction >= 1.0:
-                sys.stderr.write("\n")
-
-    return report
+    return out.progress  # csuhub.cli.Output: whole lines when stderr is not a terminal
 
 
 def _size(n: float) -> str:

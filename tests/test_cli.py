@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import argparse
+import asyncio
+import io
 import json
 import os
 import signal
@@ -12,6 +15,8 @@ from pathlib import Path
 from conftest import run_cli
 
 import csuhub
+from csuhub.cli import Output, build_parser, plural, table
+from csuhub.store import Store
 
 
 def test_version(cli_env: dict[str, str]) -> None:
@@ -45,7 +50,7 @@ def test_check_valid_and_invalid(cli_env: dict[str, str], tmp_path: Path) -> Non
     )
     result = run_cli("check", str(good), env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{good}: valid (1 camera(s))"
+    assert result.stdout.strip() == f"{good}: valid (1 camera)"
     assert result.stderr == ""
 
     bad = tmp_path / "bad.yaml"
@@ -54,7 +59,7 @@ def test_check_valid_and_invalid(cli_env: dict[str, str], tmp_path: Path) -> Non
     assert result.returncode == 1
     assert f"{bad}:2:3: hub.nmae: unknown key 'nmae' (did you mean 'name'?)" in result.stderr
     assert f"{bad}:3:1: retension: unknown key 'retension'" in result.stderr
-    assert "2 error(s)" in result.stderr
+    assert "2 errors" in result.stderr
 
     result = run_cli("check", str(bad), "--json", env=cli_env)
     body = json.loads(result.stdout)
@@ -96,6 +101,7 @@ def test_plugins_json_lists_bundled_and_example(cli_env: dict[str, str], tmp_pat
 
 
 def test_tokens_lifecycle(cli_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()  # tokens may be made before the first start, in a real dir
     data = str(tmp_path / "data")
     result = run_cli(
         "tokens", "create", "alice", "--role", "operator", "--data", data, "--json", env=cli_env
@@ -106,7 +112,8 @@ def test_tokens_lifecycle(cli_env: dict[str, str], tmp_path: Path) -> None:
     again = run_cli("tokens", "create", "alice", "--role", "admin", "--data", data, env=cli_env)
     assert again.returncode == 1 and "already exists" in again.stderr
     listing = run_cli("tokens", "list", "--data", data, env=cli_env)
-    assert "alice\toperator\tactive" in listing.stdout and token not in listing.stdout
+    assert listing.stdout.splitlines() == ["NAME   ROLE      STATE", "alice  operator  active"]
+    assert token not in listing.stdout
     assert run_cli("tokens", "revoke", "alice", "--data", data, env=cli_env).returncode == 0
     assert run_cli("tokens", "revoke", "alice", "--data", data, env=cli_env).returncode == 1
 
@@ -182,3 +189,230 @@ def test_demo_runs_serves_health_and_stops_on_sigterm(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- the CLI must not give confident wrong answers -----------------------------------
+
+
+def make_data(
+    data: Path,
+    segments: list[tuple[float, float]] = (),  # type: ignore[assignment]
+    camera: str = "cam-a",
+    *,
+    online: bool = False,
+) -> Path:
+    """A hub's data directory with a real store: ``camera`` in the register and
+    its segments indexed."""
+
+    async def build() -> None:
+        store = Store(data / "csuhub.db")
+        await store.open()
+        try:
+            await store.upsert_camera(
+                camera,
+                name=camera,
+                driver="simcam",
+                state="online" if online else "offline",
+                authorization_status="valid",
+            )
+            for i, (a, b) in enumerate(segments):
+                await store.add_segment(
+                    camera, start=a, end=b, size=10, path=f"{camera}/{i}.mp4", sha256=None
+                )
+        finally:
+            await store.close()
+
+    data.mkdir(parents=True, exist_ok=True)
+    asyncio.run(build())
+    return data
+
+
+def test_unknown_camera_is_an_error_not_zero_percent(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: `recordings gaps cam-nope` answered rc 0, "0.000 % recorded"
+    data = str(make_data(tmp_path / "d", [(1000.0, 1060.0)]))
+    for action in ("gaps", "list", "report"):
+        result = run_cli("recordings", action, "cam-nope", "--data", data, env=cli_env)
+        assert result.returncode == 1, (action, result.stdout)
+        assert result.stderr.startswith("csuhub: error: no camera 'cam-nope'")
+        assert result.stderr.count("\n") == 1 and result.stdout == ""
+    result = run_cli("recordings", "gaps", "cam-nope", "--data", data, "--json", env=cli_env)
+    assert result.returncode == 1 and json.loads(result.stdout)["exit_code"] == 1
+
+
+def test_inverted_range_is_an_error_not_a_hundred_percent(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: --from after --to gave "100.000 % recorded"
+    data = str(make_data(tmp_path / "d", [(1000.0, 1060.0)]))
+    for action in ("gaps", "list"):
+        result = run_cli(
+            "recordings",
+            action,
+            "cam-a",
+            "--from",
+            "2000",
+            "--to",
+            "1000",
+            "--data",
+            data,
+            env=cli_env,
+        )
+        assert result.returncode == 1, result.stdout
+        assert "is not before --to" in result.stderr and "%" not in result.stdout
+    # --from in the future, --to defaulting to now: inverted too, and said so
+    result = run_cli(
+        "recordings",
+        "gaps",
+        "cam-a",
+        "--from",
+        str(time.time() + 3600),
+        "--data",
+        data,
+        env=cli_env,
+    )
+    assert result.returncode == 1 and "--to (now," in result.stderr
+
+
+def test_read_only_commands_never_create_a_data_directory(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: a mistyped --data was created silently, with an empty database
+    typo = tmp_path / "dtaa"
+    commands = [
+        ["recordings", "gaps", "cam-a"],
+        ["recordings", "list", "cam-a"],
+        ["cameras", "list"],
+        ["retention", "status"],
+        ["requisitions", "list"],
+        ["tokens", "list"],
+        ["tokens", "create", "bob", "--role", "viewer"],
+        ["keys", "public"],
+    ]
+    for command in commands:
+        result = run_cli(*command, "--data", str(typo), env=cli_env)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert result.stderr == (
+            f"csuhub: error: no hub data at {typo}; pass --data or start the hub\n"
+        ), command
+        assert not typo.exists(), command
+    # nothing anywhere, no --data: the same refusal, and the default is not created
+    result = run_cli("recordings", "gaps", "cam-a", env=cli_env)
+    default = Path(cli_env["XDG_DATA_HOME"]) / "csuhub"
+    assert result.returncode == 2 and f"no hub data at {default};" in result.stderr
+    assert not Path(cli_env["XDG_DATA_HOME"]).exists()
+
+
+def test_commands_find_the_demo_hub_as_the_readme_says(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: without --data, commands read ~/.local/share/csuhub while the demo writes
+    # ~/.local/share/csuhub/demo: the README's commands answered "0 %" from a new db
+    xdg = Path(cli_env["XDG_DATA_HOME"])
+    now = time.time()
+    make_data(xdg / "csuhub" / "demo", [(now - 3600, now - 1800)], "cam-grand-place")
+    span = ["--from", str(now - 3600), "--to", str(now - 1800)]
+    result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cam-grand-place: 100.000 % recorded")
+    # data in both places and no hub running: ambiguous, so an error, not a guess
+    make_data(xdg / "csuhub", [], "cam-prod")
+    result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
+    assert result.returncode == 2 and "pass --data to say which" in result.stderr
+    # the one whose hub runs wins
+    (xdg / "csuhub" / "demo" / "csuhub.pid").write_text(f"{os.getpid()}\n")
+    result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
+    assert result.returncode == 0 and "100.000 % recorded" in result.stdout
+
+
+def test_time_being_recorded_and_the_future_are_not_missing(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: the open segment and the future counted as "not recorded"
+    now = time.time()
+    data = make_data(tmp_path / "d", [(now - 600, now - 20)], online=True)
+    (data / "csuhub.pid").write_text(f"{os.getpid()}\n")  # a hub runs on it
+    span = ["--from", str(now - 600), "--to", str(now + 600), "--data", str(data)]
+    result = run_cli("recordings", "gaps", "cam-a", *span, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    head, *gaps = result.stdout.splitlines()
+    assert head.startswith("cam-a: 100.000 % recorded") and "in the future" in head
+    assert "being recorded" in head
+    assert gaps[0].endswith("recording in progress") and gaps[1].endswith("future")
+    report = json.loads(run_cli("recordings", "gaps", "cam-a", *span, "--json", env=cli_env).stdout)
+    assert [g["state"] for g in report["gaps"]] == ["in_progress", "future"]
+    assert report["percent"] == 100.0 and report["measured_s"] < 600
+    # no hub running: the same minute is a hole, honestly
+    (data / "csuhub.pid").write_text("")
+    result = run_cli("recordings", "gaps", "cam-a", *span, env=cli_env)
+    assert "100.000" not in result.stdout and "not recorded" in result.stdout
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_pipe_is_whole_lines() -> None:
+    # seen: a log of `export` or `retention sweep` was one line of carriage returns
+    err = io.StringIO()
+    out = Output(False, io.StringIO(), err)
+    for i in range(101):
+        out.progress("cutting", i / 100)
+    out.progress("done", 1.0)
+    text = err.getvalue()
+    assert "\r" not in text and text.endswith("\n")
+    assert text.splitlines()[:3] == ["cutting: 0 %", "cutting: 10 %", "cutting: 20 %"]
+    assert text.splitlines()[-1] == "done: 100 %"
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_errors_start_clean() -> None:
+    tty = _Tty()
+    out = Output(False, io.StringIO(), tty)
+    out.progress("cutting", 0.5)
+    out.error("export refused: no footage", 1)
+    assert (
+        tty.getvalue() == f"\r{'cutting':<40}  50.0 %\ncsuhub: error: export refused: no footage\n"
+    )
+    # seen: an error with no progress before it started with a blank line
+    err = io.StringIO()
+    Output(False, io.StringIO(), err).error("boom", 1)
+    assert err.getvalue() == "csuhub: error: boom\n"
+
+
+def test_tables_fit_the_longest_value_and_plurals_are_right() -> None:
+    # seen: fixed widths cut or misaligned long ids; "1 camera(s)"
+    text = table(
+        [("cam-a-very-long-identifier", 5, "ok"), ("c", 12345, "damaged")],
+        ("ID", "N", "STATUS"),
+        right={1},
+    )
+    assert text.splitlines() == [
+        "ID                              N  STATUS",
+        "cam-a-very-long-identifier      5  ok",
+        "c                           12345  damaged",
+    ]
+    assert table([]) == ""
+    assert [plural(n, "camera") for n in (0, 1, 2)] == ["0 cameras", "1 camera", "2 cameras"]
+    assert plural(1, "policy", "policies") == "1 policy" and plural(3, "policy", "policies") == (
+        "3 policies"
+    )
+
+
+def test_every_from_and_to_option_has_help() -> None:
+    # seen: `--from/--to` had no help text
+    found = []
+
+    def walk(parser: argparse.ArgumentParser) -> None:
+        for action in parser._actions:
+            if set(action.option_strings) & {"--from", "--to"}:
+                found.append((parser.prog, action.option_strings))
+                assert action.help and len(action.help) > 10, parser.prog
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    walk(child)
+
+    walk(build_parser())
+    progs = {prog for prog, _ in found}
+    assert {"csuhub recordings gaps", "csuhub export", "csuhub requisitions create"} <= progs

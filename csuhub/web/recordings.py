@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
-from csuhub.recording.continuity import continuity
+from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import hub_of, json_error
@@ -54,8 +54,9 @@ async def timeline(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request)
+    await _known(request, camera)
     segments = await hub.store.segments(camera, start, end, limit=20_000)
-    report = await continuity(hub.store, camera, start, end)
+    report = await continuity(hub.store, camera, start, end, recorder=recorder_of(hub, camera))
     return web.json_response(
         {
             "camera_id": camera,
@@ -64,6 +65,9 @@ async def timeline(request: web.Request) -> web.Response:
             "segments": [s.as_dict() for s in segments],
             "gaps": report["gaps"],
             "percent": report["percent"],
+            "measured_s": report["measured_s"],
+            "in_progress_s": report["in_progress_s"],
+            "future_s": report["future_s"],
         }
     )
 
@@ -74,7 +78,17 @@ async def gaps(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 86400.0)
-    return web.json_response(await continuity(hub.store, camera, start, end))
+    await _known(request, camera)
+    return web.json_response(
+        await continuity(hub.store, camera, start, end, recorder=recorder_of(hub, camera))
+    )
+
+
+async def _known(request: web.Request, camera: str) -> None:
+    """An unknown camera is a 404, not a confident "0 % recorded"; a forgotten
+    camera whose footage or register entries remain is still known."""
+    if not await known_camera(hub_of(request).store, camera):
+        raise json_error("no such camera", web.HTTPNotFound)
 
 
 @routes.get("/api/recordings/{camera_id}/play.mp4")
