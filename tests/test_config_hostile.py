@@ -347,3 +347,27 @@ def test_check_reports_a_policy_that_validates_but_cannot_be_built(
     assert main(["check", "--json", str(site)]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["valid"] is False and document["errors"][0]["line"] == 3
+
+
+def test_bundled_policy_options_that_would_misbehave_are_refused(tmp_path: Path) -> None:
+    """max_age 0 destroys footage as soon as it is indexed; storage thresholds
+    out of order make storage_pressure never act or act at every sweep."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "retention:\n  policies:\n"
+        "    - policy: max_age\n      options: {max_age: 0s}\n"
+        "    - policy: storage_pressure\n      options: {min_free_percent: 10, "
+        "target_free_percent: 8}\n"
+        "    - policy: storage_pressure\n      options: {min_free_percent: 5, "
+        "critical_free_percent: 6}\n"
+    )
+    code, lines, _ = check(site)
+    assert code == 1
+    assert lines[:3] == [
+        f"{site}:4:26: retention.policies[0].options.max_age: retention policy 'max_age': "
+        "max_age must be longer than 0 (0 would destroy all footage at once)",
+        f"{site}:6:39: retention.policies[1].options.target_free_percent: retention policy "
+        "'storage_pressure': target_free_percent (8) must be above min_free_percent (10)",
+        f"{site}:8:38: retention.policies[2].options.critical_free_percent: retention policy "
+        "'storage_pressure': critical_free_percent (6) must be below min_free_percent (5)",
+    ]

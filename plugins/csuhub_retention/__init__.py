@@ -129,30 +129,58 @@ class IncidentPreservation:
         return []
 
 
+def _positive(seconds: float) -> float:
+    """A ``max_age`` of 0 would destroy each segment as soon as it is indexed."""
+    if seconds <= 0:
+        raise vol.Invalid("max_age must be longer than 0 (0 would destroy all footage at once)")
+    return seconds
+
+
+def _ordered_thresholds(options: dict[str, Any]) -> dict[str, Any]:
+    """Thresholds out of order make the policy never act, or act at every sweep;
+    refused when the site is checked rather than discovered on a full disk."""
+    low, critical = options["min_free_percent"], options["critical_free_percent"]
+    target = options.get("target_free_percent")
+    if target is not None and target <= low:
+        raise vol.Invalid(
+            f"target_free_percent ({target:g}) must be above min_free_percent ({low:g})",
+            path=["target_free_percent"],
+        )
+    if critical >= low:
+        raise vol.Invalid(
+            f"critical_free_percent ({critical:g}) must be below min_free_percent ({low:g})",
+            path=["critical_free_percent"],
+        )
+    return options
+
+
 @hookimpl
 def register_retention_policies(hub: Any) -> list[RetentionPolicySpec]:
     return [
         RetentionPolicySpec(
             name="max_age",
             factory=MaxAge,
-            config_schema=vol.Schema({vol.Optional("max_age"): cv.duration}),
+            config_schema=vol.Schema({vol.Optional("max_age"): vol.All(cv.duration, _positive)}),
             description="destroy footage older than the camera's retention period",
         ),
         RetentionPolicySpec(
             name="storage_pressure",
             factory=StoragePressure,
-            config_schema=vol.Schema(
-                {
-                    vol.Optional("min_free_percent", default=10): vol.All(
-                        vol.Coerce(float), vol.Range(min=0.5, max=90)
-                    ),
-                    vol.Optional("target_free_percent"): vol.All(
-                        vol.Coerce(float), vol.Range(min=0.5, max=95)
-                    ),
-                    vol.Optional("critical_free_percent", default=2): vol.All(
-                        vol.Coerce(float), vol.Range(min=0, max=50)
-                    ),
-                }
+            config_schema=vol.All(
+                vol.Schema(
+                    {
+                        vol.Optional("min_free_percent", default=10): vol.All(
+                            vol.Coerce(float), vol.Range(min=0.5, max=90)
+                        ),
+                        vol.Optional("target_free_percent"): vol.All(
+                            vol.Coerce(float), vol.Range(min=0.5, max=95)
+                        ),
+                        vol.Optional("critical_free_percent", default=2): vol.All(
+                            vol.Coerce(float), vol.Range(min=0, max=50)
+                        ),
+                    }
+                ),
+                _ordered_thresholds,
             ),
             description="free disk space by destroying the oldest unheld footage first",
         ),
