@@ -171,7 +171,7 @@ def add_blueprint_parser(sub: Any, common: Callable[[argparse.ArgumentParser], N
 
 
 def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, plural
 
     if args.blueprints_command == "new":
         text = scaffold(args.domain, args.name)
@@ -203,7 +203,7 @@ def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
                         "errors": [str(i) for i in item.issues],
                     }
                 )
-                lines.append(f"✗ {ref}: invalid ({len(item.issues)} error(s))")
+                lines.append(f"✗ {ref}: invalid ({plural(len(item.issues), 'error')})")
                 lines.extend(f"    {i}" for i in item.issues)
             else:
                 rows.append({"ref": ref, "valid": True, **item.summary()})

@@ -102,6 +102,7 @@ def _size(n: float) -> str:
 
 
 def cmd_retention(args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import plural, table
     from csuhub.recording.timeutil import iso
 
     async def work(hub: Any) -> int:
@@ -119,15 +120,21 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
                     f"storage: {_size(disk['free'])} free of {_size(disk['total'])} "
                     f"({disk['free_percent']:.1f} %)"
                 )
-            for cam in status["cameras"]:
-                oldest = iso(cam["oldest"], tz) if cam.get("oldest") else "no footage"
-                lines.append(
-                    f"  {cam['camera_id']:<16} keep {cam['retention'] / 86400:g} d  "
-                    f"oldest {oldest}  {cam.get('segments', 0)} segments "
-                    f"{_size(cam.get('bytes', 0))}  held: "
+            cams = [
+                (
+                    cam["camera_id"],
+                    f"{cam['retention'] / 86400:g} d",
+                    iso(cam["oldest"], tz) if cam.get("oldest") else "no footage",
+                    plural(cam.get("segments", 0), "segment"),
+                    _size(cam.get("bytes", 0)),
                     f"{cam.get('legal_hold', {}).get('segments', 0)} legal, "
-                    f"{cam.get('preserved', {}).get('segments', 0)} preserved"
+                    f"{cam.get('preserved', {}).get('segments', 0)} preserved",
                 )
+                for cam in status["cameras"]
+            ]
+            if cams:
+                header = ("CAMERA", "KEEP", "OLDEST", "FOOTAGE", "SIZE", "HELD")
+                lines += ["  " + line for line in table(cams, header, right={3, 4}).splitlines()]
             for hold in status["holds"]:
                 lines.append(
                     f"  hold {hold['kind']} {hold['ref']} on {hold['camera_id']} "
@@ -148,16 +155,31 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
                     writer.writerows([r.values() for r in rows])
                 sys.stdout.write(buffer.getvalue())
                 return 0
-            lines = [
-                f"{r['camera_id']:<16} {r['day']}  {r['policy']:<18} {r['segments']:>6} "
-                f"segments {_size(r['bytes']):>10}  destroyed {iso(r['last_destroyed_at'], tz)}"
-                for r in rows
-            ] or ["nothing destroyed yet"]
+            lines = (
+                table(
+                    [
+                        (
+                            r["id"],
+                            r["camera_id"],
+                            r["day"],
+                            r["policy"],
+                            plural(r["segments"], "segment"),
+                            _size(r["bytes"]),
+                            iso(r["last_destroyed_at"], tz),
+                        )
+                        for r in rows
+                    ],
+                    ("ENTRY", "CAMERA", "DAY", "POLICY", "FOOTAGE", "SIZE", "DESTROYED"),
+                    right={0, 4, 5},
+                ).splitlines()
+                if rows
+                else ["nothing destroyed yet"]
+            )
             kept = await hub.store.retention.kept(args.camera)
             if kept:
                 lines.append("kept past expiry by a retention_hold plugin:")
                 lines += [
-                    f"  sweep {k['sweep_id']} {k['camera_id']:<16} {k['segments']:>6} segments "
+                    f"  sweep {k['sweep_id']} {k['camera_id']} {plural(k['segments'], 'segment')} "
                     f"{iso(k['footage_start'], tz)} -> {iso(k['footage_end'], tz)}"
                     f"{'  FAILURE' if k['failure'] else ''}: {k['reason']}"
                     for k in kept
@@ -169,16 +191,26 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
         )
         data = report.as_dict()
         if args.dry_run:
-            lines = [
-                f"{w['camera_id']:<16} {w['policy']:<18} {w['segments']:>6} segments "
-                f"{_size(w['bytes'])} ({iso(w['from'], tz)} -> {iso(w['to'], tz)})"
+            rows = [
+                (
+                    w["camera_id"],
+                    w["policy"],
+                    plural(w["segments"], "segment"),
+                    _size(w["bytes"]),
+                    f"{iso(w['from'], tz)} -> {iso(w['to'], tz)}",
+                )
                 for w in report.would_destroy.values()
             ]
-            out.document(data, "\n".join(lines) or "nothing would be destroyed")
+            out.document(
+                data,
+                table(rows, ("CAMERA", "POLICY", "FOOTAGE", "SIZE", "RANGE"), right={2, 3})
+                if rows
+                else "nothing would be destroyed",
+            )
         else:
             out.document(
                 data,
-                f"destroyed {report.segments} segment(s), {_size(report.bytes)} in "
+                f"destroyed {plural(report.segments, 'segment')}, {_size(report.bytes)} in "
                 f"{report.duration:.2f}s ({json.dumps(report.by_policy)})",
             )
         return 1 if report.failed else 0
@@ -187,7 +219,7 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_USAGE, CliError
+    from csuhub.cli import EXIT_INVALID, EXIT_USAGE, CliError, plural
     from csuhub.recording.timeutil import iso
     from csuhub.retention.requisitions import RequisitionError
 
@@ -202,7 +234,7 @@ def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:
         for camera_id, entry in (req.get("scope") or {}).items():
             lines.append(
                 f"  {camera_id}: {entry['percent']:.1f} % available, "
-                f"{entry.get('held_segments', 0)} segment(s) held"
+                f"{plural(entry.get('held_segments', 0), 'segment')} held"
             )
             for piece in entry["missing"]:
                 detail = piece.get("policy") or piece.get("reason") or ""
@@ -255,16 +287,16 @@ def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:
                 total = stats["total"]
                 rate = total["helped_rate"]
                 lines = [
-                    f"{total['requisitions']} requisition(s), {total['open']} open, "
+                    f"{plural(total['requisitions'], 'requisition')}, {total['open']} open, "
                     f"{total['closed']} closed; helped: {total['outcomes']['helped']}"
                     + (f" ({rate * 100:.0f} % of closed)" if rate is not None else ""),
-                    f"held now: {stats['held']['segments']} segment(s), "
+                    f"held now: {plural(stats['held']['segments'], 'segment')}, "
                     f"{_size(stats['held']['bytes'])}, {stats['held']['seconds'] / 3600:.1f} h",
                 ]
                 for month, m in stats["months"].items():
                     lines.append(
-                        f"  {month}: {m['requisitions']} requisition(s), {m['exports']} "
-                        f"export(s), outcomes {m['outcomes']}"
+                        f"  {month}: {plural(m['requisitions'], 'requisition')}, "
+                        f"{plural(m['exports'], 'export')}, outcomes {m['outcomes']}"
                     )
                 out.document(stats, "\n".join(lines))
                 return 0

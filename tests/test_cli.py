@@ -416,3 +416,18 @@ def test_every_from_and_to_option_has_help() -> None:
     walk(build_parser())
     progs = {prog for prog, _ in found}
     assert {"csuhub recordings gaps", "csuhub export", "csuhub requisitions create"} <= progs
+
+
+def test_listings_fit_long_ids_and_count_right(cli_env: dict[str, str], tmp_path: Path) -> None:
+    # seen: `cameras list` padded ids to 32 characters, so a longer id pushed its row
+    # out of line; "1 camera(s)" in summaries
+    long_id = "cam-" + "tres-long-identifiant-de-camera-" * 2
+    data = make_data(tmp_path / "d", [(1000.0, 1060.0)], long_id)
+    result = run_cli("cameras", "list", "--data", str(data), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    header, row, count = result.stdout.splitlines()
+    assert header.index("STATE") == row.index("offline") == len(long_id) + 2
+    assert count == "1 camera"
+    result = run_cli("recordings", "list", long_id, "--from", "0", "--data", str(data), env=cli_env)
+    assert result.stdout.splitlines()[-1] == "1 segment"
+    assert "(s)" not in result.stdout
