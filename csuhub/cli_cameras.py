@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from csuhub.cameras.ptz import ACTIONS as PTZ_ACTIONS
 from csuhub.cameras.registry import AdoptionError
 
 ACTOR = "cli"
@@ -52,14 +53,21 @@ def add_camera_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], Non
     forget = actions.add_parser("forget", help="remove an adopted or discovered camera")
     forget.add_argument("camera_id")
     forget.add_argument("--reason", default="")
-    ptz = actions.add_parser("ptz", help="move a camera (a quick test)")
+    ptz = actions.add_parser(
+        "ptz",
+        help="move a camera (a quick test); a move always ends: after --duration, "
+        "and the command waits for the stop",
+    )
     ptz.add_argument("camera_id")
-    ptz.add_argument("action", choices=["move", "stop", "absolute", "home", "presets", "preset"])
-    ptz.add_argument("--pan", type=float, default=0.0)
-    ptz.add_argument("--tilt", type=float, default=0.0)
-    ptz.add_argument("--zoom", type=float, default=0.0)
-    ptz.add_argument("--duration", type=float, default=0.5, help="seconds to move (move)")
-    ptz.add_argument("--preset", help="preset token (preset)")
+    ptz.add_argument("action", choices=list(PTZ_ACTIONS))
+    ptz.add_argument("--pan", type=float, help="-1..1: speed (move) or step (relative)")
+    ptz.add_argument("--tilt", type=float, help="-1..1: speed (move) or step (relative)")
+    ptz.add_argument("--zoom", type=float, help="-1..1 (move, relative), 0..1 (absolute)")
+    ptz.add_argument("--duration", type=float, default=0.5, help="seconds to move (move; 0.5)")
+    ptz.add_argument(
+        "--preset", help="preset token (preset, remove_preset; set_preset: overwrite it)"
+    )
+    ptz.add_argument("--name", help="preset name (set_preset)")
     for p in (listing, show, adopt, forget, ptz):
         p.add_argument("-c", "--config", type=Path, help="site file")
         p.add_argument("--data", type=Path, help="data directory")
@@ -73,7 +81,7 @@ def _hub(args: argparse.Namespace) -> Any:
 
 
 def cmd_discover(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, plural
 
     hub = _hub(args)
     spec = hub.registry.discovery_sources.get(args.source)
@@ -110,7 +118,7 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
                 info=camera.info,
             )
         out.emit(
-            f"{count} camera(s) found in {args.timeout:g}s",
+            f"{plural(count, 'camera')} found in {args.timeout:g}s",
             event="scan_done",
             found=count,
             timeout_s=args.timeout,
@@ -122,7 +130,7 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, require_data
+    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, plural, require_data, table
 
     hub = _hub(args)
 
@@ -133,16 +141,22 @@ def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
         try:
             if args.cameras_command == "list":
                 rows = await hub.store.list_cameras()
-                lines = [f"{'ID':<32} {'STATE':<17} {'AUTHORISATION':<26} {'DISTRICT':<18} NAME"]
-                for r in rows:
-                    auth = f"{r.authorization_ref or '-'} ({r.authorization_status})"
-                    lines.append(
-                        f"{r.id:<32} {r.state:<17} {auth:<26} "
-                        f"{r.location.get('district', '-'):<18} {r.name}"
+                cells = [
+                    (
+                        r.id,
+                        r.state,
+                        f"{r.authorization_ref or '-'} ({r.authorization_status})",
+                        r.location.get("district", "-"),
+                        r.name,
                     )
+                    for r in rows
+                ]
+                header = ("ID", "STATE", "AUTHORISATION", "DISTRICT", "NAME")
                 out.document(
                     {"cameras": [r.as_dict() for r in rows]},
-                    "\n".join(lines) if rows else "no cameras",
+                    table(cells, header) + f"\n{plural(len(rows), 'camera')}"
+                    if rows
+                    else "no cameras",
                 )
                 return EXIT_OK
             if args.cameras_command == "show":
@@ -150,7 +164,9 @@ def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
                 if row is None:
                     raise CliError(f"no camera {args.camera_id!r}", EXIT_INVALID)
                 data = row.as_dict()
-                human = "\n".join(f"{k}: {v}" for k, v in data.items())
+                human = "\n".join(
+                    f"{k}: {v}" for k, v in data.items() if k != "device"
+                ) + "\n" + _device_lines(data["device"])  # fmt: skip
                 out.document(data, human)
                 return EXIT_OK
             if args.cameras_command == "adopt":
@@ -213,9 +229,20 @@ async def _adopt(hub: Any, args: argparse.Namespace, out: Any) -> int:
 
 
 async def _ptz(hub: Any, args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
+    from csuhub.cameras.ptz import validate as validate_ptz
     from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
-    from csuhub.web.cameras import run_ptz
 
+    request: dict[str, Any] = {"action": args.action}
+    for key in ("pan", "tilt", "zoom", "preset", "name"):
+        if getattr(args, key) is not None:
+            request[key] = getattr(args, key)
+    if args.action == "move":
+        request["duration"] = args.duration
+    try:
+        action, params = validate_ptz(request)
+    except PtzRequestError as err:
+        raise CliError(f"--{err.field}: {str(err).split(': ', 1)[-1]}", EXIT_INVALID) from None
     entry = _entry(hub, args.camera_id) or await _adopted_entry(hub, args.camera_id)
     if entry is None:
         raise CliError(f"no adopted camera {args.camera_id!r}", EXIT_INVALID)
@@ -223,29 +250,23 @@ async def _ptz(hub: Any, args: argparse.Namespace, out: Any) -> int:
     if spec is None:
         raise CliError(f"no camera driver {entry.driver!r}", EXIT_INVALID)
     driver = spec.factory(hub, entry.id, spec.config_schema(entry.options))
-    if not hasattr(driver, "ptz_stop"):
+    if not has_ptz(driver):
         raise CliError(f"the {entry.driver} driver has no PTZ", EXIT_INVALID)
+    moves = PtzMoves()
     try:
         await driver.connect()
-        result = await run_ptz(
-            driver,
-            args.action,
-            {
-                "pan": args.pan,
-                "tilt": args.tilt,
-                "zoom": args.zoom,
-                "duration": args.duration,
-                "preset": args.preset,
-            },
-        )
+        result = await moves.run(entry.id, driver, action, params)
+        await moves.wait(entry.id)  # a move is done when its stop has been sent
     except Exception as err:
         raise CliError(f"{args.camera_id}: {err}", EXIT_INVALID) from None
     finally:
+        await moves.stop_all()
         await driver.close()
-    await hub.store.audit(ACTOR, "camera.ptz", args.camera_id, action=args.action)
+        await hub.store.audit(ACTOR, "camera.ptz", args.camera_id, action=action, **params)
+    done = f"moved {params['duration']:g} s, stopped" if action == "move" else "done"
     out.document(
-        {"ok": True, "action": args.action, "result": result},
-        f"{args.camera_id}: {args.action} done" + (f": {result}" if result else ""),
+        {"ok": True, "action": action, "result": result},
+        f"{args.camera_id}: {action} {done}" + (f": {result}" if result else ""),
     )
     return EXIT_OK
 
@@ -286,3 +307,29 @@ def _notify(hub: Any) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+def _device_lines(device: dict[str, Any]) -> str:
+    """What the camera said it is, as read at its last connection by the hub."""
+    if not device:
+        return "device: not read yet (the hub reads it when it connects to the camera)"
+    lines = ["device:"]
+    for key in ("manufacturer", "model", "firmware", "serial", "hardware", "mac"):
+        if device.get(key):
+            lines.append(f"  {key}: {device[key]}")
+    if device.get("capabilities"):
+        lines.append(f"  capabilities: {', '.join(map(str, device['capabilities']))}")
+    for profile in device.get("profiles") or []:
+        if not isinstance(profile, dict):
+            continue
+        size = f"{profile.get('width') or '?'}x{profile.get('height') or '?'}"
+        lines.append(
+            f"  profile {profile.get('token') or profile.get('name')}: "
+            f"{profile.get('codec') or '?'} {size} {profile.get('fps') or '?'} fps"
+            f"{' PTZ' if profile.get('ptz') else ''} {profile.get('stream_uri') or ''}".rstrip()
+        )
+    if device.get("read_at"):
+        lines.append(
+            f"  read at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(device['read_at']))}"
+        )
+    return "\n".join(lines)

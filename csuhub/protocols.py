@@ -44,6 +44,11 @@ class StreamSource:
     fps: float | None = None
 
 
+class PtzUnsupported(Exception):
+    """The camera cannot do this PTZ operation at all (no PTZ, no PTZ profile):
+    a fact about the camera, answered 409, not a failure of it (502)."""
+
+
 @runtime_checkable
 class DiscoverySource(Protocol):
     """Yields cameras as they answer; never waits a fixed sleep before reporting."""
@@ -73,6 +78,32 @@ class CameraDriver(Protocol):
     async def check_health(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class PtzDriver(Protocol):
+    """A camera driver that can move its camera; ``csuhub.cameras.ptz`` drives it.
+
+    Values arrive checked: finite, pan/tilt/zoom velocities and translations in
+    [-1, 1], absolute zoom in [0, 1]. ``ptz_move`` starts a continuous move and
+    returns: the hub, not the driver, schedules its stop (after the request's
+    duration, or ``ptz_deadman`` seconds, an optional attribute). Optional
+    methods: ``ptz_relative``, ``ptz_status``, ``ptz_set_preset(name, token)``
+    (returns the token), ``ptz_remove_preset(token)``. Raise ``PtzUnsupported``
+    for what the camera cannot do.
+    """
+
+    async def ptz_move(self, pan: float, tilt: float, zoom: float = 0.0) -> None: ...
+
+    async def ptz_stop(self) -> None: ...
+
+    async def ptz_absolute(self, pan: float, tilt: float, zoom: float = 0.0) -> None: ...
+
+    async def ptz_home(self) -> None: ...
+
+    async def ptz_presets(self) -> list[dict[str, str]]: ...
+
+    async def ptz_goto_preset(self, preset: str) -> None: ...
 
 
 class SegmentSink(Protocol):

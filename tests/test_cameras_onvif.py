@@ -8,10 +8,13 @@ never leaves these namespaces.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
+import math
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from peers import ipycam_peer, netns
 from csuhub.cameras.registry import AdoptionError
 from csuhub.events import CameraAuthorizationChanged, CameraStateChanged
 from csuhub.hub import Hub
+from csuhub.protocols import PtzUnsupported
 from csuhub.web.auth import hash_secret
 
 pytestmark = pytest.mark.skipif(not netns.available(), reason="needs root and iproute2")
@@ -74,6 +78,15 @@ def driver_for(cam: Any, **options: Any) -> OnvifCamera:
             "timeout": 5.0,
         },
     )
+
+
+async def ipycam_ptz(cam: Any) -> dict[str, Any]:
+    """The camera's own PTZ state (ipycam's HTTP API), not what the hub believes."""
+    headers = {"Authorization": aiohttp.encode_basic_auth(cam.username, cam.password)}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.get(f"http://{cam.ip}:{cam.onvif_port}/api/ptz") as resp:
+            assert resp.status == 200
+            return await resp.json()
 
 
 def test_probe_reply_sample_parses() -> None:
@@ -129,12 +142,36 @@ def test_onvif_driver_against_ipycam(lab: dict[str, Any]) -> None:
             assert sub.endswith("/video_sub")
             image = await driver.snapshot()
             assert image.startswith(b"\xff\xd8") and len(image) > 1000
-            await driver.ptz_move(0.5, 0.0, duration=0.2)
-            await driver.ptz_absolute(0.2, -0.1, 0.3)
+            # the stream URIs are read at connection, without credentials
+            uris = [p["stream_uri"] for p in described["profiles"]]
+            assert all(u and u.startswith("rtsp://") and "@" not in u for u in uris), uris
             await driver.ptz_home()
-            # ipycam answers GetPresets with unparsable XML: that operation alone fails
+            await driver.ptz_move(0.5, 0.0)
+            await asyncio.sleep(0.2)
+            await driver.ptz_stop()
+            await driver.ptz_absolute(0.2, -0.1, 0.3)
+            await driver.ptz_relative(0.3, 0.2, 0.0)
+            state = await ipycam_ptz(cam)
+            assert abs(state["pan"] - 0.5) < 0.01 and abs(state["tilt"] - 0.1) < 0.01, state
+            await driver.ptz_home()
+            await driver.ptz_goto_preset("home")  # ipycam's built-in preset
+            # ipycam answers GetPresets and SetPreset with XML using an undeclared
+            # prefix, and has no RemovePreset: those operations alone fail, naming
+            # themselves, and the camera goes on
             with pytest.raises(OnvifOperationError, match="GetPresets"):
                 await driver.ptz_presets()
+            with pytest.raises(OnvifOperationError, match="SetPreset"):
+                await driver.ptz_set_preset("Entrance")
+            with pytest.raises(OnvifOperationError, match="RemovePreset"):
+                await driver.ptz_remove_preset("home")
+            with pytest.raises(ValueError, match="finite"):  # never a full-speed move
+                await driver.ptz_move(math.nan, 0.0)
+            # a camera whose profiles have no PTZ configuration cannot move: 409, not 502
+            profiles = driver.profiles
+            driver.profiles = [dataclasses.replace(p, ptz=False) for p in profiles]
+            with pytest.raises(PtzUnsupported):
+                await driver.ptz_stop()
+            driver.profiles = profiles
             assert await driver.check_health() is True
         finally:
             await driver.close()
@@ -205,7 +242,11 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
                     "address": "Grand Place",
                 },
                 "name": "Grand Place",
-                "options": {"username": USER, "password_secret": "cam_password"},
+                "options": {
+                    "username": USER,
+                    "password_secret": "cam_password",
+                    "ptz_deadman": 0.6,
+                },
                 "reason": "installed by the city",
             }
             base = hub.web.url
@@ -227,18 +268,73 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
                 ) as resp:
                     assert resp.status == 200
                     assert (await resp.read()).startswith(b"\xff\xd8")
+                # the device information read at connection is in the register
+                async with session.get(f"{base}/api/cameras/{secured.id}", headers=operator) as r:
+                    device = (await r.json())["device"]
+                assert device["manufacturer"] and device["model"] and device["serial"]
+                assert len(device["profiles"]) == 2 and device["read_at"] > 0
+                assert all(p["stream_uri"].startswith("rtsp://") for p in device["profiles"])
+                ptz_url = f"{base}/api/cameras/{secured.id}/ptz"
+                # hostile PTZ parameters: a 400 naming the field, the camera never asked
+                for body, field in (
+                    (b'{"action": "move", "pan": 0.3, "duration": NaN}', None),
+                    (b'{"action": "move", "pan": NaN}', None),
+                    ({"action": "move", "pan": 0.3, "duration": "0.3"}, "duration"),
+                    ({"action": "move", "pan": 0.3, "duration": True}, "duration"),
+                    ({"action": "move", "pan": 0.3, "duration": -1}, "duration"),
+                    ({"action": "move", "pan": 0.3, "duration": 1e9}, "duration"),
+                    ({"action": "move", "pan": 2}, "pan"),
+                    ({"action": "move", "pan": 0.3, "durration": 2}, "durration"),
+                    ({"action": "absolute", "zoom": -0.5}, "zoom"),
+                    ({"action": "preset"}, "preset"),
+                    ({"action": "spin"}, "action"),
+                ):
+                    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+                    async with session.post(ptz_url, headers=operator, **kwargs) as r:
+                        answer = await r.json()
+                        assert r.status == 400, (body, answer)
+                        if field:
+                            assert answer["field"] == field and field in answer["error"]
+                        else:
+                            assert "NaN" in answer["error"]
+                assert (await ipycam_ptz(cams[0]))["moving"] is False
+                # a move without a duration is answered at once and stopped by the
+                # dead-man delay (0.6 s here): the camera's own position stops changing
                 async with session.post(
-                    f"{base}/api/cameras/{secured.id}/ptz",
-                    headers=operator,
-                    json={"action": "move", "pan": 0.3, "duration": 0.1},
+                    ptz_url, headers=operator, json={"action": "move", "pan": 0.5}
                 ) as r:
-                    assert r.status == 200
+                    assert r.status == 200, await r.text()
+                    assert (await r.json())["result"] == {"stops_in": 0.6, "deadman": True}
+                trail = [r.action for r in await hub.store.audit_records(target=secured.id)]
+                assert "camera.ptz" in trail  # audited when given, not when it ends
+                await asyncio.sleep(0.3)
+                assert (await ipycam_ptz(cams[0]))["moving"] is True
+                await asyncio.sleep(0.8)
+                stopped = await ipycam_ptz(cams[0])
+                assert stopped["moving"] is False
+                await asyncio.sleep(0.3)
+                assert (await ipycam_ptz(cams[0]))["pan"] == stopped["pan"]
                 async with session.post(
-                    f"{base}/api/cameras/{secured.id}/ptz",
-                    headers=operator,
-                    json={"action": "presets"},
+                    ptz_url, headers=operator, json={"action": "relative", "pan": -0.1}
                 ) as r:
+                    assert r.status == 200, await r.text()
+                async with session.post(
+                    ptz_url, headers=operator, json={"action": "preset", "preset": "home"}
+                ) as r:
+                    assert r.status == 200, await r.text()
+                async with session.post(
+                    ptz_url, headers=operator, json={"action": "set_preset", "name": "Door"}
+                ) as r:
+                    assert r.status == 502 and "SetPreset" in (await r.json())["error"]
+                async with session.post(ptz_url, headers=operator, json={"action": "presets"}) as r:
                     assert r.status == 502 and "GetPresets" in (await r.json())["error"]
+                # a camera without a PTZ profile: 409, like a driver without PTZ
+                driver = hub.cameras.drivers[secured.id]
+                profiles = driver.profiles  # type: ignore[attr-defined]
+                driver.profiles = [dataclasses.replace(p, ptz=False) for p in profiles]  # type: ignore[attr-defined]
+                async with session.post(ptz_url, headers=operator, json={"action": "home"}) as r:
+                    assert r.status == 409, await r.text()
+                driver.profiles = profiles  # type: ignore[attr-defined]
                 async with session.get(f"{base}/api/discovery", headers=operator) as r:
                     listed = await r.json()
                 assert len(listed["cameras"]) == 2 and listed["sources"] == ["onvif"]
@@ -306,3 +402,42 @@ def test_discovered_events_stream_before_the_wait_ends(lab: dict[str, Any]) -> N
     with netns.entered(lab["net"].hub):
         times = asyncio.run(scenario())
     assert len(times) == 3 and times[-1] < 0.2
+
+
+def test_hub_stop_is_prompt_and_stops_a_moving_camera(lab: dict[str, Any], tmp_path: Path) -> None:
+    """A 60 s move pending at shutdown: the hub stops within seconds and so does the camera."""
+    cam = lab["cams"][2]
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "hub: {web: {host: 127.0.0.1, port: 0}}\ncameras:\n"
+        f"  - id: cam-ptz\n    driver: onvif\n    options: {{host: {cam.ip}, port: "
+        f"{cam.onvif_port}}}\n"
+        f"    credentials: {{username: {cam.username}, password: {cam.password}}}\n"
+        "    authorization: {reference: 2026-VP-9, issued: 2026-01-01, expires: 2031-01-01}\n"
+    )
+
+    async def scenario() -> float:
+        hub = Hub.from_file(site, data_dir=tmp_path / "data")
+        await hub.start()
+        try:
+            await wait_state(hub, "cam-ptz", "online")
+            await hub.store.create_token("op", "operator", hash_secret("csu_o"))
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    f"{hub.web.url}/api/cameras/cam-ptz/ptz",
+                    headers={"Authorization": "Bearer csu_o"},
+                    json={"action": "move", "tilt": 0.2, "duration": 60},
+                ) as r:
+                    assert r.status == 200 and (await r.json())["result"]["stops_in"] == 60
+            await asyncio.sleep(0.2)
+            assert (await ipycam_ptz(cam))["moving"] is True
+        finally:
+            started = time.monotonic()
+            await hub.stop()
+            took = time.monotonic() - started
+        assert (await ipycam_ptz(cam))["moving"] is False
+        return took
+
+    with netns.entered(lab["net"].hub):
+        took = asyncio.run(scenario())
+    assert took < 5, f"hub stop took {took:.1f} s"

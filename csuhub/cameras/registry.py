@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ SLOW_CHECK = 3.0
 #: cameras: 200 fsyncs a minute) costs CPU and buys nothing. The state itself
 #: (online, offline...) is written on every change.
 LAST_SEEN_EVERY = 300.0
+#: A driver's ``describe()`` beyond this (JSON bytes) is not stored.
+MAX_DEVICE_INFO = 64 * 1024
+DESCRIBE_TIMEOUT = 10.0
+#: Parts of ``describe()`` that change at every connection: stored, not compared.
+VOLATILE_DEVICE_KEYS = ("clock_drift_s",)
 
 
 class AdoptionError(ValueError):
@@ -130,6 +136,7 @@ class CameraRegistry:
         #: last healthy check (wall clock) and when last_seen was last stored (monotonic)
         self.last_seen: dict[str, float] = {}
         self._seen_saved: dict[str, float] = {}
+        self._device_saved: dict[str, dict[str, Any]] = {}
         self.drivers: dict[str, CameraDriver] = {}
         self.states: dict[str, str] = {}
         self.authorization: dict[str, str] = {}
@@ -280,6 +287,7 @@ class CameraRegistry:
                 if not connected:
                     await driver.connect()
                     connected = True
+                    await self._store_device(camera_id, driver)
                 healthy = await driver.check_health()
                 reason = "" if healthy else "health check failed"
             except Exception as err:
@@ -310,6 +318,32 @@ class CameraRegistry:
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_HEALTH_BACKOFF)
+
+    async def _store_device(self, camera_id: str, driver: CameraDriver) -> None:
+        """Keep what the device says it is (maker, model, firmware, serial, profiles,
+        stream URIs) in the register, written only when it changed.
+
+        The register must say which device was adopted: a swapped camera or a
+        firmware update shows here. A driver that cannot describe itself costs
+        nothing but this record.
+        """
+        try:
+            async with asyncio.timeout(DESCRIBE_TIMEOUT):
+                described = await driver.describe()
+            device = json.loads(json.dumps(described, default=str))
+        except Exception as err:
+            _LOGGER.debug("camera %s: describe failed: %s", camera_id, err)
+            return
+        if not isinstance(device, dict) or len(json.dumps(device)) > MAX_DEVICE_INFO:
+            _LOGGER.warning("camera %s: device description unusable or too large", camera_id)
+            return
+        volatile = {k: device.pop(k) for k in VOLATILE_DEVICE_KEYS if k in device}
+        if device == self._device_saved.get(camera_id):
+            return
+        self._device_saved[camera_id] = dict(device)
+        await self.hub.store.upsert_camera(
+            camera_id, device={**device, **volatile, "read_at": time.time()}
+        )
 
     async def set_state(self, camera_id: str, state: str, reason: str = "") -> None:
         old = self.states.get(camera_id)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from zoneinfo import ZoneInfo
+
+#: 10000-01-01T00:00Z: beyond it no date can be printed.
+MAX_EPOCH = 253402300800.0
 
 
 class TimeError(ValueError):
@@ -18,9 +22,13 @@ def parse_time(value: str, tz: str = "Europe/Paris") -> float:
     """
     text = value.strip()
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
         pass
+    else:  # "nan", "inf" and 1e300 are floats, but no time: refuse them here, once
+        if not math.isfinite(epoch) or not 0 <= epoch < MAX_EPOCH:
+            raise TimeError(f"{value[:40]!r} is not a time (epoch seconds out of range)")
+        return epoch
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

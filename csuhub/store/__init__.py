@@ -65,6 +65,7 @@ class CameraRow:
     adopted_at: float | None = None
     adopted_by: str | None = None
     last_seen: float | None = None
+    device: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,7 @@ class CameraRow:
             "adopted_by": self.adopted_by,
             "last_seen": self.last_seen,
             "info": self.info,
+            "device": self.device,
             "updated_at": self.updated_at,
         }
 
@@ -110,8 +112,9 @@ CAMERA_COLUMNS = {
     "adopted_at",
     "adopted_by",
     "last_seen",
+    "device",
 }
-JSON_COLUMNS = {"info", "options", "location"}
+JSON_COLUMNS = {"info", "options", "location", "device"}
 
 
 @dataclass(frozen=True, slots=True)

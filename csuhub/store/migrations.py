@@ -255,4 +255,16 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,
+        "cameras: what the device says it is (maker, model, firmware, serial, profiles)",
+        """
+        -- Read from the camera by its driver at each connection (describe()) and
+        -- kept for the register: which device was adopted, and what it offers.
+        ALTER TABLE cameras ADD COLUMN device TEXT NOT NULL DEFAULT '{}';
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csuhub import __version__
+from csuhub.cameras.ptz import PtzMoves
 from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
+from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.recordings import routes as recording_routes
-from csuhub.web.requests import HUB_KEY
+from csuhub.web.requests import DISCONNECTS, HUB_KEY, JSON, input_error, no_body
 from csuhub.web.retention import routes as retention_routes
+from csuhub.web.validation import MAX_BODY, InputError
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -31,23 +34,61 @@ STARTED_KEY: web.AppKey[float] = web.AppKey("started", float)
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Errors leave as JSON with a message, never as a traceback page."""
+    """Every error leaves as JSON with a message, never as a traceback or plain text.
+
+    aiohttp's own answers (404 for an unknown path, 405, 413 from its body limit)
+    are plain text: they are rewritten here, keeping their status and headers.
+    """
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as err:
+        if err.status < 400 or err.content_type == JSON:
+            raise
+        return _as_json(err)
+    except InputError as err:
+        raise input_error(err) from None
+    except DISCONNECTS as err:
+        _LOGGER.debug("client left %s %s: %s", request.method, request.path, err)
+        return web.Response(status=499)  # nobody reads it; aiohttp needs an answer
     except Exception:
         _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal error; see the hub's log"}, status=500)
 
 
+def _as_json(err: web.HTTPException) -> web.Response:
+    message = err.text or err.reason
+    if message.startswith(f"{err.status}: "):  # aiohttp's "404: Not Found"
+        message = message.split(": ", 1)[1]
+    headers = {k: v for k, v in err.headers.items() if k.lower() not in _ENTITY_HEADERS}
+    return web.json_response(
+        {"error": message.strip().lower() or err.reason.lower()},
+        status=err.status,
+        reason=err.reason,
+        headers=headers,
+    )
+
+
+_ENTITY_HEADERS = {"content-type", "content-length", "content-encoding"}
+
+
+@web.middleware
+async def _body_limit(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A declared body over the limit is refused before any handler (or auth) runs;
+    bodies without a length are bounded where they are read (``read_body``)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    return await handler(request)
+
+
 def make_app(hub: Hub) -> web.Application:
     app = web.Application(
-        middlewares=[_json_errors, auth_middleware(hub.store.token_by_hash)],
-        client_max_size=1024 * 1024,
+        middlewares=[_json_errors, _body_limit, auth_middleware(hub.store.token_by_hash)],
+        client_max_size=MAX_BODY,
     )
     app[HUB_KEY] = hub
     app[STARTED_KEY] = time.time()
+    app[PTZ_KEY] = PtzMoves()
+    app.on_shutdown.append(_stop_ptz)
     app.router.add_get("/api/health", health)
     app.router.add_post("/api/config/reload", reload_config)
     app.router.add_routes(camera_routes)
@@ -65,6 +106,11 @@ def make_app(hub: Hub) -> web.Application:
     return app
 
 
+async def _stop_ptz(app: web.Application) -> None:
+    """No camera keeps turning after the API that moved it is gone."""
+    await app[PTZ_KEY].stop_all()
+
+
 @public
 async def health(request: web.Request) -> web.Response:
     """Liveness and a summary for monitoring; the one unauthenticated endpoint."""
@@ -79,6 +125,7 @@ async def health(request: web.Request) -> web.Response:
 @require_role("admin")
 async def reload_config(request: web.Request) -> web.Response:
     """Validate the site file again and apply what changed; 422 keeps the old config."""
+    await no_body(request)
     hub = request.app[HUB_KEY]
     report = await hub.reload(f"api:{request[USER_KEY]}")
     return web.json_response(report, status=200 if report["ok"] else 422, dumps=_dumps)

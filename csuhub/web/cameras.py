@@ -1,33 +1,30 @@
 """Camera and discovery endpoints. Handlers stay thin: the registry does the work.
 
 Roles: viewers read and see snapshots (each view is audited: viewing must be
-accountable), operators move PTZ, supervisors trigger a network scan, admins
-adopt cameras into the legal register.
+accountable), operators move PTZ (each command is audited when it is given),
+supervisors trigger a network scan, admins adopt cameras into the legal register.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any
 
 from aiohttp import web
 
+from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
+from csuhub.cameras.ptz import validate as validate_ptz
 from csuhub.cameras.registry import AdoptionError
+from csuhub.protocols import PtzUnsupported
 from csuhub.web.auth import USER_KEY, require_role
-from csuhub.web.requests import hub_of, json_body, json_error
-
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+from csuhub.web.requests import hub_of, json_body, json_error, path_slug
 
 routes = web.RouteTableDef()
 
 
 def _camera_id(request: web.Request) -> str:
-    camera_id = request.match_info["camera_id"]
-    if not _ID.match(camera_id):
-        raise web.HTTPNotFound(text='{"error": "no such camera"}', content_type="application/json")
-    return camera_id
+    return path_slug(request, "camera_id", "camera")
 
 
 def _describe(hub: Any, row: Any) -> dict[str, Any]:
@@ -101,61 +98,40 @@ async def adopt(request: web.Request) -> web.Response:
     return web.json_response(_describe(hub, row), status=201)
 
 
-PTZ_ACTIONS = ("move", "stop", "absolute", "home", "presets", "preset")
+#: The PTZ moves of the web API's cameras; their pending stops end with the app.
+PTZ_KEY: web.AppKey[PtzMoves] = web.AppKey("ptz", PtzMoves)
 
 
 @routes.post("/api/cameras/{camera_id}/ptz")
 @require_role("operator")
 async def ptz(request: web.Request) -> web.Response:
+    """One PTZ action. A move answers at once; its stop is scheduled (see ``cameras.ptz``)."""
     hub = hub_of(request)
     camera_id = _camera_id(request)
     body = await json_body(request, empty_ok=True)
-    action = body.get("action")
-    if action not in PTZ_ACTIONS:
-        raise json_error(f"action must be one of {', '.join(PTZ_ACTIONS)}")
+    try:
+        action, params = validate_ptz(body)
+    except PtzRequestError as err:
+        raise json_error(str(err), field=err.field) from None
     driver = hub.cameras.drivers.get(camera_id)
     if driver is None:
         raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
-    if not hasattr(driver, "ptz_stop"):
+    if not has_ptz(driver):
         raise json_error("this camera's driver has no PTZ", web.HTTPConflict)
+    outcome = "failed"
     try:
-        result = await run_ptz(driver, action, body)
-    except (TypeError, ValueError) as err:
-        raise json_error(str(err)) from None
+        result = await request.app[PTZ_KEY].run(camera_id, driver, action, params)
+        outcome = "ok"
+    except PtzUnsupported as err:
+        outcome = "unsupported"
+        raise json_error(str(err), web.HTTPConflict) from None
     except Exception as err:  # the camera's own failure, e.g. garbage to GetPresets
         raise json_error(str(err), web.HTTPBadGateway) from None
-    await hub.store.audit(request[USER_KEY], "camera.ptz", camera_id, action=action)
-    return web.json_response({"ok": True, "action": action, "result": result})
-
-
-async def run_ptz(driver: Any, action: str, args: dict[str, Any]) -> Any:
-    """Shared by the API and the CLI; numbers are checked, the driver clamps them."""
-
-    def number(key: str, default: float = 0.0) -> float:
-        value = args.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{key} must be a number")
-        return float(value)
-
-    if action == "move":
-        duration = args.get("duration")
-        await driver.ptz_move(
-            number("pan"), number("tilt"), number("zoom"), float(duration) if duration else None
+    finally:  # audited now, whatever happens next (the stop is not the client's)
+        await hub.store.audit(
+            request[USER_KEY], "camera.ptz", camera_id, action=action, outcome=outcome, **params
         )
-    elif action == "stop":
-        await driver.ptz_stop()
-    elif action == "absolute":
-        await driver.ptz_absolute(number("pan"), number("tilt"), number("zoom"))
-    elif action == "home":
-        await driver.ptz_home()
-    elif action == "presets":
-        return await driver.ptz_presets()
-    elif action == "preset":
-        preset = args.get("preset")
-        if not isinstance(preset, str) or not preset or len(preset) > 64:
-            raise ValueError("preset must be a preset token")
-        await driver.ptz_goto_preset(preset)
-    return None
+    return web.json_response({"ok": True, "action": action, "result": result})
 
 
 @routes.get("/api/cameras/{camera_id}/snapshot.jpg")

@@ -7,7 +7,7 @@ must be accountable. Files are served only from the storage root.
 from __future__ import annotations
 
 import asyncio
-import re
+import logging
 import shutil
 import tempfile
 import time
@@ -19,18 +19,15 @@ from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
-from csuhub.web.requests import hub_of, json_error
+from csuhub.web.requests import DISCONNECTS, hub_of, json_error, path_id, path_slug
 
+_LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_PLAY = 3 * 3600.0
 
 
 def _camera(request: web.Request) -> str:
-    camera = request.match_info["camera_id"]
-    if not _ID.match(camera):
-        raise json_error("no such camera", web.HTTPNotFound)
-    return camera
+    return path_slug(request, "camera_id", "camera")
 
 
 def _range(request: web.Request, default_span: float = 3600.0) -> tuple[float, float]:
@@ -108,6 +105,8 @@ async def play(request: web.Request) -> web.StreamResponse:
         script = concat_list(root, segments, start, end)
     except OutsideRoot:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
+    if request.method == "HEAD":  # the headers of what GET would send; no ffmpeg, no view
+        return web.Response(headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
     await hub.store.audit(request[USER_KEY], "recording.view", camera, start=start, end=end)
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
@@ -121,14 +120,16 @@ async def play(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"}
     )
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         while chunk := await proc.stdout.read(256 * 1024):
             await response.write(chunk)
+        await response.write_eof()
+    except DISCONNECTS:  # the player was closed or seeked elsewhere: normal
+        _LOGGER.debug("play %s: the client left", camera)
     finally:
         await hub.processes.terminate(proc)
         await asyncio.to_thread(listing.unlink, True)
-    await response.write_eof()
     return response
 
 
@@ -196,10 +197,7 @@ async def frame(request: web.Request) -> web.Response:
 async def segment_file(request: web.Request) -> web.StreamResponse:
     """A segment as stored, with HTTP range support, only from the storage root."""
     hub = hub_of(request)
-    raw = request.match_info["segment_id"]
-    if not raw.isdigit():
-        raise json_error("no such segment", web.HTTPNotFound)
-    seg = await hub.store.segment(int(raw))
+    seg = await hub.store.segment(path_id(request, "segment_id", "segment"))
     if seg is None:
         raise json_error("no such segment", web.HTTPNotFound)
     root = hub.recording.storage_root()

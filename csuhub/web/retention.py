@@ -20,7 +20,7 @@ from aiohttp import web
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.retention.requisitions import RequisitionError
 from csuhub.web.auth import USER_KEY, require_role
-from csuhub.web.requests import hub_of, json_body, json_error
+from csuhub.web.requests import hub_of, json_body, json_error, no_body, path_id, path_name
 
 routes = web.RouteTableDef()
 _FILE = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
@@ -31,10 +31,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _id(request: web.Request) -> int:
-    raw = request.match_info["req_id"]
-    if not raw.isdigit():
-        raise json_error("no such requisition", web.HTTPNotFound)
-    return int(raw)
+    return path_id(request, "req_id", "requisition")
 
 
 def _when(hub: Any, value: Any, field: str) -> float:
@@ -146,6 +143,7 @@ async def get_requisition(request: web.Request) -> web.Response:
 @routes.post("/api/requisitions/{req_id}/export")
 @require_role("supervisor")
 async def export_requisition(request: web.Request) -> web.Response:
+    await no_body(request)
     return await _step(hub_of(request).requisitions.export(_id(request), request[USER_KEY]))
 
 
@@ -153,7 +151,7 @@ async def export_requisition(request: web.Request) -> web.Response:
 @require_role("supervisor")
 async def requisition_file(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request)
-    name = request.match_info["name"]
+    name = path_name(request, "name", "file")
     folder = hub.requisitions.export_dir(_id(request)).resolve()
     path = (folder / name).resolve()
     if not _FILE.match(name) or not path.is_relative_to(folder) or not path.is_file():

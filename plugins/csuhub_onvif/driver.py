@@ -12,6 +12,7 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -20,7 +21,7 @@ import aiohttp
 import voluptuous as vol
 
 from csuhub.config import validators as cv
-from csuhub.protocols import StreamSource
+from csuhub.protocols import PtzUnsupported, StreamSource
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ OPTIONS = vol.Schema(
         vol.Optional("profile", default="main"): vol.In(["main", "sub"]),
         vol.Optional("transport", default="tcp"): vol.In(["tcp", "udp"]),
         vol.Optional("timeout", default=10.0): cv.duration,
+        # a continuous move without a duration stops after this (the dead-man)
+        vol.Optional("ptz_deadman", default=3.0): vol.All(cv.duration, vol.Range(0.1, 60.0)),
     }
 )
 
@@ -47,6 +50,10 @@ class OnvifOperationError(Exception):
     def __init__(self, operation: str, message: str) -> None:
         super().__init__(f"{operation}: {message}")
         self.operation = operation
+
+
+class NoPtzProfile(OnvifOperationError, PtzUnsupported):
+    """The camera has no media profile with a PTZ configuration: it cannot move."""
 
 
 def _text(value: Any, limit: int = 100) -> str | None:
@@ -75,6 +82,7 @@ class Profile:
     height: int | None
     fps: float | None
     ptz: bool
+    stream_uri: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +93,7 @@ class Profile:
             "height": self.height,
             "fps": self.fps,
             "ptz": self.ptz,
+            "stream_uri": self.stream_uri,
         }
 
 
@@ -99,6 +108,7 @@ class OnvifCamera:
         self.device: dict[str, Any] = {}
         self.clock_drift: float | None = None
         self._stream_uris: dict[str, str] = {}
+        self.ptz_deadman: float = options.get("ptz_deadman", 3.0)
 
     # -- connection ---------------------------------------------------------------
 
@@ -208,6 +218,11 @@ class OnvifCamera:
         if not self.profiles:
             raise OnvifOperationError("GetProfiles", "the camera has no media profile")
         self._media = media
+        for profile in self.profiles:  # kept for the register (credentials never in them)
+            try:
+                profile.stream_uri = _without_credentials(await self._profile_uri(profile))
+            except OnvifOperationError as err:
+                _LOGGER.debug("camera %s: %s", self.camera_id, err)
 
     def _profile(self, which: str) -> Profile:
         """``main`` is the largest profile, ``sub`` the smallest (or a token by name)."""
@@ -234,7 +249,11 @@ class OnvifCamera:
 
     async def stream_uri(self, profile: str = "main") -> str:
         self._require()
-        chosen = self._profile(profile)
+        uri = await self._profile_uri(self._profile(profile))
+        self._stream_uris[profile] = uri
+        return uri
+
+    async def _profile_uri(self, chosen: Profile) -> str:
         request = {
             "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
             "ProfileToken": chosen.token,
@@ -243,7 +262,6 @@ class OnvifCamera:
         uri = _uri(getattr(answer, "Uri", None))
         if uri is None or urlsplit(uri).scheme not in ("rtsp", "rtsps"):
             raise OnvifOperationError("GetStreamUri", "the camera sent no usable RTSP URI")
-        self._stream_uris[profile] = uri
         return uri
 
     async def stream(self, profile: str = "main") -> StreamSource:
@@ -310,13 +328,12 @@ class OnvifCamera:
         camera = self._require()
         profile = next((p for p in self.profiles if p.ptz), None)
         if profile is None:
-            raise OnvifOperationError("PTZ", "this camera has no PTZ profile")
+            raise NoPtzProfile("PTZ", "this camera has no PTZ profile")
         service = await self._call("PTZ service", camera.create_ptz_service())
         return service, profile.token
 
-    async def ptz_move(
-        self, pan: float, tilt: float, zoom: float = 0.0, duration: float | None = None
-    ) -> None:
+    async def ptz_move(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
+        """Start a continuous move; the hub schedules its stop (``csuhub.cameras.ptz``)."""
         service, token = await self._ptz()
         request = {
             "ProfileToken": token,
@@ -326,9 +343,6 @@ class OnvifCamera:
             },
         }
         await self._call("ContinuousMove", service.ContinuousMove(request))
-        if duration:
-            await asyncio.sleep(min(duration, 10.0))
-            await self.ptz_stop()
 
     async def ptz_stop(self) -> None:
         service, token = await self._ptz()
@@ -342,10 +356,38 @@ class OnvifCamera:
             "ProfileToken": token,
             "Position": {
                 "PanTilt": {"x": _unit(pan), "y": _unit(tilt)},
-                "Zoom": {"x": max(0.0, min(1.0, zoom))},
+                "Zoom": {"x": _unit(zoom, 0.0)},
             },
         }
         await self._call("AbsoluteMove", service.AbsoluteMove(request))
+
+    async def ptz_relative(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
+        """Move by a translation in the generic space (a fraction of the range)."""
+        service, token = await self._ptz()
+        request = {
+            "ProfileToken": token,
+            "Translation": {
+                "PanTilt": {"x": _unit(pan), "y": _unit(tilt)},
+                "Zoom": {"x": _unit(zoom)},
+            },
+        }
+        await self._call("RelativeMove", service.RelativeMove(request))
+
+    async def ptz_status(self) -> dict[str, Any]:
+        """Where the camera points, and whether it moves (as far as it says)."""
+        service, token = await self._ptz()
+        answer = await self._call("GetStatus", service.GetStatus({"ProfileToken": token}))
+        position = getattr(answer, "Position", None)
+        pan_tilt = getattr(position, "PanTilt", None)
+        zoom = getattr(position, "Zoom", None)
+        moves = getattr(answer, "MoveStatus", None)
+        return {
+            "pan": _float(getattr(pan_tilt, "x", None)),
+            "tilt": _float(getattr(pan_tilt, "y", None)),
+            "zoom": _float(getattr(zoom, "x", None)),
+            "pan_tilt_status": _text(getattr(moves, "PanTilt", None), 16),
+            "zoom_status": _text(getattr(moves, "Zoom", None), 16),
+        }
 
     async def ptz_home(self) -> None:
         service, token = await self._ptz()
@@ -369,13 +411,39 @@ class OnvifCamera:
             "GotoPreset", service.GotoPreset({"ProfileToken": token, "PresetToken": preset})
         )
 
+    async def ptz_set_preset(self, name: str | None = None, preset: str | None = None) -> str:
+        """Save the current position as a preset (``preset``: overwrite that one);
+        returns the preset's token, as the camera gives it."""
+        service, token = await self._ptz()
+        request: dict[str, Any] = {"ProfileToken": token}
+        if name:
+            request["PresetName"] = name
+        if preset:
+            request["PresetToken"] = preset
+        answer = await self._call("SetPreset", service.SetPreset(request))
+        made = _text(answer if isinstance(answer, str) else getattr(answer, "PresetToken", None))
+        if made is None:
+            raise OnvifOperationError("SetPreset", "the camera returned no preset token")
+        return made[:64]
+
+    async def ptz_remove_preset(self, preset: str) -> None:
+        service, token = await self._ptz()
+        await self._call(
+            "RemovePreset", service.RemovePreset({"ProfileToken": token, "PresetToken": preset})
+        )
+
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def _unit(value: float) -> float:
-    return max(-1.0, min(1.0, float(value)))
+def _unit(value: float, low: float = -1.0) -> float:
+    """Clamp to [low, 1]; a non-finite value is a bug upstream, never a full-speed move
+    (``min(1.0, nan)`` is 1.0)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"PTZ value {value!r} is not a finite number")
+    return max(low, min(1.0, number))
 
 
 def _int(value: Any) -> int | None:
@@ -390,6 +458,19 @@ def _float(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _without_credentials(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    return urlunsplit((parts.scheme, _hostport(parts), parts.path, parts.query, ""))
+
+
+def _hostport(parts: Any) -> str:
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{netloc}:{parts.port}" if parts.port else netloc
 
 
 def _with_credentials(uri: str, user: str, password: str) -> str:

@@ -1,0 +1,513 @@
+"""Hostile input to every route of the API: 4xx, never 5xx, never a traceback.
+
+The property test enumerates the app's router (a route added tomorrow is
+fuzzed tomorrow, plugin sub-apps included) and sends it hostile path
+parameters, queries and bodies as an admin, against a real hub serving on
+127.0.0.1. The parsers of ``csuhub.web.validation`` have their own properties.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from csuhub.hookspecs import hookimpl
+from csuhub.testing import make_hub
+from csuhub.web.app import make_app
+from csuhub.web.auth import hash_secret, require_role
+from csuhub.web.requests import path_id
+from csuhub.web.validation import (
+    MAX_BODY,
+    MAX_DEPTH,
+    MAX_ID,
+    InputError,
+    check_name,
+    json_depth,
+    loads,
+    parse_id,
+)
+
+ADMIN = "csu_fuzz_admin"
+BAD_LOG = ("Error handling request", "unhandled", "Traceback")
+
+
+# -- the parsers ----------------------------------------------------------------
+
+
+@given(st.text(max_size=30))
+def test_parse_id_accepts_exactly_ascii_decimal_in_sqlite_range(raw: str) -> None:
+    expected = (
+        int(raw)
+        if raw and len(raw) <= 19 and all("0" <= c <= "9" for c in raw) and 0 < int(raw) <= MAX_ID
+        else None
+    )
+    assert parse_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["²", "\u0661", "99999999999999999999999", "18446744073709551616", "0", "-1", "1 ", "+1"]
+)
+def test_seen_ids_are_refused(raw: str) -> None:
+    assert parse_id(raw) is None
+
+
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200)))
+def test_loads_raises_only_input_error(data: bytes | str) -> None:
+    try:
+        value = loads(data)
+    except InputError as err:
+        assert err.status == 400
+        return
+    assert _finite(value)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_loads_round_trips_finite_json_and_refuses_the_rest(value: Any) -> None:
+    text = json.dumps(value)  # writes NaN and Infinity, as a hostile client would
+    if _finite(value):
+        assert loads(text) == value
+    else:
+        with pytest.raises(InputError, match=r"finite|not a number"):
+            loads(text)
+
+
+@given(st.integers(min_value=1, max_value=200), st.sampled_from(["[", '{"a":']))
+def test_depth_is_bounded_without_recursion(depth: int, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    text = opener * depth + "1" + closer * depth
+    assert json_depth(text) == depth
+    if depth > MAX_DEPTH:
+        with pytest.raises(InputError, match="nested deeper"):
+            loads(text)
+    else:
+        loads(text)
+
+
+def test_depth_of_100000_nested_arrays_is_a_clean_refusal() -> None:
+    with pytest.raises(InputError, match="nested deeper"):
+        loads("[" * 100_000 + "]" * 100_000)
+
+
+@given(st.text(alphabet='[]{}"\\ab', max_size=60))
+def test_brackets_inside_strings_do_not_count(text: str) -> None:
+    # inside a JSON string, brackets are text: depth of ["<text>"] is 1
+    assert json_depth(json.dumps([text])) == 1
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_names_with_separators_or_nul_are_refused(name: str) -> None:
+    bad = (
+        any(c in "/\\\x00" or not c.isprintable() for c in name)
+        or name in (".", "..")
+    )  # fmt: skip
+    if bad:
+        with pytest.raises(InputError):
+            check_name(name)
+    else:
+        assert check_name(name) == name
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
+# -- a real hub, serving on 127.0.0.1 from its own thread --------------------------
+
+
+class EchoPlugin:
+    """A plugin's routes are mounted as a sub-app: the fuzzer must reach them too."""
+
+    @hookimpl
+    def register_web_routes(self, hub: Any) -> list[Any]:
+        @require_role("viewer")
+        async def item(request: web.Request) -> web.Response:
+            return web.json_response({"n": path_id(request, "n", "item")})
+
+        return [web.get("/items/{n}", item)]
+
+
+class LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\nTraceback " + repr(record.exc_info[1])
+        self.lines.append(f"{record.levelname} {record.name}: {text}")
+
+    def bad(self, since: int = 0) -> list[str]:
+        return [line for line in self.lines[since:] if any(b in line for b in BAD_LOG)]
+
+
+class ServedHub:
+    """A started hub with its web server, run by a thread's event loop, so that
+    synchronous hypothesis tests can send it requests with ``http.client``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.done: asyncio.Event | None = None
+        self.error: BaseException | None = None
+        self.routes: list[tuple[str, str]] = []
+        self.host, self.port = "127.0.0.1", 0
+        self.thread = threading.Thread(target=self._run, name="fuzz-hub", daemon=True)
+
+    def __enter__(self) -> ServedHub:
+        self.thread.start()
+        if not self.ready.wait(60) or self.error is not None:
+            raise RuntimeError(f"hub did not start: {self.error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.loop is not None and self.done is not None
+        self.loop.call_soon_threadsafe(self.done.set)
+        self.thread.join(30)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as err:
+            self.error = err
+            self.ready.set()
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.done = asyncio.Event()
+        async with make_hub(self.data_dir, {}, web=True, plugins=[("echo", EchoPlugin())]) as hub:
+            await hub.store.create_token("fuzz", "admin", hash_secret(ADMIN))
+            # something for the ids to find: a segment whose file is missing
+            await hub.store.add_segment(
+                "cam-a", start=1000.0, end=1002.0, size=10, path="cam-a/x.mp4", sha256=None
+            )
+            assert hub.web is not None and hub.web.url is not None
+            url = urlsplit(hub.web.url)
+            self.host, self.port = url.hostname or "127.0.0.1", url.port or 0
+            self.routes = list(enumerate_routes(make_app(hub)))
+            self.ready.set()
+            await self.done.wait()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str, bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(
+                method,
+                path,
+                body=body,
+                headers={"Authorization": f"Bearer {ADMIN}", **(headers or {})},
+            )
+            resp = conn.getresponse()
+            data = resp.read(64 * 1024)
+            return resp.status, resp.getheader("Content-Type", ""), data
+        finally:
+            conn.close()
+
+
+def enumerate_routes(app: web.Application) -> Iterator[tuple[str, str]]:
+    """``(method, path template)`` of every route, sub-applications included (their
+    resources already carry the prefix they are mounted under)."""
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if "app" in info:  # a plugin's sub-app
+            yield from enumerate_routes(info["app"])
+            continue
+        for route in resource:
+            if route.method != "HEAD":
+                yield route.method, resource.canonical
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedHub, LogCapture]]:
+    capture = LogCapture()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        with ServedHub(tmp_path_factory.mktemp("fuzz")) as hub:
+            yield hub, capture
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(old_level)
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)(?::[^}]*)?\}", lambda m: quote(values[m.group(1)], safe=""), template)
+
+
+# -- the seen examples ------------------------------------------------------------
+
+SEEN = [
+    ("GET", "/api/segments/99999999999999999999999.mp4", None, 404),
+    ("GET", "/api/requisitions/18446744073709551616", None, 404),
+    ("GET", "/api/requisitions/%C2%B2", None, 404),
+    ("GET", "/api/requisitions/%D9%A1", None, 404),  # not requisition 1
+    ("POST", "/api/requisitions", b"[" * 100_000 + b"]" * 100_000, 400),
+    ("GET", "/api/requisitions/1/files/a%00b", None, 404),
+    ("GET", "/api/requisitions/1/files/..", None, 404),
+    ("GET", "/api/no-such-route", None, 404),
+    ("DELETE", "/api/health", None, 405),
+    ("POST", "/api/config/reload", b"x" * (50 * 1024 * 1024), 413),
+    ("POST", "/api/requisitions/1/export", b"x" * (50 * 1024 * 1024), 413),
+    ("POST", "/api/config/reload", b'{"please": "ignore me"}', 400),
+    ("POST", "/api/discovery/scan", b'{"timeout": NaN}', 400),
+    ("POST", "/api/discovery/scan", b'{"timeout": 1e400}', 400),
+    ("GET", "/api/recordings/cam-a/gaps?from=nan&to=inf", None, 400),
+    ("POST", "/api/cameras/cam-a/ptz", b'{"action": "move", "duration": NaN}', 400),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), SEEN)
+def test_seen_hostile_requests_get_a_json_4xx(
+    served: tuple[ServedHub, LogCapture], method: str, path: str, body: bytes | None, status: int
+) -> None:
+    hub, capture = served
+    mark = len(capture.lines)
+    got, content_type, data = hub.request(method, path, body)
+    assert got == status, data[:200]
+    assert content_type.startswith("application/json")
+    assert isinstance(json.loads(data)["error"], str)
+    assert capture.bad(mark) == []
+
+
+def test_method_not_allowed_keeps_its_allow_header(served: tuple[ServedHub, LogCapture]) -> None:
+    hub, _ = served
+    conn = http.client.HTTPConnection(hub.host, hub.port, timeout=10)
+    conn.request("PUT", "/api/health", headers={"Authorization": f"Bearer {ADMIN}"})
+    resp = conn.getresponse()
+    assert resp.status == 405 and "GET" in (resp.getheader("Allow") or "")
+    assert json.loads(resp.read())["error"] == "method not allowed"
+
+
+def test_every_route_is_enumerated(served: tuple[ServedHub, LogCapture]) -> None:
+    hub, _ = served
+    paths = {path for _, path in hub.routes}
+    assert "/api/segments/{segment_id}.mp4" in paths
+    assert "/plugins/echo/items/{n}" in paths
+    assert len(hub.routes) >= 20
+
+
+# -- the property: every route, hostile input ---------------------------------------
+
+HOSTILE_SEGMENTS = st.one_of(
+    st.sampled_from(
+        [
+            "1",
+            "0",
+            "-1",
+            "²",
+            "\u0661",
+            "99999999999999999999999",
+            str(2**63),
+            str(2**63 - 1),
+            "cam-a",
+            "CAM-A",
+            "cam-a\n",
+            "..",
+            ".",
+            "a\x00b",
+            "a/b",
+            "a\\b",
+            "%00",
+            " ",
+            "x" * 300,
+            "nan",
+            "1e400",
+            "\u202e",
+            "\ud7ff",
+            "play",
+            "1.5",
+        ]
+    ),
+    st.text(min_size=1, max_size=40),
+)
+HOSTILE_QUERY = st.dictionaries(
+    st.sampled_from(["from", "to", "t", "camera", "status", "format", "x"]),
+    st.one_of(
+        st.sampled_from(
+            [
+                "nan",
+                "inf",
+                "-inf",
+                "1e400",
+                "1e308",
+                "-1",
+                "0",
+                "99999999999999999999",
+                "2026-13-45",
+                "9999-12-31T23:59",
+                "0001-01-01",
+                "csv",
+                "",
+                "\x00",
+                "2026-11-25T14:00",
+            ]
+        ),
+        st.text(max_size=30),
+    ),
+    max_size=3,
+)
+FIELDS = [
+    "action", "pan", "tilt", "zoom", "duration", "preset", "name", "timeout", "from", "to",
+    "reference", "service", "officer", "legal_frame", "cameras", "reason", "to", "outcome",
+    "authorization", "location", "options", "driver",
+]  # fmt: skip
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "move",
+            "stop",
+            "relative",
+            "absolute",
+            "preset",
+            "set_preset",
+            "remove_preset",
+            "status",
+            "cam-a",
+            True,
+            False,
+            None,
+            0,
+            -1,
+            1e308,
+            2**63 - 1,
+            -(2**63),
+            "0.3",
+            [],
+            {},
+            "",
+            "\x00",
+            "a/b",
+        ]
+    ),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**63), 2**63 - 1),
+    st.text(max_size=20),
+)
+JSON_BODIES = st.dictionaries(st.sampled_from(FIELDS), HOSTILE_VALUES, max_size=5).map(
+    lambda d: json.dumps(d).encode()
+)
+RAW_BODIES = st.sampled_from(
+    [
+        b"NaN", b'{"duration": NaN}', b'{"pan": Infinity}', b"[" * 5000, b"{" * 50,
+        b'{"a": ' + b"9" * 5000 + b"}", b"\xff\xfe", b"null", b"[]", b'"x"', b"{}",
+        b'{"timeout": -Infinity}', b"",
+    ]
+)  # fmt: skip
+BODIES = st.one_of(st.none(), JSON_BODIES, RAW_BODIES, st.binary(max_size=64))
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_every_route_answers_hostile_input_with_4xx(
+    served: tuple[ServedHub, LogCapture], data: st.DataObject
+) -> None:
+    hub, capture = served
+    mark = len(capture.lines)
+    method, template = data.draw(st.sampled_from(hub.routes), label="route")
+    names = re.findall(r"\{(\w+)", template)
+    values = {name: data.draw(HOSTILE_SEGMENTS, label=name) for name in names}
+    query = data.draw(HOSTILE_QUERY, label="query")
+    body = data.draw(BODIES, label="body")
+    path = _fill(template, values) + ("?" + urlencode(query) if query else "")
+    started = time.monotonic()
+    status, content_type, answer = hub.request(method, path, body)
+    assert status < 500, (method, path, body, answer[:300])
+    if status >= 400:
+        assert content_type.startswith("application/json"), (path, answer[:200])
+        document = json.loads(answer)  # a message, or a report (reload's 422)
+        assert "error" in document or "errors" in document
+    assert time.monotonic() - started < 20
+    assert capture.bad(mark) == []
+
+
+def test_max_body_is_the_documented_mebibyte() -> None:
+    assert MAX_BODY == 1024 * 1024
+
+
+# -- clients that leave are normal ---------------------------------------------------
+
+
+async def test_a_client_leaving_play_mid_stream_or_asking_head_is_not_an_error(
+    tmp_path: Path, ffmpeg_bin: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """play.mp4 closed after its first bytes, and HEAD on it, log no error or traceback."""
+    from test_recording import simcam, site, wait_segments
+
+    from csuhub.hub import Hub
+
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    caplog.set_level(logging.DEBUG)
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 2)
+        await hub.store.create_token("v", "viewer", hash_secret("csu_v"))
+        segments = await hub.store.segments("cam-a")
+        start, end = segments[0].start, segments[-1].end
+        assert hub.web is not None and hub.web.url is not None
+        url = urlsplit(hub.web.url)
+        path = f"/api/recordings/cam-a/play.mp4?from={start}&to={end}"
+        headers = {"Authorization": "Bearer csu_v"}
+        for _ in range(3):  # leave after the first bytes
+            reader, writer = await asyncio.open_connection(url.hostname, url.port)
+            request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer csu_v\r\n\r\n"
+            writer.write(request.encode())
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            await reader.read(1000)
+            writer.transport.abort()  # RST, as a closed browser tab
+            await asyncio.sleep(0.3)
+        async with aiohttp.ClientSession() as session:
+            async with session.head(f"{hub.web.url}{path}", headers=headers) as resp:
+                assert resp.status == 200 and resp.content_type == "video/mp4"
+            async with session.get(f"{hub.web.url}{path}", headers=headers) as resp:
+                assert resp.status == 200 and len(await resp.read()) > 1000
+        await asyncio.sleep(0.5)  # the handlers notice the closed sockets
+        assert hub.processes.pids() == [] or all(
+            b"segment" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in hub.processes.pids()
+        ), "a play ffmpeg was left running"
+    finally:
+        await hub.stop()
+    bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == [], [r.getMessage() for r in bad]
+    assert not any(b in caplog.text for b in BAD_LOG)
