@@ -441,3 +441,37 @@ def test_hub_stop_is_prompt_and_stops_a_moving_camera(lab: dict[str, Any], tmp_p
     with netns.entered(lab["net"].hub):
         took = asyncio.run(scenario())
     assert took < 5, f"hub stop took {took:.1f} s"
+
+
+def test_cli_ptz_move_ends_and_refuses_nan(lab: dict[str, Any], tmp_path: Path) -> None:
+    """`cameras ptz move` returns once the camera is stopped; `--duration nan` is refused."""
+    cam = lab["cams"][1]
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "hub: {web: {port: 0}}\ncameras:\n"
+        f"  - id: cam-cli\n    driver: onvif\n    options: {{host: {cam.ip}, port: "
+        f"{cam.onvif_port}}}\n"
+        f"    credentials: {{username: {cam.username}, password: {cam.password}}}\n"
+        "    authorization: {reference: 2026-VP-8, issued: 2026-01-01, expires: 2031-01-01}\n"
+    )
+    base = [*netns.exec_args(lab["net"].hub), sys.executable, "-m", "csuhub", "cameras", "ptz"]
+    common = ["-c", str(site), "--data", str(tmp_path / "data")]
+    (tmp_path / "data").mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, "cam-cli", *args, *common], capture_output=True, text=True, timeout=60
+        )
+
+    refused = run("move", "--pan", "0.3", "--duration", "nan")
+    assert refused.returncode == 1 and "--duration" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = run("move", "--pan", "0.3", "--duration", "0.4")
+    assert done.returncode == 0, done.stderr
+    assert "stopped" in done.stdout
+
+    async def state() -> dict[str, Any]:
+        return await ipycam_ptz(cam)
+
+    with netns.entered(lab["net"].hub):
+        assert asyncio.run(state())["moving"] is False
