@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import getpass
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,18 +43,53 @@ def add_recording_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], 
     export.add_argument("--from", dest="start", required=True, metavar="T", help=TIME_FROM)
     export.add_argument("--to", dest="end", required=True, metavar="T", help=TIME_TO)
     export.add_argument("--reason", required=True, help="why (in the manifest and the audit)")
-    export.add_argument("--user", default="cli", help="who exports (default: cli)")
-    export.add_argument("-o", "--output", type=Path, required=True, help="package .zip")
+    export.add_argument(
+        "--user",
+        help="who exports, in the manifest and the audit (default: your login name)",
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, help="package .zip (in an existing folder)"
+    )
 
-    verify = sub.add_parser("verify", help="check an evidence package offline")
+    verify = sub.add_parser(
+        "verify",
+        help="check an evidence package offline: exit 0 intact and signed by a trusted key, "
+        "1 tampered, 2 unreadable, 3 consistent but the signer is not trusted",
+    )
     verify.add_argument("package", type=Path)
-    verify.add_argument("--key", type=Path, help="the hub's public key to trust (PEM)")
+    verify.add_argument(
+        "--key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="trust this public key (PEM, from csuhub keys public); repeatable",
+    )
+    verify.add_argument(
+        "--fingerprint",
+        action="append",
+        default=[],
+        metavar="SHA256:...",
+        help="trust the key with this fingerprint (csuhub keys show); repeatable",
+    )
+    verify.add_argument(
+        "--data", type=Path, help="trust the signing key of the hub with this data directory"
+    )
     common(verify)
 
-    keys = sub.add_parser("keys", help="the hub's signing key")
+    keys = sub.add_parser("keys", help="the hub's signing key, and the signers you trust")
     key_actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    public = key_actions.add_parser("public", help="print the public key (PEM)")
-    for p in (listing, gaps, report, export, public):
+    public = key_actions.add_parser("public", help="print the hub's public key (PEM)")
+    show = key_actions.add_parser("show", help="print the hub's key fingerprint")
+    trust = key_actions.add_parser("trust", help="trust a signer (your trust store)")
+    trust.add_argument("key", metavar="FILE|FINGERPRINT", help="a public key PEM or SHA256:...")
+    trust.add_argument("--label", default="", help="whose key it is (shown by keys list)")
+    untrust = key_actions.add_parser("untrust", help="stop trusting a signer")
+    untrust.add_argument("key", metavar="FILE|FINGERPRINT")
+    trusted = key_actions.add_parser("list", help="the signers your trust store holds")
+    for p in (trust, untrust, trusted):
+        common(p)
+    for p in (listing, gaps, report, export, public, show):
         p.add_argument("-c", "--config", type=Path, help="site file")
         p.add_argument(
             "--data", type=Path, help="data directory (default: the running hub's; docs/cli.md)"
@@ -204,15 +241,17 @@ def _human_report(hub: Any, report: dict[str, Any]) -> str:
 
 
 def cmd_export(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, CliError, require_data
+    from csuhub.cli import EXIT_INVALID, EXIT_USAGE, CliError, plural, require_data
     from csuhub.cli_cameras import _hub
-    from csuhub.recording.export import ExportError, export_evidence
+    from csuhub.recording.export import ExportError, OutputError, export_evidence
 
+    output = args.output.resolve()
+    _check_output(output)
+    user = args.user or _login_name()
     hub = _hub(args)
     require_data(hub)  # footage is read from an existing hub, never a new empty one
     start = _when(hub, args.start, 0)
     end = _when(hub, args.end, 0)
-    output = args.output.resolve()
     if output.exists():
         raise CliError(f"{output} exists; choose another name", EXIT_INVALID)
 
@@ -226,16 +265,19 @@ def cmd_export(args: argparse.Namespace, out: Any) -> int:
                 args.camera_id,
                 start,
                 end,
-                user=args.user,
+                user=user,
                 reason=args.reason,
                 output=output,
                 progress=progress,
+                hub_name=None if args.config else await _recorded_hub_name(hub),
             )
         finally:
             await hub.store.close()
 
     try:
         manifest = asyncio.run(run())
+    except OutputError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     except ExportError as err:
         raise CliError(f"export refused: {err}", EXIT_INVALID) from None
     out.end_line()
@@ -243,7 +285,7 @@ def cmd_export(args: argparse.Namespace, out: Any) -> int:
     out.emit(
         f"{output}: {actual['duration']:.2f}s of {args.camera_id} "
         f"({_fmt(hub, actual['from'])} -> {_fmt(hub, actual['to'])}), "
-        f"{len(manifest['gaps'])} gap(s), sha256 {manifest['output']['sha256'][:16]}...",
+        f"{plural(len(manifest['gaps']), 'gap')}, sha256 {manifest['output']['sha256'][:16]}...",
         event="exported",
         package=str(output),
         manifest=manifest,
@@ -251,37 +293,174 @@ def cmd_export(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
-    from csuhub.recording.export import verify_package
+def _check_output(output: Path) -> None:
+    """Refuse an output that cannot be written before any work (exit 2); the export
+    writes beside it and renames, so a failure later leaves nothing there either."""
+    from csuhub.cli import EXIT_USAGE, CliError
 
-    if not args.package.exists():
-        raise CliError(f"{args.package}: no such file", EXIT_USAGE)
-    trusted = args.key.read_bytes() if args.key else None
-    result = verify_package(args.package, trusted)
-    if result.ok:
-        manifest = result.manifest or {}
-        out.document(
-            {"ok": True, "package": str(args.package), "manifest": manifest},
-            f"{args.package}: intact (signature and every hash verified; camera "
-            f"{manifest.get('camera', {}).get('id')}, exported by "
-            f"{manifest.get('exported_by')})",
-        )
-        return EXIT_OK
-    out.document(
-        {"ok": False, "package": str(args.package), "problems": result.problems},
-        f"{args.package}: TAMPERED\n" + "\n".join(f"  {p}" for p in result.problems),
+    folder = output.parent
+    try:
+        output.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as err:  # a name too long, a file where a folder should be...
+        raise CliError(f"cannot write {output}: {err.strerror}", EXIT_USAGE) from None
+    if not folder.is_dir():
+        raise CliError(f"cannot write {output}: no folder {folder}", EXIT_USAGE)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot write {output}: {folder} is not writable", EXIT_USAGE)
+
+
+def _login_name() -> str:
+    """Who runs the CLI export, for the manifest and the audit: the OS user."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a bare container)
+        return f"uid {os.getuid()}"
+
+
+async def _recorded_hub_name(hub: Any) -> str | None:
+    """The name the hub last started under (in the audit trail), for an export run
+    with ``--data`` only: the manifest names the hub, not csuhub's default name."""
+    row = await hub.store.transaction(
+        lambda conn: conn.execute(
+            "SELECT target FROM audit_log WHERE action='hub.start' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
     )
-    return EXIT_INVALID
+    return str(row[0]) if row else None
+
+
+def cmd_verify(args: argparse.Namespace, out: Any) -> int:
+    """Exit 0 intact (trusted signer), 1 tampered, 2 unreadable or usage, 3 untrusted."""
+    from csuhub.cli import EXIT_USAGE, CliError
+    from csuhub.recording.trust import (
+        TrustError,
+        TrustStore,
+        fingerprint_anchor,
+        hub_anchor,
+        key_file_anchor,
+    )
+    from csuhub.recording.verify import printable, verify_package
+
+    try:
+        anchors = [key_file_anchor(path) for path in args.key]
+        anchors += [fingerprint_anchor(text) for text in args.fingerprint]
+        if args.data is not None:
+            anchors.append(hub_anchor(args.data))
+        # anchors given here are the only ones; the trust store is for when none is
+        if not anchors:
+            anchors = TrustStore().anchors()
+    except TrustError as err:
+        raise CliError(printable(str(err)), EXIT_USAGE) from None
+    result = verify_package(args.package, anchors)
+    shown = printable(str(args.package))
+    out.document(
+        {"package": shown, **result.as_dict(), "anchors": [a.fingerprint for a in anchors]},
+        _verdict(shown, result, anchors),
+    )
+    return result.exit_code
+
+
+def _verdict(shown: str, result: Any, anchors: list[Any]) -> str:
+    from csuhub.recording.verify import Status, printable
+
+    if result.status in (Status.TAMPERED, Status.UNREADABLE):
+        head = "TAMPERED" if result.status is Status.TAMPERED else "cannot be verified"
+        return f"{shown}: {head}\n" + "\n".join(f"  {p}" for p in result.problems)
+    manifest = result.manifest or {}
+    camera = manifest.get("camera")
+    facts = printable(
+        f"camera {camera.get('id') if isinstance(camera, dict) else None}, hub "
+        f"{manifest.get('hub')}, exported by {manifest.get('exported_by')}"
+    )
+    if result.status is Status.INTACT:
+        return (
+            f"{shown}: intact\n  signature and every member's SHA-256 verified\n"
+            f"  signed by {result.signer} (trusted: {printable(result.trusted_by or '')})\n"
+            f"  {facts}"
+        )
+    trusted = ", ".join(a.fingerprint for a in anchors) or "none (csuhub keys list is empty)"
+    return (
+        f"{shown}: consistent but the signer is not trusted\n"
+        f"  signer {result.signer}\n"
+        f"  trusted here: {trusted}\n"
+        f"  the signature and every hash agree, but only with the key inside the package;\n"
+        f"  compare the signer with the fingerprint the hub gives (csuhub keys show, the\n"
+        f"  requisition receipt), then: csuhub verify --fingerprint {result.signer} ...\n"
+        f"  ({facts}, by its own unverified account)"
+    )
 
 
 def cmd_keys(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import require_data
+    from csuhub.cli import EXIT_INVALID, CliError, require_data
     from csuhub.cli_cameras import _hub
-    from csuhub.recording.signing import load_or_create, public_pem
+    from csuhub.recording.signing import fingerprint, load_private, public_pem
 
+    if args.keys_command in ("trust", "untrust", "list"):
+        return _trust_store(args, out)
     hub = _hub(args)
     require_data(hub)  # a mistyped --data must not mint a key nobody will ever use
-    pem = public_pem(load_or_create(hub.data_dir)).decode()
-    out.document({"public_key": pem}, pem.rstrip())
+    try:
+        key = load_private(hub.data_dir)
+    except (OSError, ValueError) as err:
+        raise CliError(f"the hub's signing key cannot be read: {err}", EXIT_INVALID) from None
+    if key is None:
+        raise CliError(
+            f"no signing key in {hub.data_dir} yet: the hub makes it when it first starts",
+            EXIT_INVALID,
+        )
+    pem = public_pem(key).decode()
+    print_ = fingerprint(key)
+    if args.keys_command == "show":
+        out.document({"fingerprint": print_, "public_key": pem}, print_)
+    else:
+        out.document({"public_key": pem, "fingerprint": print_}, pem.rstrip())
     return 0
+
+
+def _trust_store(args: argparse.Namespace, out: Any) -> int:
+    from csuhub.cli import EXIT_INVALID, EXIT_USAGE, CliError, table
+    from csuhub.recording.trust import TrustError, TrustStore, resolve
+    from csuhub.recording.verify import printable
+
+    store = TrustStore()
+    try:
+        if args.keys_command == "list":
+            entries = store.entries()
+            rows = [
+                (e["fingerprint"], printable(e.get("label") or "-"), _day(e.get("added")))
+                for e in entries
+            ]
+            out.document(
+                {"store": str(store.path), "keys": entries},
+                table(rows, ("FINGERPRINT", "LABEL", "ADDED"))
+                if rows
+                else f"no trusted signers in {store.path}",
+            )
+            return 0
+        fp, label = resolve(args.key)
+        if args.keys_command == "trust":
+            added = store.add(fp, args.label or label)
+            out.emit(
+                f"{'trusted' if added else 'already trusted'}: {fp} (store {store.path})",
+                event="trusted",
+                fingerprint=fp,
+                added=added,
+                store=str(store.path),
+            )
+            return 0
+        if not store.remove(fp):
+            raise CliError(f"{fp} is not in the trust store {store.path}", EXIT_INVALID)
+        out.emit(f"no longer trusted: {fp}", event="untrusted", fingerprint=fp)
+        return 0
+    except TrustError as err:
+        raise CliError(printable(str(err)), EXIT_USAGE) from None
+    except OSError as err:
+        raise CliError(f"trust store {store.path}: {err.strerror or err}", EXIT_INVALID) from None
+
+
+def _day(epoch: Any) -> str:
+    try:
+        return time.strftime("%Y-%m-%d", time.localtime(float(epoch)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"

@@ -17,6 +17,8 @@ from test_recording import simcam, site, wait_segments
 
 from csuhub.hub import Hub
 from csuhub.recording.export import verify_package
+from csuhub.recording.signing import fingerprint
+from csuhub.recording.trust import hub_anchor
 from csuhub.testing import build_hub
 from csuhub.web.auth import hash_secret
 
@@ -181,8 +183,9 @@ async def test_requisition_workflow_over_the_api(tmp_path: Path, ffmpeg_bin: str
                 assert r.status == 200
             async with http.get(f"{base}/api/retention/status", headers=auth("operator")) as r:
                 status = await r.json()
-        verdict = verify_package(package)
+        verdict = verify_package(package, [hub_anchor(hub.data_dir)])
         assert verdict.ok, verdict.problems
+        assert fingerprint(hub.recording.signing_key) in receipt
         with zipfile.ZipFile(package) as archive:
             manifest = json.loads(archive.read("manifest.json"))
         assert manifest["requisition"]["reference"] == "PV-42"
@@ -254,8 +257,10 @@ def test_requisition_workflow_from_the_cli(tmp_path: Path, ffmpeg_bin: str) -> N
     assert any(line.get("event") == "progress" for line in lines)
     assert (out / "receipt.html").is_file()
     package = next(out.glob("*.zip"))
-    verified = run_cli("verify", str(package))
+    verified = run_cli("verify", str(package), "--data", str(data))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    shown = run_cli("keys", "show", *common)
+    assert shown.returncode == 0 and shown.stdout.strip() in (out / "receipt.html").read_text()
     closing = run_cli("requisitions", "close", "PV-7", *common, "--outcome", "not_helped")
     assert closing.returncode == 0, closing.stderr
     again = run_cli("requisitions", "close", "PV-7", *common, "--outcome", "helped")

@@ -18,8 +18,10 @@ once (``csuhub.recording.package``).
 
 The package: ``video.mp4``, ``manifest.json`` (camera, authorisation,
 requested and actual ranges, gaps, source segments with hashes, output hash,
-ffmpeg version, user, reason, time), ``manifest.sig`` (Ed25519 over the
-manifest's bytes), ``public_key.pem`` and ``LISEZMOI.txt``.
+ffmpeg version, hub, user, reason, time, the signer's fingerprint, and the
+SHA-256 and size of every other member), ``manifest.sig`` (Ed25519 over the
+manifest's bytes), ``public_key.pem`` and ``LISEZMOI.txt`` (which prints the
+fingerprint). Checking it is ``csuhub.recording.verify``.
 """
 
 from __future__ import annotations
@@ -32,10 +34,8 @@ import shutil
 import tempfile
 import threading
 import time
-import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,17 +44,32 @@ from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.manager import sha256_file
 from csuhub.recording.package import PackageWriter
-from csuhub.recording.signing import load_or_create, load_public, public_pem
+from csuhub.recording.signing import fingerprint, load_or_create, public_pem
+from csuhub.recording.verify import (
+    FORMAT,
+    MANIFEST,
+    PUBLIC_KEY,
+    README,
+    SIGNATURE,
+    VIDEO,
+    Verification,
+    verify_package,
+)
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
 
-FORMAT = "csuhub-evidence/1"
+__all__ = ["ExportError", "OutputError", "Verification", "export_evidence", "verify_package"]
+
 Progress = Callable[[str, float], None]
 
 
 class ExportError(Exception):
-    pass
+    """The export was refused or failed; nothing was left at the output path."""
+
+
+class OutputError(ExportError):
+    """The output path cannot be written (missing or read-only folder, disk full)."""
 
 
 _VERSIONS: dict[str, str] = {}
@@ -83,8 +98,11 @@ async def export_evidence(
     output: Path,
     progress: Progress | None = None,
     extra: dict[str, Any] | None = None,
+    hub_name: str | None = None,
 ) -> dict[str, Any]:
-    """Build the package at ``output`` (atomically); returns the manifest."""
+    """Build the package at ``output`` (atomically: nothing is left there on failure);
+    returns the manifest. ``hub_name`` overrides ``hub.name`` when the caller knows
+    the configured name better (a CLI run without the site file)."""
     if end <= start:
         raise ExportError("the end of the range must be after its start")
     if not reason.strip():
@@ -93,6 +111,8 @@ async def export_evidence(
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise ExportError("ffmpeg is not installed")
+    if not output.parent.is_dir():
+        raise OutputError(f"cannot write {output}: {output.parent} is not a directory")
     camera = await hub.store.get_camera(camera_id)
     if camera is None:
         raise ExportError(f"no camera {camera_id!r}")
@@ -109,90 +129,106 @@ async def export_evidence(
     # a mismatch discards the cut
     verifying = loop.run_in_executor(None, _verify_sources, root, segments)
 
-    with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
-        work = Path(tmp)
-        (work / "list.ffconcat").write_text(script)
-        covered_start = max(start, segments[0].start)
-        covered_end = min(end, segments[-1].end)
-        package = work / "package.zip"
-        handle = package.open("wb")
-        writer = PackageWriter(handle)
-        done = threading.Event()
-        hashing: asyncio.Future[tuple[str, int, int]] | None = None
-        try:
-            # ffmpeg writes the cut (fragmented MP4: front to back, no faststart
-            # rewrite) straight into the package, after video.mp4's local header;
-            # a thread follows it, hashing (SHA-256, CRC-32) as it grows
-            offset = writer.begin("video.mp4")
-            handle.flush()
-            hashing = loop.run_in_executor(None, _hash_following, package, offset, done)
+    try:  # the package is made in a folder beside the output and renamed into place
+        with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
+            work = Path(tmp)
+            (work / "list.ffconcat").write_text(script)
+            covered_start = max(start, segments[0].start)
+            covered_end = min(end, segments[-1].end)
+            package = work / "package.zip"
+            handle = package.open("wb")
+            writer = PackageWriter(handle)
+            done = threading.Event()
+            hashing: asyncio.Future[tuple[str, int, int]] | None = None
             try:
-                code, err, duration = await _cut_to(
-                    handle.fileno(),
-                    ffmpeg,
-                    work / "list.ffconcat",
-                    covered_end - covered_start,
-                    lambda f: report("cutting", 0.3 + 0.6 * f),
+                # ffmpeg writes the cut (fragmented MP4: front to back, no faststart
+                # rewrite) straight into the package, after video.mp4's local header;
+                # a thread follows it, hashing (SHA-256, CRC-32) as it grows
+                offset = writer.begin("video.mp4")
+                handle.flush()
+                hashing = loop.run_in_executor(None, _hash_following, package, offset, done)
+                try:
+                    code, err, duration = await _cut_to(
+                        handle.fileno(),
+                        ffmpeg,
+                        work / "list.ffconcat",
+                        covered_end - covered_start,
+                        lambda f: report("cutting", 0.3 + 0.6 * f),
+                    )
+                finally:
+                    done.set()
+                sources = await verifying
+                report("verifying sources", 0.9)
+                if code != 0:
+                    raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
+                if duration <= 0:
+                    raise ExportError("the cut produced no video")
+                output_sha, crc, size = await hashing
+                handle.seek(0, 2)  # ffmpeg moved the shared file offset, not our object's
+                if handle.tell() != offset + size:
+                    raise ExportError("the cut's size changed while it was hashed")
+                writer.end(crc, size)
+                content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
+                preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
+                gaps = await continuity(hub.store, camera_id, start, end)
+                manifest: dict[str, Any] = {
+                    "format": FORMAT,
+                    "csuhub_version": __version__,
+                    "hub": hub_name or hub.name,
+                    "camera": {
+                        "id": camera.id,
+                        "name": camera.name,
+                        "location": camera.location,
+                        "authorization": {
+                            "reference": camera.authorization_ref,
+                            "issued": camera.authorization_issued,
+                            "expires": camera.authorization_expires,
+                        },
+                    },
+                    "requested": {"from": start, "to": end},
+                    "actual": {
+                        "from": covered_start - preroll,
+                        "to": covered_end,
+                        "duration": duration,
+                    },
+                    "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
+                    "before the requested time; the video is continuous: the gaps listed here are "
+                    "absent from it, not filled",
+                    "gaps": gaps["gaps"],
+                    "recorded_percent": gaps["percent"],
+                    "sources": sources,
+                    "output": {"file": "video.mp4", "sha256": output_sha, "size": size},
+                    "ffmpeg": await ffmpeg_version(ffmpeg),
+                    "exported_by": user,
+                    "reason": reason,
+                    "exported_at": time.time(),
+                    **(extra or {}),
+                }
+                key = hub.recording.signing_key or load_or_create(hub.data_dir)
+                report("packaging", 0.95)
+                signer = fingerprint(key)
+                readme = README_TEXT.format(
+                    hub=hub_name or hub.name, camera=camera.id, user=user, fingerprint=signer
+                ).encode("utf-8")
+                pem = public_pem(key)
+                manifest["signer"] = signer
+                manifest["members"] = {
+                    VIDEO: {"sha256": output_sha, "size": size},
+                    README: {"sha256": hashlib.sha256(readme).hexdigest(), "size": len(readme)},
+                    PUBLIC_KEY: {"sha256": hashlib.sha256(pem).hexdigest(), "size": len(pem)},
+                }
+                await loop.run_in_executor(
+                    None, _finish_package, writer, manifest, key, {README: readme, PUBLIC_KEY: pem}
                 )
             finally:
                 done.set()
-            sources = await verifying
-            report("verifying sources", 0.9)
-            if code != 0:
-                raise ExportError(f"ffmpeg failed to cut the range: {err.strip()[-300:]}")
-            if duration <= 0:
-                raise ExportError("the cut produced no video")
-            output_sha, crc, size = await hashing
-            handle.seek(0, 2)  # ffmpeg moved the shared file offset, not our object's
-            if handle.tell() != offset + size:
-                raise ExportError("the cut's size changed while it was hashed")
-            writer.end(crc, size)
-            content = sum(min(end, seg.end) - max(start, seg.start) for seg in segments)
-            preroll = max(0.0, duration - content)  # the keyframe snap before 'from'
-            gaps = await continuity(hub.store, camera_id, start, end)
-            manifest: dict[str, Any] = {
-                "format": FORMAT,
-                "csuhub_version": __version__,
-                "hub": hub.name,
-                "camera": {
-                    "id": camera.id,
-                    "name": camera.name,
-                    "location": camera.location,
-                    "authorization": {
-                        "reference": camera.authorization_ref,
-                        "issued": camera.authorization_issued,
-                        "expires": camera.authorization_expires,
-                    },
-                },
-                "requested": {"from": start, "to": end},
-                "actual": {
-                    "from": covered_start - preroll,
-                    "to": covered_end,
-                    "duration": duration,
-                },
-                "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
-                "before the requested time; the video is continuous: the gaps listed here are "
-                "absent from it, not filled",
-                "gaps": gaps["gaps"],
-                "recorded_percent": gaps["percent"],
-                "sources": sources,
-                "output": {"file": "video.mp4", "sha256": output_sha, "size": size},
-                "ffmpeg": await ffmpeg_version(ffmpeg),
-                "exported_by": user,
-                "reason": reason,
-                "exported_at": time.time(),
-                **(extra or {}),
-            }
-            key = hub.recording.signing_key or load_or_create(hub.data_dir)
-            report("packaging", 0.95)
-            readme = README.format(camera=camera.id, user=user)
-            await loop.run_in_executor(None, _finish_package, writer, manifest, key, readme)
-        finally:
-            done.set()
-            if hashing is not None:  # the hashing thread reads the package
-                await asyncio.gather(hashing, return_exceptions=True)
-            handle.close()
-        package.replace(output)
+                if hashing is not None:  # the hashing thread reads the package
+                    await asyncio.gather(hashing, return_exceptions=True)
+                handle.close()
+            package.replace(output)
+    except OSError as err:  # unwritable folder, disk full...: the folder is gone with it
+        await asyncio.gather(verifying, return_exceptions=True)
+        raise OutputError(f"cannot write {output}: {err.strerror or err}") from None
     await hub.store.audit(
         user,
         "recording.export",
@@ -207,16 +243,27 @@ async def export_evidence(
     return manifest
 
 
-README = """Paquet de preuve vidéo csuhub / csuhub video evidence package
+README_TEXT = """Paquet de preuve vidéo csuhub / csuhub video evidence package
 
+Centre / hub : {hub}
 Caméra / camera : {camera}
 Exporté par / exported by : {user}
+Empreinte de la clé du centre / hub key fingerprint :
+    {fingerprint}
 
 Contenu : video.mp4 (extrait sans ré-encodage), manifest.json (provenance,
-empreintes SHA-256), manifest.sig (signature Ed25519 du manifeste),
-public_key.pem (clé publique du CSU).
+empreintes SHA-256 de chaque fichier, y compris ce LISEZMOI), manifest.sig
+(signature Ed25519 du manifeste), public_key.pem (clé publique du CSU).
 
-Vérifier hors ligne / verify offline :  csuhub verify <paquet>.zip
+Vérifier hors ligne / verify offline :
+    csuhub verify <paquet>.zip --fingerprint {fingerprint}
+
+La signature ne prouve l'origine que si l'empreinte ci-dessus est comparée à
+celle que le centre communique par un autre canal (procès-verbal de remise,
+courrier) : une clé jointe au paquet, seule, ne prouve rien.
+The signature proves the origin only once the fingerprint above is checked
+against the one the hub gives through another channel (handover receipt,
+letter): a key shipped inside the package proves nothing by itself.
 """
 
 
@@ -331,72 +378,14 @@ def _hash_following(package: Path, offset: int, done: threading.Event) -> tuple[
     return digest.hexdigest(), crc, size
 
 
-def _finish_package(writer: PackageWriter, manifest: dict[str, Any], key: Any, readme: str) -> None:
+def _finish_package(
+    writer: PackageWriter, manifest: dict[str, Any], key: Any, members: dict[str, bytes]
+) -> None:
     manifest_bytes = json.dumps(
         manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str
     ).encode("utf-8")
-    writer.add("manifest.json", manifest_bytes)
-    writer.add("manifest.sig", base64.b64encode(key.sign(manifest_bytes)))
-    writer.add("public_key.pem", public_pem(key))
-    writer.add("LISEZMOI.txt", readme.encode("utf-8"))
+    for name, data in members.items():
+        writer.add(name, data)
+    writer.add(MANIFEST, manifest_bytes)
+    writer.add(SIGNATURE, base64.b64encode(key.sign(manifest_bytes)))
     writer.close()
-
-
-@dataclass
-class Verification:
-    ok: bool
-    problems: list[str] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None
-
-
-def verify_package(path: Path, trusted_key: bytes | None = None) -> Verification:
-    """Check the signature and every hash, offline. Names the file that fails."""
-    problems: list[str] = []
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as err:
-        return Verification(False, [f"{path}: not a readable zip ({err})"])
-    with archive:
-        names = set(archive.namelist())
-        for required in ("video.mp4", "manifest.json", "manifest.sig", "public_key.pem"):
-            if required not in names:
-                problems.append(f"{required}: missing from the package")
-        if problems:
-            return Verification(False, problems)
-        manifest_bytes = archive.read("manifest.json")
-        key_pem = archive.read("public_key.pem")
-        if trusted_key is not None and key_pem.strip() != trusted_key.strip():
-            problems.append("public_key.pem: not the trusted key given with --key")
-        try:
-            public = load_public(key_pem)
-            public.verify(
-                base64.b64decode(archive.read("manifest.sig"), validate=True), manifest_bytes
-            )
-        except Exception:
-            problems.append(
-                "manifest.json: the signature does not match (manifest or manifest.sig altered)"
-            )
-        try:
-            manifest = json.loads(manifest_bytes)
-        except ValueError:
-            return Verification(False, [*problems, "manifest.json: not valid JSON"])
-        expected = manifest.get("output", {}).get("sha256")
-        digest = hashlib.sha256()
-        with archive.open("video.mp4") as handle:
-            while chunk := handle.read(1024 * 1024):
-                digest.update(chunk)
-        if digest.hexdigest() != expected:
-            problems.append("video.mp4: SHA-256 does not match the manifest (video altered)")
-        extra = names - {
-            "video.mp4",
-            "manifest.json",
-            "manifest.sig",
-            "public_key.pem",
-            "LISEZMOI.txt",
-            "receipt.html",
-        }
-        for name in sorted(extra):
-            problems.append(f"{name}: not part of a csuhub package")
-        if manifest.get("format") != FORMAT:
-            problems.append(f"manifest.json: unknown format {manifest.get('format')!r}")
-    return Verification(not problems, problems, manifest)

@@ -15,7 +15,9 @@ and sizes and completed in place once its bytes are all there (the package is
 a seekable file), so there are no data descriptors: streaming readers (Java's
 ``ZipInputStream``) can read it too. ``zipfile`` (and so ``csuhub verify``),
 unzip, 7-Zip and Windows read it. Writing only: reading stays with
-``zipfile``.
+``zipfile``, but ``local_header`` and ``central_directory`` are also how the
+verifier rebuilds every byte of the container that is not a member's content,
+so a package whose zip structure was rewritten or altered is caught.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ ZIP64_EXTRA = 0x0001
 MASK32 = 0xFFFFFFFF
 
 
-def _local_header(member: Member) -> bytes:
+def local_header(member: Member) -> bytes:
     """30 bytes, the name, and a ZIP64 extra field (sizes): always the same length,
     so a header can be rewritten in place once the member's bytes are known."""
     extra = struct.pack("<HHQQ", ZIP64_EXTRA, 16, member.size, member.size)
@@ -98,7 +100,7 @@ class PackageWriter:
         if "\\" in name or name.startswith("/") or ".." in name.split("/"):
             raise ValueError(f"unsafe member name {name!r}")
         member = Member(name.encode("utf-8"), self.fp.tell(), dos_time(time.time()))
-        self.fp.write(_local_header(member))
+        self.fp.write(local_header(member))
         self._open = member
         return self.fp.tell()
 
@@ -113,7 +115,7 @@ class PackageWriter:
         if after != self._data_start(member) + size:
             raise RuntimeError(f"{member.name.decode()}: {size} bytes announced, not written")
         self.fp.seek(member.offset)
-        self.fp.write(_local_header(member))
+        self.fp.write(local_header(member))
         self.fp.seek(after)
         self.members.append(member)
         self._open = None
@@ -131,50 +133,56 @@ class PackageWriter:
         """Write the central directory and the end records (ZIP64 and classic)."""
         if self._open is not None:
             raise RuntimeError(f"{self._open.name.decode()} was never ended")
-        start = self.fp.tell()
-        for m in self.members:
-            extra = struct.pack("<HHQQQ", ZIP64_EXTRA, 24, m.size, m.size, m.offset)
-            self.fp.write(
-                struct.pack(
-                    "<IHHHHHHIIIHHHHHII",
-                    CENTRAL,
-                    MADE_BY,
-                    VERSION,
-                    FLAGS,
-                    STORED,
-                    *m.when,
-                    m.crc,
-                    MASK32,
-                    MASK32,
-                    len(m.name),
-                    len(extra),
-                    0,
-                    0,
-                    0,
-                    FILE_MODE,
-                    MASK32,
-                )
-                + m.name
-                + extra
-            )
-        end64 = self.fp.tell()
-        count = len(self.members)
-        size = end64 - start
-        self.fp.write(
-            struct.pack("<IQHHIIQQQQ", END64, 44, MADE_BY, VERSION, 0, 0, count, count, size, start)
-        )
-        self.fp.write(struct.pack("<IIQI", LOCATOR64, 0, end64, 1))
-        self.fp.write(
-            struct.pack(
-                "<IHHHHIIH",
-                END,
-                0,
-                0,
-                min(count, 0xFFFF),
-                min(count, 0xFFFF),
-                min(size, MASK32),
-                MASK32,
-                0,
-            )
-        )
+        self.fp.write(central_directory(self.members, self.fp.tell()))
         self.fp.flush()
+
+
+def central_directory(members: list[Member], start: int) -> bytes:
+    """The central directory at ``start`` and the end records, exactly as written: the
+    verifier rebuilds them to check that a package's container is the one csuhub wrote."""
+    parts: list[bytes] = []
+    for m in members:
+        extra = struct.pack("<HHQQQ", ZIP64_EXTRA, 24, m.size, m.size, m.offset)
+        parts.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                CENTRAL,
+                MADE_BY,
+                VERSION,
+                FLAGS,
+                STORED,
+                *m.when,
+                m.crc,
+                MASK32,
+                MASK32,
+                len(m.name),
+                len(extra),
+                0,
+                0,
+                0,
+                FILE_MODE,
+                MASK32,
+            )
+            + m.name
+            + extra
+        )
+    directory = b"".join(parts)
+    end64 = start + len(directory)
+    count = len(members)
+    size = len(directory)
+    return (
+        directory
+        + struct.pack("<IQHHIIQQQQ", END64, 44, MADE_BY, VERSION, 0, 0, count, count, size, start)
+        + struct.pack("<IIQI", LOCATOR64, 0, end64, 1)
+        + struct.pack(
+            "<IHHHHIIH",
+            END,
+            0,
+            0,
+            min(count, 0xFFFF),
+            min(count, 0xFFFF),
+            min(size, MASK32),
+            MASK32,
+            0,
+        )
+    )

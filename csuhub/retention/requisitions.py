@@ -26,6 +26,7 @@ from csuhub.config import validators as cv
 from csuhub.events import RequisitionChanged
 from csuhub.recording.export import ExportError, export_evidence
 from csuhub.recording.manager import sha256_file
+from csuhub.recording.signing import fingerprint, load_or_create
 from csuhub.recording.timeutil import iso
 from csuhub.store.requisitions import DuplicateReference
 
@@ -509,7 +510,15 @@ def render_receipt(
         scope=f"<h2>Périmètre non disponible</h2><ul>{scope_notes}</ul>" if scope_notes else "",
         actor=e(actor),
         now=e(_iso(time.time(), tz)),
+        fingerprint=e(_signer(hub)),
     )
+
+
+def _signer(hub: Hub) -> str:
+    """The fingerprint of the key the packages were signed with: printed on the
+    receipt, the channel by which the court learns which key to trust."""
+    key = hub.recording.signing_key or load_or_create(hub.data_dir)
+    return fingerprint(key)
 
 
 RECEIPT = """<!DOCTYPE html>
@@ -523,6 +532,7 @@ table {{ width: 100%; border-collapse: collapse; }}
 th, td {{ border: 1px solid #000; padding: 1.5mm; text-align: left; vertical-align: top; }}
 td.h {{ font-family: monospace; font-size: 7.5pt; word-break: break-all; }}
 dl {{ display: grid; grid-template-columns: 45mm 1fr; gap: 1mm 4mm; margin: 0; }}
+p.h {{ font-family: monospace; font-size: 10pt; }}
 dt {{ font-weight: bold; }} dd {{ margin: 0; }}
 .sign {{ display: grid; grid-template-columns: 1fr 1fr; gap: 10mm; margin-top: 12mm; }}
 .sign div {{ border-top: 1px solid #000; padding-top: 2mm; height: 25mm; }}
@@ -543,8 +553,13 @@ tr, li, .sign {{ break-inside: avoid; }}
 <table><thead><tr><th>Caméra</th><th>Début</th><th>Fin</th><th>Durée</th><th>Fichier</th>
 <th>SHA-256</th></tr></thead><tbody>{rows}</tbody></table>
 {missing}{scope}
-<p>Chaque fichier est un paquet de preuve signé (Ed25519) ; vérification hors ligne :
-<code>csuhub verify &lt;fichier&gt;.zip</code>.</p>
+<p>Chaque fichier est un paquet de preuve signé (Ed25519) par la clé du centre dont
+l'empreinte est :</p>
+<p class=h><strong>{fingerprint}</strong></p>
+<p>Vérification hors ligne : <code>csuhub verify &lt;fichier&gt;.zip --fingerprint
+{fingerprint}</code> (code de sortie 0 : intact et signé par cette clé). Une clé jointe
+au paquet ne prouve rien seule : seule cette empreinte, remise sur ce procès-verbal,
+rattache les fichiers au centre.</p>
 <p>Extraction réalisée par {actor}, le {now}.</p>
 <div class="sign"><div>Remis par (opérateur du CSU)<br>nom, date, signature</div>
 <div>Reçu par (officier requérant)<br>nom, date, signature</div></div>
