@@ -25,6 +25,7 @@ from csuhub.cameras.registry import MAX_HEALTH_BACKOFF
 from csuhub.events import GapRecorded, RecordingAlert, RecordingStateChanged, SegmentRecorded
 from csuhub.hub import Hub
 from csuhub.recording.export import ExportError, export_evidence, verify_package
+from csuhub.recording.trust import hub_anchor
 from csuhub.testing import wait_camera_state
 from csuhub.web.auth import hash_secret
 
@@ -409,7 +410,7 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
         assert len(manifest["sources"]) == 3
         assert manifest["camera"]["authorization"]["reference"] == "2022-VP-1"
         assert manifest["exported_by"] == "opj-durand" and manifest["reason"] == "PV 2026/1234"
-        assert verify_package(package).ok
+        assert verify_package(package, [hub_anchor(hub.data_dir)]).ok
         # ffmpeg wrote the video straight into the zip: every CRC holds, the member is
         # the hashed size, and it plays as the range it claims to be
         with zipfile.ZipFile(package) as archive:
@@ -451,7 +452,7 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
     finally:
         await hub.stop()
     # verify: exit 0 intact, 1 tampered, naming the file
-    ok = run_cli("verify", str(package))
+    ok = run_cli("verify", str(package), "--data", str(tmp_path / "data"))
     assert ok.returncode == 0 and "intact" in ok.stdout
     tampered = tmp_path / "tampered.zip"
     with zipfile.ZipFile(package) as src, zipfile.ZipFile(tampered, "w") as dst:
