@@ -371,3 +371,24 @@ def test_bundled_policy_options_that_would_misbehave_are_refused(tmp_path: Path)
         f"{site}:8:38: retention.policies[2].options.critical_free_percent: retention policy "
         "'storage_pressure': critical_free_percent (6) must be below min_free_percent (5)",
     ]
+
+
+def test_env_var_default_continues_the_nesting_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CSUHUB_TEST_UNSET", raising=False)
+    half = MAX_DEPTH // 2 + 2
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "a: "
+        + "[" * half
+        + "!env_var 'CSUHUB_TEST_UNSET "  # a quoted scalar: its default is parsed later
+        + "[" * half
+        + "]" * half
+        + "'"
+        + "]" * half
+        + "\n"
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        load_raw(site)
+    assert "nested more than" in err.value.issues[0].message

@@ -147,8 +147,8 @@ class _Loader(yaml.SafeLoader):
         self.context = context or LoadContext()
         self._alias_budget = MAX_ALIAS_NODES
         self._depth = self.context.depth
-        #: the depth of each ``!include`` node, so the included file continues the count
-        self._include_depth: dict[int, int] = {}
+        #: the depth of each ``!include``/``!env_var`` node: what they parse continues the count
+        self._tag_depth: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
         if self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
@@ -175,8 +175,8 @@ class _Loader(yaml.SafeLoader):
                         Mark(self.file, event.start_mark.line + 1, event.start_mark.column + 1),
                     )
         node = super().compose_node(parent, index)
-        if node.tag == "!include":
-            self._include_depth[id(node)] = self._depth
+        if node.tag in ("!include", "!env_var"):
+            self._tag_depth[id(node)] = self._depth
         return node  # type: ignore[no-any-return]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> NodeDict:  # type: ignore[override]
@@ -290,7 +290,7 @@ class _Loader(yaml.SafeLoader):
             raise YamlError(f"!include {name!r}: no such file ({target})", mark)
         if len(self.context.stack) >= MAX_INCLUDE_NESTING:
             raise YamlError(f"includes nested more than {MAX_INCLUDE_NESTING} files deep", mark)
-        return load_file(target, self.context.child(target, self._include_depth.get(id(node), 0)))
+        return load_file(target, self.context.child(target, self._tag_depth.get(id(node), 0)))
 
     def construct_env_var(self, node: yaml.Node) -> Any:
         value = self._scalar(node, "!env_var")
@@ -298,7 +298,10 @@ class _Loader(yaml.SafeLoader):
         if name in os.environ:
             return os.environ[name]
         if default:
-            return loads(default.strip(), self.file) if default.strip() else default
+            if not default.strip():
+                return default
+            depth = LoadContext(depth=self._tag_depth.get(id(node), 0))
+            return loads(default.strip(), self.file, depth)
         raise YamlError(
             f"environment variable {name} is not set and has no default", _mark(node, self.file)
         )
@@ -366,6 +369,8 @@ def loads(text: str, file: str = "<string>", context: LoadContext | None = None)
         raise YamlError(_reader_message(err), _offset_mark(text, file, err.position)) from None
     except yaml.YAMLError as err:
         raise YamlError(f"invalid YAML: {err}") from None
+    except RecursionError:  # the depth bounds should make this unreachable; fail located
+        raise YamlError("nested too deeply", Mark(file, 1, 1)) from None
     finally:
         loader.dispose()
 
