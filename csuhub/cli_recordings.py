@@ -269,7 +269,6 @@ def cmd_export(args: argparse.Namespace, out: Any) -> int:
                 reason=args.reason,
                 output=output,
                 progress=progress,
-                hub_name=None if args.config else await _recorded_hub_name(hub),
             )
         finally:
             await hub.store.close()
@@ -317,17 +316,6 @@ def _login_name() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no name for this uid (a bare container)
         return f"uid {os.getuid()}"
-
-
-async def _recorded_hub_name(hub: Any) -> str | None:
-    """The name the hub last started under (in the audit trail), for an export run
-    with ``--data`` only: the manifest names the hub, not csuhub's default name."""
-    row = await hub.store.transaction(
-        lambda conn: conn.execute(
-            "SELECT target FROM audit_log WHERE action='hub.start' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    )
-    return str(row[0]) if row else None
 
 
 def cmd_verify(args: argparse.Namespace, out: Any) -> int:
@@ -387,7 +375,7 @@ def _verdict(shown: str, result: Any, anchors: list[Any]) -> str:
         f"  the signature and every hash agree, but only with the key inside the package;\n"
         f"  compare the signer with the fingerprint the hub gives (csuhub keys show, the\n"
         f"  requisition receipt), then: csuhub verify --fingerprint {result.signer} ...\n"
-        f"  ({facts}, by its own unverified account)"
+        f"  the package claims: {facts} (unverified until the signer is)"
     )
 
 

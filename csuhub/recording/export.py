@@ -101,8 +101,7 @@ async def export_evidence(
     hub_name: str | None = None,
 ) -> dict[str, Any]:
     """Build the package at ``output`` (atomically: nothing is left there on failure);
-    returns the manifest. ``hub_name`` overrides ``hub.name`` when the caller knows
-    the configured name better (a CLI run without the site file)."""
+    returns the manifest. ``hub_name`` overrides the hub's name (``hub_name_of``)."""
     if end <= start:
         raise ExportError("the end of the range must be after its start")
     if not reason.strip():
@@ -119,6 +118,7 @@ async def export_evidence(
     segments = [s for s in await hub.store.segments(camera_id, start, end) if s.status == "ok"]
     if not segments:
         raise ExportError(f"no footage of {camera_id} between those times")
+    hub_name = hub_name or await hub_name_of(hub)
     root = hub.recording.storage_root()
     loop = asyncio.get_running_loop()
     try:  # checks every segment's path against the storage root, before any is read
@@ -174,7 +174,7 @@ async def export_evidence(
                 manifest: dict[str, Any] = {
                     "format": FORMAT,
                     "csuhub_version": __version__,
-                    "hub": hub_name or hub.name,
+                    "hub": hub_name,
                     "camera": {
                         "id": camera.id,
                         "name": camera.name,
@@ -208,7 +208,7 @@ async def export_evidence(
                 report("packaging", 0.95)
                 signer = fingerprint(key)
                 readme = README_TEXT.format(
-                    hub=hub_name or hub.name, camera=camera.id, user=user, fingerprint=signer
+                    hub=hub_name, camera=camera.id, user=user, fingerprint=signer
                 ).encode("utf-8")
                 pem = public_pem(key)
                 manifest["signer"] = signer
@@ -241,6 +241,20 @@ async def export_evidence(
     )
     report("done", 1.0)
     return manifest
+
+
+async def hub_name_of(hub: Hub) -> str:
+    """The name the manifest gives the hub: its configured ``hub.name``; a hub made
+    without its site file (the CLI with ``--data`` only) takes the name it last
+    started under, from the audit trail, rather than csuhub's default name."""
+    if hub.source != "<none>":
+        return hub.name
+    row = await hub.store.transaction(
+        lambda conn: conn.execute(
+            "SELECT target FROM audit_log WHERE action='hub.start' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    )
+    return str(row[0]) if row else hub.name
 
 
 README_TEXT = """Paquet de preuve vidéo csuhub / csuhub video evidence package

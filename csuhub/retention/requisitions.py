@@ -24,7 +24,7 @@ import voluptuous as vol
 
 from csuhub.config import validators as cv
 from csuhub.events import RequisitionChanged
-from csuhub.recording.export import ExportError, export_evidence
+from csuhub.recording.export import ExportError, export_evidence, hub_name_of
 from csuhub.recording.manager import sha256_file
 from csuhub.recording.signing import fingerprint, load_or_create
 from csuhub.recording.timeutil import iso
@@ -300,7 +300,9 @@ class Requisitions:
                 "nothing could be exported: "
                 + "; ".join(f"{c}: {why}" for c, why in skipped.items())
             )
-        receipt = render_receipt(self.hub, req, files, skipped, actor)
+        receipt = render_receipt(
+            self.hub, req, files, skipped, actor, hub_name=await hub_name_of(self.hub)
+        )
         (folder / "receipt.html").write_text(receipt, encoding="utf-8")
         (folder / "requisition.json").write_text(
             json.dumps({**req, "files": files, "skipped": skipped}, indent=2, default=str),
@@ -475,8 +477,12 @@ def render_receipt(
     files: list[dict[str, Any]],
     skipped: dict[str, str],
     actor: str,
+    *,
+    hub_name: str | None = None,
 ) -> str:
-    """The handover receipt: one A4 page, printable, signed by hand by both parties."""
+    """The handover receipt: one A4 page, printable, signed by hand by both parties.
+    It prints the signing key's fingerprint: the channel by which the court learns
+    which key to trust, outside the packages themselves."""
     tz = hub.config.hub.get("timezone", "Europe/Paris")
     e = html.escape
     rows = "".join(
@@ -497,7 +503,7 @@ def render_receipt(
             )
     frame = LEGAL_FRAMES.get(req["legal_frame"], req["legal_frame"])
     return RECEIPT.format(
-        hub=e(hub.name),
+        hub=e(hub_name or hub.name),
         reference=e(req["reference"]),
         service=e(req["service"]),
         officer=e(req["officer"]),
