@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,7 @@ from csuhub.hub import Hub
 from csuhub.retention import sweeper
 from csuhub.store.retention import LEGAL, PRESERVE, MarkRequest
 from csuhub.testing import build_hub, registered_plugin
+from csuhub.web.auth import hash_secret
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -370,11 +372,22 @@ async def test_a_failing_hold_plugin_keeps_the_footage_through_a_full_sweep(
 
 
 async def test_the_register_of_kept_footage_is_append_only(tmp_path: Path) -> None:
-    hub = await started(tmp_path, config(default="14d"))
+    hub = build_hub(tmp_path / "data", config(default="14d"), web=True)
+    await hub.start()
+    await asyncio.wait_for(hub.retention.swept.wait(), 10)
     try:
         seed(db(hub), hub.recording.storage_root(), [("cam-a", NOW - 20 * DAY)])
         with registered_plugin(hub, _Raising()):
             await hub.retention.sweep(now=NOW)
+        await hub.store.create_token("auditor", "auditor", hash_secret("csu_auditor"))
+        async with aiohttp.ClientSession() as http:
+            url = f"{hub.web.url}/api/register/kept?camera=cam-a"
+            async with http.get(url, headers={"Authorization": "Bearer csu_auditor"}) as r:
+                assert r.status == 200
+                rows = (await r.json())["kept"]
+            async with http.get(url) as r:
+                assert r.status == 401
+        assert [(k["camera_id"], k["segments"], k["failure"]) for k in rows] == [("cam-a", 1, 1)]
         con = sqlite3.connect(db(hub))
         try:
             for sql in ("DELETE FROM retention_kept", "UPDATE retention_kept SET segments=0"):

@@ -98,6 +98,14 @@ async def destructions(request: web.Request) -> web.Response:
     return _json({"destructions": rows})
 
 
+@routes.get("/api/register/kept")
+@require_role("auditor")
+async def kept(request: web.Request) -> web.Response:
+    """Expired footage a sweep kept because a retention_hold plugin vetoed or failed."""
+    camera = request.query.get("camera")
+    return _json({"kept": await hub_of(request).store.retention.kept(camera)})
+
+
 @routes.get("/api/requisitions")
 @require_role("operator")
 async def list_requisitions(request: web.Request) -> web.Response:
