@@ -359,7 +359,7 @@ async def _follow_cut(
             if text:
                 errors.append(text)
             continue
-        if key == "out_time_us" and value.isdigit():
+        if key == "out_time_us" and value.isascii() and value.isdigit():
             out_time = int(value) / 1e6
             if expected > 0:
                 progress(min(1.0, out_time / expected))

@@ -210,7 +210,9 @@ class Requisitions:
 
     async def resolve(self, key: str) -> dict[str, Any]:
         """By id, or by reference (what the officer quotes on the phone)."""
-        if key.isdigit():
+        # ASCII and within SQLite's int64: '²'.isdigit() is true, int('²') raises, and
+        # a 20-digit id overflows the store (issue 10 §3)
+        if key.isascii() and key.isdigit() and len(key) <= 18:
             found = await self.store.get(int(key))
             if found is not None:
                 return await self.get(found["id"])

@@ -177,7 +177,11 @@ def parse_reply(data: bytes, sender: str = "") -> list[ProbeMatch]:
                 hardware=_scope_value(scopes, "hardware"),
                 location=_scope_value(scopes, "location"),
                 sender=sender,
-                metadata_version=int(version_text) if version_text.isdigit() else None,
+                metadata_version=(
+                    int(version_text)
+                    if version_text.isascii() and version_text.isdigit() and len(version_text) < 10
+                    else None
+                ),
             )
         )
     if not matches:

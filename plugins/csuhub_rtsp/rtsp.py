@@ -166,10 +166,14 @@ class RtspClient:
                     f"{headers[key]}, {value.strip()}" if key in headers else (value.strip())
                 )
         length = headers.get("content-length", "0")
-        size = int(length) if length.isdigit() else 0
+        # ASCII only: '²'.isdigit() is true and int('²') raises
+        size = int(length) if length.isascii() and length.isdigit() else 0
         if size > MAX_BODY:
             raise RtspError("protocol", f"response body of {size} bytes is too large")
-        body = await reader.readexactly(size) if size else b""
+        try:
+            body = await reader.readexactly(size) if size else b""
+        except asyncio.IncompleteReadError:
+            raise RtspError("protocol", "connection closed in the middle of a body") from None
         return RtspResponse(int(match.group(1)), match.group(2)[:100], headers, body)
 
     async def options(self) -> RtspResponse:
