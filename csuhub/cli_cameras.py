@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -19,6 +20,8 @@ from typing import Any
 
 from csuhub.cameras.ptz import ACTIONS as PTZ_ACTIONS
 from csuhub.cameras.registry import AdoptionError
+
+_LOGGER = logging.getLogger(__name__)
 
 ACTOR = "cli"
 
@@ -125,7 +128,13 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
         )
         return count
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except Exception as err:
+        # a plugin boundary: a source that cannot open its sockets (no such interface,
+        # address in use) or fails mid-scan is reported in one line, never a traceback
+        _LOGGER.debug("discovery source %s failed", args.source, exc_info=True)
+        raise CliError(f"{args.source}: discovery failed: {err}", EXIT_INVALID) from None
     return EXIT_OK
 
 

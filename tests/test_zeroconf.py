@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,33 @@ def test_default_path_hub_discovers_and_advertises(tmp_path: Path) -> None:
     camera = seen["mdns:Pont de Fives._rtsp._tcp.local."]
     assert camera["driver_options"] == {"host": net.cam_ip, "port": 554}
     assert found and found[0].startswith("CSU Defaut"), f"zeroconf {zeroconf.__version__}"
+
+
+@needs_netns
+@pytest.mark.parametrize("source", ["zeroconf", "onvif"])
+def test_discover_on_an_interface_that_does_not_exist_is_a_clean_error(source: str) -> None:
+    """A source that cannot open its sockets was a traceback from ``csuhub discover``;
+    it is one line naming the source and the cause, exit 1 (run in a namespace with only
+    ``lo``, so nothing can leave this machine even if the bind succeeded)."""
+    with netns.LoopbackNetns() as net:
+        result = subprocess.run(
+            [
+                *netns.exec_args(net.name),
+                sys.executable,
+                "-m",
+                "csuhub",
+                "discover",
+                "--source",
+                source,
+                "--interface",
+                "10.9.9.9",
+                "--timeout",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (1, 2), (result.returncode, result.stdout, result.stderr)
+    assert source in result.stderr
