@@ -213,9 +213,19 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
                 f"destroyed {plural(report.segments, 'segment')}, {_size(report.bytes)} in "
                 f"{report.duration:.2f}s ({json.dumps(report.by_policy)})",
             )
-        return 1 if report.failed else 0
+        # a policy or hold plugin that failed makes the answer incomplete: say so, and
+        # do not exit 0 as if the sweep (or its dry run) were the whole truth
+        broken = [a for a in report.alerts if a["kind"] in INCOMPLETE_SWEEP_ALERTS]
+        if not out.as_json:  # the JSON document carries them in "alerts"
+            for alert in broken:
+                out.error(f"{alert['kind']}: {alert['message']}", 1)
+        return 1 if report.failed or broken else 0
 
     return _run(args, work)
+
+
+#: alerts that mean a sweep's report is not the whole truth
+INCOMPLETE_SWEEP_ALERTS = frozenset({"policy_failed", "hold_hook_failed", "sweep_failed"})
 
 
 def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:

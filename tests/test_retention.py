@@ -799,3 +799,35 @@ def test_kill_9_mid_sweep_leaves_no_orphans_nor_dangling_rows(
     assert left == files(root)  # no orphan file, no dangling row
     assert marked == 0 and running == 0
     assert destroyed == total - len(left) == total  # every one registered exactly once
+
+
+async def test_a_policy_failing_on_missing_storage_is_an_alert_and_a_nonzero_exit(
+    tmp_path: Path,
+) -> None:
+    """The storage root gone (an unmounted NAS): storage_pressure cannot measure the
+    disk. Before, the CLI logged a traceback and answered 'nothing would be destroyed'
+    with exit 0, as if that were the whole truth."""
+    hub = build_hub(tmp_path / "data", config(default="14d"))
+    await hub.start()
+    await hub.stop()
+    root = hub.recording.storage_root()
+    os.rmdir(root)
+    for extra in (["--dry-run"], []):
+        result = await asyncio.to_thread(
+            run_cli, "retention", "sweep", *extra, "--data", str(hub.data_dir)
+        )
+        assert result.returncode == 1, result
+        assert "Traceback" not in result.stderr
+        assert "policy_failed: retention policy storage_pressure failed" in result.stderr
+        as_json = await asyncio.to_thread(
+            run_cli, "retention", "sweep", *extra, "--json", "--data", str(hub.data_dir)
+        )
+        assert as_json.returncode == 1
+        # progress events (one JSON object per line), then the report
+        decoder, text, values = json.JSONDecoder(), as_json.stdout.strip(), []
+        while text:
+            value, end = decoder.raw_decode(text)
+            values.append(value)
+            text = text[end:].strip()
+        alerts = values[-1]["alerts"]
+        assert [a["kind"] for a in alerts] == ["policy_failed"]

@@ -336,6 +336,10 @@ class RetentionManager:
         for name, policy in self.policies:
             try:
                 verdicts = await policy.plan(ctx)
+            except OSError as err:  # storage missing or unreadable: an alarm, not a bug
+                _LOGGER.error("retention policy %s failed: %s", name, err)
+                self._alarm(None, "policy_failed", f"retention policy {name} failed: {err}")
+                continue
             except Exception as err:
                 _LOGGER.exception("retention policy %s failed", name)
                 self._alarm(None, "policy_failed", f"retention policy {name} failed: {err}")
