@@ -392,3 +392,17 @@ def test_env_var_default_continues_the_nesting_count(
     with pytest.raises(ConfigInvalid) as err:
         load_raw(site)
     assert "nested more than" in err.value.issues[0].message
+
+
+def test_an_impossible_date_is_located_not_a_traceback(tmp_path: Path) -> None:
+    """Found by the mutation fuzz: PyYAML reads 2022-13-10 as a date and raises
+    a bare ValueError ("month must be in 1..12")."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "cameras:\n  - id: cam-1\n    driver: simcam\n"
+        "    authorization: {reference: A-1, issued: 2022-13-10, expires: 2099-01-09}\n"
+    )
+    code, lines, document = check(site)
+    assert code == 1
+    assert lines[0] == f"{site}:4:45: invalid value: month must be in 1..12"
+    assert document["errors"][0]["line"] == 4

@@ -179,6 +179,15 @@ class _Loader(yaml.SafeLoader):
             self._tag_depth[id(node)] = self._depth
         return node  # type: ignore[no-any-return]
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's own constructors raise bare ``ValueError`` for a well-formed
+        but impossible scalar (``2022-13-45`` is read as a date): locate it. The
+        value is not repeated: it may be a secret."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as err:
+            raise YamlError(f"invalid value: {err}", _mark(node, self.file)) from None
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> NodeDict:  # type: ignore[override]
         if not isinstance(node, yaml.MappingNode):
             raise YamlError("expected a mapping", _mark(node, self.file))
