@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         _error(out, str(err), err.code)
         return err.code
+    except ConfigInvalid as err:  # e.g. a retention policy that validates but cannot be built
+        _report_invalid(out, err)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         return EXIT_OK
 

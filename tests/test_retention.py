@@ -831,3 +831,36 @@ async def test_a_policy_failing_on_missing_storage_is_an_alert_and_a_nonzero_exi
             text = text[end:].strip()
         alerts = values[-1]["alerts"]
         assert [a["kind"] for a in alerts] == ["policy_failed"]
+
+
+def test_retention_commands_report_a_policy_that_cannot_be_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy whose constructor raises is a located configuration error for every
+    retention command (it was a traceback out of ``cli_retention._run``)."""
+    import csuhub_retention
+
+    from csuhub.cli import main
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "hub: {name: t, timezone: UTC}\n"
+        "retention:\n  default: 14d\n  policies:\n    - policy: max_age\n"
+    )
+
+    def broken(self: Any, hub: Any, options: Any) -> None:
+        raise RuntimeError("cannot reach the policy's service")
+
+    data = tmp_path / "data"
+
+    async def create() -> None:
+        hub = build_hub(data, config(default="14d"))
+        await hub.start()
+        await hub.stop()
+
+    asyncio.run(create())
+    monkeypatch.setattr(csuhub_retention.MaxAge, "__init__", broken)
+    assert main(["retention", "status", "-c", str(site), "--data", str(data)]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "cannot reach the policy's service" in err
