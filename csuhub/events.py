@@ -204,6 +204,54 @@ class RecordingAlert(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AlarmRaised(Event):
+    """A condition operators must act on began, or is still there (``reminder``).
+
+    Alarms are states (``csuhub.alarms``): raised once, repeated only every
+    reminder interval while the condition lasts, then cleared with
+    :class:`AlarmCleared`. ``source`` is the component that owns it
+    (``recording``, ``retention``...).
+    """
+
+    name: ClassVar[str] = "alarm_raised"
+    source: str
+    kind: str
+    camera_id: str | None
+    message: str
+    #: wall-clock time the condition began
+    since: float
+    reminder: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlarmCleared(Event):
+    """The condition behind an alarm ended; ``duration`` is how long it lasted."""
+
+    name: ClassVar[str] = "alarm_cleared"
+    source: str
+    kind: str
+    camera_id: str | None
+    message: str
+    since: float
+    duration: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CameraRetryScheduled(Event):
+    """A camera refused us (e.g. its credentials); the next attempt is at ``retry_at``.
+
+    Authentication failures back off to minutes: retrying every few seconds
+    locks the account on many cameras.
+    """
+
+    name: ClassVar[str] = "camera_retry_scheduled"
+    camera_id: str
+    reason: str
+    retry_in: float
+    retry_at: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RetentionAlert(Event):
     """Operators must know before footage goes, or when retention cannot do its job.
 

@@ -331,6 +331,7 @@ class Hub:
             await self.store.open()
             stack.push_async_callback(self.store.close)
             stack.push_async_callback(self.bus.drain)
+            self.processes.reopen()  # a hub started again may spawn again
             stack.push_async_callback(self.processes.close)
             stack.push_async_callback(self.supervisor.stop)
             await self.store.audit("hub", "hub.start", self.name, version=__version__)

@@ -110,8 +110,9 @@ class SegmentSink(Protocol):
     """What a recorder reports to (the hub's recording manager implements it)."""
 
     async def segment_closed(
-        self, camera_id: str, path: Any, start: float, duration: float
-    ) -> None: ...
+        self, camera_id: str, path: Any, start: float, duration: float | None
+    ) -> None:
+        """``duration=None``: not known (a file cut short); read from the file itself."""
 
     def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None: ...
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import signal
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -112,13 +111,22 @@ class Supervisor:
         self._tasks.clear()
 
 
-_PR_SET_PDEATHSIG = 1
+def _die_with_parent(args: Sequence[str]) -> list[str]:
+    """``args`` run so that Linux SIGTERMs the child if the hub dies, even by kill -9.
+
+    util-linux's ``setpriv --pdeathsig`` sets the parent-death signal and execs
+    the command (same pid). Doing it in-process needs ``preexec_fn``, which runs
+    Python between fork and exec and is unsafe while other threads (the hash
+    pool, ``to_thread``) may hold locks.
+    """
+    if _SETPRIV is None:
+        return list(args)
+    return [_SETPRIV, "--pdeathsig", "TERM", "--", *args]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to SIGTERM the child if the hub dies, even by kill -9."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+_SETPRIV = shutil.which("setpriv")
+if _SETPRIV is None:  # pragma: no cover - util-linux is essential on Debian
+    _LOGGER.warning("setpriv not found: child processes may outlive a killed hub")
 
 
 class ProcessGroup:
@@ -127,6 +135,8 @@ class ProcessGroup:
     def __init__(self, *, term_timeout: float = 5.0) -> None:
         self.term_timeout = term_timeout
         self._procs: set[asyncio.subprocess.Process] = set()
+        #: the reapers, referenced until done: the loop keeps only weak references
+        self._reapers: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def spawn(self, args: Sequence[str], **kwargs: Any) -> asyncio.subprocess.Process:
@@ -136,9 +146,11 @@ class ProcessGroup:
         if self._closed:
             raise RuntimeError("the hub is stopping; no new processes")
         kwargs.setdefault("stdin", asyncio.subprocess.DEVNULL)
-        proc = await asyncio.create_subprocess_exec(*args, preexec_fn=_die_with_parent, **kwargs)
+        proc = await asyncio.create_subprocess_exec(*_die_with_parent(args), **kwargs)
         self._procs.add(proc)
-        asyncio.get_running_loop().create_task(self._reap(proc))
+        reaper = asyncio.get_running_loop().create_task(self._reap(proc))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
         return proc
 
     async def _reap(self, proc: asyncio.subprocess.Process) -> None:
@@ -161,6 +173,10 @@ class ProcessGroup:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             return await proc.wait()
+
+    def reopen(self) -> None:
+        """Accept new processes again (a hub started after a stop)."""
+        self._closed = False
 
     async def close(self) -> None:
         self._closed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 from csuhub_rtsp import OPTIONS, RtspCamera
 from csuhub_rtsp.rtsp import RtspClient, RtspError, strip_credentials
 
-from csuhub.events import CameraStateChanged
+from csuhub.events import CameraRetryScheduled, CameraStateChanged
 from csuhub.testing import build_hub, wait_camera_state
 
 SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
@@ -185,8 +186,11 @@ async def test_hub_reports_unauthorized_without_a_crash_loop(
         await wait_camera_state(hub, "cam-rtsp", "offline", timeout=10)
         row = await hub.store.get_camera("cam-rtsp")
         assert row is not None
-        assert row.state_reason == "unauthorized: the camera refused the credentials"
-        await asyncio.sleep(2.5)  # backoff 1 s, 2 s...: at most 2 more attempts, no new events
+        assert row.state_reason.startswith(
+            "unauthorized: the camera refused the credentials; next try at "
+        )
+        assert row.state_reason.endswith("(in 1 min)")
+        await asyncio.sleep(2.5)  # the next try is a minute away: no new events
         assert hub.cameras.states["cam-rtsp"] == "offline"
         assert hub.supervisor.crashes.get("camera-health:cam-rtsp") is None
         allowed, why = hub.cameras.may_record("cam-rtsp")
@@ -304,3 +308,51 @@ async def test_a_busy_camera_503_is_asked_again_soon_not_backed_off(hub_factory:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_refused_credentials_back_off_to_minutes(
+    hub_factory: Any, servers: dict[str, int], tmp_path: Path
+) -> None:
+    """A camera refusing the credentials was asked every 10 s (two connections each time),
+    which locks accounts on real cameras: now 1, 2, 5, 10 x the base (60 s in production;
+    0.2 s here), each announced with when the next try is."""
+    config = {
+        "cameras": [
+            {
+                "id": "cam-rtsp",
+                "driver": "rtsp",
+                "options": {
+                    "url": "rtsp://{username}:{password}@{host}:{port}/cam1",
+                    "host": "127.0.0.1",
+                    "port": servers["digest"],
+                },
+                "credentials": {"username": "op", "password": "wrong"},
+                "authorization": {
+                    "reference": "R-1",
+                    "issued": "2022-01-01",
+                    "expires": "2099-01-01",
+                },
+            }
+        ]
+    }
+    hub = build_hub(tmp_path / "hub", config)
+    hub.cameras.auth_backoff = 0.2
+    retries: list[tuple[float, CameraRetryScheduled]] = []
+    hub.bus.listen(
+        CameraRetryScheduled,
+        lambda e: retries.append((asyncio.get_running_loop().time(), e)),
+    )
+    await hub.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(retries) < 5 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()
+    waits = [e.retry_in for _, e in retries[:5]]
+    assert waits == pytest.approx([0.2, 0.4, 1.0, 2.0, 2.0])  # capped at 10x
+    for (when, event), (later, _) in itertools.pairwise(retries[:5]):
+        assert later - when >= event.retry_in - 0.01  # no attempt before the time it said
+        assert event.reason == "unauthorized: the camera refused the credentials"
+        assert abs(event.retry_at - event.time_fired - event.retry_in) < 0.05
+    assert hub.cameras.states["cam-rtsp"] == "offline"

@@ -32,6 +32,7 @@ from csuhub.config.diff import KeyedDiff
 from csuhub.events import (
     CameraAuthorizationChanged,
     CameraDiscovered,
+    CameraRetryScheduled,
     CameraStateChanged,
 )
 from csuhub.protocols import CameraDriver, DiscoveredCamera
@@ -60,6 +61,10 @@ EXPIRY_WARNING_DAYS = 30
 #: Health checks back off while a camera fails, up to this: a camera that comes
 #: back is noticed (and recorded again) within this long.
 MAX_HEALTH_BACKOFF = 10.0
+#: A camera refusing the credentials is asked again after these multiples of
+#: ``CameraRegistry.auth_backoff`` (60 s: 1, 2, 5, then every 10 min): each try
+#: is two connections, and retrying every few seconds locks accounts.
+AUTH_BACKOFF_STEPS = (1, 2, 5, 10)
 #: A health check slower than this marks the camera degraded.
 SLOW_CHECK = 3.0
 #: ``last_seen`` is written to the store at most this often per camera: it is
@@ -130,9 +135,13 @@ class CameraEntry:
 
 
 class CameraRegistry:
-    def __init__(self, hub: Hub, *, health_interval: float = 30.0) -> None:
+    def __init__(
+        self, hub: Hub, *, health_interval: float = 30.0, auth_backoff: float = 60.0
+    ) -> None:
         self.hub = hub
         self.health_interval = health_interval
+        #: first wait after an authentication failure (see AUTH_BACKOFF_STEPS)
+        self.auth_backoff = auth_backoff
         #: last healthy check (wall clock) and when last_seen was last stored (monotonic)
         self.last_seen: dict[str, float] = {}
         self._seen_saved: dict[str, float] = {}
@@ -280,9 +289,11 @@ class CameraRegistry:
         driver = self.drivers[camera_id]
         backoff = 1.0
         connected = False
+        auth_failures = 0
         while True:
             started = time.monotonic()
             retry_after = None
+            unauthorized = False
             try:
                 if not connected:
                     await driver.connect()
@@ -293,6 +304,7 @@ class CameraRegistry:
             except Exception as err:
                 healthy, reason = False, _reason(err)
                 retry_after = getattr(err, "retry_after", None)
+                unauthorized = getattr(err, "kind", None) == "unauthorized"
                 connected = False
                 with contextlib.suppress(Exception):
                     await driver.close()
@@ -301,6 +313,14 @@ class CameraRegistry:
                 state, reason = DEGRADED, f"slow to answer ({elapsed:.1f}s)"
             else:
                 state = ONLINE if healthy else OFFLINE
+            if unauthorized:
+                step = AUTH_BACKOFF_STEPS[min(auth_failures, len(AUTH_BACKOFF_STEPS) - 1)]
+                wait = self.auth_backoff * step
+                auth_failures += 1
+                await self._refused(camera_id, reason, wait)
+                await asyncio.sleep(wait)
+                continue
+            auth_failures = 0
             await self.set_state(camera_id, state, reason)
             if healthy:
                 backoff = 1.0
@@ -343,6 +363,23 @@ class CameraRegistry:
         self._device_saved[camera_id] = dict(device)
         await self.hub.store.upsert_camera(
             camera_id, device={**device, **volatile, "read_at": time.time()}
+        )
+
+    async def _refused(self, camera_id: str, reason: str, wait: float) -> None:
+        """The camera refused the credentials: offline, saying when the next try is."""
+        retry_at = time.time() + wait
+        at = time.strftime("%H:%M:%S", time.localtime(retry_at))
+        said = f"{reason}; next try at {at} (in {_human(wait)})"
+        if self.states.get(camera_id) == OFFLINE:
+            # same state, new reason: stored (``cameras show``), not a state change
+            await self.hub.store.set_camera_state(camera_id, OFFLINE, said)
+        else:
+            await self.set_state(camera_id, OFFLINE, said)
+        _LOGGER.warning("camera %s: %s", camera_id, said)
+        self.hub.bus.fire(
+            CameraRetryScheduled(
+                camera_id=camera_id, reason=reason, retry_in=wait, retry_at=retry_at
+            )
         )
 
     async def set_state(self, camera_id: str, state: str, reason: str = "") -> None:
@@ -540,6 +577,12 @@ class CameraRegistry:
 
     def summary(self) -> dict[str, str]:
         return dict(sorted(self.states.items()))
+
+
+def _human(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    return f"{seconds / 60:.3g} min"
 
 
 def _reason(err: BaseException) -> str:

@@ -6,6 +6,12 @@ offline, is removed or its authorisation expires: the recording state says
 why. Each closed segment is hashed (SHA-256, off the event loop) and indexed
 in one transaction with the gap before it, if any, whose reason is the last
 interruption's (ffmpeg restart, camera offline, hub down...).
+
+A segment is ``ok`` only if it holds whole video samples: the file is read
+in-process (:mod:`csuhub.recording.mp4info`) in the same pass as its hash,
+never by a process per segment. Alarms (disk full, not recording) are states
+on an :class:`~csuhub.alarms.AlarmBoard`: raised once, reminded slowly,
+cleared when footage is indexed again.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from csuhub.alarms import AlarmBoard
 from csuhub.events import (
     CameraAuthorizationChanged,
     CameraStateChanged,
@@ -28,6 +36,7 @@ from csuhub.events import (
 )
 from csuhub.protocols import Recorder, RecordingBackend
 from csuhub.recording.layout import hour_dir
+from csuhub.recording.mp4info import MediaInfo, Mp4Error, read_info
 from csuhub.recording.reconcile import reconcile_storage
 from csuhub.recording.signing import load_or_create
 
@@ -56,7 +65,7 @@ class RecordingManager:
         self.recorders: dict[str, Recorder] = {}
         self.states: dict[str, tuple[str, str]] = {}
         self.pending_gap: dict[str, str] = {}
-        self.alerted: set[str] = set()
+        self.alarms = AlarmBoard(hub.bus, "recording")
         #: end of each camera's newest indexed segment: the not-recording alert reads
         #: this instead of asking the store for every camera every 30 s
         self.last_end: dict[str, float] = {}
@@ -64,7 +73,8 @@ class RecordingManager:
         #: start-up, or back from offline) is given ``alert_after`` to produce footage
         self.started_at: dict[str, float] = {}
         self._unsub: list[Any] = []
-        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
+        #: made at each start and shut down (off the loop) at each stop
+        self._hasher: ThreadPoolExecutor | None = None
         self.config: dict[str, Any] = {}
         self.root: Path = Path()
         self.reconciliation: dict[str, Any] = {}
@@ -75,6 +85,7 @@ class RecordingManager:
     async def start(self) -> None:
         self.config = dict(self.hub.config.section("recording") or {})
         self.root = self.storage_root()
+        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
         # the evidence signing key exists from the first start, so its public half
         # can be published (``csuhub keys public``) before any export
         self.signing_key = await asyncio.to_thread(load_or_create, self.hub.data_dir)
@@ -92,9 +103,7 @@ class RecordingManager:
             self.pending_gap[camera_id] = "hub down"
         self._unsub.append(self.hub.bus.listen(CameraStateChanged, self._on_camera))
         self._unsub.append(self.hub.bus.listen(CameraAuthorizationChanged, self._on_camera))
-        probe = getattr(self.backend, "probe_duration", None)
-        if probe is not None:
-            self.reconciliation = await reconcile_storage(self.hub, self, probe)
+        self.reconciliation = await reconcile_storage(self.hub, self)
         for camera_id in list(self.hub.cameras.entries):
             await self.evaluate(camera_id)
         self.hub.supervisor.spawn("recording-watch", self._watch)
@@ -106,7 +115,10 @@ class RecordingManager:
         await asyncio.gather(
             *(self._stop_recorder(c, "hub stopping") for c in list(self.recorders))
         )
-        self._hasher.shutdown(wait=True)
+        hasher, self._hasher = self._hasher, None
+        if hasher is not None:
+            # waiting for a hash in progress must not stall the loop
+            await asyncio.to_thread(hasher.shutdown, wait=True)
 
     def storage_root(self) -> Path:
         section = self.config or self.hub.config.section("recording") or {}
@@ -180,20 +192,17 @@ class RecordingManager:
 
     def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None:
         self._set(camera_id, state, reason)
-        if reason == "disk full":
-            self.hub.bus.fire(
-                RecordingAlert(
-                    camera_id=camera_id,
-                    kind="disk_full",
-                    message=f"{self.root}: no space left on device",
-                )
-            )
+        if reason.startswith("disk full"):
+            # one alarm for the storage, however many recorders retry into it
+            message = f"{self.root}: no space left on device"
+            if self.alarms.raise_alarm("disk_full", None, message):
+                self.hub.bus.fire(RecordingAlert(camera_id=None, kind="disk_full", message=message))
 
     def interrupted(self, camera_id: str, reason: str) -> None:
         self.pending_gap.setdefault(camera_id, reason)
 
     async def segment_closed(
-        self, camera_id: str, path: Path, start: float, duration: float
+        self, camera_id: str, path: Path, start: float, duration: float | None
     ) -> None:
         """A live recorder closed a segment: index it, with the gap before it if any."""
         await self.index_segment(
@@ -210,20 +219,35 @@ class RecordingManager:
         camera_id: str,
         path: Path,
         start: float,
-        duration: float,
+        duration: float | None,
         gap_reason: str,
         *,
         consume: bool = False,
-    ) -> int | None:
+    ) -> tuple[int, str] | None:
+        """Index one file: (segment id, status), or None if the file vanished.
+
+        ``duration=None`` takes the duration from the media (files no segment
+        list reported: recovered at start-up, or cut short by a crash).
+        """
         closed_at = time.monotonic()
         loop = asyncio.get_running_loop()
         try:
-            size, digest = await loop.run_in_executor(self._hasher, _size_and_hash, path)
+            size, digest, info = await loop.run_in_executor(self._hasher, inspect_segment, path)
         except FileNotFoundError:
             _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)
             return None
         relative = path.relative_to(self.root).as_posix()  # raises if outside the root
-        status = "ok" if duration > 0 and size > 0 else "damaged"
+        if duration is None:
+            duration = info.duration if info is not None else 0.0
+        # fail closed: no whole video sample, or a file we cannot read, is not footage
+        status = "ok" if duration > 0 and info is not None and info.playable else "damaged"
+        if status == "damaged":
+            _LOGGER.warning(
+                "camera %s: %s holds no playable video (%s); indexed as damaged",
+                camera_id,
+                relative,
+                "unreadable" if info is None else f"{info.video_samples} video samples",
+            )
         end = start + duration
         segment_id, gap = await self.hub.store.add_segment(
             camera_id,
@@ -242,8 +266,14 @@ class RecordingManager:
             self.hub.bus.fire(
                 GapRecorded(camera_id=camera_id, start=gap.start, end=gap.end, reason=gap.reason)
             )
-        self.alerted.discard(camera_id)
-        self.last_end[camera_id] = max(end, self.last_end.get(camera_id, end))
+        if status == "ok":
+            self.alarms.clear("not_recording", camera_id, f"{camera_id} records again")
+            # the segment that filled the disk is ok too: cleared only with room for another
+            if self.alarms.is_active("disk_full") and (
+                await loop.run_in_executor(self._hasher, _free_bytes, path.parent) >= size
+            ):
+                self.alarms.clear("disk_full", None, "segments are written again")
+            self.last_end[camera_id] = max(end, self.last_end.get(camera_id, end))
         self.hub.bus.fire(
             SegmentRecorded(
                 camera_id=camera_id,
@@ -255,7 +285,7 @@ class RecordingManager:
                 latency=time.monotonic() - closed_at,
             )
         )
-        return segment_id
+        return segment_id, status
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -272,22 +302,45 @@ class RecordingManager:
                     if last is not None:
                         self.last_end[camera_id] = last
                 since = max(last or 0.0, self.started_at.get(camera_id, now))
-                if now - since > alert_after and camera_id not in self.alerted:
+                if now - since > alert_after:
                     state, reason = self.states.get(camera_id, ("unknown", ""))
-                    self.alerted.add(camera_id)
-                    self.hub.bus.fire(
-                        RecordingAlert(
-                            camera_id=camera_id,
-                            kind="not_recording",
-                            message=f"no footage for {_human(alert_after)} "
-                            f"(recorder {state}{': ' + reason if reason else ''})",
-                        )
+                    message = (
+                        f"no footage for {_human(alert_after)} "
+                        f"(recorder {state}{': ' + reason if reason else ''})"
                     )
+                    if self.alarms.raise_alarm("not_recording", camera_id, message):
+                        self.hub.bus.fire(
+                            RecordingAlert(
+                                camera_id=camera_id, kind="not_recording", message=message
+                            )
+                        )
+            for alarm in self.alarms.active():  # a camera that may no longer record
+                if alarm.kind == "not_recording" and alarm.camera_id not in self.recorders:
+                    self.alarms.clear("not_recording", alarm.camera_id, "recording stopped")
 
 
 def _human(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
-def _size_and_hash(path: Path) -> tuple[int, str]:
-    return path.stat().st_size, sha256_file(path)
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def inspect_segment(path: Path) -> tuple[int, str, MediaInfo | None]:
+    """Size, SHA-256 and video content (None if unreadable as MP4), in one open file.
+
+    Blocking: runs in the hasher pool. The box walk reads a few hundred small
+    headers, next to the hash's full read of the file.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+        size = handle.tell()
+        try:
+            info: MediaInfo | None = read_info(handle)
+        except Mp4Error as err:
+            _LOGGER.debug("%s: %s", path, err)
+            info = None
+    return size, digest.hexdigest(), info

@@ -1,11 +1,12 @@
 """Start-up reconciliation: make the index and the disk agree after a crash.
 
 * Files on disk that the index does not know (the hub died before indexing,
-  or ffmpeg died mid-segment) are indexed, probing only those files. The
+  or ffmpeg died mid-segment) are indexed, their duration and validity read
+  in-process from the file (no process per file). The
   walk is limited to the hour folders from each camera's last indexed
   segment on (and whole cameras the index has never seen): the index, not
   the tree, is the source of truth.
-* A file that cannot be probed is kept and indexed as ``damaged``, with a
+* A file without a whole video sample is kept and indexed as ``damaged``, with a
   gap over it: never silently lost, never silently deleted.
 * Index rows whose file is gone are marked ``missing`` and reported. That
   check stats every file, in an executor, in batches.
@@ -64,13 +65,15 @@ def _missing(root: Path, paths: dict[str, int]) -> list[int]:
     return [segment_id for relative, segment_id in paths.items() if not (root / relative).exists()]
 
 
-async def reconcile_storage(
-    hub: Hub, manager: RecordingManager, probe_duration: Any
-) -> dict[str, Any]:
-    """Index unknown files, mark vanished ones; ``probe_duration(path)`` -> seconds or None."""
+def _cameras(root: Path) -> set[str]:
+    return {p.name for p in root.iterdir()} if root.is_dir() else set()
+
+
+async def reconcile_storage(hub: Hub, manager: RecordingManager) -> dict[str, Any]:
+    """Index unknown files, mark vanished ones; what was done, as counts."""
     root = manager.root
     known = await hub.store.segment_paths()
-    cameras = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    cameras = await asyncio.to_thread(_cameras, root)
     since = {camera: await hub.store.last_segment_end(camera) for camera in cameras}
     files = await asyncio.to_thread(_unindexed, root, set(known), since)
     recovered, damaged = 0, 0
@@ -79,9 +82,10 @@ async def reconcile_storage(
         start = segment_start(path.name)
         if start is None:
             continue
-        duration = await probe_duration(path)
-        await manager.index_segment(camera_id, path, start, duration or 0.0, "hub down")
-        if duration:
+        indexed = await manager.index_segment(camera_id, path, start, None, "hub down")
+        if indexed is None:
+            continue
+        if indexed[1] == "ok":
             recovered += 1
         else:
             damaged += 1

@@ -7,6 +7,7 @@ must be accountable. Files are served only from the storage root.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ from csuhub.web.requests import DISCONNECTS, hub_of, json_error, path_id, path_s
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 MAX_PLAY = 3 * 3600.0
+#: seconds one frame may take to decode before its ffmpeg is killed
+FRAME_TIMEOUT = 20.0
 
 
 def _camera(request: web.Request) -> str:
@@ -183,7 +186,16 @@ async def frame(request: web.Request) -> web.Response:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    image, _ = await asyncio.wait_for(proc.communicate(), 20)
+    try:
+        image, _ = await asyncio.wait_for(proc.communicate(), FRAME_TIMEOUT)
+    except (TimeoutError, asyncio.CancelledError) as err:
+        # a decode that hangs (or a client gone) must not leave ffmpeg running
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        if isinstance(err, asyncio.CancelledError):
+            raise
+        raise json_error("no picture could be decoded in time", web.HTTPGatewayTimeout) from None
     if not image.startswith(b"\xff\xd8"):
         raise json_error("no picture could be decoded at that time", web.HTTPNotFound)
     await hub.store.audit(request[USER_KEY], "recording.frame", camera, at=at)

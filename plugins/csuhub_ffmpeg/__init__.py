@@ -10,9 +10,16 @@ Why this shape:
 * ffmpeg writes straight into ``<storage>/<camera>/YYYY/MM/DD/HH/`` (UTC) with
   ``-strftime``; the hub pre-creates the hour folders. Finished segments are
   learnt from ``-segment_list pipe:1``: **no process per segment**.
+* Index times come from the media's own timestamps: the list gives each
+  segment's first and last presentation time, and one wall-clock anchor per
+  ffmpeg run (:class:`MediaClock`) places that timeline on the calendar, so
+  consecutive segments tile exactly. The file name (ffmpeg's clock when it
+  opened the file, to the second; the first one after a start is late by the
+  stream analysis) only files the segment.
 * A watchdog restarts ffmpeg when no segment closes within twice the segment
-  time; restarts back off exponentially (capped); stderr is read continuously
-  and turned into states an operator understands.
+  time; restarts back off exponentially (capped; authentication failures to
+  minutes); stderr is read continuously and turned into states an operator
+  understands, and an ffmpeg killed by a signal says so.
 * Arguments are built by ffmpeg-python as a list; the stream URL is one
   argument after ``-i`` and never starts with ``-``.
 """
@@ -22,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import re
 import shutil
+import signal
 import time
 from collections import deque
 from pathlib import Path
@@ -53,8 +62,23 @@ OPTIONS = vol.Schema(
         vol.Optional("max_backoff", default=60.0): cv.duration,
         # the first segment may wait for a keyframe and stream analysis
         vol.Optional("startup_grace", default=15.0): cv.duration,
-        vol.Optional("unauthorized_backoff", default=30.0): cv.duration,
+        # first wait after the camera refuses the credentials; then x2, x5, x10 (capped)
+        vol.Optional("unauthorized_backoff", default=60.0): cv.duration,
     }
+)
+
+#: successive waits after authentication failures, as multiples of
+#: ``unauthorized_backoff`` (1, 2, 5, 10 min by default): retrying every few
+#: seconds locks the account on many cameras
+UNAUTHORIZED_STEPS = (1, 2, 5, 10)
+
+#: how far the media timeline may drift from the hub's clock before it is re-anchored
+DRIFT = 0.5
+
+#: ffmpeg warnings that say nothing about why it stopped
+NOISE = re.compile(
+    r"Non-monotonous DTS|Timestamps are unset in a packet|This may result in incorrect|"
+    r"deprecated|Last message repeated"
 )
 
 #: stderr patterns -> (state, reason); first match wins
@@ -83,14 +107,80 @@ CLASSIFY = [
 
 
 def classify(lines: list[str], returncode: int | None) -> tuple[str, str]:
-    for line in reversed(lines):
+    """Why ffmpeg stopped: a signal first (its last words are then unrelated), then
+    the last line that names a cause, then the exit code with the last real message."""
+    if returncode is not None and returncode < 0:
+        return "killed", f"ffmpeg killed (signal {-returncode}{_signal_name(-returncode)})"
+    meaningful = [line for line in lines if not NOISE.search(line)]
+    for line in reversed(meaningful):
         for pattern, state, reason in CLASSIFY:
             if pattern.search(line):
                 return state, reason
     if returncode == 0:
         return "ended", "stream ended"
-    last = lines[-1][:200] if lines else "no output"
+    last = meaningful[-1][:200] if meaningful else "no output"
     return "crashed", f"ffmpeg exited with code {returncode}: {last}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f", {signal.Signals(number).name}"
+    except ValueError:
+        return ""
+
+
+def parse_list_line(line: bytes) -> tuple[str, float, float] | None:
+    """One ``-segment_list_type csv`` line: (file name, start, end) in media seconds.
+
+    ffmpeg's output, but still checked: a name that is not a segment name, or
+    times that are not finite and ordered, give None.
+    """
+    fields = line.decode(errors="replace").strip().split(",")
+    if len(fields) != 3 or segment_start(fields[0]) is None:
+        return None
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        return None
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        return None
+    return fields[0], start, end
+
+
+class MediaClock:
+    """Places one ffmpeg run's media timeline on the wall clock.
+
+    ffmpeg lists a segment the moment the packet that opens the next one
+    arrives, so ``received - end`` is the wall-clock time of media time 0 plus
+    a small, positive latency. The first listed segment fixes the anchor, and
+    every segment of the run is ``anchor + its own timestamps``: consecutive
+    segments tile exactly. The anchor moves only when the smallest of the
+    last three estimates is more than ``DRIFT`` away (a camera clock running
+    fast or slow, a clock step on the hub): a hub briefly late reading the
+    list (a larger estimate, once) is not drift.
+    """
+
+    def __init__(self, not_before: float) -> None:
+        #: the process started then: no packet can be older
+        self.not_before = not_before
+        self.anchor: float | None = None
+        self._recent: deque[float] = deque(maxlen=3)
+
+    def place(self, received: float, start: float, end: float) -> float:
+        """The wall-clock start of a segment listed at ``received``."""
+        estimate = received - end
+        if self.anchor is None:
+            self.anchor = max(estimate, self.not_before - start)
+        else:
+            self._recent.append(estimate)
+            best = min(self._recent)
+            if len(self._recent) == self._recent.maxlen and abs(best - self.anchor) > DRIFT:
+                _LOGGER.warning(
+                    "media clock drifted %.3f s from the hub's: re-anchored", best - self.anchor
+                )
+                self.anchor = best
+                self._recent.clear()
+        return self.anchor + start
 
 
 class FfmpegRecorder:
@@ -113,6 +203,11 @@ class FfmpegRecorder:
         self.restarts = 0
         self.proc: asyncio.subprocess.Process | None = None
         self._listed: set[str] = set()
+        #: consecutive authentication failures (the backoff step)
+        self.unauthorized = 0
+        #: this run's media clock and the media time its last listed segment ended
+        self.clock = MediaClock(time.time())
+        self._last_end: tuple[str, float] | None = None
 
     # -- the command --------------------------------------------------------------
 
@@ -160,10 +255,17 @@ class FfmpegRecorder:
                 backoff = 1.0
             wait = backoff
             if state == "unauthorized":  # slow retries: do not hammer (or lock) an account
-                wait = max(wait, self.backend.options["unauthorized_backoff"])
-            self.sink.interrupted(self.camera_id, f"ffmpeg restart: {reason}")
+                step = UNAUTHORIZED_STEPS[min(self.unauthorized, len(UNAUTHORIZED_STEPS) - 1)]
+                wait = max(wait, self.backend.options["unauthorized_backoff"] * step)
+                self.unauthorized += 1
+            else:
+                self.unauthorized = 0
+            # "ffmpeg killed (signal 9)" says it all; others say what ffmpeg saw
+            said = reason if reason.startswith("ffmpeg") else f"ffmpeg restart: {reason}"
+            self.sink.interrupted(self.camera_id, said)
+            next_try = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
             self.sink.recorder_state(
-                self.camera_id, "retrying", f"{reason}; retrying in {wait:.0f}s"
+                self.camera_id, "retrying", f"{reason}; next try at {next_try} (in {wait:.0f}s)"
             )
             await asyncio.sleep(wait)
             backoff = min(backoff * 2, max_backoff)
@@ -171,6 +273,8 @@ class FfmpegRecorder:
     async def _run_once(self) -> tuple[str, str]:
         await asyncio.to_thread(self._make_dirs)
         wall_start = time.time()
+        self.clock = MediaClock(wall_start)
+        self._last_end = None
         self.sink.recorder_state(self.camera_id, "starting", "")
         proc = await self.backend.hub.processes.spawn(
             self.args(),
@@ -209,26 +313,25 @@ class FfmpegRecorder:
         assert proc.stdout is not None
         while True:
             line = await proc.stdout.readline()
+            received = time.time()
             if not line:
                 return
-            name = line.decode(errors="replace").strip().split(",")
-            if len(name) < 3:
+            entry = parse_list_line(line)
+            if entry is None:
+                _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
                 continue
-            start = segment_start(name[0])
-            if start is None:
-                _LOGGER.warning("camera %s: unexpected segment name %r", self.camera_id, name[0])
-                continue
-            try:
-                duration = float(name[2]) - float(name[1])
-            except ValueError:
-                continue
-            path = self.sink.segment_dir(self.camera_id, start) / name[0]
-            self._listed.add(name[0])
+            name, media_start, media_end = entry
+            filed = segment_start(name)
+            assert filed is not None  # parse_list_line checked the name
+            start = self.clock.place(received, media_start, media_end)
+            path = self.sink.segment_dir(self.camera_id, filed) / name
+            self._listed.add(name)
+            self._last_end = (name, start + (media_end - media_start))
             last[0] = time.monotonic()
             if first[0]:
                 first[0] = False
                 self.sink.recorder_state(self.camera_id, "recording", "")
-            await self.sink.segment_closed(self.camera_id, path, start, max(duration, 0.0))
+            await self.sink.segment_closed(self.camera_id, path, start, media_end - media_start)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -280,28 +383,37 @@ class FfmpegRecorder:
         for offset in (0, 3600):
             self.sink.segment_dir(self.camera_id, now + offset).mkdir(parents=True, exist_ok=True)
 
-    async def _recover_unlisted(self, since: float) -> None:
-        """The file ffmpeg was writing when it died is not in the list: index it anyway."""
+    def _unlisted(self, since: float) -> list[Path]:
+        """Segment files of this run that the list never reported (blocking: a thread)."""
         hour = 3600
-        candidates = []
+        candidates: set[Path] = set()
         for when in (since, time.time() - hour, time.time()):
             folder = self.sink.segment_dir(self.camera_id, when)
             if folder.is_dir():
-                candidates.extend(
+                candidates.update(
                     p
                     for p in folder.iterdir()
                     if SEGMENT_NAME.match(p.name) and p.name not in self._listed
                 )
-        for path in sorted(set(candidates)):
-            start = segment_start(path.name)
-            if start is None or start < since - 1:
+        return sorted(candidates)
+
+    async def _recover_unlisted(self, since: float) -> None:
+        """The file ffmpeg was writing when it died is not in the list: index it anyway.
+
+        It began where the last listed segment ended (media time, so it tiles);
+        without one, at its file name. Its duration and validity are read from
+        the file itself (``duration=None``).
+        """
+        for path in await asyncio.to_thread(self._unlisted, since):
+            filed = segment_start(path.name)
+            if filed is None or filed < since - 1:
                 continue
-            duration = await self.backend.probe_duration(path)
+            start = filed
+            if self._last_end is not None and path.name > self._last_end[0]:
+                start = self._last_end[1]
+                self._last_end = None  # only the file right after the last listed one
             self._listed.add(path.name)
-            if duration is not None and duration > 0:
-                await self.sink.segment_closed(self.camera_id, path, start, duration)
-            else:
-                await self.sink.segment_closed(self.camera_id, path, start, 0.0)
+            await self.sink.segment_closed(self.camera_id, path, start, None)
 
 
 class FfmpegBackend:
@@ -309,11 +421,9 @@ class FfmpegBackend:
         self.hub = hub
         self.options = options
         binary = shutil.which("ffmpeg")
-        probe = shutil.which("ffprobe")
-        if binary is None or probe is None:
+        if binary is None:
             raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
         self.binary = binary
-        self.ffprobe = probe
 
     def recorder(
         self,
@@ -324,28 +434,6 @@ class FfmpegBackend:
         audio: bool,
     ) -> FfmpegRecorder:
         return FfmpegRecorder(self, camera_id, source, sink, segment_seconds, audio)
-
-    async def probe_duration(self, path: Path) -> float | None:
-        """One ffprobe, used only for files the segment list never reported."""
-        proc = await self.hub.processes.spawn(
-            [
-                self.ffprobe,
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "default=noprint_wrappers=1:nokey=1",
-                str(path),
-            ],
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        try:
-            return float(out.decode().strip())
-        except ValueError:
-            return None
 
 
 @hookimpl

@@ -1,0 +1,86 @@
+"""Alarms are states: raised once, reminded slowly, cleared with an event."""
+
+from __future__ import annotations
+
+from csuhub.alarms import AlarmBoard
+from csuhub.bus import EventBus
+from csuhub.events import AlarmCleared, AlarmRaised, Event
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _board(remind_every: float = 3600.0) -> tuple[AlarmBoard, list[Event], Clock]:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.listen(AlarmRaised, seen.append)
+    bus.listen(AlarmCleared, seen.append)
+    clock = Clock()
+    return AlarmBoard(bus, "recording", remind_every=remind_every, clock=clock), seen, clock
+
+
+async def test_raised_once_reminded_slowly_cleared_once() -> None:
+    board, seen, clock = await _board(remind_every=600)
+    assert board.raise_alarm("disk_full", None, "no space") is True
+    for _ in range(50):  # every ffmpeg retry says it again
+        clock.now += 5
+        assert board.raise_alarm("disk_full", None, "no space") is False
+    clock.now += 400  # 650 s after the first: one reminder
+    assert board.raise_alarm("disk_full", None, "still no space") is True
+    assert board.raise_alarm("disk_full", None, "still no space") is False
+    await board.bus.drain()
+    assert [(type(e).__name__, getattr(e, "reminder", None)) for e in seen] == [
+        ("AlarmRaised", False),
+        ("AlarmRaised", True),
+    ]
+    assert seen[1].message == "still no space"  # type: ignore[attr-defined]
+    assert board.clear("disk_full", None, "space again") is True
+    assert board.clear("disk_full", None, "space again") is False
+    await board.bus.drain()
+    cleared = seen[-1]
+    assert isinstance(cleared, AlarmCleared)
+    assert (cleared.kind, cleared.source, cleared.message) == (
+        "disk_full",
+        "recording",
+        "space again",
+    )
+    assert len(seen) == 3
+    # after a clear, the same condition is a new alarm
+    assert board.raise_alarm("disk_full", None, "no space") is True
+
+
+async def test_alarms_are_per_kind_and_camera() -> None:
+    board, seen, _ = await _board()
+    assert board.raise_alarm("not_recording", "cam-a", "x")
+    assert board.raise_alarm("not_recording", "cam-b", "x")
+    assert not board.raise_alarm("not_recording", "cam-a", "x")
+    assert board.clear_camera("cam-a") == 1
+    assert [a.camera_id for a in board.active()] == ["cam-b"]
+    await board.bus.drain()
+    assert len(seen) == 3
+
+
+async def test_rounds_clear_what_was_not_raised_again() -> None:
+    """A sweep re-evaluates storage_pressure / below_minimum each time: one alarm while
+    the condition lasts, cleared by the first sweep that does not see it."""
+    board, seen, clock = await _board()
+    for _ in range(10):  # ten sweeps under pressure, cam-a below its minimum in all
+        board.begin_round()
+        board.raise_alarm("storage_pressure", None, "free space 3 %")
+        board.raise_alarm("below_minimum", "cam-a", "would go below 7 days")
+        board.raise_alarm("expiring", "cam-z", "other kind, not in the round")
+        board.end_round({"storage_pressure", "below_minimum"})
+        clock.now += 60
+    await board.bus.drain()
+    assert [type(e).__name__ for e in seen] == ["AlarmRaised"] * 3
+    board.begin_round()
+    board.raise_alarm("below_minimum", "cam-a", "still")
+    assert board.end_round({"storage_pressure", "below_minimum"}, "sweep found room") == 1
+    await board.bus.drain()
+    assert isinstance(seen[-1], AlarmCleared) and seen[-1].kind == "storage_pressure"
+    assert board.is_active("below_minimum", "cam-a") and board.is_active("expiring", "cam-z")
