@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from csuhub.alarms import AlarmBoard
 from csuhub.bus import EventBus
-from csuhub.events import AlarmCleared, AlarmRaised, Event
+from csuhub.events import AlarmCleared, AlarmRaised, Event, RetentionAlert
+from csuhub.testing import build_hub
 
 
 class Clock:
@@ -84,3 +88,52 @@ async def test_rounds_clear_what_was_not_raised_again() -> None:
     await board.bus.drain()
     assert isinstance(seen[-1], AlarmCleared) and seen[-1].kind == "storage_pressure"
     assert board.is_active("below_minimum", "cam-a") and board.is_active("expiring", "cam-z")
+
+
+async def test_storage_pressure_is_one_alarm_over_many_sweeps_then_cleared(
+    tmp_path: Path,
+) -> None:
+    """storage_pressure and below_minimum fired on every sweep; now once, and cleared by
+    the first sweep that finds room again."""
+    storage = tmp_path / "small"
+    storage.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    try:
+        filler = storage / "filler"
+        filler.write_bytes(b"\0" * (3 * 1024 * 1024))  # 75 % used
+        cfg = {
+            "hub": {"timezone": "UTC"},
+            "recording": {"storage": str(storage)},
+            "retention": {
+                "interval": "1h",
+                "policies": [
+                    {
+                        "policy": "storage_pressure",
+                        "options": {"min_free_percent": 40, "critical_free_percent": 1},
+                    }
+                ],
+            },
+        }
+        hub = build_hub(tmp_path / "data", cfg)
+        alerts: list[RetentionAlert] = []
+        cleared: list[AlarmCleared] = []
+        hub.bus.listen(RetentionAlert, alerts.append)
+        hub.bus.listen(AlarmCleared, cleared.append)
+        await hub.start()
+        try:
+            for _ in range(4):
+                await hub.retention.sweep()
+            await hub.bus.drain()
+            kinds = [a.kind for a in alerts]
+            assert kinds.count("storage_pressure") == 1 and kinds.count("below_minimum") == 1
+            assert hub.retention.last is not None
+            assert {a["kind"] for a in hub.retention.last.alerts} >= {"storage_pressure"}
+            filler.unlink()  # room again
+            await hub.retention.sweep()
+            await hub.bus.drain()
+            assert sorted(c.kind for c in cleared) == ["below_minimum", "storage_pressure"]
+            assert all(c.source == "retention" for c in cleared)
+        finally:
+            await hub.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(storage)], check=False)

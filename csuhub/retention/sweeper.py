@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from csuhub.alarms import AlarmBoard
 from csuhub.config import ConfigInvalid, ConfigIssue, SiteConfig
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
 from csuhub.events import RetentionAlert, RetentionSwept
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
     from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Alarms every sweep re-evaluates: raised once while the condition lasts (a reminder
+#: hourly), cleared by the first sweep that no longer sees it (``csuhub.alarms``).
+#: ``expiring`` is per hold and already told once (``mark_alerted``).
+RECURRING_ALARMS = frozenset(
+    {
+        "storage_pressure",
+        "below_minimum",
+        "sweep_failed",
+        "policy_failed",
+        "hold_hook_failed",
+        "kept_past_cap",
+    }
+)
 
 #: Rows per batch: big enough to amortise each transaction's fsync, small enough
 #: that a hold request waits well under a second for the store.
@@ -189,6 +204,7 @@ class RetentionManager:
         self.config: dict[str, Any] = {}
         self.policies: list[tuple[str, Any]] = []
         self.last: SweepReport | None = None
+        self.alarms = AlarmBoard(hub.bus, "retention")
         self.recovered: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -323,12 +339,15 @@ class RetentionManager:
     def _alarm(
         self, camera_id: str | None, kind: str, message: str, expires_at: float | None = None
     ) -> None:
+        if self.last is not None:  # the sweep's report lists all it saw
+            self.last.alerts.append({"camera_id": camera_id, "kind": kind, "message": message})
+        if kind in RECURRING_ALARMS and not self.alarms.raise_alarm(kind, camera_id, message):
+            _LOGGER.debug("retention alarm (%s) still active: %s", kind, message)
+            return
         _LOGGER.warning("retention alert (%s): %s", kind, message)
         self.hub.bus.fire(
             RetentionAlert(camera_id=camera_id, kind=kind, message=message, expires_at=expires_at)
         )
-        if self.last is not None:
-            self.last.alerts.append({"camera_id": camera_id, "kind": kind, "message": message})
 
     async def plan(self, ctx: SweepContext) -> list[tuple[Expiry, int]]:
         """Every policy's verdicts (at hold level 0), then the legal cap (level 1)."""
@@ -378,7 +397,12 @@ class RetentionManager:
         progress: Progress | None = None,
     ) -> SweepReport:
         async with self._lock:
-            return await self._sweep(now, dry_run, origin, progress or (lambda s, f: None))
+            if not dry_run:
+                self.alarms.begin_round()
+            report = await self._sweep(now, dry_run, origin, progress or (lambda s, f: None))
+            if not dry_run:
+                self.alarms.end_round(RECURRING_ALARMS, "the retention sweep no longer sees it")
+            return report
 
     async def _sweep(
         self, now: float | None, dry_run: bool, origin: str, progress: Progress
