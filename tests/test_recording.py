@@ -759,7 +759,8 @@ async def test_full_disk_is_one_alarm_then_cleared(tmp_path: Path, ffmpeg_bin: s
             assert hub.recording.recorders["cam-a"].restarts >= 3
             await hub.bus.drain()
             assert [a.kind for a in alerts].count("disk_full") == 1
-            assert [(r.kind, r.reminder) for r in raised] == [("disk_full", False)]
+            mine = [(r.kind, r.reminder) for r in raised if r.source == "recording"]
+            assert mine == [("disk_full", False)]  # (retention raises storage_pressure)
             root = hub.recording.storage_root()
             for seg in await hub.store.segments("cam-a"):
                 if seg.status == "ok":
