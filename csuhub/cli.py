@@ -35,6 +35,7 @@ from csuhub.cli_retention import add_retention_parsers, cmd_requisitions, cmd_re
 from csuhub.config import ERROR, ConfigInvalid
 from csuhub.config.yaml_loader import loads
 from csuhub.events import (
+    AlarmCleared,
     CameraAuthorizationChanged,
     CameraDiscovered,
     CameraStateChanged,
@@ -563,7 +564,21 @@ def _describe(event: Event) -> str | None:
             return f"RETENTION {event.kind} {event.camera_id or ''}: {event.message}"
         case RequisitionChanged():
             return f"requisition {event.reference}: {event.status}"
+        case AlarmCleared():
+            # raised alarms are printed as RecordingAlert / RetentionAlert, once and at
+            # each reminder; the end of the condition is news too
+            where = f" {event.camera_id}" if event.camera_id else ""
+            return (
+                f"CLEARED {event.source} {event.kind}{where} after "
+                f"{_duration(event.duration)}: {event.message}"
+            )
     return None
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:

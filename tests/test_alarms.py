@@ -137,3 +137,32 @@ async def test_storage_pressure_is_one_alarm_over_many_sweeps_then_cleared(
             await hub.stop()
     finally:
         subprocess.run(["umount", "-l", str(storage)], check=False)
+
+
+def test_csuhub_run_prints_the_end_of_an_alarm() -> None:
+    """``csuhub run`` printed raised alarms but said nothing when they ended."""
+    from csuhub.cli import _describe
+    from csuhub.events import AlarmCleared
+
+    text = _describe(
+        AlarmCleared(
+            source="recording",
+            kind="disk_full",
+            camera_id=None,
+            message="room to record again",
+            since=0.0,
+            duration=3725.0,
+        )
+    )
+    assert text == "CLEARED recording disk_full after 1h02m: room to record again"
+    cam = _describe(
+        AlarmCleared(
+            source="recording",
+            kind="not_recording",
+            camera_id="cam-a",
+            message="recording again",
+            since=0.0,
+            duration=95.0,
+        )
+    )
+    assert cam == "CLEARED recording not_recording cam-a after 1m35s: recording again"
