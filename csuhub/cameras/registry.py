@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import voluptuous as vol
 
 from csuhub.config import validators as cv
+from csuhub.config.components import camera_driver_options
 from csuhub.config.diff import KeyedDiff
 from csuhub.events import (
     CameraAuthorizationChanged,
@@ -194,11 +195,8 @@ class CameraRegistry:
         camera_id = camera["id"]
         auth = camera.get("authorization") or {}
         location = dict(camera.get("location") or {})
-        options = dict(camera.get("options", {}))
-        credentials = camera.get("credentials")
-        if credentials:
-            options.setdefault("username", credentials["username"])
-            options.setdefault("password", credentials.get("password", ""))
+        # the same mapping ``csuhub check`` validated against the driver's schema
+        options = camera_driver_options(camera)
         expires = auth.get("expires")
         await self.hub.store.upsert_camera(
             camera_id,

@@ -50,7 +50,7 @@ def plain_options(entry: dict[str, Any]) -> dict[str, Any]:
 def camera_driver_options(camera: dict[str, Any]) -> dict[str, Any]:
     """What a configured camera's driver receives: its options, plus its
     ``credentials`` as ``username``/``password`` unless the options give them
-    (the camera registry builds the same mapping before calling the driver)."""
+    (the camera registry calls this too, so what is checked is what runs)."""
     options = plain_options(camera)
     credentials = camera.get("credentials")
     if credentials:
