@@ -56,3 +56,50 @@ def indexed(db: Path) -> set[str]:
         return {r[0] for r in con.execute("SELECT path FROM segments")}
     finally:
         con.close()
+
+
+def mount_tmpfs(path: Path, size: str) -> Path:
+    """A small real file system to fill up (needs root, as the suite does)."""
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    return path
+
+
+def unmount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(path)], check=False)  # lazy: a straggler cannot keep it
+
+
+def pressure_site(storage: Path, authorization: dict[str, str]) -> dict[str, object]:
+    """A hub recording on ``storage`` with only the storage_pressure policy (free 40 %,
+    up to 80 %, critical 1 %) and one disabled camera whose authorisation sets a
+    2-day minimum retention."""
+    return {
+        "hub": {"timezone": "UTC"},
+        "recording": {"storage": str(storage)},
+        "cameras": [
+            {
+                "id": "cam-m",
+                "driver": "rtsp",
+                "enabled": False,
+                "options": {"url": "rtsp://127.0.0.1:9/x", "host": "127.0.0.1", "port": 9},
+                "authorization": {**authorization, "min_retention": "2d"},
+            }
+        ],
+        "retention": {
+            "interval": "1h",
+            "policies": [
+                {
+                    "policy": "storage_pressure",
+                    "options": {
+                        "min_free_percent": 40,
+                        "target_free_percent": 80,
+                        "critical_free_percent": 1,
+                    },
+                }
+            ],
+        },
+    }

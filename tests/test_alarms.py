@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from retention_helpers import mount_tmpfs, unmount
 
 from csuhub.alarms import AlarmBoard
 from csuhub.bus import EventBus
@@ -95,9 +96,7 @@ async def test_storage_pressure_is_one_alarm_over_many_sweeps_then_cleared(
 ) -> None:
     """storage_pressure and below_minimum fired on every sweep; now once, and cleared by
     the first sweep that finds room again."""
-    storage = tmp_path / "small"
-    storage.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    storage = mount_tmpfs(tmp_path / "small", "4m")
     try:
         filler = storage / "filler"
         filler.write_bytes(b"\0" * (3 * 1024 * 1024))  # 75 % used
@@ -136,7 +135,7 @@ async def test_storage_pressure_is_one_alarm_over_many_sweeps_then_cleared(
         finally:
             await hub.stop()
     finally:
-        subprocess.run(["umount", "-l", str(storage)], check=False)
+        unmount(storage)
 
 
 def test_csuhub_run_prints_the_end_of_an_alarm() -> None:

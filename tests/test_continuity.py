@@ -5,7 +5,6 @@ answers to an unknown camera or an inverted range."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import aiohttp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from retention_helpers import seed
+from retention_helpers import mount_tmpfs, pressure_site, seed, unmount
 
 from csuhub.recording.continuity import (
     DESTROYED,
@@ -108,36 +107,9 @@ async def test_unknown_and_forgotten_cameras(tmp_path: Path) -> None:
 async def test_a_disk_full_sweep_shows_destroyed_footage_as_destroyed(tmp_path: Path) -> None:
     """Seen: after a storage-pressure sweep on a full disk, the destroyed footage
     read as "ffmpeg restart: disk full" holes. The register must win."""
-    storage = tmp_path / "small"
-    storage.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    storage = mount_tmpfs(tmp_path / "small", "4m")
     try:
-        cfg = {
-            "hub": {"timezone": "UTC"},
-            "recording": {"storage": str(storage)},
-            "cameras": [
-                {
-                    "id": "cam-m",
-                    "driver": "rtsp",
-                    "enabled": False,
-                    "options": {"url": "rtsp://127.0.0.1:9/x", "host": "127.0.0.1", "port": 9},
-                    "authorization": {**AUTH, "min_retention": "2d"},
-                }
-            ],
-            "retention": {
-                "interval": "1h",
-                "policies": [
-                    {
-                        "policy": "storage_pressure",
-                        "options": {
-                            "min_free_percent": 40,
-                            "target_free_percent": 80,
-                            "critical_free_percent": 1,
-                        },
-                    }
-                ],
-            },
-        }
+        cfg = pressure_site(storage, AUTH)
         hub = build_hub(tmp_path / "data", cfg)
         await hub.start()
         try:
@@ -161,7 +133,7 @@ async def test_a_disk_full_sweep_shows_destroyed_footage_as_destroyed(tmp_path: 
         finally:
             await hub.stop()
     finally:
-        subprocess.run(["umount", str(storage)], check=False)
+        unmount(storage)
     gaps = proof["gaps"]
     assert [(g["state"], g["start"], g["end"]) for g in gaps] == [
         (DESTROYED, t0, t1),

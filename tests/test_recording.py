@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from conftest import run_cli
 from csuhub_rtsp.rtsp import RtspClient, RtspError
+from retention_helpers import mount_tmpfs, unmount
 
 from csuhub.cameras.registry import MAX_HEALTH_BACKOFF
 from csuhub.events import GapRecorded, RecordingAlert, RecordingStateChanged, SegmentRecorded
@@ -291,9 +292,7 @@ async def test_rtsp_server_down_30s_then_back(tmp_path: Path, ffmpeg_bin: str) -
 async def test_full_disk_raises_an_alarm_without_corrupting(
     tmp_path: Path, ffmpeg_bin: str
 ) -> None:
-    storage = tmp_path / "small"
-    storage.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(storage)], check=True)
+    storage = mount_tmpfs(tmp_path / "small", "400k")
     try:
         config = site(tmp_path, [simcam(width=640, height=360, fps=25)], storage=str(storage))
         hub = Hub.from_file(config, data_dir=tmp_path / "data")
@@ -315,7 +314,7 @@ async def test_full_disk_raises_an_alarm_without_corrupting(
         con = sqlite3.connect(tmp_path / "data" / "csuhub.db")
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
-        subprocess.run(["umount", "-l", str(storage)], check=False)
+        unmount(storage)
 
 
 async def test_unauthorised_camera_is_not_recorded(tmp_path: Path, ffmpeg_bin: str) -> None:
@@ -729,9 +728,7 @@ async def test_full_disk_is_one_alarm_then_cleared(tmp_path: Path, ffmpeg_bin: s
     from csuhub.events import AlarmCleared, AlarmRaised
     from csuhub.recording.mp4info import media_info
 
-    storage = tmp_path / "small"
-    storage.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    storage = mount_tmpfs(tmp_path / "small", "4m")
     try:
         filler = storage / "filler"
         filler.write_bytes(b"\0" * (4 * 1024 * 1024 - 300 * 1024))  # 300 kB left
@@ -774,7 +771,7 @@ async def test_full_disk_is_one_alarm_then_cleared(tmp_path: Path, ffmpeg_bin: s
         con = sqlite3.connect(tmp_path / "data" / "csuhub.db")
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
-        subprocess.run(["umount", "-l", str(storage)], check=False)
+        unmount(storage)
 
 
 # -- the event loop stays free (issue 10 §6) -------------------------------------------

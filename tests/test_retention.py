@@ -20,7 +20,7 @@ import pytest
 from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from retention_helpers import files, indexed, rel_path, seed
+from retention_helpers import files, indexed, mount_tmpfs, pressure_site, rel_path, seed, unmount
 
 from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.hookspecs import hookimpl
@@ -628,36 +628,9 @@ def test_property_no_held_segment_deleted_no_unheld_outlives_the_cap(
 async def test_storage_pressure_frees_oldest_unheld_first_after_an_alarm(
     tmp_path: Path,
 ) -> None:
-    storage = tmp_path / "small"
-    storage.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(storage)], check=True)
+    storage = mount_tmpfs(tmp_path / "small", "4m")
     try:
-        cfg = {
-            "hub": {"timezone": "UTC"},
-            "recording": {"storage": str(storage)},
-            "cameras": [
-                {
-                    "id": "cam-m",
-                    "driver": "rtsp",
-                    "enabled": False,
-                    "options": {"url": "rtsp://127.0.0.1:9/x", "host": "127.0.0.1", "port": 9},
-                    "authorization": {**AUTH, "min_retention": "2d"},
-                },
-            ],
-            "retention": {
-                "interval": "1h",
-                "policies": [
-                    {
-                        "policy": "storage_pressure",
-                        "options": {
-                            "min_free_percent": 40,
-                            "target_free_percent": 80,
-                            "critical_free_percent": 1,
-                        },
-                    },
-                ],
-            },
-        }
+        cfg = pressure_site(storage, AUTH)
         hub = await started(tmp_path, cfg)
         events: list[Any] = []
         hub.bus.listen(RetentionAlert, events.append)
@@ -693,7 +666,7 @@ async def test_storage_pressure_frees_oldest_unheld_first_after_an_alarm(
         finally:
             await hub.stop()
     finally:
-        subprocess.run(["umount", str(storage)], check=False)
+        unmount(storage)
 
 
 def test_retention_above_the_cap_is_refused_with_the_law(tmp_path: Path) -> None:

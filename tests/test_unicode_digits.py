@@ -19,6 +19,7 @@ from csuhub_rtsp.rtsp import RtspClient, RtspError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from peers.wsd_responder import STANDARD
+from test_wsdiscovery import reply
 
 from csuhub.testing import build_hub
 
@@ -39,20 +40,11 @@ def test_no_bare_isdigit_in_the_code() -> None:
 
 
 def _reply(version: str) -> bytes:
-    values: dict[str, Any] = {
-        "reply_id": 1,
-        "relates": "urn:uuid:1",
-        "ref": "urn:uuid:cam-1",
-        "xaddrs": "http://10.0.0.5:8080/onvif/device_service",
-        "name": "Grand_Place",
-        "hardware": "IPC-1",
-    }
-    data = STANDARD.format(**values)
     return re.sub(
-        r"<d:MetadataVersion>[^<]*</d:MetadataVersion>",
-        f"<d:MetadataVersion>{version}</d:MetadataVersion>",
-        data,
-    ).encode()
+        rb"<d:MetadataVersion>[^<]*</d:MetadataVersion>",
+        f"<d:MetadataVersion>{version}</d:MetadataVersion>".encode(),
+        reply(STANDARD),
+    )
 
 
 @pytest.mark.parametrize("digits", UNICODE_DIGITS)
