@@ -165,12 +165,12 @@ def raw_args(clip: Path, out: Path, segment: int) -> list[str]:
     ]
 
 
-def _die_with_parent() -> None:
-    """The baseline's ffmpeg must not outlive an interrupted benchmark."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+def _die_with_parent(args: list[str]) -> list[str]:
+    """The baseline's ffmpeg must not outlive an interrupted benchmark: util-linux's
+    setpriv sets the parent-death signal and execs it (``preexec_fn`` is unsafe while
+    threads run, and ruff's PLW1509 refuses it)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *args] if setpriv else args
 
 
 def start_baseline(
@@ -185,11 +185,10 @@ def start_baseline(
             )
         procs.append(
             subprocess.Popen(
-                raw_args(clip, out, segment),
+                _die_with_parent(raw_args(clip, out, segment)),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "TZ": "UTC"},
-                preexec_fn=_die_with_parent,
             )
         )
     return procs

@@ -906,6 +906,8 @@ def test_async_lint_rules_apply_to_the_hub() -> None:
 
     lint = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert {"ASYNC", "RUF"} <= set(lint["select"]) and "RUF006" not in lint["ignore"]
+    # no preexec_fn anywhere, the benchmarks included (unsafe while threads run)
+    assert "PLW1509" in lint["select"] and "PLW1509" not in lint["ignore"]
     for pattern, ignored in lint.get("per-file-ignores", {}).items():
         if pattern.startswith(("csuhub", "plugins")):
             assert not {"ASYNC", "RUF006", "RUF"} & set(ignored), pattern
