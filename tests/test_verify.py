@@ -397,6 +397,61 @@ def test_no_traceback_end_to_end(built: Built, tmp_path: Path) -> None:
     assert "no such key file" in result.stderr
 
 
+def _in_thread(func: Any, *args: Any) -> Any:
+    """Run ``func`` with a deadline: a verifier that blocks fails the test, not CI."""
+    import threading
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(func(*args)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert result, f"{func.__name__}{args} did not return within 10 s"
+    return result[0]
+
+
+def test_a_fifo_a_directory_or_an_empty_file_is_unreadable_at_once(
+    built: Built, tmp_path: Path
+) -> None:
+    """Found by the acceptance run: a FIFO made ``verify`` wait for a writer for ever
+    (and ``--key FIFO`` too); only regular files are read."""
+    fifo = tmp_path / "package.zip"
+    os.mkfifo(fifo)
+    try:
+        result = _in_thread(verify_package, fifo)
+        assert result.status is Status.UNREADABLE and result.exit_code == 2
+        assert "FIFO" in result.problems[0].message
+        code, text, document = _in_thread(verdict, built.package, "--key", str(fifo))
+        assert code == 2 and "FIFO" in text and document["exit_code"] == 2
+    finally:
+        with contextlib.suppress(OSError):  # unblock a regressed open(), if any
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    folder = tmp_path / "folder.zip"
+    folder.mkdir()
+    code, text, _ = verdict(folder)
+    assert code == 2 and "a directory, not a regular file" in text
+    code, text, _ = verdict(write(tmp_path, "empty.zip", b""))
+    assert code == 2 and "not a csuhub package" in text
+
+
+def test_a_device_that_never_ends_is_unreadable(tmp_path: Path) -> None:
+    """``/dev/zero``: zipfile read it to its end, which never comes, filling memory.
+    A subprocess, so that a regression is killed by the timeout instead of eating CI."""
+    env = {**os.environ, "CSUHUB_TRUST_STORE": str(tmp_path / "store.json")}
+    result = run_cli("verify", "/dev/zero", "--json", env=env, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "unreadable"
+    assert "a device, not a regular file" in document["problems"][0]["message"]
+
+
+def test_a_trust_store_that_is_not_a_file_is_an_error(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CSUHUB_TRUST_STORE", "/dev/zero")
+    code, text, _ = verdict(built.package)
+    assert code == 2 and "trust store /dev/zero cannot be read: a device" in text
+
+
 # -- export from the CLI --------------------------------------------------------
 
 

@@ -18,15 +18,51 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from csuhub.recording.signing import fingerprint, load_private, load_public, parse_fingerprint
 
 MAX_KEY_FILE = 64 * 1024
+MAX_STORE_FILE = 1024 * 1024
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open an outside file (a package, a key, the trust store) only if it is a regular file.
+
+    ``open()`` on a FIFO waits for a writer for ever, and ``/dev/zero`` or
+    ``/dev/urandom`` never end (zipfile reads them to the end looking for its
+    records): a verifier handed one must answer "unreadable", not hang or fill
+    memory. So the file is opened without blocking and refused, with what it
+    is instead, unless it is a regular file. Raises ``OSError`` with a
+    ``strerror`` a person can read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(0, f"{_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 class TrustError(Exception):
@@ -52,12 +88,10 @@ def store_path() -> Path:
 def key_file_anchor(path: Path) -> Anchor:
     """``--key FILE``: an Ed25519 public key in PEM (``csuhub keys public``)."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             pem = handle.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
         raise TrustError(f"{path}: no such key file") from None
-    except IsADirectoryError:
-        raise TrustError(f"{path}: is a directory, not a key file") from None
     except OSError as err:
         raise TrustError(f"{path}: cannot read: {err.strerror}") from None
     if len(pem) > MAX_KEY_FILE:
@@ -104,10 +138,16 @@ class TrustStore:
 
     def entries(self) -> list[dict[str, Any]]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open_regular(self.path) as handle:
+                raw = handle.read(MAX_STORE_FILE + 1)
+            if len(raw) > MAX_STORE_FILE:
+                raise OSError(0, f"larger than {MAX_STORE_FILE} bytes")
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError) as err:
+        except OSError as err:
+            raise TrustError(f"trust store {self.path} cannot be read: {err.strerror}") from None
+        except UnicodeDecodeError as err:
             raise TrustError(f"trust store {self.path} cannot be read: {err}") from None
         try:
             data = json.loads(text)

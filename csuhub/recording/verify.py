@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from csuhub.recording.package import Member, central_directory, local_header
 from csuhub.recording.signing import fingerprint, load_public
-from csuhub.recording.trust import Anchor
+from csuhub.recording.trust import Anchor, open_regular
 
 FORMAT = "csuhub-evidence/2"
 MANIFEST = "manifest.json"
@@ -125,7 +125,7 @@ def verify_package(
             return _verify(io.BytesIO(source), anchors)
         if isinstance(source, Path | str):
             try:
-                handle = open(source, "rb")
+                handle = open_regular(source)
             except OSError as err:
                 return _unreadable(f"cannot be read: {err.strerror or err}")
             with handle:
