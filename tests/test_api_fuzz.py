@@ -24,10 +24,11 @@ from urllib.parse import quote, urlencode, urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from csuhub.hookspecs import hookimpl
+from csuhub.recording.timeutil import MAX_EPOCH, TimeError, iso, parse_time
 from csuhub.testing import make_hub
 from csuhub.web.app import make_app
 from csuhub.web.auth import hash_secret, require_role
@@ -44,6 +45,16 @@ from csuhub.web.validation import (
 )
 
 ADMIN = "csu_fuzz_admin"
+OLD_REQUISITION = {
+    "reference": "R-1",
+    "service": "BSU",
+    "officer": "OPJ 1",
+    "legal_frame": "flagrant_delit",
+    "reason": "test",
+    "start": 1000.0,
+    "end": 1002.0,
+    "cameras": ["cam-a"],
+}
 BAD_LOG = ("Error handling request", "unhandled", "Traceback")
 
 
@@ -130,6 +141,33 @@ def test_names_with_separators_or_nul_are_refused(name: str) -> None:
         assert check_name(name) == name
 
 
+@example("\u0661\u0662")
+@example("1_000")
+@example("0001-01-01T00:00+14:00")
+@example("1e15")
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{0,6})?(e[+-]?[0-9]{1,3})?", fullmatch=True),
+    )
+)
+def test_parse_time_is_a_bounded_finite_epoch_or_a_time_error(text: str) -> None:
+    """Epoch seconds are ASCII (``float()`` reads ``١٢`` as 12 and ``1_0`` as 10), and
+    every time is one the hub can print: 1970..9999."""
+    try:
+        value = parse_time(text, "Europe/Paris")
+    except TimeError:
+        return
+    assert math.isfinite(value) and 0 <= value < MAX_EPOCH
+    assert iso(value).startswith(tuple("0123456789"))
+    assert text.strip().isascii()
+
+
+@given(st.floats() | st.integers(-(2**70), 2**70))
+def test_iso_never_raises(epoch: float) -> None:
+    assert isinstance(iso(epoch), str)
+
+
 def _finite(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
@@ -211,6 +249,9 @@ class ServedHub:
             await hub.store.add_segment(
                 "cam-a", start=1000.0, end=1002.0, size=10, path="cam-a/x.mp4", sha256=None
             )
+            # a requisition from the year 31 million, as the API stored them before
+            # times were bounded: listing it must still work
+            await hub.store.requisitions.create({**OLD_REQUISITION, "start": 1e15}, "fuzz")
             assert hub.web is not None and hub.web.url is not None
             url = urlsplit(hub.web.url)
             self.host, self.port = url.hostname or "127.0.0.1", url.port or 0
@@ -274,6 +315,12 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 # -- the seen examples ------------------------------------------------------------
 
+
+def _requisition(start: Any, end: Any) -> dict[str, Any]:
+    body = {k: v for k, v in OLD_REQUISITION.items() if k not in ("start", "end")}
+    return {**body, "reference": f"R-{start}", "from": start, "to": end}
+
+
 SEEN = [
     ("GET", "/api/segments/99999999999999999999999.mp4", None, 404),
     ("GET", "/api/requisitions/18446744073709551616", None, 404),
@@ -291,19 +338,43 @@ SEEN = [
     ("POST", "/api/discovery/scan", b'{"timeout": 1e400}', 400),
     ("GET", "/api/recordings/cam-a/gaps?from=nan&to=inf", None, 400),
     ("POST", "/api/cameras/cam-a/ptz", b'{"action": "move", "duration": NaN}', 400),
+    # found by the acceptance run: times out of the calendar, and digits that are not ASCII
+    ("POST", "/api/requisitions", json.dumps(_requisition(1e15, 1e15 + 60)), 400),
+    ("POST", "/api/requisitions", json.dumps(_requisition(-1e9, -1e9 + 60)), 400),
+    ("POST", "/api/requisitions", json.dumps(_requisition("0001-01-01", "0001-01-02")), 400),
+    ("GET", "/api/recordings/cam-a/gaps?from=%D9%A1%D9%A2&to=100", None, 400),  # ١٢ is not 12
+    ("GET", "/api/recordings/cam-a/gaps?from=1_000&to=2000", None, 400),
+    ("GET", "/api/recordings/cam-a/gaps?from=0001-01-01T00:00%2B14:00&to=100", None, 400),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status"), SEEN)
 def test_seen_hostile_requests_get_a_json_4xx(
-    served: tuple[ServedHub, LogCapture], method: str, path: str, body: bytes | None, status: int
+    served: tuple[ServedHub, LogCapture],
+    method: str,
+    path: str,
+    body: bytes | str | None,
+    status: int,
 ) -> None:
     hub, capture = served
     mark = len(capture.lines)
-    got, content_type, data = hub.request(method, path, body)
+    got, content_type, data = hub.request(
+        method, path, body.encode() if isinstance(body, str) else body
+    )
     assert got == status, data[:200]
     assert content_type.startswith("application/json")
     assert isinstance(json.loads(data)["error"], str)
+    assert capture.bad(mark) == []
+
+
+def test_a_stored_time_out_of_the_calendar_does_not_break_the_listings(
+    served: tuple[ServedHub, LogCapture],
+) -> None:
+    hub, capture = served
+    mark = len(capture.lines)
+    status, content_type, data = hub.request("GET", "/api/requisitions?format=csv")
+    assert status == 200 and content_type.startswith("text/csv")
+    assert b"outside the calendar" in data
     assert capture.bad(mark) == []
 
 

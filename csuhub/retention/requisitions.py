@@ -27,7 +27,7 @@ from csuhub.events import RequisitionChanged
 from csuhub.recording.export import ExportError, export_evidence, hub_name_of
 from csuhub.recording.manager import sha256_file
 from csuhub.recording.signing import fingerprint, load_or_create
-from csuhub.recording.timeutil import iso
+from csuhub.recording.timeutil import TimeError, check_epoch, iso
 from csuhub.store.requisitions import DuplicateReference
 
 if TYPE_CHECKING:
@@ -49,6 +49,14 @@ class RequisitionError(Exception):
     """Bad input or a forbidden transition; the message is for the user."""
 
 
+def _epoch(value: float) -> float:
+    """A time the register can print (1970..9999); 1e15 was stored, then failed every listing."""
+    try:
+        return check_epoch(value)
+    except TimeError as err:
+        raise vol.Invalid(str(err)) from None
+
+
 CREATE_SCHEMA = vol.Schema(
     {
         vol.Required("reference"): vol.All(str, vol.Strip, vol.Length(min=1, max=100)),
@@ -58,8 +66,8 @@ CREATE_SCHEMA = vol.Schema(
             sorted(LEGAL_FRAMES), msg=f"must be one of {', '.join(sorted(LEGAL_FRAMES))}"
         ),
         vol.Required("cameras"): vol.All(cv.ensure_list, [cv.slug], vol.Length(min=1)),
-        vol.Required("start"): vol.Coerce(float),
-        vol.Required("end"): vol.Coerce(float),
+        vol.Required("start"): vol.All(vol.Coerce(float), _epoch),
+        vol.Required("end"): vol.All(vol.Coerce(float), _epoch),
         vol.Required("reason"): vol.All(str, vol.Strip, vol.Length(min=1, max=2000)),
     },
     extra=vol.PREVENT_EXTRA,

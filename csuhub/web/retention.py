@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from csuhub.recording.timeutil import TimeError, parse_time
+from csuhub.recording.timeutil import TimeError, check_epoch, parse_time
 from csuhub.retention.requisitions import RequisitionError
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import hub_of, json_body, json_error, no_body, path_id, path_name
@@ -35,12 +35,14 @@ def _id(request: web.Request) -> int:
 
 
 def _when(hub: Any, value: Any, field: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, str):
+    """A time from a query or a JSON body: ISO 8601 text or epoch seconds, both bounded
+    to the years the hub can print (``check_epoch``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise json_error(f"{field}: a time is required (ISO 8601 or epoch seconds)")
     try:
-        return parse_time(value, hub.config.hub["timezone"])
+        if isinstance(value, str):
+            return parse_time(value, hub.config.hub["timezone"])
+        return check_epoch(float(value), value)
     except TimeError as err:
         raise json_error(f"{field}: {err}") from None
 
