@@ -20,7 +20,18 @@ from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
 from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.recordings import routes as recording_routes
-from csuhub.web.requests import DISCONNECTS, HUB_KEY, JSON, input_error, no_body
+from csuhub.web.requests import (
+    CLIENT_FAULTS,
+    DISCONNECTS,
+    HUB_KEY,
+    JSON,
+    describe_fault,
+    expect_continue,
+    input_error,
+    json_error,
+    no_body,
+    with_expect,
+)
 from csuhub.web.retention import routes as retention_routes
 from csuhub.web.validation import MAX_BODY, InputError
 
@@ -50,6 +61,8 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
     except DISCONNECTS as err:
         _LOGGER.debug("client left %s %s: %s", request.method, request.path, err)
         return web.Response(status=499)  # nobody reads it; aiohttp needs an answer
+    except CLIENT_FAULTS as err:  # a body read elsewhere than read_body, say
+        raise json_error(f"the request cannot be read ({describe_fault(err)})") from None
     except Exception:
         _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal error; see the hub's log"}, status=500)
@@ -73,10 +86,17 @@ _ENTITY_HEADERS = {"content-type", "content-length", "content-encoding"}
 
 @web.middleware
 async def _body_limit(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A declared body over the limit is refused before any handler (or auth) runs;
-    bodies without a length are bounded where they are read (``read_body``)."""
+    """A declared body over the limit, or a compressed one, is refused before any
+    handler (or auth) runs; bodies without a length are bounded where they are
+    read (``read_body``)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):  # the server does not decompress (web.server)
+        raise json_error(
+            "compressed request bodies are not accepted (send JSON as it is)",
+            web.HTTPUnsupportedMediaType,
+        )
     return await handler(request)
 
 
@@ -89,16 +109,16 @@ def make_app(hub: Hub) -> web.Application:
     app[STARTED_KEY] = time.time()
     app[PTZ_KEY] = PtzMoves()
     app.on_shutdown.append(_stop_ptz)
-    app.router.add_get("/api/health", health)
-    app.router.add_post("/api/config/reload", reload_config)
-    app.router.add_routes(camera_routes)
-    app.router.add_routes(recording_routes)
-    app.router.add_routes(retention_routes)
+    app.router.add_get("/api/health", health, expect_handler=expect_continue)
+    app.router.add_post("/api/config/reload", reload_config, expect_handler=expect_continue)
+    app.router.add_routes(with_expect(camera_routes))
+    app.router.add_routes(with_expect(recording_routes))
+    app.router.add_routes(with_expect(retention_routes))
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub
         try:
-            sub.add_routes(routes)  # type: ignore[arg-type]
+            sub.add_routes(with_expect(routes))
         except Exception as err:
             hub.plugin_failed(plugin, f"register_web_routes returned unusable routes: {err}")
             continue

@@ -67,15 +67,22 @@ def auth_middleware(lookup: TokenLookup) -> Any:
         target = _unwrap(request.match_info.handler)
         if getattr(target, _PUBLIC_ATTR, False):
             return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
+        headers = request.headers.getall("Authorization", [])
+        if len(headers) > 1:  # which one a proxy checked is anyone's guess: none counts
+            raise web.HTTPBadRequest(
+                text='{"error": "send one Authorization header, not several"}',
+                content_type="application/json",
+            )
+        scheme, _, secret = (headers[0] if headers else "").partition(" ")
+        secret = secret.strip()
+        # tokens are ASCII; other bytes arrive as lone surrogates, which cannot be hashed
+        if scheme.lower() != "bearer" or not secret or not _token_text(secret):
             raise web.HTTPUnauthorized(
                 text='{"error": "authentication required"}',
                 content_type="application/json",
                 headers={"WWW-Authenticate": 'Bearer realm="csuhub"'},
             )
-        found = await lookup(hash_secret(secret.strip()))
+        found = await lookup(hash_secret(secret))
         if found is None:
             raise web.HTTPUnauthorized(
                 text='{"error": "invalid or revoked token"}',
@@ -94,6 +101,10 @@ def auth_middleware(lookup: TokenLookup) -> Any:
         return await handler(request)
 
     return middleware
+
+
+def _token_text(secret: str) -> bool:
+    return secret.isascii() and secret.isprintable()
 
 
 def _unwrap(handler: Any) -> Any:

@@ -20,7 +20,14 @@ from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
-from csuhub.web.requests import DISCONNECTS, hub_of, json_error, path_id, path_slug
+from csuhub.web.requests import (
+    DISCONNECTS,
+    file_response,
+    hub_of,
+    json_error,
+    path_id,
+    path_slug,
+)
 
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -219,4 +226,4 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     if not path.exists():
         raise json_error("the segment's file is missing", web.HTTPGone)
     await hub.store.audit(request[USER_KEY], "recording.segment", seg.camera_id, segment=seg.id)
-    return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+    return await file_response(request, path, "video/mp4")

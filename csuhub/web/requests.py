@@ -4,10 +4,13 @@ too. Route modules import this, not ``web.app`` (which imports them)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import ClientConnectionResetError, web
+from aiohttp import ClientConnectionResetError, HttpVersion11, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from csuhub.web.validation import MAX_BODY, InputError, check_name, is_slug, loads, parse_id
 
@@ -19,6 +22,17 @@ JSON = "application/json"
 #: A client that goes away mid-answer (a player closed, a dropped link) is
 #: normal life for a video server, not an error.
 DISCONNECTS = (ConnectionResetError, BrokenPipeError, ClientConnectionResetError)
+#: What the client's bytes did wrong below the app: an unparseable request line or
+#: header, bad chunking, a body its ``Content-Encoding`` cannot decode. A 400.
+CLIENT_FAULTS = (HttpProcessingError, web.RequestPayloadError)
+
+
+def describe_fault(fault: BaseException) -> str:
+    """The first line of aiohttp's message, made printable (it quotes the client's bytes)."""
+    cause = fault.__cause__ if isinstance(fault, web.RequestPayloadError) else None
+    text = str(getattr(cause or fault, "message", None) or cause or fault).strip()
+    line = text.splitlines()[0] if text else type(cause or fault).__name__
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)[:200]
 
 
 def hub_of(request: web.Request) -> Hub:
@@ -69,10 +83,13 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
     data = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        data += chunk
-        if len(data) > MAX_BODY:
-            raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    try:
+        while chunk := await request.content.read(64 * 1024):
+            data += chunk
+            if len(data) > MAX_BODY:
+                raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    except CLIENT_FAULTS as err:  # bad chunking, a Content-Encoding that fails
+        raise json_error(f"the body cannot be read ({describe_fault(err)})") from None
     return bytes(data)
 
 
@@ -95,3 +112,67 @@ async def no_body(request: web.Request) -> None:
     refused rather than silently ignored (a client sending 50 MB is mistaken or hostile)."""
     if await json_body(request, empty_ok=True):
         raise json_error("this endpoint takes no body (send nothing, or {})")
+
+
+async def expect_continue(request: web.Request) -> None:
+    """Every route's ``Expect`` handler. aiohttp's own says "100 Continue" to any
+    body, then the 413 comes after the client sent it; and its 417 is plain text.
+    Here a declared body over the limit is refused before it is sent, and an
+    unknown expectation is a JSON 417."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() != "100-continue":
+        shown = "".join(c if c.isprintable() else "?" for c in expect[:60])
+        raise json_error(f"unknown Expect: {shown}", web.HTTPExpectationFailed)
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    if request.version == HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer's body has not started
+
+
+def with_expect(defs: Any) -> list[Any]:
+    """Route definitions with ``expect_continue`` as their ``Expect`` handler."""
+    return [
+        web.RouteDef(d.method, d.path, d.handler, {"expect_handler": expect_continue, **d.kwargs})
+        if isinstance(d, web.RouteDef)
+        else d
+        for d in defs
+    ]
+
+
+async def file_response(
+    request: web.Request, path: Path, content_type: str | None = None
+) -> web.FileResponse:
+    """A file with HTTP range support, whose unsatisfiable ranges are refused in JSON.
+
+    aiohttp answers a malformed or out-of-file ``Range`` itself, with an empty
+    416 typed as the file; the rule that every error is JSON holds here too.
+    The check mirrors ``FileResponse``'s (an ``If-Range`` older than the file
+    means the whole file, so any ``Range`` goes).
+    """
+    if hdrs.RANGE in request.headers:
+        info = await asyncio.to_thread(path.stat)
+        if_range = request.if_range
+        applies = if_range is None or info.st_mtime <= if_range.timestamp()
+        if applies and not _satisfiable(request, info.st_size):
+            raise web.HTTPRequestRangeNotSatisfiable(
+                text=json.dumps(
+                    {"error": f"range not satisfiable: the file has {info.st_size} bytes"}
+                ),
+                content_type=JSON,
+                headers={hdrs.CONTENT_RANGE: f"bytes */{info.st_size}"},
+            )
+    return web.FileResponse(path, headers={"Content-Type": content_type} if content_type else None)
+
+
+def _satisfiable(request: web.Request, size: int) -> bool:
+    try:
+        wanted = request.http_range  # one range only: "bytes=0-1,2-3" is a ValueError
+    except ValueError:
+        return False
+    start = wanted.start
+    if start is None:
+        return True
+    if start < 0 and wanted.stop is None:  # a suffix: the last -start bytes
+        start = max(0, start + size)
+    return bool(start < size)

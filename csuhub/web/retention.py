@@ -20,7 +20,15 @@ from aiohttp import web
 from csuhub.recording.timeutil import TimeError, check_epoch, parse_time
 from csuhub.retention.requisitions import RequisitionError
 from csuhub.web.auth import USER_KEY, require_role
-from csuhub.web.requests import hub_of, json_body, json_error, no_body, path_id, path_name
+from csuhub.web.requests import (
+    file_response,
+    hub_of,
+    json_body,
+    json_error,
+    no_body,
+    path_id,
+    path_name,
+)
 
 routes = web.RouteTableDef()
 _FILE = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
@@ -169,7 +177,7 @@ async def requisition_file(request: web.Request) -> web.StreamResponse:
     await hub.store.audit(
         request[USER_KEY], "requisition.download", f"requisition:{_id(request)}", file=name
     )
-    return web.FileResponse(path)
+    return await file_response(request, path)
 
 
 @routes.post("/api/requisitions/{req_id}/deliver")

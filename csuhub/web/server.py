@@ -9,11 +9,36 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from csuhub.web.app import make_app
+from csuhub.web.requests import CLIENT_FAULTS, describe_fault
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class ClientFaults(logging.Filter):
+    """aiohttp logs a request it cannot parse as ``ERROR Error handling request`` with
+    a traceback (and a body it cannot decode as ``Unhandled exception``): hostile
+    or broken input on a public port, not a fault of the hub. They become one
+    INFO line naming the peer and the fault; anything else passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fault = record.exc_info[1] if record.exc_info else None
+        if isinstance(fault, CLIENT_FAULTS):
+            if not logging.getLogger(record.name).isEnabledFor(logging.INFO):
+                return False
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.msg = "web: refused a malformed request from %s: %s"
+            record.args = (args[0] if args else "a client", describe_fault(fault))
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+#: the logger of the web server's connections (``RequestHandler``'s ``logger``)
+HTTP_LOGGER = logging.getLogger("csuhub.web.http")
+HTTP_LOGGER.addFilter(ClientFaults())
 
 
 class WebServer:
@@ -26,7 +51,16 @@ class WebServer:
 
     async def start(self) -> None:
         app = make_app(self.hub)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # auto_decompress off: no client of this API compresses its body, and one
+        # that does is refused whole by the app (415) instead of failing half-way in
+        # the HTTP parser, or expanding a gzip bomb
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            logger=HTTP_LOGGER,
+            auto_decompress=False,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
         try:
