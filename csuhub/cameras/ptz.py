@@ -13,7 +13,9 @@ The API and ``csuhub cameras ptz`` both go through ``PtzMoves``. Two rules:
   (``ptz_deadman``, 3 s by default). A client that vanishes, a handler that is
   cancelled or a lost ``stop`` cannot leave a camera turning. A new move on the
   same camera replaces the pending stop (a joystick re-sends its move), and
-  ``stop`` cancels it and stops at once.
+  ``stop`` cancels it and stops at once. A move whose stop ran or was cancelled
+  while the move itself was still on its way (the camera may take it after
+  the stop) is stopped again as soon as it has been sent.
 """
 
 from __future__ import annotations
@@ -189,6 +191,11 @@ class PtzMoves:
         except BaseException:
             self._arm(camera_id, driver, 0.0)
             raise
+        if camera_id not in self._stops:
+            # While the move was on its way, its stop was sent (a slow camera, a short
+            # duration) or cancelled by a ``stop`` or another command: the camera may
+            # have taken the move after them, and nothing would end it. Stop it now.
+            self._arm(camera_id, driver, 0.0)
         return {"stops_in": seconds, "deadman": "duration" not in params}
 
     def _arm(self, camera_id: str, driver: Any, delay: float) -> None:
