@@ -46,8 +46,8 @@ def test_zeroconf_finds_cameras_and_advertises_the_hub(tmp_path: Path) -> None:
                 server="cam21.local.",
             ),
             AsyncServiceInfo(
-                "_acme-cam._tcp.local.",
-                "ACME 7._acme-cam._tcp.local.",
+                "_example-vendor._tcp.local.",
+                "Sample 7._example-vendor._tcp.local.",
                 addresses=[socket.inet_aton("127.0.0.22")],
                 port=8080,
                 server="cam22.local.",
@@ -108,8 +108,8 @@ def test_zeroconf_finds_cameras_and_advertises_the_hub(tmp_path: Path) -> None:
     assert rtsp["driver_options"] == {"host": "127.0.0.21", "port": 554}
     assert rtsp["driver"] == "rtsp"
     assert len(rtsp["properties"]["model"]) <= 200 and "\x00" not in rtsp["properties"]["model"]
-    acme = seen["mdns:ACME 7._acme-cam._tcp.local."]
-    assert acme["driver"] == "acme"  # the example vendor plugin declared this type
+    sample = seen["mdns:Sample 7._example-vendor._tcp.local."]
+    assert sample["driver"] == "example_vendor"  # the example vendor plugin declared this type
     assert len(pending) == 2
 
 

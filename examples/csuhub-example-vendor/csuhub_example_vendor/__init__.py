@@ -1,6 +1,10 @@
-"""ACME cameras for csuhub: an example vendor plugin.
+"""Example Vendor cameras for csuhub: the sample vendor plugin.
 
-ACME cameras answer ``GET /status`` with JSON ``{"model": ..., "serial": ...,
+"Example Vendor" is a fictitious camera family made up for this sample; no
+real manufacturer or product is meant, and every name here says so (driver
+``example_vendor``, manufacturer "Example Vendor (csuhub sample)"), so that a
+site file or discovery never mistakes it for a real vendor's driver. Its
+cameras answer ``GET /status`` with JSON ``{"model": ..., "serial": ...,
 "ok": true}`` and stream H.264 at ``rtsp://host:rtsp_port/live/<profile>``.
 """
 
@@ -21,6 +25,13 @@ from csuhub.specs import CameraDriverSpec
 from csuhub.web.app import HUB_KEY
 from csuhub.web.auth import require_role
 
+#: what site files write: ``driver: example_vendor``
+DRIVER = "example_vendor"
+#: what the cameras report, and what discovery claims
+MANUFACTURER = "Example Vendor (csuhub sample)"
+#: a DNS-SD service type (its label at most 15 characters)
+ZEROCONF_TYPE = "_example-vendor._tcp.local."
+
 OPTIONS = vol.Schema(
     {
         vol.Required("host"): cv.host,
@@ -38,12 +49,12 @@ def basic_auth(username: str, password: str) -> str:
     return f"Basic {token}"
 
 
-class AcmeError(Exception):
+class ExampleVendorError(Exception):
     pass
 
 
-class AcmeCamera:
-    """A CameraDriver for one ACME camera."""
+class ExampleVendorCamera:
+    """A CameraDriver for one Example Vendor camera."""
 
     def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
         self.camera_id = camera_id
@@ -62,15 +73,15 @@ class AcmeCamera:
 
     async def _get_status(self) -> dict[str, Any]:
         if self._session is None:
-            raise AcmeError("not connected")
+            raise ExampleVendorError("not connected")
         url = f"http://{self.options['host']}:{self.options['http_port']}/status"
         async with self._session.get(url) as resp:
             if resp.status == 401:
-                raise AcmeError("camera refused the credentials")
+                raise ExampleVendorError("camera refused the credentials")
             resp.raise_for_status()
             data = await resp.json()
         if not isinstance(data, dict):
-            raise AcmeError("camera sent a status that is not a JSON object")
+            raise ExampleVendorError("camera sent a status that is not a JSON object")
         # device data is untrusted: keep known keys, bounded
         return {k: str(data.get(k, ""))[:100] for k in ("model", "serial", "firmware")} | {
             "ok": data.get("ok") is True
@@ -78,7 +89,7 @@ class AcmeCamera:
 
     async def describe(self) -> dict[str, Any]:
         self.status = await self._get_status()
-        return {"manufacturer": "ACME", **self.status}
+        return {"manufacturer": MANUFACTURER, **self.status}
 
     async def stream(self, profile: str = "main") -> StreamSource:
         o = self.options
@@ -105,33 +116,33 @@ class AcmeCamera:
 def register_camera_drivers(hub: Any) -> list[CameraDriverSpec]:
     return [
         CameraDriverSpec(
-            name="acme",
-            factory=AcmeCamera,
+            name=DRIVER,
+            factory=ExampleVendorCamera,
             config_schema=OPTIONS,
-            description="ACME HTTP cameras (example vendor plugin)",
-            zeroconf_types=("_acme-cam._tcp.local.",),
+            description="Example Vendor HTTP cameras (csuhub's sample vendor plugin, fictitious)",
+            zeroconf_types=(ZEROCONF_TYPE,),
         )
     ]
 
 
 @hookimpl
 def driver_for_discovery(hub: Any, camera: DiscoveredCamera) -> str | None:
-    manufacturer = str(camera.info.get("manufacturer", "")).upper()
-    return "acme" if manufacturer.startswith("ACME") else None
+    manufacturer = str(camera.info.get("manufacturer", "")).casefold()
+    return DRIVER if manufacturer.startswith("example vendor") else None
 
 
 @require_role("viewer")
-async def acme_cameras(request: web.Request) -> web.Response:
+async def example_cameras(request: web.Request) -> web.Response:
     """Which cameras this plugin drives, and what they last reported."""
     hub = request.app[HUB_KEY]
     cameras = {
         camera_id: {"state": hub.cameras.states.get(camera_id), **driver.status}
         for camera_id, driver in hub.cameras.drivers.items()
-        if isinstance(driver, AcmeCamera)
+        if isinstance(driver, ExampleVendorCamera)
     }
     return web.json_response({"cameras": cameras})
 
 
 @hookimpl
 def register_web_routes(hub: Any) -> list[Any]:
-    return [web.get("/cameras", acme_cameras)]
+    return [web.get("/cameras", example_cameras)]

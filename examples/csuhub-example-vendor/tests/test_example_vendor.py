@@ -35,14 +35,14 @@ def test_specs_pass_the_kit_checks() -> None:
 
 
 @pytest.fixture
-async def acme_camera() -> AsyncIterator[dict[str, Any]]:
-    """A real HTTP server on 127.0.0.1 playing an ACME camera."""
+async def example_camera() -> AsyncIterator[dict[str, Any]]:
+    """A real HTTP server on 127.0.0.1 playing an Example Vendor camera."""
     state = {"ok": True}
 
     async def status(request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != csuhub_example_vendor.basic_auth("op", "s3cret"):
             return web.Response(status=401)
-        return web.json_response({"model": "ACME-4K", "serial": "A123", "ok": state["ok"]})
+        return web.json_response({"model": "Sample-4K", "serial": "EX123", "ok": state["ok"]})
 
     app = web.Application()
     app.router.add_get("/status", status)
@@ -57,15 +57,15 @@ async def acme_camera() -> AsyncIterator[dict[str, Any]]:
     await runner.cleanup()
 
 
-async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: dict) -> None:
+async def test_camera_goes_online_then_offline(hub_factory: Any, example_camera: dict) -> None:
     config = {
         "cameras": [
             {
-                "id": "cam-acme-1",
-                "driver": "acme",
+                "id": "cam-example-1",
+                "driver": "example_vendor",
                 "options": {
                     "host": "127.0.0.1",
-                    "http_port": acme_camera["port"],
+                    "http_port": example_camera["port"],
                     "username": "op",
                     "password": "s3cret",
                     "timeout": "2s",
@@ -74,7 +74,7 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
         ]
     }
     async with hub_factory(config, web=True, health_interval=0.05) as hub:
-        await wait_camera_state(hub, "cam-acme-1", "online", timeout=10)
+        await wait_camera_state(hub, "cam-example-1", "online", timeout=10)
         # the vendor's route, behind csuhub's authentication
         await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
         async with aiohttp.ClientSession() as session:
@@ -83,26 +83,28 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, acme_camera: di
                 assert resp.status == 401
             async with session.get(url, headers={"Authorization": "Bearer csu_t"}) as resp:
                 body = await resp.json()
-        assert body["cameras"]["cam-acme-1"]["serial"] == "A123"
+        assert body["cameras"]["cam-example-1"]["serial"] == "EX123"
         # the camera reports a fault: the hub notices
-        acme_camera["ok"] = False
+        example_camera["ok"] = False
         offline = await hub.bus.wait_for(
             CameraStateChanged,
-            match={"camera_id": "cam-acme-1", "new_state": "offline"},
+            match={"camera_id": "cam-example-1", "new_state": "offline"},
             timeout=10,
         )
         assert offline.reason == "health check failed"
 
 
-async def test_wrong_credentials_keep_camera_offline(hub_factory: Any, acme_camera: dict) -> None:
+async def test_wrong_credentials_keep_camera_offline(
+    hub_factory: Any, example_camera: dict
+) -> None:
     config = {
         "cameras": [
             {
-                "id": "cam-acme-2",
-                "driver": "acme",
+                "id": "cam-example-2",
+                "driver": "example_vendor",
                 "options": {
                     "host": "127.0.0.1",
-                    "http_port": acme_camera["port"],
+                    "http_port": example_camera["port"],
                     "username": "op",
                     "password": "wrong",
                 },
@@ -110,25 +112,40 @@ async def test_wrong_credentials_keep_camera_offline(hub_factory: Any, acme_came
         ]
     }
     async with hub_factory(config) as hub:
-        await wait_camera_state(hub, "cam-acme-2", "offline", timeout=10)
-        row = await hub.store.get_camera("cam-acme-2")
+        await wait_camera_state(hub, "cam-example-2", "offline", timeout=10)
+        row = await hub.store.get_camera("cam-example-2")
         assert row is not None and "refused the credentials" in row.state_reason
         await asyncio.sleep(0)
 
 
-async def test_selects_itself_for_acme_discoveries(hub_factory: Any) -> None:
+async def test_selects_itself_for_its_own_discoveries_only(hub_factory: Any) -> None:
     async with hub_factory() as hub:
-        found = DiscoveredCamera(
-            ref="urn:uuid:1",
-            address="127.0.0.1",
-            source="onvif",
-            info={"manufacturer": "Acme Corp"},
-        )
-        assert hub.driver_for(found) == "acme"
+
+        def found(manufacturer: str) -> DiscoveredCamera:
+            return DiscoveredCamera(
+                ref="urn:uuid:1",
+                address="127.0.0.1",
+                source="onvif",
+                info={"manufacturer": manufacturer},
+            )
+
+        assert hub.driver_for(found(csuhub_example_vendor.MANUFACTURER)) == "example_vendor"
+        assert hub.driver_for(found("example vendor")) == "example_vendor"
+        # a real vendor's camera is never claimed by the sample
+        assert hub.driver_for(found("ACME Corp")) != "example_vendor"
+
+
+def test_names_say_it_is_a_sample() -> None:
+    """A real vendor could ship a driver called like a plausible brand; the sample
+    must not take such a name (issue 11, "Distinct names")."""
+    (spec,) = csuhub_example_vendor.register_camera_drivers(None)
+    assert spec.name == "example_vendor"
+    assert "sample" in csuhub_example_vendor.MANUFACTURER
+    assert spec.zeroconf_types == ("_example-vendor._tcp.local.",)
 
 
 async def test_stream_url_quotes_credentials(hub_factory: Any) -> None:
-    driver = csuhub_example_vendor.AcmeCamera(
+    driver = csuhub_example_vendor.ExampleVendorCamera(
         None,
         "c",
         csuhub_example_vendor.OPTIONS(
