@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,55 @@ def test_an_impossible_date_is_located_not_a_traceback(tmp_path: Path) -> None:
     assert code == 1
     assert lines[0] == f"{site}:4:45: invalid value: month must be in 1..12"
     assert document["errors"][0]["line"] == 4
+
+
+def test_a_fifo_or_device_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Found by ACCEPT2: ``check`` on a FIFO waited for a writer for ever, a FIFO
+    include was 'no such file' and a FIFO secrets.yaml was silently ignored."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    code, lines, document = check(fifo)  # run_cli's timeout fails a hang
+    assert code == 2
+    assert lines == [f"csuhub: error: {fifo}: cannot read: is a FIFO, not a regular file"]
+    assert document["exit_code"] == 2
+    code, lines, _ = check(Path("/dev/zero"))
+    assert code == 2
+    assert "is a character device" in lines[0]
+
+    site = tmp_path / "site.yaml"
+    site.write_text("hub: !include fifo.yaml\n")
+    code, lines, document = check(site)
+    assert code == 1
+    assert lines[0] == f"{site}:1:6: !include 'fifo.yaml': is a FIFO, not a file ({fifo})"
+
+    fifo.rename(tmp_path / "secrets.yaml")
+    site.write_text("hub: {name: x}\n")
+    code, lines, _ = check(site)
+    assert code == 1
+    assert lines[0] == f"{tmp_path / 'secrets.yaml'}:1:1: secrets.yaml is a FIFO, not a file"
+
+
+@pytest.mark.parametrize("value", [".nan", "-.inf"])
+def test_a_non_finite_duration_is_refused(tmp_path: Path, value: str) -> None:
+    """Found by ACCEPT2: ``max_age: .nan`` was 'valid' (a NaN age never expires,
+    and a NaN min_retention made max() depend on the order of its arguments)."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"retention:\n  default: {value}\n"
+        f"cameras:\n  - id: cam-1\n    driver: simcam\n    retention: {value}\n"
+        f"    authorization: {{reference: A-1, issued: 2022-01-10, expires: 2099-01-09,"
+        f" min_retention: {value}}}\n"
+    )
+    code, lines, document = check(site)
+    assert code == 1
+    assert {e["path"] for e in document["errors"]} == {
+        "retention.default",
+        "cameras[0].retention",
+        "cameras[0].authorization.min_retention",
+    }, lines
+    site.write_text(
+        f"retention:\n  policies:\n    - {{policy: max_age, options: {{max_age: {value}}}}}\n"
+    )
+    code, lines, document = check(site)
+    assert code == 1
+    assert [e["path"] for e in document["errors"]] == ["retention.policies[0].options.max_age"]

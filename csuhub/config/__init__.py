@@ -31,6 +31,7 @@ from csuhub.config.yaml_loader import (
     YamlError,
     load_file,
     loads,
+    not_regular,
     origin_of,
     position_of,
 )
@@ -95,6 +96,9 @@ def _site_secrets(site: Path, context: LoadContext) -> dict[str, Secret]:
     path = site.resolve().parent / "secrets.yaml"
     data = context.secrets.get(path) if path in context.secrets else None
     if path not in context.secrets:
+        if path.exists() and not path.is_file():  # a FIFO would be waited on for ever
+            kind = not_regular(path.stat().st_mode)
+            raise YamlError(f"secrets.yaml is {kind}, not a file", Mark(str(path), 1, 1))
         if not path.is_file():
             return {}
         context.files.add(path)

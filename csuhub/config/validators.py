@@ -7,6 +7,7 @@ Each is a plain callable that returns the cleaned value or raises
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +57,10 @@ def duration(value: Any) -> float:
         if not match:
             raise vol.Invalid(f"expected a duration such as 90s, 15m or 14d, got {value!r}")
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if not math.isfinite(seconds):
+        # .nan compares false with everything: a NaN retention never expires and a
+        # NaN min_retention makes max() depend on argument order
+        raise vol.Invalid(f"expected a finite duration such as 90s, 15m or 14d, got {value!r}")
     if seconds < 0:
         raise vol.Invalid("a duration cannot be negative")
     return seconds

@@ -23,7 +23,9 @@ file of ten thousand brackets fails fast with a position, not a
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +270,9 @@ class _Loader(yaml.SafeLoader):
         path = directory / "secrets.yaml"
         cache = self.context.secrets
         if path not in cache:
+            if path.exists() and not path.is_file():
+                kind = not_regular(path.stat().st_mode)
+                raise YamlError(f"secrets.yaml is {kind}, not a file", Mark(str(path), 1, 1))
             if not path.is_file():
                 cache[path] = None
             else:
@@ -296,7 +301,9 @@ class _Loader(yaml.SafeLoader):
             chain = " -> ".join(p.name for p in (*self.context.stack, target))
             raise YamlError(f"include loop: {chain}", mark)
         if not target.is_file():
-            raise YamlError(f"!include {name!r}: no such file ({target})", mark)
+            kind = not_regular(target.stat().st_mode) if target.exists() else None
+            what = f"is {kind}, not a file" if kind else "no such file"
+            raise YamlError(f"!include {name!r}: {what} ({target})", mark)
         if len(self.context.stack) >= MAX_INCLUDE_NESTING:
             raise YamlError(f"includes nested more than {MAX_INCLUDE_NESTING} files deep", mark)
         return load_file(target, self.context.child(target, self._tag_depth.get(id(node), 0)))
@@ -409,8 +416,7 @@ def load_file(path: Path, context: LoadContext | None = None) -> Any:
         if not context.stack:
             context.stack = (resolved,)
         context.files.add(resolved)
-    with path.open("rb") as handle:
-        raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+    raw = _read_regular(path, MAX_DOCUMENT_BYTES + 1)
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise YamlError(
             f"file larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB; refused",
@@ -424,6 +430,47 @@ def load_file(path: Path, context: LoadContext | None = None) -> Any:
             _byte_mark(raw, err.start, str(path)),
         ) from None
     return loads(text, str(path), context)
+
+
+def not_regular(mode: int) -> str | None:
+    """What a non-regular file is ("a FIFO"), or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file.
+
+    Opened non-blocking and checked before reading: a FIFO given as a site
+    file (or an include, or secrets.yaml) would otherwise make ``check`` wait
+    for a writer for ever, and a device would be read to an end that never comes.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = not_regular(os.fstat(fd).st_mode)
+        if kind == "a directory":
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if kind is not None:
+            raise OSError(errno.EINVAL, f"is {kind}, not a regular file", str(path))
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, min(1 << 20, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _byte_mark(raw: bytes, offset: int, file: str) -> Mark:
