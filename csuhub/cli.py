@@ -59,6 +59,7 @@ from csuhub.events import (
 )
 from csuhub.hub import Hub, default_data_dir
 from csuhub.plugins import PluginState
+from csuhub.store import StoreError
 from csuhub.web.auth import ROLES, hash_secret, new_secret
 
 EXIT_OK = 0
@@ -280,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigInvalid as err:  # e.g. a retention policy that validates but cannot be built
         _report_invalid(out, err)
         return EXIT_INVALID
+    except StoreError as err:  # a corrupted database, or one from a newer csuhub
+        _error(out, str(err), EXIT_USAGE)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -377,7 +381,11 @@ def require_data(hub: Hub, *, writes: bool = False) -> None:
     in an existing directory (tokens before the first start); one that only
     reads needs the database."""
     path = hub.data_dir
-    missing = not path.is_dir() if writes else not (path / DATABASE).is_file()
+    database = path / DATABASE
+    # an empty file is not hub data: opening it would migrate it into a new database
+    missing = (
+        not path.is_dir() if writes else not database.is_file() or database.stat().st_size == 0
+    )
     if missing:
         raise CliError(f"no hub data at {path}; pass --data or start the hub", EXIT_USAGE)
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -302,6 +303,44 @@ def test_read_only_commands_never_create_a_data_directory(
     default = Path(cli_env["XDG_DATA_HOME"]) / "csuhub"
     assert result.returncode == 2 and f"no hub data at {default};" in result.stderr
     assert not Path(cli_env["XDG_DATA_HOME"]).exists()
+
+
+def test_a_corrupted_empty_or_newer_database_is_one_line_not_a_traceback(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by ACCEPT2: a corrupted csuhub.db or one from a newer csuhub gave a
+    sqlite3/StoreError traceback; an empty csuhub.db was migrated into a new
+    database by a read-only command."""
+    data = tmp_path / "d"
+    data.mkdir()
+    database = data / "csuhub.db"
+    database.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 20)
+    before = database.read_bytes()
+    for command in (["recordings", "gaps", "cam-a"], ["retention", "status"]):
+        for extra in ([], ["--json"]):
+            result = run_cli(*command, "--data", str(data), *extra, env=cli_env)
+            assert result.returncode == 2, result.stderr
+            assert "Traceback" not in result.stderr
+            message = f"{database}: not a usable csuhub database (file is not a database)"
+            if extra:
+                assert json.loads(result.stdout) == {"error": message, "exit_code": 2}
+            else:
+                assert result.stderr == f"csuhub: error: {message}\n"
+    assert database.read_bytes() == before
+
+    make_data(data.parent / "new", [(1000.0, 1060.0)])
+    newer = data.parent / "new" / "csuhub.db"
+    with sqlite3.connect(newer) as conn:
+        conn.execute("PRAGMA user_version=999")
+    conn.close()
+    result = run_cli("recordings", "list", "cam-a", "--data", str(newer.parent), env=cli_env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "has schema version 999, newer than this csuhub" in result.stderr
+
+    database.write_bytes(b"")
+    result = run_cli("recordings", "gaps", "cam-a", "--data", str(data), env=cli_env)
+    assert result.stderr == f"csuhub: error: no hub data at {data}; pass --data or start the hub\n"
+    assert database.stat().st_size == 0
 
 
 def test_commands_find_the_demo_hub_as_the_readme_says(

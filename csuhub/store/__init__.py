@@ -187,7 +187,25 @@ class Store:
         await self._run(self._open_sync)
 
     def _open_sync(self) -> None:
+        """A file that is not a database (corrupted, truncated, a directory) or
+        cannot be opened is a ``StoreError`` naming it, not a bare sqlite3 error."""
+        try:
+            self._open_checked()
+        except sqlite3.DatabaseError as err:
+            self._abandon()
+            raise StoreError(f"{self.path}: not a usable csuhub database ({err})") from None
+        except StoreError:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _open_checked(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn = conn
         conn.row_factory = sqlite3.Row
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -195,7 +213,6 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        self._conn = conn
         self._migrate(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
