@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from csuhub.recording.timeutil import TimeError, iso, parse_time
+from csuhub.recording.timeutil import TimeError, check_epoch, iso, parse_time
 
 #: Help for every --from/--to: the forms ``parse_time`` accepts.
 TIME_FROM = (
@@ -127,8 +127,17 @@ def _range(hub: Any, args: argparse.Namespace, now: float) -> tuple[float, float
         except ValueError:
             raise CliError(f"--day {args.day!r} is not a date (YYYY-MM-DD)", EXIT_USAGE) from None
         # midnight to midnight in the hub's zone: 23 or 25 hours on the days clocks change
-        start = dt.datetime.combine(day, dt.time(0), tz).timestamp()
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tz).timestamp()
+        try:
+            start = check_epoch(dt.datetime.combine(day, dt.time(0), tz).timestamp())
+            end = check_epoch(
+                dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tz).timestamp()
+            )
+        except (OverflowError, TimeError):  # 9999-12-31 has no next midnight
+            raise CliError(
+                f"--day {day.isoformat()} is outside the days this hub can report "
+                "(1970-01-02 to 9999-12-30)",
+                EXIT_USAGE,
+            ) from None
         return start, end
     end = _when(hub, args.end, now)
     start = _when(hub, args.start, end - 3600)

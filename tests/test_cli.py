@@ -276,6 +276,23 @@ def test_inverted_range_is_an_error_not_a_hundred_percent(
     assert result.returncode == 1 and "--to (now," in result.stderr
 
 
+def test_a_report_day_outside_the_calendar_is_an_error_not_a_traceback(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by ACCEPT2: --day 9999-12-31 died with OverflowError (no next
+    midnight); --day 0001-01-01 reported "0 %" between negative epochs."""
+    data = str(make_data(tmp_path / "d", [(1000.0, 1060.0)]))
+    for day in ("9999-12-31", "0001-01-01"):
+        result = run_cli("recordings", "report", "cam-a", "--day", day, "--data", data)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr == (
+            f"csuhub: error: --day {day} is outside the days this hub can report "
+            "(1970-01-02 to 9999-12-30)\n"
+        )
+    result = run_cli("recordings", "report", "cam-a", "--day", "1970-01-02", "--data", data)
+    assert result.returncode == 0 and "% recorded" in result.stdout, result.stderr
+
+
 def test_read_only_commands_never_create_a_data_directory(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
