@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import time
@@ -129,7 +130,7 @@ async def test_requisition_workflow_over_the_api(tmp_path: Path, ffmpeg_bin: str
             async with http.post(
                 f"{base}/api/requisitions", json=payload, headers=auth("supervisor")
             ) as r:
-                assert r.status == 400 and "already registered" in (await r.json())["error"]
+                assert r.status == 409 and "already registered" in (await r.json())["error"]
             rid = req["id"]
             async with http.post(
                 f"{base}/api/requisitions/{rid}/export", headers=auth("supervisor")
@@ -261,6 +262,17 @@ def test_requisition_workflow_from_the_cli(tmp_path: Path, ffmpeg_bin: str) -> N
     assert verified.returncode == 0, verified.stdout + verified.stderr
     shown = run_cli("keys", "show", *common)
     assert shown.returncode == 0 and shown.stdout.strip() in (out / "receipt.html").read_text()
+    # a second export is a new file: the first package, listed in the extraction
+    # register with its SHA-256, is never replaced (it was, under the same name)
+    first = package.read_bytes()
+    again = run_cli("requisitions", "export", "PV-7", *common, "-o", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    packages = sorted(out.glob("*.zip"))
+    assert len(packages) == 2 and package.read_bytes() == first
+    detail = json.loads(run_cli("requisitions", "show", "PV-7", *common, "--json").stdout)
+    on_disk = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in packages}
+    listed = {e["file"]: e["sha256"] for e in detail["extractions"]}
+    assert listed == on_disk
     closing = run_cli("requisitions", "close", "PV-7", *common, "--outcome", "not_helped")
     assert closing.returncode == 0, closing.stderr
     again = run_cli("requisitions", "close", "PV-7", *common, "--outcome", "helped")

@@ -49,6 +49,10 @@ class RequisitionError(Exception):
     """Bad input or a forbidden transition; the message is for the user."""
 
 
+class RequisitionConflict(RequisitionError):
+    """The request is valid but clashes with the register (a reference already used)."""
+
+
 def _epoch(value: float) -> float:
     """A time the register can print (1970..9999); 1e15 was stored, then failed every listing."""
     try:
@@ -186,7 +190,7 @@ class Requisitions:
         try:
             req_id, held = await self.store.create(fields, actor)
         except DuplicateReference:
-            raise RequisitionError(
+            raise RequisitionConflict(
                 f"a requisition with reference {fields['reference']!r} is already registered"
             ) from None
         scope = await self.scope(fields["cameras"], fields["start"], fields["end"])
@@ -255,11 +259,14 @@ class Requisitions:
                 "legal_frame": req["legal_frame"],
             }
         }
+        # every export is a new file: the extraction register lists each one with its
+        # SHA-256, so an earlier package must never be replaced under its line
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         for index, camera_id in enumerate(cameras):
-            name = f"{_safe(req['reference'])}_{camera_id}.zip"
-            target = folder / name
-            if target.exists():
-                target.unlink()
+            target = await asyncio.to_thread(
+                _reserve, folder, f"{_safe(req['reference'])}_{camera_id}_{stamp}"
+            )
+            name = target.name
 
             def step(stage: str, fraction: float, index: int = index) -> None:
                 report(stage, (index + fraction) / len(cameras))
@@ -277,8 +284,12 @@ class Requisitions:
                     extra=extra,
                 )
             except ExportError as err:
+                target.unlink(missing_ok=True)  # the reservation, never a package
                 skipped[camera_id] = str(err)
                 continue
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
             digest = await asyncio.to_thread(sha256_file, target)
             size = target.stat().st_size
             seconds = manifest["actual"]["duration"]
@@ -471,6 +482,19 @@ class Requisitions:
         self.hub.bus.fire(
             RequisitionChanged(requisition_id=req_id, reference=reference, status=status)
         )
+
+
+def _reserve(folder: Path, stem: str) -> Path:
+    """Claim a file name no earlier export used, atomically (``O_EXCL``), so that two
+    exports at once, even from two processes, never write the same package."""
+    for n in range(1, 10_000):
+        candidate = folder / (f"{stem}.zip" if n == 1 else f"{stem}-{n}.zip")
+        try:
+            with candidate.open("x"):
+                return candidate
+        except FileExistsError:
+            continue
+    raise RequisitionError(f"no free file name for {stem} in {folder}")
 
 
 def _safe(reference: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from csuhub.recording.timeutil import TimeError, check_epoch, parse_time
-from csuhub.retention.requisitions import RequisitionError
+from csuhub.retention.requisitions import RequisitionConflict, RequisitionError
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import (
     file_response,
@@ -144,6 +144,8 @@ async def create_requisition(request: web.Request) -> web.Response:
         payload[key] = _when(hub, body[field], field)
     try:
         created = await hub.requisitions.create(payload, request[USER_KEY])
+    except RequisitionConflict as err:
+        raise json_error(str(err), web.HTTPConflict) from None
     except RequisitionError as err:
         raise json_error(str(err)) from None
     return _json(created, status=201)
