@@ -296,6 +296,11 @@ class Hub:
         answer and the segment is kept (fail closed), ``error`` saying why."""
         if not isinstance(segment, SegmentRef):
             raise TypeError(f"retention_hold takes a SegmentRef, not {type(segment).__name__}")
+        lost = self.pm.failed_with("retention_hold")
+        if lost:  # a hold plugin disabled by a failure: its holds are unknown, not absent
+            name, reason = lost[0].name, lost[0].reason
+            error = f"plugin {name} implements retention_hold but was disabled: {reason}"
+            return Selection(None, name, failed=True, error=error[:300])
         return self._select("retention_hold", hub=self, segment=segment)
 
     def hold_reason(self, segment: SegmentRef) -> str | None:

@@ -152,12 +152,22 @@ class CsuhubPluginManager(pluggy.PluginManager):
     def fail(self, name: str, reason: str) -> None:
         """Disable a plugin that raised; the hub keeps running without it."""
         plugin = self.get_plugin(name)
-        if plugin is not None:
-            self.unregister(plugin)
         record = self.records.setdefault(name, PluginRecord(name=name))
+        if plugin is not None:
+            # what it implemented is remembered: a lost retention_hold must keep footage
+            record.hooks = sorted(set(record.hooks) | set(declared_hooks(self, plugin)))
+            self.unregister(plugin)
         record.state = PluginState.FAILED
         record.reason = reason
         _LOGGER.error("plugin %s disabled: %s", name, reason)
+
+    def failed_with(self, hook: str) -> list[PluginRecord]:
+        """Plugins disabled after a failure that implemented ``hook``: their answers
+        are missing, which a fail-closed selector (``retention_hold``) must not read
+        as "no objection"."""
+        return [
+            r for r in self.records.values() if r.state is PluginState.FAILED and hook in r.hooks
+        ]
 
     def call_each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """Call every implementation of a hook separately, yielding ``(plugin, result)``.
@@ -195,6 +205,14 @@ class PluginCallError(Exception):
 def impl_names(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
     for caller in pm.get_hookcallers(plugin) or ():
         yield caller.name
+
+
+def declared_hooks(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
+    """The hooks ``plugin`` implements, registered or not: a historic hook raising
+    inside ``register`` stops pluggy before it adds the plugin's later hooks."""
+    for attribute in dir(plugin):
+        if pm.parse_hookimpl_opts(plugin, attribute) is not None:
+            yield attribute
 
 
 def _module_name(plugin: object) -> str | None:

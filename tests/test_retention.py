@@ -371,6 +371,47 @@ async def test_a_failing_hold_plugin_keeps_the_footage_through_a_full_sweep(
         await hub.stop()
 
 
+class _HoldsButBreaks:
+    """A legal-hold plugin whose set-up fails after it was registered."""
+
+    @hookimpl
+    def hub_configure(self, hub: Any) -> None:
+        raise RuntimeError("hold service configuration unreadable")
+
+    @hookimpl
+    def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        return "requisition PV-2026-1 (legal hold)"
+
+
+async def test_a_hold_plugin_disabled_by_a_failure_still_keeps_the_footage(
+    tmp_path: Path,
+) -> None:
+    """Found by ACCEPT2: a plugin that implements retention_hold and fails elsewhere
+    (hub_configure, a factory hook) was unregistered whole, so its holds vanished and
+    the next sweep destroyed the footage it held, with no alert."""
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        paths = seed(db(hub), root, [("cam-a", NOW - 20 * DAY + i * 120) for i in range(3)])
+        alerts: list[RetentionAlert] = []
+        unlisten = hub.bus.listen(RetentionAlert, alerts.append)
+        with registered_plugin(hub, _HoldsButBreaks(), "legal-holds"):
+            assert hub.pm.records["legal-holds"].state == "failed"
+            assert not hub.pm.hook.retention_hold.get_hookimpls()
+            report = await hub.retention.sweep(now=NOW)
+            await hub.bus.drain()
+        unlisten()
+        assert report.segments == 0
+        assert indexed(db(hub)) == set(paths) and files(root) == set(paths)
+        assert [(k["segments"], k["failure"]) for k in report.kept] == [(3, True)]
+        assert (
+            "legal-holds implements retention_hold but was disabled" in (report.kept[0]["reason"])
+        )
+        assert "hold_hook_failed" in {a.kind for a in alerts}
+    finally:
+        await hub.stop()
+
+
 async def test_the_register_of_kept_footage_is_append_only(tmp_path: Path) -> None:
     hub = build_hub(tmp_path / "data", config(default="14d"), web=True)
     await hub.start()

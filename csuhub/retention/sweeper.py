@@ -433,7 +433,10 @@ class RetentionManager:
         store = self.hub.store.retention
         sweep_id = await store.begin_sweep(origin)
         report.sweep_id = sweep_id
-        vetoing = bool(self.hub.pm.hook.retention_hold.get_hookimpls())
+        # a hold plugin disabled by a failure still vetoes: hold_decision fails closed
+        vetoing = bool(self.hub.pm.hook.retention_hold.get_hookimpls()) or bool(
+            self.hub.pm.failed_with("retention_hold")
+        )
         pending = [MarkRequest(e.camera_id, e.before, level, e.policy) for e, level in plan]
         refused: set[int] = set()  # rows whose file could not be unlinked: not retried now
         vetoed: set[int] = set()  # rows a retention_hold hook kept: asked once per sweep
