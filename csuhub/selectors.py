@@ -112,7 +112,9 @@ def select(
         started = time.monotonic()
         try:
             answer = impl.function(**{a: kwargs[a] for a in impl.argnames})
-        except Exception as err:
+        except (Exception, asyncio.CancelledError, GeneratorExit) as err:
+            # a plain def cannot be cancelled: a CancelledError is the plugin's own, and
+            # let through it would end the retention sweeper's task for good, silently
             if (hook, name) not in logged:
                 _LOGGER.exception("plugin %s failed in selector %s", name, hook)
             error = f"plugin {name} failed: {type(err).__name__}: {err}"[:300]

@@ -299,6 +299,16 @@ class _Nonsense:
         return self.answer
 
 
+class _Cancels:
+    """Found by ACCEPT2: a CancelledError out of a hold plugin went through the
+    selector and the sweeper's loop, which took it for its own cancellation and
+    ended: no sweep again (the legal cap no longer enforced), no alert."""
+
+    @hookimpl
+    def retention_hold(self, hub: Any, segment: Any) -> str | None:
+        raise asyncio.CancelledError
+
+
 class _Async:
     @hookimpl
     async def retention_hold(self, hub: Any, segment: Any) -> str | None:
@@ -316,13 +326,14 @@ class _Slow:
     ("plugin", "why"),
     [
         (_Raising(), "hold service unreachable"),
+        (_Cancels(), "CancelledError"),
         (_Nonsense(True), "unusable answer (bool)"),
         (_Nonsense(""), "unusable answer (str)"),
         (_Nonsense({"keep": 1}), "unusable answer (dict)"),
         (_Async(), "async def"),
         (_Slow(), "budget"),
     ],
-    ids=["raises", "true", "empty", "dict", "async", "slow"],
+    ids=["raises", "cancels", "true", "empty", "dict", "async", "slow"],
 )
 async def test_a_failing_hold_plugin_keeps_the_footage_through_a_full_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plugin: Any, why: str
