@@ -423,6 +423,33 @@ async def test_a_hold_plugin_disabled_by_a_failure_still_keeps_the_footage(
         await hub.stop()
 
 
+class _CancellingPolicy:
+    async def plan(self, sweep: Any) -> list[Any]:
+        raise asyncio.CancelledError
+
+
+async def test_a_policy_raising_cancelled_error_is_a_failure_not_the_sweepers_end(
+    tmp_path: Path,
+) -> None:
+    """Found by ACCEPT2: a policy's own CancelledError went out of the sweep and the
+    sweeper's loop took it for its cancellation: it stopped for good, no alert."""
+    hub = await started(tmp_path, config(default="14d"))
+    root = hub.recording.storage_root()
+    try:
+        seed(db(hub), root, [("cam-a", NOW - 20 * DAY)])
+        alerts: list[RetentionAlert] = []
+        unlisten = hub.bus.listen(RetentionAlert, alerts.append)
+        hub.retention.policies.insert(0, ("cancelling", _CancellingPolicy()))
+        report = await hub.retention.sweep(now=NOW)
+        await hub.bus.drain()
+        unlisten()
+        assert report.segments == 1  # the other policies still applied
+        assert [a.kind for a in alerts] == ["policy_failed"]
+        assert "cancelling failed: CancelledError" in alerts[0].message
+    finally:
+        await hub.stop()
+
+
 async def test_the_register_of_kept_footage_is_append_only(tmp_path: Path) -> None:
     hub = build_hub(tmp_path / "data", config(default="14d"), web=True)
     await hub.start()

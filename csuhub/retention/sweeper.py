@@ -359,9 +359,14 @@ class RetentionManager:
                 _LOGGER.error("retention policy %s failed: %s", name, err)
                 self._alarm(None, "policy_failed", f"retention policy {name} failed: {err}")
                 continue
-            except Exception as err:
+            except (Exception, asyncio.CancelledError) as err:
+                task = asyncio.current_task()
+                if isinstance(err, asyncio.CancelledError) and task and task.cancelling():
+                    raise  # the sweep itself is being cancelled
+                # a policy's own CancelledError would end the sweeper's loop for good
                 _LOGGER.exception("retention policy %s failed", name)
-                self._alarm(None, "policy_failed", f"retention policy {name} failed: {err}")
+                message = f"retention policy {name} failed: {type(err).__name__}: {err}"
+                self._alarm(None, "policy_failed", message)
                 continue
             for verdict in verdicts or []:
                 if not isinstance(verdict, Expiry):
