@@ -80,6 +80,9 @@ class Selection:
     plugin: str | None = None
     failed: bool = False
     error: str | None = None
+    #: the failure was the time budget: the caller may stop asking for a while, since
+    #: every further call blocks the event loop as long (a sweep asks once per segment)
+    slow: bool = False
 
 
 def policy_of(caller: pluggy.HookCaller) -> SelectorPolicy:
@@ -138,7 +141,7 @@ def select(
             logged.add((hook, name))
             if policy.on_failure == "decide":
                 _LOGGER.log(level, "%s: %s; failing closed", hook, error)
-                return Selection(None, name, failed=True, error=error)
+                return Selection(None, name, failed=True, error=error, slow=elapsed > policy.budget)
             _LOGGER.log(level, "%s: %s; ignored", hook, error)
             continue
         if answer is not None:

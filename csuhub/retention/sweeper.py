@@ -204,6 +204,8 @@ class RetentionManager:
         self.config: dict[str, Any] = {}
         self.policies: list[tuple[str, Any]] = []
         self.last: SweepReport | None = None
+        #: set in a sweep once a retention_hold plugin overran its budget
+        self._hold_too_slow: str | None = None
         self.alarms = AlarmBoard(hub.bus, "retention")
         self.recovered: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -447,6 +449,7 @@ class RetentionManager:
         vetoed: set[int] = set()  # rows a retention_hold hook kept: asked once per sweep
         failing: dict[str, int] = {}
         kept: dict[tuple[str, str, bool], dict[str, Any]] = {}
+        self._hold_too_slow = None
         try:
             while pending:
                 progress("sweeping", 1 - len(pending) / max(len(plan), 1))
@@ -585,12 +588,21 @@ class RetentionManager:
     def _hold(self, ref: SegmentRef) -> tuple[str | None, bool]:
         """(reason to keep, whether it is a failure). Anything going wrong while asking
         means keep: a hold that cannot be read is a hold."""
+        if self._hold_too_slow is not None:
+            # a plugin over its budget blocks the loop that long per segment: keep the
+            # rest of this sweep's candidates without asking (the next sweep asks again)
+            return (
+                f"retention_hold failed, kept (fail closed): {self._hold_too_slow}; "
+                "not asked again in this sweep"
+            ), True
         try:
             decision = self.hub.hold_decision(ref)
         except Exception as err:  # the selector machinery itself: still fail closed
             _LOGGER.exception("retention_hold could not be asked: keeping the segment")
             return f"retention_hold could not be asked, kept (fail closed): {err}", True
         if decision.failed:
+            if decision.slow:
+                self._hold_too_slow = decision.error
             return f"retention_hold failed, kept (fail closed): {decision.error}", True
         return (str(decision.answer) if decision.answer is not None else None), False
 
