@@ -154,6 +154,10 @@ class Expiry:
     before: float
     policy: str
     reason: str = ""
+    #: the sweeper clamps every verdict to the camera's authorised minimum retention;
+    #: only a policy that must free space for recording to go on (storage_pressure
+    #: under its critical threshold) may say True, and it raises an alarm first
+    below_minimum: bool = False
 
 
 @runtime_checkable

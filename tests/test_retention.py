@@ -953,3 +953,47 @@ def test_retention_commands_report_a_policy_that_cannot_be_built(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "cannot reach the policy's service" in err
+
+
+class _Greedy:
+    """A third-party policy that wants everything gone (before = +inf), and a NaN."""
+
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        pass
+
+    async def plan(self, sweep: Any) -> list[Any]:
+        from csuhub.protocols import Expiry
+
+        return [
+            Expiry("cam-m", float("inf"), "greedy", "all of it"),
+            Expiry("cam-m", float("nan"), "greedy", "nonsense"),
+        ]
+
+
+class _GreedyPlugin:
+    @hookimpl
+    def register_retention_policies(self, hub: Any) -> list[Any]:
+        import voluptuous as vol
+
+        from csuhub.specs import RetentionPolicySpec
+
+        return [RetentionPolicySpec(name="greedy", factory=_Greedy, config_schema=vol.Schema({}))]
+
+
+async def test_no_policy_destroys_footage_under_the_authorised_minimum(tmp_path: Path) -> None:
+    """Only storage_pressure, critically full, may go under a camera's authorised
+    minimum; a third-party verdict reaching into the last two days was obeyed."""
+    cfg = pressure_site(tmp_path / "rec", AUTH)
+    cfg["retention"] = {"interval": "1h", "policies": [{"policy": "greedy"}]}
+    hub = build_hub(tmp_path / "data", cfg, plugins=[("greedy", _GreedyPlugin())])
+    await hub.start()
+    try:
+        await asyncio.wait_for(hub.retention.swept.wait(), 10)
+        old = [NOW - 3 * DAY + i * 120 for i in range(5)]
+        young = [NOW - 1 * DAY + i * 120 for i in range(5)]
+        seed(db(hub), hub.recording.storage_root(), [("cam-m", t) for t in old + young])
+        report = await hub.retention.sweep(now=NOW)
+        assert report.by_policy == {"greedy": 5}
+        assert indexed(db(hub)) == {rel_path("cam-m", t) for t in young}
+    finally:
+        await hub.stop()

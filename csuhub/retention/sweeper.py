@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -374,14 +375,23 @@ class RetentionManager:
                 if not isinstance(verdict, Expiry):
                     _LOGGER.error("retention policy %s returned %r, not an Expiry", name, verdict)
                     continue
-                # no policy reaches into the future, whatever it computed
+                if math.isnan(verdict.before):  # min() with NaN depends on argument order
+                    _LOGGER.error("retention policy %s returned before=NaN; ignored", name)
+                    continue
+                # no policy reaches into the future, whatever it computed, nor under the
+                # camera's authorised minimum unless it must (storage critically full)
+                before = min(verdict.before, ctx.now)
+                minimum = ctx.retention_of(verdict.camera_id).minimum
+                if minimum and not verdict.below_minimum:
+                    before = min(before, ctx.now - minimum)
                 plan.append(
                     (
                         Expiry(
                             verdict.camera_id,
-                            min(verdict.before, ctx.now),
+                            before,
                             verdict.policy or name,
                             verdict.reason,
+                            verdict.below_minimum,
                         ),
                         0,
                     )

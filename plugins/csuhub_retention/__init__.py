@@ -77,6 +77,7 @@ class StoragePressure:
         }
         befores, found = await sweep.store.retention.oldest_unheld(need, cutoffs, sweep.now)
         reason = "storage pressure"
+        below_minimum = False
         if found < need:
             sweep.alarm(
                 None,
@@ -87,8 +88,9 @@ class StoragePressure:
             if 100.0 * free / total < self.critical:
                 befores, found = await sweep.store.retention.oldest_unheld(need, {}, sweep.now)
                 reason = "storage pressure, critical: below authorised minimums"
+                below_minimum = True
         return [
-            Expiry(camera_id, before, "storage_pressure", reason)
+            Expiry(camera_id, before, "storage_pressure", reason, below_minimum)
             for camera_id, before in sorted(befores.items())
         ]
 
