@@ -21,6 +21,8 @@ import aiohttp
 import pytest
 from conftest import run_cli
 from csuhub_rtsp.rtsp import RtspClient, RtspError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from retention_helpers import mount_tmpfs, unmount
 
 from csuhub.cameras.registry import MAX_HEALTH_BACKOFF
@@ -911,3 +913,97 @@ def test_async_lint_rules_apply_to_the_hub() -> None:
     for pattern, ignored in lint.get("per-file-ignores", {}).items():
         if pattern.startswith(("csuhub", "plugins")):
             assert not {"ASYNC", "RUF006", "RUF"} & set(ignored), pattern
+
+
+# -- a media clock that cannot be fooled (ACCEPT3) ------------------------------------
+
+
+def _place(clock: Any, received: float, start: float, end: float) -> tuple[float, float]:
+    """(wall start, duration) as the recorder indexes it (the clock once gave the start
+    only, the duration then being the media's)."""
+    placed = clock.place(received, start, end)
+    return placed if isinstance(placed, tuple) else (placed, end - start)
+
+
+def test_a_first_segment_listed_late_puts_nothing_in_the_future() -> None:
+    """Against a source whose SDP has no frame rate, ffmpeg analyses ~20 frames and
+    lists the first segment late (0.7 s here): the anchor was late, the next two
+    segments were indexed 0.7 s in the future, then re-anchoring overlapped them."""
+    from csuhub_ffmpeg import MediaClock
+
+    zero = 1_000.0  # wall time of media 0; the list arrives 2 ms after each end
+    clock = MediaClock(not_before=zero - 1.5)
+    placed = [_place(clock, zero + 2.7, 0.0, 2.0)]  # late: the analysis burst
+    for index in range(1, 6):
+        placed.append(_place(clock, zero + 2.0 * (index + 1) + 0.002, 2.0 * index, 2.0 * index + 2))
+    received = [zero + 2.7] + [zero + 2.0 * (i + 1) + 0.002 for i in range(1, 6)]
+    for (start, duration), (next_start, _), got in zip(placed, placed[1:], received, strict=False):
+        assert start + duration <= got + 1e-9
+        assert abs(start + duration - next_start) < 1e-6  # tiles: no overlap, no hole
+    # once corrected, the media's own durations again
+    assert [round(d, 6) for _, d in placed[2:]] == [2.0] * 4
+
+
+def test_camera_timestamps_that_jump_never_overlap_nor_run_ahead() -> None:
+    """Seen with an RTSP camera whose RTP timestamps jumped +10 s: one 2 s file indexed
+    as 12 s ending 10 s in the future, then segments overlapping it by 10 s; and after a
+    jump back, segments indexed on top of each other."""
+    from csuhub_ffmpeg import MediaClock
+
+    zero = 1_000.0
+    clock = MediaClock(not_before=zero - 1.0)
+    media = [(0.0, 2.0), (2.0, 4.0), (4.0, 16.0), (16.0, 18.0), (18.0, 20.0)]  # +10 in the 3rd
+    media += [(10.0, 12.0), (12.0, 14.0), (14.0, 16.0), (16.0, 18.0)]  # then back 10 s
+    placed = []
+    for index, (start, end) in enumerate(media):
+        received = zero + 2.0 * (index + 1) + 0.002
+        wall_start, duration = _place(clock, received, start, end)
+        assert duration >= 0 and wall_start + duration <= received + 1e-9, index
+        placed.append((wall_start, wall_start + duration))
+    for (_, end), (start, _) in itertools.pairwise(placed):
+        assert start >= end - 1e-9
+    assert placed[2][1] - placed[2][0] < 2.1  # the file holds 2 s, not 12
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0.0, 3.0),
+    st.lists(
+        st.tuples(
+            st.floats(0.5, 4.0),  # wall seconds of footage in the segment
+            st.floats(0.0, 0.3),  # listing latency
+            st.sampled_from([0.0, 0.0, 0.0, 10.0, -10.0, 3600.0, -0.7]),  # jump before
+            st.sampled_from([0.0, 0.0, 0.0, 10.0, -1.0]),  # jump inside
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+)
+def test_media_clock_placements_never_overlap_nor_end_in_the_future(
+    first_delay: float, segments: list[tuple[float, float, float, float]]
+) -> None:
+    """Whatever the camera's timestamps say (outside input), the index keeps its
+    invariants: no segment starts before the previous one ended, none ends after it
+    was listed, no negative duration."""
+    from csuhub_ffmpeg import MediaClock
+
+    wall = 5_000.0
+    clock = MediaClock(not_before=wall - 0.5)
+    media = 0.0
+    last_received = 0.0
+    previous_end: float | None = None
+    for index, (seconds, latency, jump, inner) in enumerate(segments):
+        media += jump
+        start, end = media, media + seconds + inner
+        wall += seconds
+        received = max(wall + latency + (first_delay if index == 0 else 0.0), last_received)
+        last_received = received
+        media = end
+        if end < start:  # parse_list_line refuses these
+            continue
+        wall_start, duration = _place(clock, received, start, end)
+        assert duration >= 0
+        assert wall_start + duration <= received + 1e-6
+        if previous_end is not None:
+            assert wall_start >= previous_end - 1e-6
+        previous_end = wall_start + duration

@@ -152,35 +152,72 @@ class MediaClock:
 
     ffmpeg lists a segment the moment the packet that opens the next one
     arrives, so ``received - end`` is the wall-clock time of media time 0 plus
-    a small, positive latency. The first listed segment fixes the anchor, and
-    every segment of the run is ``anchor + its own timestamps``: consecutive
-    segments tile exactly. The anchor moves only when the smallest of the
-    last three estimates is more than ``DRIFT`` away (a camera clock running
-    fast or slow, a clock step on the hub): a hub briefly late reading the
-    list (a larger estimate, once) is not drift.
+    a small, positive latency: every estimate is an upper bound of the true
+    anchor, and the smallest seen is the best. Every segment of the run is
+    ``anchor + its own timestamps``, so consecutive segments tile exactly.
+
+    The media timeline cannot always be trusted, so two rules hold whatever it
+    says, and the anchor follows the estimates:
+
+    * a segment never starts before the previous one ended (a camera whose
+      timestamps jump back, an anchor corrected earlier): no overlap;
+    * a segment never ends after it was listed (a forward jump, the first
+      segment listed late behind ffmpeg's stream analysis): no future.
+
+    Media that would end before the previous segment did (timestamps that
+    went back) re-anchors at once on its own estimate.
+
+    An estimate below the anchor moves it at once (the anchor was late: the
+    next segment is shortened to where it really ends). The anchor moves
+    later only when the smallest of the last three estimates is more than
+    ``DRIFT`` away (a camera clock running slow, timestamps that jumped
+    back): a hub briefly late reading the list is not drift. ``jumped`` then
+    says by how much, so the gap it may leave can be explained.
     """
 
-    def __init__(self, not_before: float) -> None:
+    def __init__(self, not_before: float, after: float | None = None) -> None:
         #: the process started then: no packet can be older
         self.not_before = not_before
+        #: where the camera's previous segment ended (this run's or the last run's)
+        self.last_end = after
         self.anchor: float | None = None
         self._recent: deque[float] = deque(maxlen=3)
+        #: seconds the anchor moved later at the last placement (the media fell
+        #: behind the hub's clock: footage lost, or timestamps that went back), else None
+        self.jumped: float | None = None
 
-    def place(self, received: float, start: float, end: float) -> float:
-        """The wall-clock start of a segment listed at ``received``."""
+    def place(self, received: float, start: float, end: float) -> tuple[float, float]:
+        """The wall-clock (start, duration) of a segment listed at ``received``."""
         estimate = received - end
+        self.jumped = None
         if self.anchor is None:
             self.anchor = max(estimate, self.not_before - start)
+        elif estimate < self.anchor:
+            self.anchor = estimate
+            self._recent.clear()
         else:
             self._recent.append(estimate)
             best = min(self._recent)
-            if len(self._recent) == self._recent.maxlen and abs(best - self.anchor) > DRIFT:
+            if len(self._recent) == self._recent.maxlen and best - self.anchor > DRIFT:
                 _LOGGER.warning(
                     "media clock drifted %.3f s from the hub's: re-anchored", best - self.anchor
                 )
+                self.jumped = best - self.anchor
                 self.anchor = best
                 self._recent.clear()
-        return self.anchor + start
+        if self.last_end is not None and self.anchor + end <= self.last_end:
+            # media that ends before the footage already indexed: the timestamps went
+            # back (a camera's encoder or clock restarted); this estimate is all we have
+            _LOGGER.warning("media clock went back %.3f s: re-anchored", estimate - self.anchor)
+            self.jumped = estimate - self.anchor
+            self.anchor = estimate
+            self._recent.clear()
+        wall_start = self.anchor + start
+        if self.last_end is not None:
+            wall_start = max(wall_start, self.last_end)
+        wall_end = max(wall_start, min(self.anchor + end, received))
+        self.last_end = wall_end
+        return wall_start, wall_end - wall_start
 
 
 class FfmpegRecorder:
@@ -273,7 +310,8 @@ class FfmpegRecorder:
     async def _run_once(self) -> tuple[str, str]:
         await asyncio.to_thread(self._make_dirs)
         wall_start = time.time()
-        self.clock = MediaClock(wall_start)
+        # the previous run's last segment bounds this one's first
+        self.clock = MediaClock(wall_start, self._last_end[1] if self._last_end else None)
         self._last_end = None
         self.sink.recorder_state(self.camera_id, "starting", "")
         proc = await self.backend.hub.processes.spawn(
@@ -323,15 +361,21 @@ class FfmpegRecorder:
             name, media_start, media_end = entry
             filed = segment_start(name)
             assert filed is not None  # parse_list_line checked the name
-            start = self.clock.place(received, media_start, media_end)
+            start, duration = self.clock.place(received, media_start, media_end)
+            if self.clock.jumped is not None:
+                self.sink.interrupted(
+                    self.camera_id,
+                    f"the camera's timestamps jumped (media clock re-anchored "
+                    f"{self.clock.jumped:+.1f} s)",
+                )
             path = self.sink.segment_dir(self.camera_id, filed) / name
             self._listed.add(name)
-            self._last_end = (name, start + (media_end - media_start))
+            self._last_end = (name, start + duration)
             last[0] = time.monotonic()
             if first[0]:
                 first[0] = False
                 self.sink.recorder_state(self.camera_id, "recording", "")
-            await self.sink.segment_closed(self.camera_id, path, start, media_end - media_start)
+            await self.sink.segment_closed(self.camera_id, path, start, duration)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
