@@ -567,13 +567,17 @@ async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: s
     """Hub stopping mid-export: ffmpeg must not go on writing into a package that is
     being thrown away (it used to live on until garbage collection)."""
     from csuhub.recording.export import _cut_to
+    from csuhub.supervisor import ProcessGroup
 
+    group = ProcessGroup()
     source = tmp_path / "never.mp4"
     os.mkfifo(source)  # ffmpeg blocks opening it: a cut that never ends
     listing = tmp_path / "list.ffconcat"
     listing.write_text(f"ffconcat version 1.0\nfile '{source}'\n")
     with (tmp_path / "package.zip").open("wb") as out:
-        task = asyncio.create_task(_cut_to(out.fileno(), ffmpeg_bin, listing, 10.0, lambda f: None))
+        task = asyncio.create_task(
+            _cut_to(group, out.fileno(), ffmpeg_bin, listing, 10.0, lambda f: None)
+        )
         pid = None
         deadline = time.monotonic() + 10
         while pid is None and time.monotonic() < deadline:
@@ -584,6 +588,9 @@ async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: s
                         if str(listing).encode() in (entry / "cmdline").read_bytes():
                             pid = int(entry.name)
         assert pid is not None, "ffmpeg did not start"
+        # the hub's process group tracks it (parent-death signal, reaped at stop): it
+        # was started bare, outliving a killed hub and the loop of a stopped one
+        assert group.pids() == [pid]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -58,6 +58,7 @@ from csuhub.recording.verify import (
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
+    from csuhub.supervisor import ProcessGroup
 
 __all__ = ["ExportError", "OutputError", "Verification", "export_evidence", "verify_package"]
 
@@ -75,13 +76,21 @@ class OutputError(ExportError):
 _VERSIONS: dict[str, str] = {}
 
 
-async def ffmpeg_version(binary: str) -> str:
+async def ffmpeg_version(processes: ProcessGroup, binary: str) -> str:
     if binary in _VERSIONS:
         return _VERSIONS[binary]
-    proc = await asyncio.create_subprocess_exec(
-        binary, "-version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    # through the hub's process group, like every child: it dies with the hub (even
+    # by kill -9) and is reaped at stop, so no transport outlives the event loop
+    proc = await processes.spawn(
+        [binary, "-version"], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await proc.communicate()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        raise
     first = out.decode(errors="replace").splitlines()[:1]
     _VERSIONS[binary] = first[0] if first else "unknown"
     return _VERSIONS[binary]
@@ -149,6 +158,7 @@ async def export_evidence(
                 hashing = loop.run_in_executor(None, _hash_following, package, offset, done)
                 try:
                     code, err, duration = await _cut_to(
+                        hub.processes,
                         handle.fileno(),
                         ffmpeg,
                         work / "list.ffconcat",
@@ -198,7 +208,7 @@ async def export_evidence(
                     "recorded_percent": gaps["percent"],
                     "sources": sources,
                     "output": {"file": "video.mp4", "sha256": output_sha, "size": size},
-                    "ffmpeg": await ffmpeg_version(ffmpeg),
+                    "ffmpeg": await ffmpeg_version(hub.processes, ffmpeg),
                     "exported_by": user,
                     "reason": reason,
                     "exported_at": time.time(),
@@ -325,12 +335,17 @@ PROGRESS_KEYS = frozenset(
 
 
 async def _cut_to(
-    fd: int, ffmpeg: str, listing: Path, expected: float, progress: Callable[[float], None]
+    processes: ProcessGroup,
+    fd: int,
+    ffmpeg: str,
+    listing: Path,
+    expected: float,
+    progress: Callable[[float], None],
 ) -> tuple[int, str, float]:
     """Run the concat cut into ``fd`` (ffmpeg's stdout: the package, at the current
     offset); returns (exit code, errors, duration from ffmpeg's progress)."""
-    proc = await asyncio.create_subprocess_exec(
-        *concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
+    proc = await processes.spawn(
+        concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=fd,
         stderr=asyncio.subprocess.PIPE,
