@@ -28,6 +28,7 @@ from retention_helpers import mount_tmpfs, unmount
 from csuhub.cameras.registry import MAX_HEALTH_BACKOFF
 from csuhub.events import GapRecorded, RecordingAlert, RecordingStateChanged, SegmentRecorded
 from csuhub.hub import Hub
+from csuhub.recording import layout
 from csuhub.recording.export import ExportError, export_evidence, verify_package
 from csuhub.recording.layout import hour_dir
 from csuhub.recording.trust import hub_anchor
@@ -231,6 +232,10 @@ def test_kill_9_of_the_hub_then_reconciliation(
     con = sqlite3.connect(data / "csuhub.db")
     indexed_before = {row[0] for row in con.execute("SELECT path FROM segments")}
     con.close()
+    # ffmpeg's files the frozen hub never placed wait in the staging folder
+    staging = root / "cam-a" / layout.STAGING
+    staged = {p.name for p in staging.iterdir()}
+    assert staged, "the test needs files the hub never placed"
     assert on_disk - indexed_before, "the test needs unindexed files"
 
     async def restart() -> dict[str, Any]:
@@ -242,11 +247,23 @@ def test_kill_9_of_the_hub_then_reconciliation(
         return report
 
     report = asyncio.run(restart())
-    assert report["recovered"] >= 1
+    assert report["recovered"] >= len(staged)
     con = sqlite3.connect(data / "csuhub.db")
-    indexed = {row[0] for row in con.execute("SELECT path FROM segments")}
+    rows = con.execute(
+        "SELECT path, size, sha256, start, end FROM segments ORDER BY start"
+    ).fetchall()
+    indexed = {row[0] for row in rows}
     reasons = {row[0] for row in con.execute("SELECT reason FROM gaps")}
-    assert on_disk <= indexed
+    # every file was placed (none left staged) and indexed, true to its bytes
+    assert not any(staging.iterdir())
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*.mp4")} == indexed
+    assert len(indexed) >= len(on_disk)
+    assert on_disk - {f"cam-a/{layout.STAGING}/{name}" for name in staged} <= indexed
+    for path, size, sha256, _, _ in rows:
+        data_bytes = (root / path).read_bytes()
+        assert (len(data_bytes), hashlib.sha256(data_bytes).hexdigest()) == (size, sha256)
+    for before, after in itertools.pairwise(rows):  # recovered files overlap nothing
+        assert after[3] >= before[4] - 1e-3, (before, after)
     assert "hub down" in reasons
 
 
@@ -1014,3 +1031,116 @@ def test_media_clock_placements_never_overlap_nor_end_in_the_future(
         if previous_end is not None:
             assert wall_start >= previous_end - 1e-6
         previous_end = wall_start + duration
+
+
+async def test_a_burst_of_segments_in_one_second_never_overwrites_one(
+    tmp_path: Path, ffmpeg_bin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg catching up (a stall, a start-up behind the stream analysis) closes
+    several segments within a second. With ``-strftime`` names (to the second) it
+    truncated the earlier file: the index kept a row whose size and SHA-256 no longer
+    matched, and the later segment was never indexed. Here the camera's clip is read
+    as fast as ffmpeg can (no ``-re``): a dozen 2 s segments in well under a second."""
+    import csuhub_ffmpeg
+
+    from csuhub.protocols import StreamSource
+
+    listed: list[str] = []
+    real_parse = csuhub_ffmpeg.parse_list_line
+
+    def spy(line: bytes) -> tuple[str, float, float] | None:
+        entry = real_parse(line)
+        if entry is not None:
+            listed.append(entry[0])
+        return entry
+
+    monkeypatch.setattr(csuhub_ffmpeg, "parse_list_line", spy)
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 1)
+        await hub.recording._stop_recorder("cam-a", "test")  # the burst records alone
+        before = {seg.path for seg in await hub.store.segments("cam-a")}
+        listed.clear()
+        clip = hub.cameras.drivers["cam-a"].clip
+        assert hub.recording.backend is not None
+        recorder = hub.recording.backend.recorder(
+            "cam-a",
+            StreamSource(url=str(clip), input_options={"stream_loop": "5"}),
+            hub.recording,
+            2.0,
+            False,
+        )
+        started = time.monotonic()
+        state, _ = await recorder._run_once()
+        assert state == "ended" and time.monotonic() - started < 10
+        rows = [s for s in await hub.store.segments("cam-a") if s.path not in before]
+        root = hub.recording.storage_root()
+        # 24 s of media in 2 s segments, closed in a burst
+        assert len(listed) >= 8
+        assert len(rows) == len(listed), (len(rows), listed)
+        inodes = set()
+        for seg in rows:
+            path = root / seg.path
+            data = path.read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (seg.size, seg.sha256)
+            inodes.add(path.stat().st_ino)
+        assert len(inodes) == len({seg.path for seg in rows}) == len(rows)
+        # the same seconds got -2, -3... names, still read as the segment's start
+        for seg in rows:
+            filed = layout.segment_start(Path(seg.path).name)
+            assert filed is not None and abs(filed - seg.start) < 1
+        # nothing left in the staging folder, nothing on disk the index does not know
+        staging = root / "cam-a" / layout.STAGING
+        assert not any(staging.iterdir())
+        on_disk = {p.relative_to(root).as_posix() for p in (root / "cam-a").rglob("*.mp4")}
+        assert on_disk == {seg.path for seg in await hub.store.segments("cam-a")}
+    finally:
+        await hub.stop()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=253402300799),
+    rank=st.integers(min_value=1, max_value=99999),
+    junk=st.text(max_size=40),
+)
+def test_segment_names_read_back_and_never_raise(start: int, rank: int, junk: str) -> None:
+    """File names are read from disk (reconciliation): any text is a name or None,
+    never an exception; a placed name gives back its start and same-second rank."""
+    base = time.strftime(layout.NAME_FORMAT, time.gmtime(start))
+    name = f"{base}.mp4" if rank == 1 else f"{base}-{rank}.mp4"
+    assert layout.segment_order(name) == (float(start), rank)
+    assert layout.segment_start(name) == float(start)
+    for text in (junk, f"{base}{junk}.mp4", f"{base}-{junk}.mp4"):
+        order = layout.segment_order(text)
+        assert order is None or layout.segment_start(text) == order[0]
+        key = layout.staged_key(text)
+        assert key is None or isinstance(key[1], int)
+    assert layout.segment_order(f"{base}-1.mp4") is None  # rank 1 has no suffix
+    assert layout.segment_order(f"{base}-02.mp4") is None
+
+
+def test_placing_never_replaces_a_segment(tmp_path: Path) -> None:
+    """Two files placed at the same second both survive, in order; a file left with
+    two names by a crash between link and unlink is not placed twice."""
+    staging = tmp_path / "cam" / layout.STAGING
+    staging.mkdir(parents=True)
+    start = 1795000000.5
+    folder = hour_dir(tmp_path, "cam", start)
+    placed = []
+    for number in range(3):
+        staged = staging / f"{layout.new_run_id(start)}-{number:06d}.mp4"
+        staged.write_bytes(b"segment %d" % number)
+        placed.append(layout.place(staged, folder, start))
+        assert not staged.exists()
+    base = time.strftime(layout.NAME_FORMAT, time.gmtime(start))
+    assert [p.name for p in placed] == [f"{base}.mp4", f"{base}-2.mp4", f"{base}-3.mp4"]
+    assert [p.read_bytes() for p in placed] == [b"segment 0", b"segment 1", b"segment 2"]
+    leftover = staging / f"{layout.new_run_id()}-000000.mp4"
+    leftover.write_bytes(b"x")
+    os.link(leftover, folder / "elsewhere.mp4")
+    assert layout.already_placed(leftover) and not leftover.exists()
+    single = staging / f"{layout.new_run_id()}-000001.mp4"
+    single.write_bytes(b"y")
+    assert not layout.already_placed(single) and single.exists()

@@ -7,15 +7,19 @@ Why this shape:
 * Segments are fragmented MP4 (``empty_moov+default_base_moof``, half-second
   fragments, ``flush_packets=1``): a ``kill -9`` keeps everything up to the
   last fragment, where a plain MP4 would lose the whole segment.
-* ffmpeg writes straight into ``<storage>/<camera>/YYYY/MM/DD/HH/`` (UTC) with
-  ``-strftime``; the hub pre-creates the hour folders. Finished segments are
-  learnt from ``-segment_list pipe:1``: **no process per segment**.
+* ffmpeg writes numbered files into the camera's staging folder
+  (``<storage>/<camera>/.incoming/<run id>-NNNNNN.mp4``): names no run
+  reuses, so ffmpeg (which opens its files with O_TRUNC) can never overwrite
+  a segment. ``-strftime`` names were to the second: a burst of segments
+  (start-up, catch-up after a stall) wrote several into one name. Finished
+  segments are learnt from ``-segment_list pipe:1`` (**no process per
+  segment**), then placed (:func:`csuhub.recording.layout.place`, off the
+  loop) under ``YYYY/MM/DD/HH/`` (UTC) with the name of their media-clock
+  start, ``-2``, ``-3``... when that second is taken.
 * Index times come from the media's own timestamps: the list gives each
   segment's first and last presentation time, and one wall-clock anchor per
   ffmpeg run (:class:`MediaClock`) places that timeline on the calendar, so
-  consecutive segments tile exactly. The file name (ffmpeg's clock when it
-  opened the file, to the second; the first one after a start is late by the
-  stream analysis) only files the segment.
+  consecutive segments tile exactly.
 * A watchdog restarts ffmpeg when no segment closes within twice the segment
   time; restarts back off exponentially (capped; authentication failures to
   minutes); stderr is read continuously and turned into states an operator
@@ -36,6 +40,7 @@ import shutil
 import signal
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,8 @@ import voluptuous as vol
 from csuhub.config import validators as cv
 from csuhub.hookspecs import hookimpl
 from csuhub.protocols import SegmentSink, StreamSource
-from csuhub.recording.layout import FFMPEG_PATTERN, SEGMENT_NAME, segment_start
+from csuhub.recording.layout import new_run_id, place, staged_key, staging_dir
+from csuhub.recording.reconcile import place_unlisted
 from csuhub.specs import RecordingBackendSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -132,11 +138,11 @@ def _signal_name(number: int) -> str:
 def parse_list_line(line: bytes) -> tuple[str, float, float] | None:
     """One ``-segment_list_type csv`` line: (file name, start, end) in media seconds.
 
-    ffmpeg's output, but still checked: a name that is not a segment name, or
-    times that are not finite and ordered, give None.
+    ffmpeg's output, but still checked: a name that is not a staged file's
+    name, or times that are not finite and ordered, give None.
     """
     fields = line.decode(errors="replace").strip().split(",")
-    if len(fields) != 3 or segment_start(fields[0]) is None:
+    if len(fields) != 3 or staged_key(fields[0]) is None:
         return None
     try:
         start, end = float(fields[1]), float(fields[2])
@@ -239,12 +245,16 @@ class FfmpegRecorder:
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self.restarts = 0
         self.proc: asyncio.subprocess.Process | None = None
+        #: staged names the list reader is placing (the recovery leaves them alone)
         self._listed: set[str] = set()
         #: consecutive authentication failures (the backoff step)
         self.unauthorized = 0
-        #: this run's media clock and the media time its last listed segment ended
+        #: this run's media clock; this run's last listed segment number; where the
+        #: last segment this recorder indexed ends (bounds the next one, any run)
         self.clock = MediaClock(time.time())
-        self._last_end: tuple[str, float] | None = None
+        self.run_id = new_run_id()
+        self._last_number: int | None = None
+        self._last_end: float | None = None
 
     # -- the command --------------------------------------------------------------
 
@@ -259,7 +269,8 @@ class FfmpegRecorder:
             input_options.setdefault(
                 "timeout", str(int(self.backend.options["rtsp_timeout"] * 1_000_000))
             )
-        pattern = f"{self.sink.segment_dir(self.camera_id, None)}/{FFMPEG_PATTERN}"
+        # numbered per run, never -strftime: ffmpeg truncates an existing name
+        pattern = f"{self.staging}/{self.run_id}-%06d.mp4"
         output: dict[str, Any] = {
             "c": "copy",
             "f": "segment",
@@ -267,7 +278,6 @@ class FfmpegRecorder:
             "segment_format": "mp4",
             "segment_format_options": FRAGMENTED,
             "reset_timestamps": 1,
-            "strftime": 1,
             "segment_list": "pipe:1",
             "segment_list_type": "csv",
             "map": "0:v:0" if not self.audio else "0",
@@ -277,6 +287,10 @@ class FfmpegRecorder:
         stream = ffmpeg.input(url, **input_options).output(pattern, **output)
         stream = stream.global_args("-hide_banner", "-nostdin", "-loglevel", "warning")
         return [self.backend.binary, *stream.get_args()]
+
+    @property
+    def staging(self) -> Path:
+        return staging_dir(self.sink.segment_dir(self.camera_id, None))
 
     # -- supervision ---------------------------------------------------------------
 
@@ -311,8 +325,9 @@ class FfmpegRecorder:
         await asyncio.to_thread(self._make_dirs)
         wall_start = time.time()
         # the previous run's last segment bounds this one's first
-        self.clock = MediaClock(wall_start, self._last_end[1] if self._last_end else None)
-        self._last_end = None
+        self.clock = MediaClock(wall_start, self._last_end)
+        self.run_id = new_run_id(wall_start)
+        self._last_number = None
         self.sink.recorder_state(self.camera_id, "starting", "")
         proc = await self.backend.hub.processes.spawn(
             self.args(),
@@ -337,10 +352,10 @@ class FfmpegRecorder:
             await self._shutdown(proc)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(reader, 10)  # index the segment ffmpeg closed on exit
-            await self._recover_unlisted(wall_start)
+            await self._recover_unlisted()
             raise
         stalled = getattr(proc, "_csuhub_stalled", False)
-        await self._recover_unlisted(wall_start)
+        await self._recover_unlisted()
         if stalled:
             return "stalled", f"no segment closed in {2 * self.segment_seconds:g}s (stalled)"
         return classify(list(self.stderr_tail), proc.returncode)
@@ -359,8 +374,16 @@ class FfmpegRecorder:
                 _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
                 continue
             name, media_start, media_end = entry
-            filed = segment_start(name)
-            assert filed is not None  # parse_list_line checked the name
+            key = staged_key(name)
+            if (
+                key is None
+                or key[0] != self.run_id
+                or (self._last_number is not None and key[1] <= self._last_number)
+            ):
+                # not this run's file, or listed again: placing it could index a file
+                # under another segment's times
+                _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
+                continue
             start, duration = self.clock.place(received, media_start, media_end)
             if self.clock.jumped is not None:
                 self.sink.interrupted(
@@ -368,9 +391,20 @@ class FfmpegRecorder:
                     f"the camera's timestamps jumped (media clock re-anchored "
                     f"{self.clock.jumped:+.1f} s)",
                 )
-            path = self.sink.segment_dir(self.camera_id, filed) / name
             self._listed.add(name)
-            self._last_end = (name, start + duration)
+            try:
+                path = await asyncio.to_thread(
+                    place, self.staging / name, self.sink.segment_dir(self.camera_id, start), start
+                )
+            except OSError as err:
+                # left in the staging folder: recovered when this run ends, or at start-up
+                _LOGGER.error("camera %s: could not place %s: %s", self.camera_id, name, err)
+                self._listed.discard(name)  # left for the recovery
+                continue
+            # placed (a cancellation mid-move keeps the name: the recovery must not
+            # place it a second time while the thread may still be moving it)
+            self._listed.discard(name)
+            self._last_number, self._last_end = key[1], start + duration
             last[0] = time.monotonic()
             if first[0]:
                 first[0] = False
@@ -423,41 +457,57 @@ class FfmpegRecorder:
         await self.backend.hub.processes.terminate(proc)
 
     def _make_dirs(self) -> None:
+        """The staging folder, and the hour folders ahead (placing makes one missing)."""
+        self.staging.mkdir(parents=True, exist_ok=True)
         now = time.time()
         for offset in (0, 3600):
             self.sink.segment_dir(self.camera_id, now + offset).mkdir(parents=True, exist_ok=True)
 
-    def _unlisted(self, since: float) -> list[Path]:
-        """Segment files of this run that the list never reported (blocking: a thread)."""
-        hour = 3600
-        candidates: set[Path] = set()
-        for when in (since, time.time() - hour, time.time()):
-            folder = self.sink.segment_dir(self.camera_id, when)
-            if folder.is_dir():
-                candidates.update(
-                    p
-                    for p in folder.iterdir()
-                    if SEGMENT_NAME.match(p.name) and p.name not in self._listed
-                )
-        return sorted(candidates)
+    def _unlisted(self) -> list[Path]:
+        """Staged files the list never reported (blocking: a thread), in the order
+        ffmpeg wrote them: once a run is over, anything left there is unplaced."""
+        staging = self.staging
+        if not staging.is_dir():
+            return []
+        found = [
+            (key, path)
+            for path in staging.iterdir()
+            if (key := staged_key(path.name)) is not None and path.name not in self._listed
+        ]
+        return [path for _, path in sorted(found)]
 
-    async def _recover_unlisted(self, since: float) -> None:
+    async def _recover_unlisted(self) -> None:
         """The file ffmpeg was writing when it died is not in the list: index it anyway.
 
-        It began where the last listed segment ended (media time, so it tiles);
-        without one, at its file name. Its duration and validity are read from
-        the file itself (``duration=None``).
+        The file right after this run's last listed one began where that one
+        ended (media time, so it tiles); any other starts at its last write
+        minus its media duration, never before the footage already indexed.
+        Its duration and validity are read from the file itself.
         """
-        for path in await asyncio.to_thread(self._unlisted, since):
-            filed = segment_start(path.name)
-            if filed is None or filed < since - 1:
-                continue
-            start = filed
-            if self._last_end is not None and path.name > self._last_end[0]:
-                start = self._last_end[1]
-                self._last_end = None  # only the file right after the last listed one
+        for path in await asyncio.to_thread(self._unlisted):
+            key = staged_key(path.name)
+            assert key is not None  # _unlisted checked the name
+            follows = (
+                key[0] == self.run_id
+                and self._last_number is not None
+                and key[1] == self._last_number + 1
+            )
             self._listed.add(path.name)
-            await self.sink.segment_closed(self.camera_id, path, start, None)
+            try:
+                placed = await place_unlisted(
+                    path,
+                    partial(self.sink.segment_dir, self.camera_id),
+                    self._last_end,
+                    self._last_end if follows else None,
+                )
+            except OSError as err:  # left there: the next start's reconciliation retries
+                _LOGGER.error("camera %s: could not place %s: %s", self.camera_id, path, err)
+                continue
+            self._last_number = None
+            if placed is None:
+                continue
+            final, start, self._last_end = placed
+            await self.sink.segment_closed(self.camera_id, final, start, None)
 
 
 class FfmpegBackend:
