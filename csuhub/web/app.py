@@ -8,6 +8,7 @@ shadow a core route nor escape authentication.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,29 @@ def make_app(hub: Hub) -> web.Application:
             hub.plugin_failed(plugin, f"register_web_routes returned unusable routes: {err}")
             continue
         app.add_subapp(f"/plugins/{plugin}/", sub)
+    # last: a path no route claims still answers in JSON, Expect header included
+    # (aiohttp evaluates Expect for its own 404 route outside every middleware)
+    app.router.add_route("*", "/{tail:.*}", no_route, expect_handler=expect_continue)
     return app
+
+
+@public
+async def no_route(request: web.Request) -> web.Response:
+    """The router's 404 and 405, as JSON; 405 when another route has the path."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(
+            request.method,
+            allowed,
+            text=json.dumps({"error": "method not allowed"}),
+            content_type=JSON,
+        )
+    raise json_error("not found", web.HTTPNotFound)
 
 
 async def _stop_ptz(app: web.Application) -> None:
