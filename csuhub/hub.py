@@ -306,10 +306,7 @@ class Hub:
     def hold_reason(self, segment: SegmentRef) -> str | None:
         """The reason to keep ``segment``, or None to let it go; a failing plugin's
         reason says it failed (the segment is kept all the same)."""
-        decision = self.hold_decision(segment)
-        if decision.failed:
-            return f"retention_hold failed, kept (fail closed): {decision.error}"
-        return cast(str | None, decision.answer)
+        return self.hold_decision(segment).keep_reason("retention_hold")
 
     def layout_for(self, incident: Any, wall: Any) -> str | None:
         return cast(

@@ -84,6 +84,13 @@ class Selection:
     #: every further call blocks the event loop as long (a sweep asks once per segment)
     slow: bool = False
 
+    def keep_reason(self, hook: str) -> str | None:
+        """For a hold-like selector: the reason to keep, the failure's when it failed
+        (fail closed), else the answer; None lets go."""
+        if self.failed:
+            return f"{hook} failed, kept (fail closed): {self.error}"
+        return None if self.answer is None else str(self.answer)
+
 
 def policy_of(caller: pluggy.HookCaller) -> SelectorPolicy:
     spec = caller.spec

@@ -107,6 +107,27 @@ class SweepReport:
         }
 
 
+def _count_kept(
+    kept: dict[tuple[str, str, bool], dict[str, Any]], ref: SegmentRef, reason: str, failure: bool
+) -> None:
+    """Add one kept segment to its line of the report: per camera, reason and failure."""
+    key = (ref.camera_id, reason[:300], failure)
+    entry = kept.setdefault(
+        key,
+        {
+            "camera_id": ref.camera_id,
+            "reason": key[1],
+            "failure": failure,
+            "segments": 0,
+            "footage_start": ref.start,
+            "footage_end": ref.end,
+        },
+    )
+    entry["segments"] += 1
+    entry["footage_start"] = min(entry["footage_start"], ref.start)
+    entry["footage_end"] = max(entry["footage_end"], ref.end)
+
+
 def _safe_relative(path: str) -> bool:
     """Index paths are relative to the storage root and never climb out of it."""
     return bool(path) and not path.startswith("/") and ".." not in path.split("/")
@@ -564,21 +585,7 @@ class RetentionManager:
                     reason, failure = self._hold(ref)
                     if reason:
                         vetoed.add(seg_id)
-                        key = (request.camera_id, reason[:300], failure)
-                        entry = kept.setdefault(
-                            key,
-                            {
-                                "camera_id": request.camera_id,
-                                "reason": key[1],
-                                "failure": failure,
-                                "segments": 0,
-                                "footage_start": start,
-                                "footage_end": end,
-                            },
-                        )
-                        entry["segments"] += 1
-                        entry["footage_start"] = min(entry["footage_start"], start)
-                        entry["footage_end"] = max(entry["footage_end"], end)
+                        _count_kept(kept, ref, reason, failure)
                     else:
                         ids.append(seg_id)
                     asked += 1
@@ -610,11 +617,9 @@ class RetentionManager:
         except Exception as err:  # the selector machinery itself: still fail closed
             _LOGGER.exception("retention_hold could not be asked: keeping the segment")
             return f"retention_hold could not be asked, kept (fail closed): {err}", True
-        if decision.failed:
-            if decision.slow:
-                self._hold_too_slow = decision.error
-            return f"retention_hold failed, kept (fail closed): {decision.error}", True
-        return (str(decision.answer) if decision.answer is not None else None), False
+        if decision.slow:
+            self._hold_too_slow = decision.error
+        return decision.keep_reason("retention_hold"), decision.failed
 
     def _report_kept(self, report: SweepReport, cap_before: float) -> None:
         """Raise what an operator must see: a plugin failing (footage kept that may
