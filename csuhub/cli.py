@@ -59,7 +59,7 @@ from csuhub.events import (
 )
 from csuhub.hub import Hub, default_data_dir
 from csuhub.plugins import PluginState
-from csuhub.store import StoreError
+from csuhub.store import DATABASE, StoreError
 from csuhub.web.auth import ROLES, hash_secret, new_secret
 
 EXIT_OK = 0
@@ -276,20 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args, out)
     except CliError as err:
-        _error(out, str(err), err.code)
+        out.error(str(err), err.code)
         return err.code
     except ConfigInvalid as err:  # e.g. a retention policy that validates but cannot be built
         _report_invalid(out, err)
         return EXIT_INVALID
     except StoreError as err:  # a corrupted database, or one from a newer csuhub
-        _error(out, str(err), EXIT_USAGE)
+        out.error(str(err), EXIT_USAGE)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_OK
-
-
-def _error(out: Output, message: str, code: int) -> None:
-    out.error(message, code)
 
 
 # -- loading ------------------------------------------------------------------
@@ -307,10 +303,6 @@ def _load_hub(path: Path, **kwargs: Any) -> Hub:
         raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
     except OSError as err:
         raise CliError(f"{path}: cannot read: {err.strerror}", EXIT_USAGE) from None
-
-
-#: The store's file in a data directory: its presence is what "hub data" means.
-DATABASE = "csuhub.db"
 
 
 def hub_pid(data_dir: Path) -> int | None:
@@ -659,15 +651,15 @@ def cmd_reload(args: argparse.Namespace, out: Output) -> int:
         _report_invalid(out, err)
         sys.stderr.write("not reloaded: the running hub keeps its configuration\n")
         return EXIT_INVALID
-    pidfile = hub.data_dir / "csuhub.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        raise CliError(f"no hub is running on {hub.data_dir}", EXIT_INVALID) from None
+    pid = hub_pid(hub.data_dir)
+    if pid is None:
+        raise CliError(f"no hub is running on {hub.data_dir}", EXIT_INVALID)
     status = hub.data_dir / "reload.json"
     before = _reload_generation(status)
-    os.kill(pid, signal.SIGHUP)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except PermissionError:  # another user's hub: not ours to signal
+        raise CliError(f"no hub is running on {hub.data_dir}", EXIT_INVALID) from None
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         time.sleep(0.05)
@@ -783,8 +775,6 @@ def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
 
 
 async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
-    from csuhub.store import StoreError
-
     await hub.store.open()
     try:
         if args.tokens_command == "create":

@@ -89,10 +89,6 @@ def _run(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int
     return asyncio.run(run())
 
 
-def _progress(out: Any) -> Callable[[str, float], None]:
-    return out.progress  # csuhub.cli.Output: whole lines when stderr is not a terminal
-
-
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -187,7 +183,7 @@ def cmd_retention(args: argparse.Namespace, out: Any) -> int:
             out.document({"destructions": rows, "kept": kept}, "\n".join(lines))
             return 0
         report = await hub.retention.sweep(
-            dry_run=args.dry_run, origin="cli", progress=None if args.dry_run else _progress(out)
+            dry_run=args.dry_run, origin="cli", progress=None if args.dry_run else out.progress
         )
         data = report.as_dict()
         if args.dry_run:
@@ -316,7 +312,7 @@ def cmd_requisitions(args: argparse.Namespace, out: Any) -> int:
                 return 0
             if command == "export":
                 folder = args.output.resolve() if args.output else None
-                result = await service.export(req["id"], args.user, folder, _progress(out))
+                result = await service.export(req["id"], args.user, folder, out.progress)
                 lines = [f"{result['folder']}:"]
                 lines += [
                     f"  {f['file']}  {f['seconds']:.1f}s  sha256 {f['sha256']}"

@@ -48,7 +48,7 @@ from csuhub.retention.requisitions import Requisitions
 from csuhub.retention.sweeper import RetentionManager
 from csuhub.selectors import Selection, select
 from csuhub.specs import ConfigSectionSpec
-from csuhub.store import Store
+from csuhub.store import DATABASE, Store
 from csuhub.supervisor import ProcessGroup, Supervisor
 
 _LOGGER = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Hub:
         self._collect_specs()
         self._config = self.validate(self.raw_config, self.source, self.files)
         self._data_dir = self._resolve_data_dir()
-        self.store = Store(self._data_dir / "csuhub.db")
+        self.store = Store(self._data_dir / DATABASE)
         return self._config
 
     def validate(self, raw: Any, source: str, files: frozenset[Path] = frozenset()) -> SiteConfig:
@@ -492,7 +492,7 @@ class Hub:
             await self.discovery.apply(diff.discovery, new.section("discovery", []))
         if "retention" in diff.sections or diff.cameras:
             # a shorter period or a removed camera takes effect at once
-            self.retention.config, self.retention.policies = retention
+            self.retention.configure(built=retention)
             self.retention.wake()
         await self.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
         self.bus.fire(

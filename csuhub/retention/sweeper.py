@@ -237,12 +237,17 @@ class RetentionManager:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def configure(self, site: SiteConfig | None = None) -> None:
-        """Build the configured policies (also used by the CLI, without the loop).
+    def configure(
+        self,
+        site: SiteConfig | None = None,
+        built: tuple[dict[str, Any], list[tuple[str, Any]]] | None = None,
+    ) -> None:
+        """Build the configured policies (also used by the CLI, without the loop), or
+        take those ``build`` made already (a reload builds before applying anything).
 
         Raises ``ConfigInvalid`` and keeps the policies it had when one cannot be built.
         """
-        self.config, self.policies = self.build(site or self.hub.config)
+        self.config, self.policies = built or self.build(site or self.hub.config)
 
     def build(self, site: SiteConfig) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
         """Every policy ``site`` names, built, or ``ConfigInvalid``: never some of them.

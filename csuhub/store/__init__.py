@@ -166,6 +166,10 @@ class Gap:
         }
 
 
+#: The store's file in a data directory: its presence is what "hub data" means.
+DATABASE = "csuhub.db"
+
+
 class Store:
     """Async facade over one SQLite database file."""
 
