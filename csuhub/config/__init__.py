@@ -31,9 +31,10 @@ from csuhub.config.yaml_loader import (
     YamlError,
     load_file,
     loads,
-    not_regular,
+    make_secret,
     origin_of,
     position_of,
+    read_secrets_file,
 )
 from csuhub.specs import ConfigSectionSpec
 
@@ -93,27 +94,12 @@ def load_secrets(site: Path) -> dict[str, Secret]:
 
 
 def _site_secrets(site: Path, context: LoadContext) -> dict[str, Secret]:
-    path = site.resolve().parent / "secrets.yaml"
-    data = context.secrets.get(path) if path in context.secrets else None
-    if path not in context.secrets:
-        if path.exists() and not path.is_file():  # a FIFO would be waited on for ever
-            kind = not_regular(path.stat().st_mode)
-            raise YamlError(f"secrets.yaml is {kind}, not a file", Mark(str(path), 1, 1))
-        if not path.is_file():
-            return {}
-        context.files.add(path)
-        data = load_file(path)
-        if data is not None and not isinstance(data, dict):
-            raise YamlError(
-                "secrets.yaml must be a mapping of names to values", Mark(str(path), 1, 1)
-            )
-    out: dict[str, Secret] = {}
-    for name, value in (data or {}).items():
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            secret = Secret(str(value))
-            secret.secret_name = str(name)
-            out[str(name)] = secret
-    return out
+    data = read_secrets_file(site.resolve().parent / "secrets.yaml", context)
+    return {
+        str(name): make_secret(str(name), value)
+        for name, value in (data or {}).items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+    }
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,34 @@ def _mark(node: yaml.Node, file: str) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+def read_secrets_file(path: Path, context: LoadContext) -> dict[str, Any] | None:
+    """A ``secrets.yaml`` as a mapping (None when there is none), read once per load
+    and cached in ``context``. A FIFO or device is refused, never waited on."""
+    cache = context.secrets
+    if path not in cache:
+        if path.exists() and not path.is_file():
+            kind = not_regular(path.stat().st_mode)
+            raise YamlError(f"secrets.yaml is {kind}, not a file", Mark(str(path), 1, 1))
+        if not path.is_file():
+            cache[path] = None
+        else:
+            context.files.add(path)
+            data = load_file(path)  # plain YAML: no tags needed
+            if data is not None and not isinstance(data, dict):
+                raise YamlError(
+                    "secrets.yaml must be a mapping of names to values", Mark(str(path), 1, 1)
+                )
+            cache[path] = dict(data or {})
+    return cache[path]
+
+
+def make_secret(name: str, value: Any) -> Secret:
+    """A secret value that knows its name and never shows itself in a repr."""
+    secret = Secret(str(value))
+    secret.secret_name = name
+    return secret
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader plus positions, duplicate-key errors and alias bounds."""
 
@@ -254,9 +282,7 @@ class _Loader(yaml.SafeLoader):
                 value = secrets[name]
                 if not isinstance(value, str | int | float) or isinstance(value, bool):
                     raise YamlError(f"secret {name!r} must be a string", mark)
-                secret = Secret(str(value))
-                secret.secret_name = name
-                return secret
+                return make_secret(name, value)
             if (
                 directory == root
                 or directory.parent == directory
@@ -267,23 +293,7 @@ class _Loader(yaml.SafeLoader):
         raise YamlError(f"secret {name!r} not found in {', '.join(searched)}", mark)
 
     def _secrets_in(self, directory: Path, mark: Mark) -> dict[str, Any] | None:
-        path = directory / "secrets.yaml"
-        cache = self.context.secrets
-        if path not in cache:
-            if path.exists() and not path.is_file():
-                kind = not_regular(path.stat().st_mode)
-                raise YamlError(f"secrets.yaml is {kind}, not a file", Mark(str(path), 1, 1))
-            if not path.is_file():
-                cache[path] = None
-            else:
-                self.context.files.add(path)
-                data = load_file(path)  # plain YAML: no tags needed
-                if data is not None and not isinstance(data, dict):
-                    raise YamlError(
-                        "secrets.yaml must be a mapping of names to values", Mark(str(path), 1, 1)
-                    )
-                cache[path] = dict(data or {})
-        return cache[path]
+        return read_secrets_file(directory / "secrets.yaml", self.context)
 
     def construct_include(self, node: yaml.Node) -> Any:
         name = self._scalar(node, "!include")
