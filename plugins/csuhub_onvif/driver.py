@@ -13,7 +13,7 @@ import base64
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -82,7 +82,9 @@ class Profile:
     height: int | None
     fps: float | None
     ptz: bool
-    stream_uri: str | None = None
+    stream_uri: str | None = None  # for the register: without credentials
+    # the URI as the camera sent it (what ``stream_uri()`` answers); never shown
+    camera_uri: str | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +109,6 @@ class OnvifCamera:
         self.profiles: list[Profile] = []
         self.device: dict[str, Any] = {}
         self.clock_drift: float | None = None
-        self._stream_uris: dict[str, str] = {}
         self.ptz_deadman: float = options.get("ptz_deadman", 3.0)
 
     # -- connection ---------------------------------------------------------------
@@ -220,7 +221,8 @@ class OnvifCamera:
         self._media = media
         for profile in self.profiles:  # kept for the register (credentials never in them)
             try:
-                profile.stream_uri = _without_credentials(await self._profile_uri(profile))
+                profile.camera_uri = await self._profile_uri(profile)
+                profile.stream_uri = _without_credentials(profile.camera_uri)
             except OnvifOperationError as err:
                 _LOGGER.debug("camera %s: %s", self.camera_id, err)
 
@@ -249,9 +251,10 @@ class OnvifCamera:
 
     async def stream_uri(self, profile: str = "main") -> str:
         self._require()
-        uri = await self._profile_uri(self._profile(profile))
-        self._stream_uris[profile] = uri
-        return uri
+        chosen = self._profile(profile)
+        if chosen.camera_uri is None:
+            chosen.camera_uri = await self._profile_uri(chosen)
+        return chosen.camera_uri
 
     async def _profile_uri(self, chosen: Profile) -> str:
         request = {
