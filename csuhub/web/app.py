@@ -31,6 +31,7 @@ from csuhub.web.requests import (
     input_error,
     json_error,
     no_body,
+    refuse_declared_oversize,
     with_expect,
 )
 from csuhub.web.retention import routes as retention_routes
@@ -90,8 +91,7 @@ async def _body_limit(request: web.Request, handler: Any) -> web.StreamResponse:
     """A declared body over the limit, or a compressed one, is refused before any
     handler (or auth) runs; bodies without a length are bounded where they are
     read (``read_body``)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    refuse_declared_oversize(request)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):  # the server does not decompress (web.server)
         raise json_error(

@@ -78,10 +78,15 @@ def path_name(request: web.Request, key: str, what: str) -> str:
         raise json_error(f"no such {what}", web.HTTPNotFound) from None
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The raw body, at most ``MAX_BODY`` bytes (413 beyond, whatever it claims)."""
+def refuse_declared_oversize(request: web.Request) -> None:
+    """A 413 for a body whose declared length is over ``MAX_BODY``."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, at most ``MAX_BODY`` bytes (413 beyond, whatever it claims)."""
+    refuse_declared_oversize(request)
     data = bytearray()
     try:
         while chunk := await request.content.read(64 * 1024):
@@ -123,8 +128,7 @@ async def expect_continue(request: web.Request) -> None:
     if expect.lower() != "100-continue":
         shown = "".join(c if c.isprintable() else "?" for c in expect[:60])
         raise json_error(f"unknown Expect: {shown}", web.HTTPExpectationFailed)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise input_error(InputError(f"the body is larger than {MAX_BODY} bytes", 413))
+    refuse_declared_oversize(request)
     if request.version == HttpVersion11:
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the answer's body has not started
