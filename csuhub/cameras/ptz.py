@@ -143,11 +143,11 @@ class PtzMoves:
     """Runs PTZ requests and owns the pending stop of every moving camera."""
 
     def __init__(self) -> None:
-        self._stops: dict[str, asyncio.Task[None]] = {}
-        self._drivers: dict[str, Any] = {}
+        # camera -> (its pending stop, the driver that stop goes to)
+        self._stops: dict[str, tuple[asyncio.Task[None], Any]] = {}
 
     def moving(self) -> list[str]:
-        return sorted(cam for cam, task in self._stops.items() if not task.done())
+        return sorted(cam for cam, (task, _) in self._stops.items() if not task.done())
 
     async def run(self, camera_id: str, driver: Any, action: str, params: dict[str, Any]) -> Any:
         """Do one validated request. Raises ``PtzUnsupported`` for a camera without PTZ."""
@@ -203,14 +203,12 @@ class PtzMoves:
         task = asyncio.get_running_loop().create_task(
             self._stop_later(camera_id, driver, delay), name=f"ptz-stop:{camera_id}"
         )
-        self._stops[camera_id] = task
-        self._drivers[camera_id] = driver
+        self._stops[camera_id] = (task, driver)
 
     def _cancel(self, camera_id: str) -> None:
-        task = self._stops.pop(camera_id, None)
-        self._drivers.pop(camera_id, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        entry = self._stops.pop(camera_id, None)
+        if entry is not None and entry[0] is not asyncio.current_task():
+            entry[0].cancel()
 
     async def _stop_later(self, camera_id: str, driver: Any, delay: float) -> None:
         started = time.monotonic()
@@ -224,20 +222,20 @@ class PtzMoves:
                 "camera %s: PTZ stopped after %.1f s", camera_id, time.monotonic() - started
             )
         finally:
-            if self._stops.get(camera_id) is asyncio.current_task():
+            entry = self._stops.get(camera_id)
+            if entry is not None and entry[0] is asyncio.current_task():
                 self._stops.pop(camera_id, None)
-                self._drivers.pop(camera_id, None)
 
     async def wait(self, camera_id: str) -> None:
         """Until the camera's pending stop (if any) has been sent (the CLI waits for it)."""
-        task = self._stops.get(camera_id)
-        if task is not None:
+        entry = self._stops.get(camera_id)
+        if entry is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await entry[0]
 
     async def stop_all(self) -> None:
         """Stop every moving camera now, within ``STOP_TIMEOUT`` (hub shutdown)."""
-        pending = [(cam, self._drivers[cam]) for cam in self.moving() if cam in self._drivers]
+        pending = [(cam, self._stops[cam][1]) for cam in self.moving()]
         for cam, _ in pending:
             self._cancel(cam)
         if not pending:
