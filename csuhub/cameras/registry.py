@@ -348,11 +348,12 @@ class CameraRegistry:
         try:
             async with asyncio.timeout(DESCRIBE_TIMEOUT):
                 described = await driver.describe()
-            device = json.loads(json.dumps(described, default=str))
+            dumped = json.dumps(described, default=str)
         except Exception as err:
             _LOGGER.debug("camera %s: describe failed: %s", camera_id, err)
             return
-        if not isinstance(device, dict) or len(json.dumps(device)) > MAX_DEVICE_INFO:
+        device = json.loads(dumped) if len(dumped) <= MAX_DEVICE_INFO else None
+        if not isinstance(device, dict):
             _LOGGER.warning("camera %s: device description unusable or too large", camera_id)
             return
         volatile = {k: device.pop(k) for k in VOLATILE_DEVICE_KEYS if k in device}
