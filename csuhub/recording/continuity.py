@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from csuhub.store import Gap, Segment, Store
+from csuhub.store import Segment, Store
 
 #: Holes shorter than this between segments are keyframe rounding, not gaps.
 TOLERANCE = 1.5
@@ -80,13 +80,7 @@ class _Mark:
 async def known_camera(store: Store, camera_id: str) -> bool:
     """A camera is known if the register, the index, the gaps or the destruction
     register name it: a forgotten camera's footage stays answerable."""
-    if await store.get_camera(camera_id) is not None:
-        return True
-    if await store.last_segment_end(camera_id) is not None:
-        return True
-    if await store.gaps(camera_id):
-        return True
-    return bool(await store.retention.destructions(camera_id))
+    return await store.camera_known(camera_id)
 
 
 def holes(segments: list[Segment], start: float, end: float) -> list[tuple[float, float]]:
@@ -242,15 +236,3 @@ async def continuity(
         "segments": len([s for s in segments if s.status == "ok"]),
         "gaps": pieces,
     }
-
-
-def explain(hole: tuple[float, float], gaps: list[Gap], segments: list[Segment]) -> str:
-    """The reason of the first gap row or unusable segment over a hole (the
-    one-line answer for callers that do not split holes)."""
-    for gap in gaps:
-        if gap.start < hole[1] and gap.end > hole[0]:
-            return gap.reason
-    for seg in segments:
-        if seg.status != "ok" and seg.start < hole[1] and seg.end >= hole[0]:
-            return f"segment {seg.status}"
-    return "not recorded"

@@ -23,7 +23,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from csuhub.alarms import AlarmBoard
 from csuhub.events import (
@@ -50,12 +50,17 @@ _LOGGER = logging.getLogger(__name__)
 HASH_CHUNK = 1024 * 1024
 
 
-def sha256_file(path: Path) -> str:
+def _sha256_handle(handle: BinaryIO) -> str:
+    """SHA-256 of the rest of an open file, read in chunks; leaves it at the end."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+    while chunk := handle.read(HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return _sha256_handle(handle)
 
 
 class RecordingManager:
@@ -223,8 +228,9 @@ class RecordingManager:
         gap_reason: str,
         *,
         consume: bool = False,
-    ) -> tuple[int, str] | None:
-        """Index one file: (segment id, status), or None if the file vanished.
+    ) -> tuple[int, str, float] | None:
+        """Index one file: (segment id, status, duration indexed), or None if the
+        file vanished.
 
         ``duration=None`` takes the duration from the media (files no segment
         list reported: recovered at start-up, or cut short by a crash).
@@ -285,7 +291,7 @@ class RecordingManager:
                 latency=time.monotonic() - closed_at,
             )
         )
-        return segment_id, status
+        return segment_id, status, duration
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -333,14 +339,12 @@ def inspect_segment(path: Path) -> tuple[int, str, MediaInfo | None]:
     Blocking: runs in the hasher pool. The box walk reads a few hundred small
     headers, next to the hash's full read of the file.
     """
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+        digest = _sha256_handle(handle)
         size = handle.tell()
         try:
             info: MediaInfo | None = read_info(handle)
         except Mp4Error as err:
             _LOGGER.debug("%s: %s", path, err)
             info = None
-    return size, digest.hexdigest(), info
+    return size, digest, info

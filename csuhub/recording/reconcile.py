@@ -174,14 +174,10 @@ async def reconcile_storage(hub: Hub, manager: RecordingManager) -> dict[str, An
         # a file placed after another of the same second (-2, -3...) began where that
         # one ended: the name alone would stack them on one start
         start = max(order[0], ends.get(camera_id, order[0]))
-        try:
-            _, duration = await asyncio.to_thread(file_timing, path)
-        except FileNotFoundError:
-            continue
         indexed = await manager.index_segment(camera_id, path, start, None, "hub down")
         if indexed is None:
             continue
-        ends[camera_id] = start + duration
+        ends[camera_id] = start + indexed[2]
         if indexed[1] == "ok":
             recovered += 1
         else:

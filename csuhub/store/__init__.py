@@ -482,6 +482,22 @@ class Store:
 
         return await self._run(run)
 
+    async def camera_known(self, camera_id: str) -> bool:
+        """Whether the register, the index, the gaps or the destruction register
+        name the camera: one query, no rows fetched."""
+
+        def run() -> bool:
+            row = self.conn.execute(
+                "SELECT EXISTS(SELECT 1 FROM cameras WHERE id=?)"
+                " OR EXISTS(SELECT 1 FROM segments WHERE camera_id=?)"
+                " OR EXISTS(SELECT 1 FROM gaps WHERE camera_id=?)"
+                " OR EXISTS(SELECT 1 FROM destructions WHERE camera_id=?)",
+                (camera_id, camera_id, camera_id, camera_id),
+            ).fetchone()
+            return bool(row[0])
+
+        return await self._run(run)
+
     async def segment_paths(self, camera_id: str | None = None) -> dict[str, int]:
         """path -> id for every indexed segment (start-up reconciliation)."""
 

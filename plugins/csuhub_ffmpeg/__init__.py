@@ -249,9 +249,10 @@ class FfmpegRecorder:
         self._listed: set[str] = set()
         #: consecutive authentication failures (the backoff step)
         self.unauthorized = 0
-        #: this run's media clock; this run's last listed segment number; where the
-        #: last segment this recorder indexed ends (bounds the next one, any run)
-        self.clock = MediaClock(time.time())
+        #: this run's media clock (made at each start); this run's last listed segment
+        #: number; where the last segment this recorder indexed ends (bounds the next
+        #: one, any run)
+        self.clock: MediaClock | None = None
         self.run_id = new_run_id()
         self._last_number: int | None = None
         self._last_end: float | None = None
@@ -322,7 +323,7 @@ class FfmpegRecorder:
             backoff = min(backoff * 2, max_backoff)
 
     async def _run_once(self) -> tuple[str, str]:
-        await asyncio.to_thread(self._make_dirs)
+        await asyncio.to_thread(self.staging.mkdir, parents=True, exist_ok=True)
         wall_start = time.time()
         # the previous run's last segment bounds this one's first
         self.clock = MediaClock(wall_start, self._last_end)
@@ -384,12 +385,14 @@ class FfmpegRecorder:
                 # under another segment's times
                 _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
                 continue
-            start, duration = self.clock.place(received, media_start, media_end)
-            if self.clock.jumped is not None:
+            clock = self.clock
+            assert clock is not None  # _run_once made it before starting this reader
+            start, duration = clock.place(received, media_start, media_end)
+            if clock.jumped is not None:
                 self.sink.interrupted(
                     self.camera_id,
                     f"the camera's timestamps jumped (media clock re-anchored "
-                    f"{self.clock.jumped:+.1f} s)",
+                    f"{clock.jumped:+.1f} s)",
                 )
             self._listed.add(name)
             try:
@@ -456,16 +459,10 @@ class FfmpegRecorder:
         """SIGTERM: ffmpeg closes and lists the open segment; SIGKILL after 5 s."""
         await self.backend.hub.processes.terminate(proc)
 
-    def _make_dirs(self) -> None:
-        """The staging folder, and the hour folders ahead (placing makes one missing)."""
-        self.staging.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        for offset in (0, 3600):
-            self.sink.segment_dir(self.camera_id, now + offset).mkdir(parents=True, exist_ok=True)
-
-    def _unlisted(self) -> list[Path]:
-        """Staged files the list never reported (blocking: a thread), in the order
-        ffmpeg wrote them: once a run is over, anything left there is unplaced."""
+    def _unlisted(self) -> list[tuple[tuple[str, int], Path]]:
+        """Staged files the list never reported, as (name key, path) (blocking: a
+        thread), in the order ffmpeg wrote them: once a run is over, anything left
+        there is unplaced."""
         staging = self.staging
         if not staging.is_dir():
             return []
@@ -474,7 +471,7 @@ class FfmpegRecorder:
             for path in staging.iterdir()
             if (key := staged_key(path.name)) is not None and path.name not in self._listed
         ]
-        return [path for _, path in sorted(found)]
+        return sorted(found)
 
     async def _recover_unlisted(self) -> None:
         """The file ffmpeg was writing when it died is not in the list: index it anyway.
@@ -484,9 +481,7 @@ class FfmpegRecorder:
         minus its media duration, never before the footage already indexed.
         Its duration and validity are read from the file itself.
         """
-        for path in await asyncio.to_thread(self._unlisted):
-            key = staged_key(path.name)
-            assert key is not None  # _unlisted checked the name
+        for key, path in await asyncio.to_thread(self._unlisted):
             follows = (
                 key[0] == self.run_id
                 and self._last_number is not None
