@@ -146,3 +146,35 @@ async def test_audit_details_may_use_any_name(tmp_path: Path) -> None:
         assert record.details == {"action": "move", "target": "x", "actor": "y"}
     finally:
         await store.close()
+
+
+async def test_a_short_hole_after_a_known_interruption_is_a_gap(tmp_path: Path) -> None:
+    # seen: ffmpeg killed and back within 1.2 s left a hole with no gap record
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        await store.add_segment("cam", start=0.0, end=10.0, size=1, path="cam/0.mp4", sha256=None)
+        _, gap = await store.add_segment(
+            "cam",
+            start=11.2,
+            end=20.0,
+            size=1,
+            path="cam/1.mp4",
+            sha256=None,
+            gap_reason="ffmpeg killed (signal 9, SIGKILL)",
+        )
+        assert gap is not None and (gap.start, gap.end) == (10.0, 11.2)
+        # the media clock's own jitter is not a gap
+        _, gap = await store.add_segment(
+            "cam",
+            start=20.004,
+            end=30.0,
+            size=1,
+            path="cam/2.mp4",
+            sha256=None,
+            gap_reason="ffmpeg exited",
+        )
+        assert gap is None
+        assert [(g.start, g.end) for g in await store.gaps("cam", 0, 40)] == [(10.0, 11.2)]
+    finally:
+        await store.close()

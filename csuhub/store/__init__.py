@@ -361,10 +361,14 @@ class Store:
         sha256: str | None,
         status: str = "ok",
         gap_reason: str | None = None,
-        gap_tolerance: float = 1.5,
+        gap_tolerance: float = 0.25,
     ) -> tuple[int, Gap | None]:
         """Index a segment; if it starts later than the camera's last recorded end
-        (beyond ``gap_tolerance``), record the gap in the same transaction."""
+        (beyond ``gap_tolerance``), record the gap in the same transaction.
+
+        A gap is only recorded with a known interruption (``gap_reason``), and then any
+        hole beyond the media clock's precision is real: a recorder killed and back
+        within a second still lost that second (a 1.5 s tolerance once hid it)."""
 
         def run() -> tuple[int, Gap | None]:
             conn = self.conn
