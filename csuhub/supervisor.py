@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from csuhub.backoff import Backoff
 from csuhub.bus import EventBus
 from csuhub.events import TaskCrashed
 
@@ -64,7 +65,7 @@ class Supervisor:
         return cancel
 
     async def _run(self, name: str, factory: Callable[[], Awaitable[Any]], restart: bool) -> None:
-        backoff = self.initial_backoff
+        backoff = Backoff(self.initial_backoff, self.max_backoff)
         while True:
             started = time.monotonic()
             try:
@@ -74,23 +75,23 @@ class Supervisor:
                 raise
             except Exception as err:
                 if time.monotonic() - started > STABLE_AFTER:
-                    backoff = self.initial_backoff
+                    backoff.reset()
+                wait = backoff.next()
                 self.crashes[name] = self.crashes.get(name, 0) + 1
                 _LOGGER.exception(
-                    "task %s crashed (%d); restarting in %.1fs", name, self.crashes[name], backoff
+                    "task %s crashed (%d); restarting in %.1fs", name, self.crashes[name], wait
                 )
                 self.bus.fire(
                     TaskCrashed(
                         task=name,
                         error=f"{type(err).__name__}: {err}",
-                        restart_in=backoff if restart else -1,
+                        restart_in=wait if restart else -1,
                         crashes=self.crashes[name],
                     )
                 )
                 if not restart:
                     return
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                await asyncio.sleep(wait)
 
     async def cancel(self, name: str) -> None:
         """Stop one task and wait until it is gone."""

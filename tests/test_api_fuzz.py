@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from csuhub.hookspecs import hookimpl
-from csuhub.recording.timeutil import MAX_EPOCH, TimeError, iso, parse_time
 from csuhub.testing import make_hub
+from csuhub.timeutil import MAX_EPOCH, TimeError, iso, parse_time
 from csuhub.web.app import make_app
 from csuhub.web.auth import hash_secret, require_role
 from csuhub.web.requests import path_id

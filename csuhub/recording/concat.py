@@ -11,21 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from csuhub.recording.layout import OutsideRoot, resolve_segment
+
+__all__ = ["FRAGMENTED_MOVFLAGS", "OutsideRoot", "concat_args", "concat_list"]
+
 #: fragmented MP4: written front to back, so it can go to a pipe or be followed
 FRAGMENTED_MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
-
-
-class OutsideRoot(ValueError):
-    pass
 
 
 def concat_list(root: Path, segments: list[Any], start: float, end: float) -> str:
     """An ffconcat script for ``segments`` trimmed to [start, end); paths checked."""
     lines = ["ffconcat version 1.0"]
     for index, seg in enumerate(segments):
-        path = (root / seg.path).resolve()
-        if not path.is_relative_to(root):
-            raise OutsideRoot(f"segment {seg.id} points outside the storage root")
+        try:
+            path = resolve_segment(root, seg.path)
+        except OutsideRoot:
+            raise OutsideRoot(f"segment {seg.id} points outside the storage root") from None
         lines.append("file '" + str(path).replace("'", "'\\''") + "'")
         if index == 0 and start > seg.start:
             lines.append(f"inpoint {start - seg.start:.3f}")

@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csuhub import __version__
-from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
+from csuhub.hashing import sha256_file
+from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity
-from csuhub.recording.manager import sha256_file
+from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.recording.package import PackageWriter
 from csuhub.recording.signing import fingerprint, load_or_create, public_pem
 from csuhub.recording.verify import (
@@ -295,9 +296,11 @@ def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
     sources = []
     for seg in segments:
         try:
-            digest = sha256_file((root / seg.path).resolve())
+            digest = sha256_file(resolve_segment(root, seg.path))
         except FileNotFoundError:
             raise ExportError(f"segment file missing: {seg.path}") from None
+        except OutsideRoot as err:  # checked by concat_list already: a link moved since
+            raise ExportError(str(err)) from None
         if seg.sha256 and digest != seg.sha256:
             raise ExportError(
                 f"segment {seg.path} does not match its recorded SHA-256: "

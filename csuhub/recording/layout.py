@@ -41,6 +41,34 @@ STAGED_NAME = re.compile(r"^(\d{13,16}-[0-9a-f]{8})-(\d{6,9})\.mp4$")
 MAX_SUFFIX = 100_000
 
 
+class OutsideRoot(ValueError):
+    """An index path that would leave the storage root: never read, served or unlinked."""
+
+
+def is_contained(relative: str) -> bool:
+    """Whether an index path stays under the storage root on its face: relative,
+    not empty, no ``..`` part. No file system access, so the sweeper can ask it of
+    thousands of rows; :func:`resolve_segment` adds the check of what it points at."""
+    return bool(relative) and not relative.startswith("/") and ".." not in relative.split("/")
+
+
+def resolve_segment(root: Path, relative: str) -> Path:
+    """The file an indexed segment path names, or ``OutsideRoot``.
+
+    The one check every reader of segment files makes (playback, frames, export):
+    the path as written, then where it really leads once symbolic links are
+    followed, must both stay under ``root`` (itself resolved, as
+    ``RecordingManager.storage_root()`` gives it). Fails closed: a path that
+    cannot be shown to be inside is outside.
+    """
+    if not is_contained(relative):
+        raise OutsideRoot(f"{relative!r} is outside the storage root")
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise OutsideRoot(f"{relative!r} leads outside the storage root")
+    return path
+
+
 def segment_start(name: str) -> float | None:
     """The UTC start encoded in a segment's file name, or None if it is not one."""
     match = SEGMENT_NAME.match(name)

@@ -24,11 +24,11 @@ import voluptuous as vol
 
 from csuhub.config import validators as cv
 from csuhub.events import RequisitionChanged
+from csuhub.hashing import sha256_file
 from csuhub.recording.export import ExportError, export_evidence, hub_name_of
-from csuhub.recording.manager import sha256_file
 from csuhub.recording.signing import fingerprint, load_or_create
-from csuhub.recording.timeutil import TimeError, check_epoch, iso
 from csuhub.store.requisitions import DuplicateReference
+from csuhub.timeutil import TimeError, check_epoch, iso
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub

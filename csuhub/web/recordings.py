@@ -16,9 +16,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from csuhub.recording.concat import OutsideRoot, concat_args, concat_list
+from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
-from csuhub.recording.timeutil import TimeError, parse_time
+from csuhub.recording.layout import OutsideRoot, resolve_segment
+from csuhub.timeutil import TimeError, parse_time
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import (
     DISCONNECTS,
@@ -167,9 +168,10 @@ async def frame(request: web.Request) -> web.Response:
         raise json_error("no footage at that time", web.HTTPNotFound)
     seg = found[0]
     root = hub.recording.storage_root()
-    path = (root / seg.path).resolve()
-    if not path.is_relative_to(root):
-        raise json_error("segment outside the storage root", web.HTTPForbidden)
+    try:
+        path = resolve_segment(root, seg.path)
+    except OutsideRoot:
+        raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     proc = await hub.processes.spawn(
         [
@@ -220,9 +222,10 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     if seg is None:
         raise json_error("no such segment", web.HTTPNotFound)
     root = hub.recording.storage_root()
-    path = (root / seg.path).resolve()
-    if not path.is_relative_to(root):
-        raise json_error("segment outside the storage root", web.HTTPForbidden)
+    try:
+        path = resolve_segment(root, seg.path)
+    except OutsideRoot:
+        raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if not path.exists():
         raise json_error("the segment's file is missing", web.HTTPGone)
     await hub.store.audit(request[USER_KEY], "recording.segment", seg.camera_id, segment=seg.id)
