@@ -280,3 +280,120 @@ def test_the_architecture_does_not_call_built_things_unbuilt() -> None:
     _, _, unbuilt = text.partition("## Designed, not yet built")
     for built in ("sweeper", "requisition"):
         assert built not in unbuilt.lower(), f"{built} is built but listed as not yet built"
+
+
+# --- plugins import only the public API ---------------------------------------------
+
+#: what any plugin module may import of csuhub, and what a plugin's tests may add
+PUBLIC_API = frozenset({"csuhub.api"})
+TEST_KIT = frozenset({"csuhub.testing"})
+_IMPORTERS = frozenset({"import_module", "__import__"})
+
+
+def _is_test_file(path: Path) -> bool:
+    return "tests" in path.parts or path.name.startswith("test_") or path.name == "conftest.py"
+
+
+def _csuhub_module(name: str) -> bool:
+    return name == "csuhub" or name.startswith("csuhub.")
+
+
+def plugin_import_problems(source: str, path: Path) -> list[str]:
+    """Every import of a ``csuhub`` module other than the public API (and, in a
+    test, the test kit) in ``source``: at module level or in a function, as
+    ``import``, ``from csuhub import x``, or ``importlib.import_module("csuhub.x")``."""
+    allowed = PUBLIC_API | TEST_KIT if _is_test_file(path) else PUBLIC_API
+    imported: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, str(path))):
+        if isinstance(node, ast.Import):
+            imported += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "csuhub":  # from csuhub import api: the module csuhub.api
+                imported += [(node.lineno, f"csuhub.{a.name}") for a in node.names]
+            else:
+                imported.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            if (
+                called in _IMPORTERS
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
+                imported.append((node.lineno, first.value))
+    return [
+        f"{path}:{line}: imports {name}; plugins use {' or '.join(sorted(allowed))}"
+        for line, name in imported
+        if _csuhub_module(name) and name not in allowed
+    ]
+
+
+def _plugin_sources() -> list[Path]:
+    return sorted(
+        p
+        for base in ("plugins", "examples")
+        for p in (ROOT / base).rglob("*.py")
+        if "__pycache__" not in p.parts and ".venv" not in p.parts
+    )
+
+
+def test_plugins_import_only_the_public_api() -> None:
+    sources = _plugin_sources()
+    assert len(sources) >= 10, sources  # the walk finds the bundled plugins and the example
+    problems = [
+        problem
+        for path in sources
+        for problem in plugin_import_problems(path.read_text(), path.relative_to(ROOT))
+    ]
+    assert not problems, problems
+
+
+def test_the_plugin_import_check_catches_what_it_should() -> None:
+    plugin, test = Path("plugins/x/__init__.py"), Path("examples/x/tests/test_x.py")
+    fine = (
+        "import csuhub.api\n"
+        "import csuhub.api as api\n"
+        "from csuhub.api import hookimpl, cv\n"
+        "from csuhub import api\n"
+        "from csuhub_onvif import driver\n"
+        "import csuhub_example_vendor\n"
+        "from . import wsdiscovery\n"
+        "import importlib\n"
+        "importlib.import_module('csuhub_rtsp.rtsp')\n"
+    )
+    assert plugin_import_problems(fine, plugin) == []
+    assert plugin_import_problems("from csuhub.testing import sweep_at\n", test) == []
+    violations = (
+        "import csuhub\n"
+        "import csuhub.hub\n"
+        "import csuhub.store.retention as r\n"
+        "from csuhub.hookspecs import hookimpl\n"
+        "from csuhub import hub\n"
+        "from csuhub import api, specs\n"
+        "from csuhub.testing import make_hub\n"
+        "def later():\n"
+        "    from csuhub.store.retention import FOREVER\n"
+        "    import importlib\n"
+        "    return importlib.import_module('csuhub.web.auth'), __import__('csuhub.events')\n"
+    )
+    found = plugin_import_problems(violations, plugin)
+    assert len(found) == 10, found
+    assert all(line.startswith("plugins/x/__init__.py:") for line in found)
+    # the test kit is for tests only
+    assert plugin_import_problems("import csuhub.testing\n", plugin) != []
+
+
+def test_the_public_api_is_explicit_and_documented() -> None:
+    from csuhub import api
+
+    doc = (ROOT / "docs" / "hooks.md").read_text()
+    assert len(api.__all__) == len(set(api.__all__))
+    missing = [n for n in api.__all__ if not hasattr(api, n)]
+    assert not missing, f"csuhub.api.__all__ names what it does not define: {missing}"
+    # named in code: a backticked span (`hub_of(request)`) or a fenced block
+    spans = re.findall(r"```.*?```|`[^`\n]+`", doc, re.S)
+    named = {word for span in spans for word in re.findall(r"[A-Za-z_]\w*", span)}
+    undocumented = [n for n in api.__all__ if n not in named]
+    assert not undocumented, f"csuhub.api names not documented in docs/hooks.md: {undocumented}"
+    assert "HubKey" not in api.__all__  # internal: no plugin needs it

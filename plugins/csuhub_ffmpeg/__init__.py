@@ -47,12 +47,18 @@ from typing import Any
 import ffmpeg
 import voluptuous as vol
 
-from csuhub.config import validators as cv
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import SegmentSink, StreamSource
-from csuhub.recording.layout import new_run_id, place, staged_key, staging_dir
-from csuhub.recording.reconcile import place_unlisted
-from csuhub.specs import RecordingBackendSpec
+from csuhub.api import (
+    RecordingBackendSpec,
+    SegmentSink,
+    StreamSource,
+    cv,
+    hookimpl,
+    new_run_id,
+    place,
+    place_unlisted,
+    staged_key,
+    staging_dir,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 
 import voluptuous as vol
 
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import DiscoveredCamera
-from csuhub.specs import CameraDriverSpec, DiscoverySourceSpec
+from csuhub.api import CameraDriverSpec, DiscoveredCamera, DiscoverySourceSpec, hookimpl
 from csuhub_onvif import wsdiscovery
 
 SOURCE_SCHEMA = vol.Schema(

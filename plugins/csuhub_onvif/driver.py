@@ -20,8 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aiohttp
 import voluptuous as vol
 
-from csuhub.config import validators as cv
-from csuhub.protocols import PtzUnsupported, StreamSource
+from csuhub.api import PtzUnsupported, StreamSource, cv
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,12 +13,15 @@ from typing import Any
 
 import voluptuous as vol
 
-from csuhub.config import validators as cv
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import Expiry
-from csuhub.retention.context import SweepContext
-from csuhub.specs import RetentionPolicySpec
-from csuhub.store.retention import FOREVER, PRESERVE
+from csuhub.api import (
+    FOREVER,
+    Expiry,
+    RetentionPolicySpec,
+    SweepContext,
+    cv,
+    hookimpl,
+    policy_store,
+)
 
 
 class MaxAge:
@@ -75,7 +78,8 @@ class StoragePressure:
             camera_id: sweep.now - (rules.minimum or 0.0)
             for camera_id, rules in sweep.cameras.items()
         }
-        befores, found = await sweep.store.retention.oldest_unheld(need, cutoffs, sweep.now)
+        store = policy_store(sweep)
+        befores, found = await store.oldest_unheld(need, cutoffs, sweep.now)
         reason = "storage pressure"
         below_minimum = False
         if found < need:
@@ -86,7 +90,7 @@ class StoragePressure:
                 f"minimum retention (only {found} bytes are older)",
             )
             if 100.0 * free / total < self.critical:
-                befores, found = await sweep.store.retention.oldest_unheld(need, {}, sweep.now)
+                befores, found = await store.oldest_unheld(need, {}, sweep.now)
                 reason = "storage pressure, critical: below authorised minimums"
                 below_minimum = True
         return [
@@ -97,7 +101,8 @@ class StoragePressure:
 
 class IncidentPreservation:
     """Footage of an open incident's cameras over its window is held (preservation
-    level: never past the legal cap) until the incident is closed."""
+    level: never past the legal cap) until the incident is closed. Holds go through
+    ``policy_store``, which allows a policy nothing stronger than preservation."""
 
     KIND = "incident"
 
@@ -107,25 +112,23 @@ class IncidentPreservation:
         self.margin = float(options["margin"])
 
     async def plan(self, sweep: SweepContext) -> list[Expiry]:
-        store = sweep.store.retention
-        held = {h.ref for h in await store.holds(kind=self.KIND)}
-        incidents = await store.incidents()
-        wanted = {str(i["id"]): i for i in incidents if i["closed_at"] is None and self.enabled}
+        # the facade skips writes in a dry run: asking what a sweep would do changes nothing
+        store = policy_store(sweep)
+        held = {h.ref for h in await store.holds(self.KIND)}
+        wanted = {str(i.id): i for i in await store.incidents() if i.is_open and self.enabled}
         for ref in held - set(wanted):
-            if not sweep.dry_run:
-                await store.release(self.KIND, ref, "incident_preservation")
+            await store.release_holds(self.KIND, ref, "incident_preservation")
         for ref, incident in wanted.items():
-            if ref in held or sweep.dry_run:
+            if ref in held:
                 continue
-            end = incident["end"] + self.margin if incident["end"] is not None else FOREVER
-            await store.place(
-                incident["cameras"],
-                incident["start"] - self.margin,
+            end = incident.end + self.margin if incident.end is not None else FOREVER
+            await store.place_hold(
+                incident.cameras,
+                incident.start - self.margin,
                 end,
-                level=PRESERVE,
                 kind=self.KIND,
                 ref=ref,
-                reason=f"incident {incident['reference']}",
+                reason=f"incident {incident.reference}",
                 actor="incident_preservation",
             )
         return []

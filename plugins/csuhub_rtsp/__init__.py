@@ -12,10 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import voluptuous as vol
 
-from csuhub.config import validators as cv
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import StreamSource
-from csuhub.specs import CameraDriverSpec
+from csuhub.api import CameraDriverSpec, StreamSource, cv, hookimpl
 from csuhub_rtsp.rtsp import RtspClient, RtspError
 
 

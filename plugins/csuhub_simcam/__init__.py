@@ -27,9 +27,13 @@ from typing import Any
 import ffmpeg
 import voluptuous as vol
 
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import DiscoveredCamera, StreamSource
-from csuhub.specs import CameraDriverSpec, DiscoverySourceSpec
+from csuhub.api import (
+    CameraDriverSpec,
+    DiscoveredCamera,
+    DiscoverySourceSpec,
+    StreamSource,
+    hookimpl,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -21,10 +21,7 @@ import voluptuous as vol
 from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from csuhub.events import HubStarted
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import DiscoveredCamera
-from csuhub.specs import DiscoverySourceSpec
+from csuhub.api import CSUHUB_VERSION, DiscoveredCamera, DiscoverySourceSpec, HubStarted, hookimpl
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -133,7 +130,7 @@ class ZeroconfSource:
             f"{name}.{HUB_TYPE}",
             port=web.port,
             addresses=addresses or None,
-            properties={"path": "/", "version": _hub_version()},
+            properties={"path": "/", "version": CSUHUB_VERSION},
             server=f"{socket.gethostname()}.local.",
         )
         try:
@@ -212,12 +209,6 @@ class ZeroconfSource:
                 "driver_options": {"host": addresses[0], "port": info.port},
             },
         )
-
-
-def _hub_version() -> str:
-    from csuhub import __version__
-
-    return __version__
 
 
 @hookimpl

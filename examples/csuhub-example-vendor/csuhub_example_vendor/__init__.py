@@ -18,12 +18,15 @@ import aiohttp
 import voluptuous as vol
 from aiohttp import web
 
-from csuhub.config import validators as cv
-from csuhub.hookspecs import hookimpl
-from csuhub.protocols import DiscoveredCamera, StreamSource
-from csuhub.specs import CameraDriverSpec
-from csuhub.web.app import HUB_KEY
-from csuhub.web.auth import require_role
+from csuhub.api import (
+    CameraDriverSpec,
+    DiscoveredCamera,
+    StreamSource,
+    cv,
+    hookimpl,
+    hub_of,
+    require_role,
+)
 
 #: what site files write: ``driver: example_vendor``
 DRIVER = "example_vendor"
@@ -134,7 +137,7 @@ def driver_for_discovery(hub: Any, camera: DiscoveredCamera) -> str | None:
 @require_role("viewer")
 async def example_cameras(request: web.Request) -> web.Response:
     """Which cameras this plugin drives, and what they last reported."""
-    hub = request.app[HUB_KEY]
+    hub = hub_of(request)
     cameras = {
         camera_id: {"state": hub.cameras.states.get(camera_id), **driver.status}
         for camera_id, driver in hub.cameras.drivers.items()

@@ -11,11 +11,8 @@ import csuhub_example_vendor
 import pytest
 from aiohttp import web
 
-from csuhub.events import CameraStateChanged
-from csuhub.plugins import make_plugin_manager
-from csuhub.protocols import DiscoveredCamera
-from csuhub.testing import validate_plugin, wait_camera_state
-from csuhub.web.auth import hash_secret
+from csuhub.api import CameraStateChanged, DiscoveredCamera
+from csuhub.testing import api_token, make_plugin_manager, validate_plugin, wait_camera_state
 
 
 def test_discovered_through_its_entry_point() -> None:
@@ -76,12 +73,12 @@ async def test_camera_goes_online_then_offline(hub_factory: Any, example_camera:
     async with hub_factory(config, web=True, health_interval=0.05) as hub:
         await wait_camera_state(hub, "cam-example-1", "online", timeout=10)
         # the vendor's route, behind csuhub's authentication
-        await hub.store.create_token("wall-1", "viewer", hash_secret("csu_t"))
+        token = await api_token(hub, "viewer")
         async with aiohttp.ClientSession() as session:
             url = f"{hub.web.url}/plugins/example-vendor/cameras"
             async with session.get(url) as resp:
                 assert resp.status == 401
-            async with session.get(url, headers={"Authorization": "Bearer csu_t"}) as resp:
+            async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
                 body = await resp.json()
         assert body["cameras"]["cam-example-1"]["serial"] == "EX123"
         # the camera reports a fault: the hub notices
