@@ -25,7 +25,7 @@ from retention_helpers import files, indexed, mount_tmpfs, pressure_site, rel_pa
 from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
-from csuhub.retention import sweeper
+from csuhub.retention import destroy, sweep
 from csuhub.store.retention import LEGAL, PRESERVE, MarkRequest
 from csuhub.testing import build_hub, registered_plugin
 from csuhub.web.auth import hash_secret
@@ -100,7 +100,7 @@ async def test_batches_span_cameras_and_a_refused_unlink_spares_only_that_file(
 ) -> None:
     """One commit per batch, not per camera; a file that cannot be unlinked stays
     indexed and reported, and everything else still goes."""
-    monkeypatch.setattr(sweeper, "BATCH", 7)
+    monkeypatch.setattr(sweep, "BATCH", 7)
     hub = await started(tmp_path, config(default="14d"))
     root = hub.recording.storage_root()
     try:
@@ -531,7 +531,7 @@ async def test_the_hook_is_asked_about_every_row_it_could_veto_and_only_once(
     """Batches reach past the first rows of a camera, and a camera's policy and its
     legal cap share rows: no row the hook would keep may go unasked, and none is
     asked twice (review finding: vetoed rows past the first batch were destroyed)."""
-    monkeypatch.setattr(sweeper, "BATCH", 7)
+    monkeypatch.setattr(sweep, "BATCH", 7)
     hub = await started(tmp_path, config(default="14d"))
     root = hub.recording.storage_root()
     try:
@@ -567,7 +567,7 @@ async def test_the_hook_is_asked_about_every_row_it_could_veto_and_only_once(
 async def test_storage_refusing_every_unlink_gives_a_camera_up_not_the_backlog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sweeper, "BATCH", 100)
+    monkeypatch.setattr(sweep, "BATCH", 100)
     hub = await started(tmp_path, config(default="14d"))
     root = hub.recording.storage_root()
     try:
@@ -580,13 +580,13 @@ async def test_storage_refusing_every_unlink_gives_a_camera_up_not_the_backlog(
         def refuse(path: Any, *args: Any, **kwargs: Any) -> None:
             raise PermissionError(30, "Read-only file system")
 
-        monkeypatch.setattr(sweeper.os, "unlink", refuse)
+        monkeypatch.setattr(destroy.os, "unlink", refuse)
         report = await hub.retention.sweep(now=NOW)
         assert report.segments == 0
         # each camera is given up after CAMERA_FAILURE_LIMIT refusals: one batch each,
         # not 6 batches each (the whole backlog marked and given back every sweep)
         assert report.failures == 200
-        assert len(report.failed) <= sweeper.MAX_REPORTED_FAILURES
+        assert len(report.failed) <= sweep.MAX_REPORTED_FAILURES
         assert "Read-only file system" in report.failed[0]
         assert len(indexed(db(hub))) == 1200  # nothing lost from the index
     finally:

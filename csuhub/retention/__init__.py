@@ -1,4 +1,4 @@
-"""Retention: policies decide what may expire, holds veto, the sweeper destroys.
+"""Retention: policies decide what may expire, holds veto, the sweep destroys.
 
 Two rules are enforced here, whatever plugins do:
 
@@ -11,6 +11,7 @@ Two rules are enforced here, whatever plugins do:
 """
 
 from csuhub.retention.context import CameraRetention, SweepContext
-from csuhub.retention.sweeper import RetentionManager, SweepReport
+from csuhub.retention.manager import RetentionManager
+from csuhub.retention.sweep import SweepReport
 
 __all__ = ["CameraRetention", "RetentionManager", "SweepContext", "SweepReport"]
