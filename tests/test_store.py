@@ -51,9 +51,9 @@ async def test_audit_is_append_only(tmp_path: Path) -> None:
             (rid, "alice", "PV 2026/123")
         ]
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await store._run(lambda: store.conn.execute("UPDATE audit_log SET actor='x'"))
+            await store.call(lambda conn: conn.execute("UPDATE audit_log SET actor='x'"))
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await store._run(lambda: store.conn.execute("DELETE FROM audit_log"))
+            await store.call(lambda conn: conn.execute("DELETE FROM audit_log"))
     finally:
         await store.close()
 
@@ -63,7 +63,7 @@ async def test_store_work_runs_off_the_loop(tmp_path: Path) -> None:
     await store.open()
     loop_thread = threading.get_ident()
     try:
-        thread = await store._run(threading.get_ident)
+        thread = await store.call(lambda _conn: threading.get_ident())
         assert thread != loop_thread
         # the loop keeps ticking while the store works
         ticks = 0
@@ -176,5 +176,115 @@ async def test_a_short_hole_after_a_known_interruption_is_a_gap(tmp_path: Path) 
         )
         assert gap is None
         assert [(g.start, g.end) for g in await store.gaps("cam", 0, 40)] == [(10.0, 11.2)]
+    finally:
+        await store.close()
+
+
+async def _index(store: Store, path: str, start: float, end: float, reason: str | None = "x"):
+    return await store.add_segment(
+        "cam", start=start, end=end, size=1, path=path, sha256=None, gap_reason=reason
+    )
+
+
+async def test_segments_closing_together_share_one_commit(tmp_path: Path) -> None:
+    """Several cameras' segments handed in at once are written in one transaction,
+    each with its own gap, and a bad one fails alone."""
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        for i in range(5):
+            await store.add_segment(
+                f"cam-{i}", start=0.0, end=10.0, size=1, path=f"cam-{i}/0.mp4", sha256=None
+            )
+        commits = []
+
+        def trace(statement: str) -> None:
+            if statement == "COMMIT":
+                commits.append(statement)
+
+        await store.call(lambda conn: conn.set_trace_callback(trace))
+        # the store's thread is busy: all six arrive while it is
+        blocker = store.call(lambda _conn: threading.Event().wait(0.2))
+        results = await asyncio.gather(
+            blocker,
+            *(
+                store.add_segment(
+                    f"cam-{i}",
+                    start=12.0,
+                    end=20.0,
+                    size=1,
+                    path=f"cam-{i}/1.mp4",
+                    sha256=None,
+                    gap_reason="ffmpeg exited",
+                )
+                for i in range(5)
+            ),
+            store.add_segment(
+                "cam-x", start=0.0, end=1.0, size=None, path="cam-x/0.mp4", sha256=None
+            ),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        await store.call(lambda conn: conn.set_trace_callback(None))
+        assert commits == ["COMMIT"]
+        assert isinstance(results[-1], sqlite3.IntegrityError)
+        for i, (_, gap) in enumerate(results[1:-1]):
+            assert gap is not None and (gap.camera_id, gap.start, gap.end) == (f"cam-{i}", 10, 12)
+            assert len(await store.segments(f"cam-{i}")) == 2
+        assert await store.segments("cam-x") == []
+    finally:
+        await store.close()
+
+
+async def test_the_last_end_cache_answers_as_the_database_would(tmp_path: Path) -> None:
+    """The gap before a segment is measured from the footage that started before
+    it, whatever wrote the index meanwhile: an out-of-order segment, another
+    process, a statement of one's own on the store's connection."""
+    db = tmp_path / "csuhub.db"
+    store = Store(db)
+    await store.open()
+    try:
+        await _index(store, "cam/0.mp4", 0.0, 10.0)
+        _, gap = await _index(store, "cam/1.mp4", 20.0, 30.0)
+        assert gap is not None and (gap.start, gap.end) == (10.0, 20.0)
+        # out of order: starts before the newest, measured from what precedes it
+        _, gap = await _index(store, "cam/early.mp4", 12.0, 14.0)
+        assert gap is not None and (gap.start, gap.end) == (10.0, 12.0)
+        # a path indexed twice: its id, no gap, nothing cached from it
+        first, _ = await _index(store, "cam/2.mp4", 31.0, 40.0)
+        again, gap = await _index(store, "cam/2.mp4", 31.0, 40.0)
+        assert (again, gap) == (first, None)
+        # another process destroys the newest footage
+        other = sqlite3.connect(db)
+        other.execute("DELETE FROM segments WHERE path IN ('cam/1.mp4', 'cam/2.mp4')")
+        other.commit()
+        other.close()
+        _, gap = await _index(store, "cam/3.mp4", 50.0, 60.0)
+        assert gap is not None and (gap.start, gap.end) == (14.0, 50.0)
+        # a statement of one's own on the store's connection
+        await store.call(lambda conn: conn.execute("DELETE FROM segments WHERE path='cam/3.mp4'"))
+        _, gap = await _index(store, "cam/4.mp4", 61.0, 70.0)
+        assert gap is not None and (gap.start, gap.end) == (14.0, 61.0)
+        # without a known interruption, no gap (but the cache still moves on)
+        _, gap = await _index(store, "cam/5.mp4", 80.0, 90.0, reason=None)
+        assert gap is None
+        _, gap = await _index(store, "cam/6.mp4", 91.0, 95.0)
+        assert gap is not None and (gap.start, gap.end) == (90.0, 91.0)
+    finally:
+        await store.close()
+
+
+async def test_index_writes_from_a_worker_thread(tmp_path: Path) -> None:
+    """``submit_segment`` takes a segment from any thread (the hashing threads)."""
+    from csuhub.store import NewSegment
+
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    try:
+        future = await asyncio.to_thread(
+            store.submit_segment, NewSegment("cam", 0.0, 10.0, 1, "cam/0.mp4", "ab")
+        )
+        segment_id, gap = await asyncio.wrap_future(future)
+        assert gap is None
+        assert (await store.segment(segment_id)).sha256 == "ab"  # type: ignore[union-attr]
     finally:
         await store.close()
