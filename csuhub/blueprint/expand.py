@@ -25,7 +25,7 @@ from csuhub.blueprint.loader import BlueprintLoader, BlueprintNotFound
 from csuhub.blueprint.models import BlueprintError
 from csuhub.blueprint.selectors import SelectorContext
 from csuhub.config.issues import ConfigIssue
-from csuhub.config.yaml_loader import Mark, NodeDict, NodeList, position_of
+from csuhub.config.nodes import Mark, NodeDict, NodeList, position_of
 
 KEY = "use_blueprint"
 

@@ -19,7 +19,7 @@ import voluptuous as vol
 from csuhub import __version__
 from csuhub.blueprint.selectors import Selector, SelectorContext, parse_selector
 from csuhub.config.issues import ConfigIssue
-from csuhub.config.yaml_loader import InputRef, Mark, NodeDict, NodeList, NodeStr, position_of
+from csuhub.config.nodes import InputRef, Mark, NodeDict, NodeList, NodeStr, position_of
 
 #: Where a blueprint can be used; ``site`` is the whole file.
 DOMAINS = ("site", "camera", "wall", "retention", "recording", "call_line", "discovery")

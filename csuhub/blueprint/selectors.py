@@ -14,7 +14,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from csuhub.config import validators as cv
+import csuhub.config.validators as cv
 
 
 @dataclass(frozen=True)

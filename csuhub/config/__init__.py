@@ -1,46 +1,35 @@
-"""Loading and validating the site configuration.
+"""Loading and validating the site configuration: this module only re-exports.
 
-The one promise of this package: bad input becomes a list of ``ConfigIssue``
-(``file:line:col: key.path: message``), never a traceback, and *all* issues
-are reported at once.
+The pipeline: YAML with positions and tags (``yaml_loader``, ``nodes``,
+``files``) -> blueprint instances expanded (``csuhub.blueprint``) -> each
+section validated by its schema, core or plugin (``schema``) -> cross-section
+rules (``checks``) -> ``SiteConfig`` (``site``). ``secrets`` reads ``secrets.yaml``.
 
-The pipeline: YAML with positions and tags (``yaml_loader``) -> blueprint
-instances expanded (``csuhub.blueprint``) -> each section validated by its
-schema, core or plugin (``schema``) -> cross-section rules (``checks``).
+Why the pipeline's names are re-exported lazily: ``csuhub.blueprint`` is
+built on this package's lower layers (nodes, issues, validators), and Python
+runs this ``__init__`` before any of them. Importing ``site`` here eagerly
+would make ``csuhub.blueprint`` import itself back half-initialised; with
+PEP 562 attribute loading the runtime import graph stays acyclic.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import difflib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+import importlib
 from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
-
-from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigInvalid, ConfigIssue
-from csuhub.config.schema import CORE_SECTIONS, LILLE_DISTRICTS, section_schemas
-from csuhub.config.yaml_loader import (
-    LoadContext,
-    Mark,
-    Secret,
-    YamlError,
-    load_file,
-    loads,
-    make_secret,
-    origin_of,
-    position_of,
-    read_secrets_file,
-)
-from csuhub.specs import ConfigSectionSpec
+from csuhub.config.nodes import Mark, Secret, YamlError
 
 if TYPE_CHECKING:
-    from csuhub.blueprint.loader import BlueprintLoader
-    from csuhub.registry import Registry
+    from csuhub.config.secrets import load_secrets
+    from csuhub.config.site import (
+        LoadedFile,
+        SiteConfig,
+        load_raw,
+        load_site,
+        load_site_text,
+        validate_site,
+    )
 
 __all__ = [
     "ERROR",
@@ -49,196 +38,36 @@ __all__ = [
     "ConfigIssue",
     "LoadedFile",
     "Mark",
+    "Secret",
     "SiteConfig",
     "YamlError",
     "load_raw",
     "load_secrets",
     "load_site",
+    "load_site_text",
     "validate_site",
 ]
 
-
-@dataclass(frozen=True)
-class LoadedFile:
-    """A site file read from disk, tags resolved, with every file it pulled in."""
-
-    raw: Any
-    path: Path
-    files: frozenset[Path] = frozenset()
-    #: the ``secrets.yaml`` beside the site file, read with it (``Hub.secret``)
-    secrets: dict[str, Secret] = field(default_factory=dict, repr=False)
-
-
-def load_raw(path: Path) -> LoadedFile:
-    """Read a site file with ``!secret``/``!include``/``!env_var`` resolved, and
-    the ``secrets.yaml`` beside it.
-
-    Blocking file I/O: call it before the event loop runs or in a thread.
-    ``OSError`` means unreadable (CLI exit 2); ``ConfigInvalid`` means bad YAML.
-    """
-    context = LoadContext()
-    try:
-        raw = load_file(path, context)
-        secrets = _site_secrets(path, context)
-    except YamlError as err:
-        raise ConfigInvalid(
-            [ConfigIssue(err.message, (), err.mark or Mark(str(path), 1, 1))]
-        ) from None
-    return LoadedFile(raw, path, frozenset(context.files), secrets)
+#: name -> the module that defines it, imported on first use
+_LAZY = {
+    "LoadedFile": "csuhub.config.site",
+    "SiteConfig": "csuhub.config.site",
+    "load_raw": "csuhub.config.site",
+    "load_site": "csuhub.config.site",
+    "load_site_text": "csuhub.config.site",
+    "validate_site": "csuhub.config.site",
+    "load_secrets": "csuhub.config.secrets",
+}
 
 
-def load_secrets(site: Path) -> dict[str, Secret]:
-    """The ``secrets.yaml`` beside ``site`` (empty when there is none). Raises
-    ``YamlError`` (no value is ever in its message) or ``OSError``. Blocking."""
-    return _site_secrets(site, LoadContext())
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
-def _site_secrets(site: Path, context: LoadContext) -> dict[str, Secret]:
-    data = read_secrets_file(site.resolve().parent / "secrets.yaml", context)
-    return {
-        str(name): make_secret(str(name), value)
-        for name, value in (data or {}).items()
-        if isinstance(value, str | int | float) and not isinstance(value, bool)
-    }
-
-
-@dataclass(frozen=True)
-class SiteConfig:
-    """A validated site configuration. ``source`` is the file it came from, if any."""
-
-    data: dict[str, Any]
-    source: Path | None = None
-    warnings: tuple[ConfigIssue, ...] = ()
-    #: files read (site, includes, secrets, blueprints): a reload checks them
-    files: frozenset[Path] = frozenset()
-    blueprints: dict[str, str] = field(default_factory=dict)
-    #: the loaded tree with positions, so a problem found after validation (a
-    #: component that fails to build) can still be reported as ``file:line:col``
-    tree: Any = field(default=None, repr=False, compare=False)
-
-    def issue(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> ConfigIssue:
-        """An error about the value at ``path``, located in the file it came from."""
-        file = str(self.source) if self.source is not None else "<config>"
-        mark = position_of(self.tree, list(path)) or Mark(file, 1, 1)
-        return ConfigIssue(message, path, mark, hint, via=origin_of(self.tree, list(path)))
-
-    @property
-    def hub(self) -> dict[str, Any]:
-        return dict(self.data["hub"])
-
-    @property
-    def disabled_plugins(self) -> list[str]:
-        return list(self.data["plugins"]["disabled"])
-
-    def section(self, name: str, default: Any = None) -> Any:
-        return self.data.get(name, default)
-
-
-def validate_site(
-    raw: Any,
-    file: str,
-    sections: Iterable[ConfigSectionSpec] = (),
-    *,
-    registry: Registry | None = None,
-    loader: BlueprintLoader | None = None,
-    strict: bool = False,
-    today: dt.date | None = None,
-    files: Iterable[Path] = (),
-) -> SiteConfig:
-    """Expand blueprints, validate every section, run cross checks.
-
-    Raises ``ConfigInvalid`` with every issue (warnings included) when there
-    is at least one error (or any warning, with ``strict``).
-    """
-    from csuhub.blueprint.expand import Expander
-    from csuhub.blueprint.loader import BlueprintLoader
-    from csuhub.config.checks import Checker
-
-    source = Path(file) if file and not file.startswith("<") else None
-    empty: list[ConfigIssue] = []
-    if raw is None or raw == {}:
-        empty.append(_empty_site(file))
-        raw = {}
-    if not isinstance(raw, dict):
-        mark = getattr(raw, "mark", None) or Mark(file, 1, 1)
-        raise ConfigInvalid([ConfigIssue("the site file must be a mapping of sections", (), mark)])
-    loader = loader or BlueprintLoader.for_site(source)
-    expander = Expander(loader, LILLE_DISTRICTS)
-    expanded = expander.expand_site(raw, file)
-    issues = [*empty, *expander.issues]
-    schemas = section_schemas(sections)
-    data: dict[str, Any] = {}
-    failed_sections: set[str] = set()
-    for key in expanded if isinstance(expanded, dict) else ():
-        if key not in schemas and key != "use_blueprint":
-            issues.append(_unknown_section(expanded, str(key), schemas, file))
-    for name, (schema, default) in schemas.items():
-        if name in expanded and not (expanded[name] is None and default is not None):
-            value = expanded[name]  # "section:" with nothing under it means the defaults
-        elif default is not None:
-            value = default
-        else:
-            continue
-        try:
-            data[name] = schema(value)
-        except vol.MultipleInvalid as err:
-            failed_sections.add(name)
-            issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
-        except vol.Invalid as err:
-            failed_sections.add(name)
-            issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
-    issues.extend(Checker(data, expanded, file, registry, today).run(failed_sections))
-    if strict:
-        issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
-    issues.sort(key=ConfigIssue.sort_key)
-    if any(i.severity == ERROR for i in issues):
-        raise ConfigInvalid(issues)
-    return SiteConfig(
-        data=data,
-        source=source,
-        warnings=tuple(issues),
-        files=frozenset(files) | frozenset(Path(p) for p in expander.used.values()),
-        blueprints=dict(expander.used),
-        tree=expanded,
-    )
-
-
-def load_site(path: Path, sections: Iterable[ConfigSectionSpec] = (), **kwargs: Any) -> SiteConfig:
-    """Load and validate a site file. ``OSError`` means unreadable (CLI exit 2)."""
-    loaded = load_raw(path)
-    return validate_site(loaded.raw, str(path), sections, files=loaded.files, **kwargs)
-
-
-def load_site_text(
-    text: str, file: str, sections: Iterable[ConfigSectionSpec] = (), **kwargs: Any
-) -> SiteConfig:
-    try:
-        raw = loads(text, file)
-    except YamlError as err:
-        raise ConfigInvalid([ConfigIssue(err.message, (), err.mark)]) from None
-    return validate_site(raw, file, sections, **kwargs)
-
-
-def _empty_site(file: str) -> ConfigIssue:
-    """An empty file is valid YAML and a valid site, and almost certainly a mistake."""
-    return ConfigIssue(
-        "the site file is empty: the hub would run with the defaults and no cameras",
-        (),
-        Mark(file, 1, 1),
-        "a minimal site names the hub and lists its cameras, e.g. "
-        "hub: {name: CSU Lille} and cameras: [{id: cam-1, driver: onvif, options: {...}, "
-        "authorization: {reference, issued, expires}}]; see docs/configuration.md",
-        WARNING,
-    )
-
-
-def _unknown_section(raw: Any, key: str, schemas: dict[str, Any], file: str) -> ConfigIssue:
-    close = difflib.get_close_matches(key, sorted(schemas), n=1, cutoff=0.6)
-    if close:
-        hint = f"did you mean {close[0]!r}?"
-    elif key not in CORE_SECTIONS:
-        hint = "no loaded plugin provides this section; see `csuhub plugins`"
-    else:
-        hint = None
-    mark = position_of(raw, [key], key=True) or Mark(file, 1, 1)
-    return ConfigIssue(f"unknown key {key!r}", (key,), mark, hint)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

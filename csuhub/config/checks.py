@@ -21,8 +21,8 @@ from csuhub.config import validators as cv
 from csuhub.config.components import COMPONENT_REFERENCES, ComponentRef, Path
 from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigIssue
+from csuhub.config.nodes import Mark, origin_of, position_of
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
-from csuhub.config.yaml_loader import Mark, origin_of, position_of
 
 if TYPE_CHECKING:
     from csuhub.registry import Registry

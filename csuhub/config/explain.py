@@ -13,7 +13,7 @@ from typing import Any
 import voluptuous as vol
 
 from csuhub.config.issues import ConfigIssue
-from csuhub.config.yaml_loader import Mark, origin_of, position_of
+from csuhub.config.nodes import Mark, origin_of, position_of
 
 
 def issue_from_invalid(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from csuhub.config.yaml_loader import Mark
+from csuhub.config.nodes import Mark
 
 ERROR = "error"
 WARNING = "warning"

@@ -1,8 +1,8 @@
 """Safe YAML loading that remembers where every value came from.
 
-Admins fix what they can find: every mapping and sequence produced here knows
-its file, line and column, and so does each of its keys and items, so a schema
-error deep in a blueprint can still be reported as ``site.yaml:42:7``.
+Every mapping, sequence and string produced here is a positioned node
+(``csuhub.config.nodes``), so a schema error deep in a blueprint can still be
+reported as ``site.yaml:42:7``.
 
 Only ``yaml.SafeLoader`` constructs are allowed, plus four tags:
 
@@ -23,17 +23,49 @@ file of ten thousand brackets fails fast with a position, not a
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-#: Larger site files are certainly a mistake (or an attack).
-MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+from csuhub.config.files import MAX_DOCUMENT_BYTES, not_regular, read_text
+from csuhub.config.nodes import (
+    InputRef,
+    Mark,
+    NodeDict,
+    NodeList,
+    NodeStr,
+    Secret,
+    YamlError,
+    make_secret,
+    origin_of,
+    position_of,
+)
+
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_INCLUDE_NESTING",
+    "InputRef",
+    "LoadContext",
+    "Mark",
+    "NodeDict",
+    "NodeList",
+    "NodeStr",
+    "Secret",
+    "YamlError",
+    "load_file",
+    "loads",
+    "make_secret",
+    "not_regular",
+    "origin_of",
+    "position_of",
+    "read_secrets_file",
+]
+
 #: Total number of nodes an alias may make the loader visit.
 MAX_ALIAS_NODES = 10_000
 #: Deepest nesting of mappings and sequences, counted across ``!include``s. A real
@@ -42,79 +74,6 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 64
 #: Files included within files: each level costs stack too, even at depth 0.
 MAX_INCLUDE_NESTING = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    file: str
-    line: int  # 1-based
-    column: int  # 1-based
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-class YamlError(Exception):
-    """Bad YAML: carries the position so the CLI can print ``file:line:col: message``."""
-
-    def __init__(self, message: str, mark: Mark | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.mark = mark
-
-    def __str__(self) -> str:
-        return f"{self.mark}: {self.message}" if self.mark else self.message
-
-
-class NodeDict(dict[Any, Any]):
-    """A mapping that knows where it and each of its keys were written.
-
-    ``origin`` is set on what a blueprint produced: the position of the
-    ``use_blueprint`` instance, so an error inside the blueprint's text can
-    still say which instance it concerns.
-    """
-
-    __slots__ = ("key_marks", "mark", "origin")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.mark: Mark | None = None
-        self.key_marks: dict[Any, Mark] = {}
-        self.origin: Mark | None = None
-
-
-class NodeList(list[Any]):
-    __slots__ = ("item_marks", "mark")
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.mark: Mark | None = None
-        self.item_marks: list[Mark] = []
-
-
-class NodeStr(str):
-    """A string scalar with its position (ints and bools keep their plain types)."""
-
-    __slots__ = ("mark",)
-    mark: Mark | None
-
-
-class Secret(str):
-    """A value that came from ``secrets.yaml``: usable as a string, never shown by repr."""
-
-    __slots__ = ("secret_name",)
-    secret_name: str
-
-    def __repr__(self) -> str:
-        return f"<secret {self.secret_name}>"
-
-
-@dataclass(frozen=True, slots=True)
-class InputRef:
-    """A ``!input name`` placeholder in a blueprint, replaced on instantiation."""
-
-    name: str
-    mark: Mark | None = None
 
 
 @dataclass
@@ -159,13 +118,6 @@ def read_secrets_file(path: Path, context: LoadContext) -> dict[str, Any] | None
                 )
             cache[path] = dict(data or {})
     return cache[path]
-
-
-def make_secret(name: str, value: Any) -> Secret:
-    """A secret value that knows its name and never shows itself in a repr."""
-    secret = Secret(str(value))
-    secret.secret_name = name
-    return secret
 
 
 class _Loader(yaml.SafeLoader):
@@ -426,108 +378,4 @@ def load_file(path: Path, context: LoadContext | None = None) -> Any:
         if not context.stack:
             context.stack = (resolved,)
         context.files.add(resolved)
-    raw = _read_regular(path, MAX_DOCUMENT_BYTES + 1)
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise YamlError(
-            f"file larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB; refused",
-            Mark(str(path), 1, 1),
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise YamlError(
-            f"byte 0x{raw[err.start]:02X} is not UTF-8; save the file as UTF-8",
-            _byte_mark(raw, err.start, str(path)),
-        ) from None
-    return loads(text, str(path), context)
-
-
-def not_regular(mode: int) -> str | None:
-    """What a non-regular file is ("a FIFO"), or None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-def _read_regular(path: Path, limit: int) -> bytes:
-    """At most ``limit`` bytes of a regular file.
-
-    Opened non-blocking and checked before reading: a FIFO given as a site
-    file (or an include, or secrets.yaml) would otherwise make ``check`` wait
-    for a writer for ever, and a device would be read to an end that never comes.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        kind = not_regular(os.fstat(fd).st_mode)
-        if kind == "a directory":
-            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-        if kind is not None:
-            raise OSError(errno.EINVAL, f"is {kind}, not a regular file", str(path))
-        chunks: list[bytes] = []
-        size = 0
-        while size < limit:
-            chunk = os.read(fd, min(1 << 20, limit - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _byte_mark(raw: bytes, offset: int, file: str) -> Mark:
-    """Line and column (in characters, like every other mark) of byte ``offset``.
-
-    Everything before the first bad byte is valid UTF-8, so the column counts
-    the characters an editor shows, not bytes.
-    """
-    line_start = raw.rfind(b"\n", 0, offset) + 1
-    column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
-    return Mark(file, raw.count(b"\n", 0, offset) + 1, column)
-
-
-def origin_of(data: Any, path: list[Any]) -> Mark | None:
-    """The innermost blueprint instance that produced the node at ``path``."""
-    origin: Mark | None = getattr(data, "origin", None)
-    node = data
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            break
-        origin = getattr(node, "origin", None) or origin
-    return origin
-
-
-def position_of(data: Any, path: list[Any], *, key: bool = False) -> Mark | None:
-    """The best known position for a key path inside loaded data.
-
-    With ``key=True`` the position of the last key itself (for "unknown key"),
-    otherwise that of its value when the value is a string.
-    """
-    best: Mark | None = getattr(data, "mark", None)
-    node = data
-    for index, part in enumerate(path):
-        if isinstance(node, NodeDict) and part in node:
-            best = node.key_marks.get(part, best)
-            if key and index == len(path) - 1:
-                return best
-            node = node[part]
-        elif isinstance(node, NodeList) and isinstance(part, int) and 0 <= part < len(node):
-            best = node.item_marks[part] if part < len(node.item_marks) else best
-            node = node[part]
-        else:
-            break
-        if isinstance(node, NodeStr) and node.mark is not None:
-            best = node.mark
-    return best
+    return loads(read_text(path), str(path), context)
