@@ -3,7 +3,8 @@
 The pipeline: YAML with positions and tags (``yaml_loader``, ``nodes``,
 ``files``) -> blueprint instances expanded (``csuhub.blueprint``) -> each
 section validated by its schema, core or plugin (``schema``) -> cross-section
-rules (``checks``) -> ``SiteConfig`` (``site``). ``secrets`` reads ``secrets.yaml``.
+rules (``checks``) -> ``SiteConfig`` (``site``), whose typed ``settings``
+(``settings``) carry the schema's defaults. ``secrets`` reads ``secrets.yaml``.
 
 Why the pipeline's names are re-exported lazily: ``csuhub.blueprint`` is
 built on this package's lower layers (nodes, issues, validators), and Python
@@ -22,6 +23,7 @@ from csuhub.config.nodes import Mark, Secret, YamlError
 
 if TYPE_CHECKING:
     from csuhub.config.secrets import load_secrets
+    from csuhub.config.settings import Settings
     from csuhub.config.site import (
         LoadedFile,
         SiteConfig,
@@ -39,6 +41,7 @@ __all__ = [
     "LoadedFile",
     "Mark",
     "Secret",
+    "Settings",
     "SiteConfig",
     "YamlError",
     "load_raw",
@@ -57,6 +60,7 @@ _LAZY = {
     "load_site_text": "csuhub.config.site",
     "validate_site": "csuhub.config.site",
     "load_secrets": "csuhub.config.secrets",
+    "Settings": "csuhub.config.settings",
 }
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigInvalid, ConfigIssue
 from csuhub.config.schema import CORE_SECTIONS, LILLE_DISTRICTS, section_schemas
 from csuhub.config.secrets import Secret, site_secrets
+from csuhub.config.settings import Settings
 from csuhub.config.yaml_loader import (
     LoadContext,
     Mark,
@@ -100,8 +102,14 @@ class SiteConfig:
     def section(self, name: str, default: Any = None) -> Any:
         """The validated section ``name`` as a plain dict or list, or ``default``
         (None) when the site has no such section: the schema's defaults are not
-        applied to a missing plugin section. Core sections are always present."""
+        applied to a missing plugin section. Core sections are always present;
+        typed, with their defaults, they are ``settings``."""
         return self.data.get(name, default)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The core sections as typed, frozen settings (built once)."""
+        return Settings.from_config(self)
 
 
 def validate_site(
