@@ -19,6 +19,8 @@ from typing import Any
 import pluggy
 
 from csuhub import hookspecs
+from csuhub.hookcalls import EachPlugin
+from csuhub.hookcalls import PluginCallError as PluginCallError  # shim: hub.py imports it here
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,6 +102,12 @@ class CsuhubPluginManager(pluggy.PluginManager):
             record.reason = "disabled in configuration (plugins.disabled)"
             self.records[name] = record
             return record
+        if not _hashable(plugin):
+            record.state = PluginState.FAILED
+            record.reason = UNHASHABLE
+            self.records[name] = record
+            _LOGGER.error("plugin %s not loaded: %s", name, record.reason)
+            return record
         try:
             self.register(plugin, name=name)
         except pluggy.PluginValidationError as err:
@@ -170,36 +178,19 @@ class CsuhubPluginManager(pluggy.PluginManager):
         ]
 
     def call_each(self, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        """Call every implementation of a hook separately, yielding ``(plugin, result)``.
+        """Ask each plugin separately, through pluggy, yielding ``(plugin, result)``.
 
         pluggy aborts a whole hook call when one implementation raises; at
-        start-up we need the opposite: isolate the culprit. Exceptions
-        propagate from the generator with the plugin name attached, so the
-        caller decides (normally: ``fail`` that plugin and carry on).
+        start-up we need the opposite: isolate the culprit. The iterator raises
+        ``PluginCallError`` (plugin name attached) for a plugin that failed and
+        goes on with the next one when asked again, so the caller decides
+        (normally: ``fail`` that plugin and carry on). Wrapper hookimpls and
+        tracing see every call (``csuhub.hookcalls``).
         """
-        caller = getattr(self.hook, hook_name)
-        # registration order, so that on a name clash the first plugin keeps it
-        for impl in caller.get_hookimpls():
-            name = self.get_name(impl.plugin) or repr(impl.plugin)
-            args = {arg: kwargs[arg] for arg in impl.argnames}
-            try:
-                result = impl.function(**args)
-            except Exception as err:
-                raise PluginCallError(name, hook_name, err) from err
-            yield name, result
+        return EachPlugin(self, hook_name, kwargs)
 
     def loaded(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.state is PluginState.LOADED]
-
-
-class PluginCallError(Exception):
-    """A hook implementation raised; carries which plugin and hook."""
-
-    def __init__(self, plugin: str, hook: str, error: BaseException) -> None:
-        super().__init__(f"{plugin}.{hook} raised {type(error).__name__}: {error}")
-        self.plugin = plugin
-        self.hook = hook
-        self.error = error
 
 
 def impl_names(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
@@ -213,6 +204,22 @@ def declared_hooks(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
     for attribute in dir(plugin):
         if pm.parse_hookimpl_opts(plugin, attribute) is not None:
             yield attribute
+
+
+#: why an unhashable plugin object is refused: each plugin is asked apart through
+#: ``PluginManager.subset_hook_caller``, which keeps plugins in a set
+UNHASHABLE = (
+    "the plugin object is unhashable: use a module or a class instance"
+    " (a @dataclass plugin needs eq=False or frozen=True)"
+)
+
+
+def _hashable(plugin: object) -> bool:
+    try:
+        hash(plugin)
+    except TypeError:
+        return False
+    return True
 
 
 def _module_name(plugin: object) -> str | None:

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import pluggy
 
+from csuhub.hookcalls import PluginCallError, PluginRound
+
 _LOGGER = logging.getLogger(__name__)
 
 #: attribute of a hookspec function that carries its ``SelectorPolicy``
@@ -105,30 +107,40 @@ def select(
     kwargs: dict[str, Any],
     logged: set[tuple[str, str]] | None = None,
 ) -> Selection:
-    """Ask each implementation in pluggy's order; the first usable non-``None`` answer
+    """Ask each plugin in pluggy's order, each through its own pluggy call (wrappers
+    and tracing included, ``csuhub.hookcalls``); the first usable non-``None`` answer
     wins, and a failure is passed over or decides, as the hook's spec says.
+
+    A failing wrapper is a failure too: under ``decide`` it decides (fail closed);
+    under ``pass`` the wrapper is left out and the same plugin asked again without it.
 
     ``logged`` remembers (hook, plugin) pairs already reported at error level: a
     sweep asks a hold hook once per segment, and one broken plugin must not write
     thousands of tracebacks (the sweep report counts every failure)."""
     logged = set() if logged is None else logged
-    caller: pluggy.HookCaller = getattr(pm.hook, hook)
-    policy = policy_of(caller)
-    for impl in reversed(caller.get_hookimpls()):
-        if impl.hookwrapper or impl.wrapper:
-            continue
-        name = pm.get_name(impl.plugin) or repr(impl.plugin)
-        error: str | None = None
-        started = time.monotonic()
-        try:
-            answer = impl.function(**{a: kwargs[a] for a in impl.argnames})
-        except (Exception, asyncio.CancelledError, GeneratorExit) as err:
-            # a plain def cannot be cancelled: a CancelledError is the plugin's own, and
-            # let through it would end the retention sweeper's task for good, silently
-            if (hook, name) not in logged:
-                _LOGGER.exception("plugin %s failed in selector %s", name, hook)
-            error = f"plugin {name} failed: {type(err).__name__}: {err}"[:300]
-            answer = None
+    calls = PluginRound(pm, hook)
+    policy = policy_of(calls.caller)
+    for plugin in calls.in_call_order():
+        while True:
+            name = calls.name(plugin)
+            error: str | None = None
+            started = time.monotonic()
+            try:
+                answer = calls.call(plugin, kwargs)
+            except PluginCallError as err:
+                name = err.plugin
+                if (hook, name) not in logged:
+                    _LOGGER.error("plugin %s failed in selector %s", name, hook, exc_info=err.error)
+                role = "wrapper " if err.by_wrapper else ""
+                error = f"plugin {name} {role}failed: {type(err.error).__name__}: {err.error}"
+                error = error[:300]
+                answer = None
+                if err.by_wrapper and policy.on_failure == "pass":
+                    logged.add((hook, name))
+                    _LOGGER.debug("%s: %s; wrapper left out", hook, error)
+                    calls.leave_out(err.culprit)
+                    continue
+            break
         elapsed = time.monotonic() - started
         if asyncio.iscoroutine(answer):
             answer.close()

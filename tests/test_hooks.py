@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -97,7 +97,9 @@ def _component_hook_test(hook: str, spec_type: type, attr: str) -> Any:
             ]
 
         impl.__name__ = hook
-        return SimpleNamespace(**{hook: hookimpl(impl)})
+        plugin = ModuleType(f"plugin_{hook}")
+        setattr(plugin, hook, hookimpl(impl))
+        return plugin
 
     async def check(tmp_path: Any) -> None:
         hub = build_hub(tmp_path, plugins=[("p1", make_plugin())], load_entrypoints=False)
