@@ -13,6 +13,12 @@ Three families, named by convention:
   (fail closed), and its time budget (``csuhub.selectors``).
 * ``hub_*``: lifecycle.
 
+Arguments are typed: the hub, a protocol (``DiscoveredCamera``) or a frozen
+reference (``SegmentRef``, ``IncidentRef``, ``WallRef``, see ``csuhub.refs``),
+never ``Any`` or a dict. Factories and selectors are called through pluggy one
+plugin at a time (``csuhub.hookcalls``): wrapper hookimpls wrap each plugin's
+answer, and ``pm.trace`` and hook-call monitoring see every call.
+
 The exact signatures are documented in ``docs/hooks.md``; a meta-test keeps
 the two in step.
 """
@@ -27,8 +33,11 @@ import pluggy
 from csuhub.selectors import selector
 
 if TYPE_CHECKING:
+    from aiohttp.web import AbstractRouteDef
+
     from csuhub.hub import Hub
     from csuhub.protocols import DiscoveredCamera
+    from csuhub.refs import IncidentRef, WallRef
     from csuhub.retention.context import SegmentRef
     from csuhub.specs import (
         CallLineSpec,
@@ -85,7 +94,7 @@ def register_wall_layouts(hub: Hub) -> list[WallLayoutSpec] | None:
 
 
 @hookspec
-def register_web_routes(hub: Hub) -> list[Any] | None:
+def register_web_routes(hub: Hub) -> list[AbstractRouteDef] | None:
     """Provide aiohttp route definitions, mounted under ``/plugins/<plugin>/``."""
 
 
@@ -107,8 +116,8 @@ def retention_hold(hub: Hub, segment: SegmentRef) -> str | None:
 
 @selector(on_failure="pass", budget=0.5)
 @hookspec(firstresult=True)
-def layout_for_incident(hub: Hub, incident: Any, wall: Any) -> str | None:
-    """Name the wall layout to show for an incident on a wall, or None to pass."""
+def layout_for_incident(hub: Hub, incident: IncidentRef, wall: WallRef) -> str | None:
+    """Name the wall layout to show for an incident on ``wall.screen``, or None to pass."""
 
 
 # --- lifecycle ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from csuhub.config import ConfigInvalid
 from csuhub.events import CameraDiscovered
 from csuhub.hookspecs import hookimpl
 from csuhub.protocols import DiscoveredCamera
+from csuhub.refs import IncidentRef, LinkedCamera, Location, Priority, WallRef
 from csuhub.retention.context import SegmentRef
 from csuhub.specs import (
     CallLineSpec,
@@ -265,17 +266,73 @@ async def test_hook_retention_hold(hub_factory: Any) -> None:
 async def test_hook_layout_for_incident(hub_factory: Any) -> None:
     class Spotlight:
         @hookimpl
-        def layout_for_incident(self, hub: Any, incident: Any, wall: Any) -> str | None:
-            return "spotlight" if incident["priority"] == "high" else None
+        def layout_for_incident(self, hub: Any, incident: IncidentRef, wall: WallRef) -> str | None:
+            if incident.priority >= Priority.HIGH and "spotlight" in wall.layouts:
+                return "spotlight"
+            return None
 
     class Fallback:
         @hookimpl(trylast=True)
-        def layout_for_incident(self, hub: Any, incident: Any, wall: Any) -> str | None:
-            return "grid"
+        def layout_for_incident(self, hub: Any, incident: IncidentRef, wall: WallRef) -> str | None:
+            return wall.screen.layout
 
+    wall = WallRef.from_config(
+        {
+            "id": "main",
+            "name": "Main wall",
+            "screens": [
+                {"id": "s1", "layout": "grid", "cameras": ["cam-1"]},
+                {"id": "s2", "layout": "1+5"},
+            ],
+        },
+        "s2",
+        layouts=["spotlight", "grid", "1+5"],
+    )
+    high = IncidentRef(
+        id=7,
+        category="fight",
+        priority=Priority.HIGH,
+        opened_at=1_700_000_000.0,
+        location=Location(lat=50.6365, lon=3.0635, radius_m=30.0, address="Grand Place, Lille"),
+        cameras=(LinkedCamera("cam-1", 42.0, "nearest"),),
+    )
+    low = IncidentRef(id=8, category="noise", priority=Priority.LOW, opened_at=1_700_000_000.0)
     async with hub_factory(plugins=[("spot", Spotlight()), ("fallback", Fallback())]) as hub:
-        assert hub.layout_for({"priority": "high"}, {"id": "w"}) == "spotlight"
-        assert hub.layout_for({"priority": "low"}, {"id": "w"}) == "grid"
+        assert hub.layout_for(high, wall) == "spotlight"
+        assert hub.layout_for(low, wall) == "1+5"
+    assert wall.screen.id == "s2" and [s.id for s in wall.screens] == ["s1", "s2"]
+    assert wall.layouts == ("1+5", "grid", "spotlight")
+    assert high.camera_ids == ("cam-1",) and str(high.priority) == "high"
+
+
+def test_incident_and_wall_refs_are_frozen_and_checked() -> None:
+    """What once passed as a dict is refused at construction, not at a plugin's
+    first read of a missing key in production."""
+    incident = IncidentRef(id=1, category="fire", priority=Priority.CRITICAL, opened_at=0.0)
+    with pytest.raises(AttributeError):
+        incident.priority = Priority.LOW  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        IncidentRef(id=1, category="fire", priority="high", opened_at=0.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        IncidentRef(1, "fire", Priority.LOW, 0.0, cameras=["cam-1"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        IncidentRef(1, "fire", Priority.LOW, 0.0, location={"lat": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="both lat and lon"):
+        Location(lat=50.0)
+    with pytest.raises(ValueError, match="lat"):
+        Location(lat=91.0, lon=0.0)
+    with pytest.raises(ValueError, match="radius_m"):
+        Location(lat=50.0, lon=3.0, radius_m=-1.0)
+    with pytest.raises(ValueError, match="missing"):
+        Location(radius_m=10.0, address="somewhere")
+    assert not Location(address="12 rue Nationale").has_point
+    assert Priority.CRITICAL > Priority.HIGH > Priority.NORMAL > Priority.LOW
+    wall = {"id": "w", "screens": [{"id": "s", "layout": "grid"}]}
+    with pytest.raises(KeyError, match="no screen"):
+        WallRef.from_config(wall, "missing")
+    with pytest.raises(TypeError):
+        WallRef(id="w", screen={"id": "s"})  # type: ignore[arg-type]
+    assert not hasattr(incident, "__dict__")  # slots: no stray attribute can be set
 
 
 async def test_hook_hub_configure(hub_factory: Any) -> None:

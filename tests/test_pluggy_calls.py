@@ -304,6 +304,16 @@ def test_every_selector_hookspec_declares_its_failure_policy() -> None:
         assert isinstance(getattr(_specs()[name], POLICY_ATTR), SelectorPolicy), name
 
 
+def test_no_hook_argument_is_untyped() -> None:
+    """Hook arguments are dataclasses or protocols, never ``Any`` nor a dict."""
+    for name, function in _specs().items():
+        for parameter in inspect.signature(function).parameters.values():
+            assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)
+            annotation = str(parameter.annotation)
+            assert annotation not in ("Any", "dict", "object"), (name, parameter.name)
+            assert not annotation.startswith("dict["), (name, parameter.name)
+
+
 def test_an_unhashable_plugin_is_refused_with_its_reason() -> None:
     @dataclass
     class Unhashable:  # eq=True drops __hash__
