@@ -58,3 +58,8 @@ def iso(epoch: float, tz: str = "Europe/Paris") -> str:
         return dt.datetime.fromtimestamp(epoch, ZoneInfo(tz)).isoformat(timespec="milliseconds")
     except (ValueError, OverflowError, OSError, TypeError):
         return f"{epoch!r} (epoch seconds, outside the calendar)"
+
+
+def iso_or_blank(epoch: float | None, tz: str = "Europe/Paris") -> str:
+    """:func:`iso`, or an empty cell for a time not set yet (a register's ``closed_at``)."""
+    return "" if epoch is None else iso(epoch, tz)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from csuhub.retention.requisitions import RequisitionConflict, RequisitionError
+from csuhub.requisitions import RequisitionConflict, RequisitionError
 from csuhub.timeutil import TimeError, check_epoch, parse_time
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import (
