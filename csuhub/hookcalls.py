@@ -29,6 +29,7 @@ import inspect
 import traceback
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
@@ -88,6 +89,50 @@ def _codes(function: object) -> set[CodeType]:
     return found
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class CallPlan:
+    """What a round of ``hook`` needs that changes only when plugins come or go.
+
+    Worked out once per set of implementations: a sweep asks ``retention_hold``
+    once per segment, and redoing it every time tripled the cost of a call.
+    """
+
+    #: the implementations it was made for: a different list means a new plan
+    impls: tuple[pluggy.HookImpl, ...]
+    #: plugins with a non-wrapper implementation, in pluggy's list order:
+    #: registration order, ``trylast`` first and ``tryfirst`` last
+    plugins: tuple[object, ...]
+    names: dict[int, str]
+    #: ``id(plugin)`` -> a caller of that plugin alone, every wrapper around it
+    alone: dict[int, pluggy.HookCaller]
+
+
+def _plan(pm: pluggy.PluginManager, caller: pluggy.HookCaller) -> CallPlan:
+    impls = tuple(caller.get_hookimpls())
+    # a CsuhubPluginManager keeps plans (``call_plans``); a bare pluggy one does not
+    plans: dict[str, CallPlan] | None = getattr(pm, "call_plans", None)
+    plan = plans.get(caller.name) if plans is not None else None
+    if plan is not None and len(plan.impls) == len(impls):
+        if all(a is b for a, b in zip(plan.impls, impls, strict=True)):
+            return plan
+    plugins: list[object] = []
+    for impl in impls:
+        if not _is_wrapper(impl) and not any(p is impl.plugin for p in plugins):
+            plugins.append(impl.plugin)
+    plan = CallPlan(
+        impls=impls,
+        plugins=tuple(plugins),
+        names={id(p): pm.get_name(p) or repr(p) for p in plugins},
+        alone={
+            id(p): pm.subset_hook_caller(caller.name, [o for o in plugins if o is not p])
+            for p in plugins
+        },
+    )
+    if plans is not None:
+        plans[caller.name] = plan
+    return plan
+
+
 class PluginRound:
     """One round of calls of ``hook``: each answering plugin asked on its own."""
 
@@ -96,21 +141,20 @@ class PluginRound:
         self.hook = hook
         self.caller: pluggy.HookCaller = getattr(pm.hook, hook)
         self.firstresult = bool(self.caller.spec and self.caller.spec.opts.get("firstresult"))
-        #: plugins with a non-wrapper implementation, in pluggy's list order:
-        #: registration order, ``trylast`` first and ``tryfirst`` last
-        self.plugins: list[object] = []
-        for impl in self.caller.get_hookimpls():
-            if not _is_wrapper(impl) and not any(p is impl.plugin for p in self.plugins):
-                self.plugins.append(impl.plugin)
-        self._names = {id(p): self._name_of(p) for p in self.plugins}
+        self._plan = _plan(pm, self.caller)
         self._left_out: list[object] = []
+
+    @property
+    def plugins(self) -> tuple[object, ...]:
+        """Registration order, ``trylast`` first and ``tryfirst`` last."""
+        return self._plan.plugins
 
     def _name_of(self, plugin: object) -> str:
         return self.pm.get_name(plugin) or repr(plugin)
 
     def name(self, plugin: object) -> str:
         """The registered name, remembered: a plugin disabled mid-round keeps it."""
-        return self._names.get(id(plugin)) or self._name_of(plugin)
+        return self._plan.names.get(id(plugin)) or self._name_of(plugin)
 
     def in_call_order(self) -> list[object]:
         """Pluggy's calling order: ``tryfirst`` first, then the last registered."""
@@ -124,8 +168,10 @@ class PluginRound:
         """Ask ``plugin`` through pluggy, every wrapper around it. Returns pluggy's
         answer: the value for a ``firstresult`` hook, else a list. Raises
         ``PluginCallError`` naming the plugin whose code raised."""
-        others = [p for p in self.plugins if p is not plugin]
-        subset = self.pm.subset_hook_caller(self.hook, [*others, *self._left_out])
+        subset = self._plan.alone[id(plugin)]
+        if self._left_out:
+            others = [p for p in self.plugins if p is not plugin]
+            subset = self.pm.subset_hook_caller(self.hook, [*others, *self._left_out])
         try:
             return subset(**kwargs)
         except PLUGIN_ERRORS as err:

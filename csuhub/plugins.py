@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from csuhub import hookspecs
-from csuhub.hookcalls import EachPlugin
+from csuhub.hookcalls import CallPlan, EachPlugin
 from csuhub.hookcalls import PluginCallError as PluginCallError  # shim: hub.py imports it here
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class CsuhubPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
         self.pending_failures: list[tuple[str, str]] = []
+        #: per hook, how to ask each plugin apart (``csuhub.hookcalls``)
+        self.call_plans: dict[str, CallPlan] = {}
 
     def register_plugin(
         self,

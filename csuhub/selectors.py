@@ -6,9 +6,11 @@ passed over, but a legal hold that cannot be read must keep the footage. So the
 failure policy is part of the hook's spec (``@selector`` in ``hookspecs.py``),
 not a choice made at each call site.
 
-A *failure* is any of: the implementation raised, it is an ``async def`` (its
-coroutine is never awaited), it took longer than the spec's budget, or it gave
-an answer of the wrong kind. Selectors are plain ``def`` run on the event loop,
+A *failure* is any of: the implementation (or a wrapper hookimpl around it)
+raised, it is an ``async def`` (its coroutine is never awaited), it took longer
+than the spec's budget, or it gave an answer of the wrong kind. A wrapper that
+catches an implementation's exception and returns an answer has decided for it:
+the hub sees that answer, not the exception. Selectors are plain ``def`` run on the event loop,
 so a slow one cannot be interrupted: its answer is discarded once it arrives.
 """
 
@@ -118,6 +120,8 @@ def select(
     sweep asks a hold hook once per segment, and one broken plugin must not write
     thousands of tracebacks (the sweep report counts every failure)."""
     logged = set() if logged is None else logged
+    if not getattr(pm.hook, hook).get_hookimpls():
+        return Selection()  # the common case of a hold hook nobody implements, per segment
     calls = PluginRound(pm, hook)
     policy = policy_of(calls.caller)
     for plugin in calls.in_call_order():

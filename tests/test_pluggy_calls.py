@@ -337,3 +337,30 @@ def test_a_hook_nobody_answers_is_not_called() -> None:
     assert select(pm, "driver_for_discovery", {"hub": None, "camera": CAMERA}).answer is None
     assert _collect(pm, "register_wall_layouts") == ([], [])
     assert called == []
+
+
+def test_plugins_coming_and_going_are_seen_by_the_next_call() -> None:
+    """How each plugin is asked is worked out once per set of implementations."""
+
+    def driver(answer: str) -> object:
+        class Answering:
+            @hookimpl
+            def driver_for_discovery(self, hub: Any, camera: DiscoveredCamera) -> str:
+                return answer
+
+        return Answering()
+
+    pm = make_plugin_manager(load_entrypoints=False, plugins=[("a", driver("a"))])
+    kwargs = {"hub": None, "camera": CAMERA}
+    assert select(pm, "driver_for_discovery", kwargs).answer == "a"
+    plan = pm.call_plans["driver_for_discovery"]
+    assert select(pm, "driver_for_discovery", kwargs).answer == "a"
+    assert pm.call_plans["driver_for_discovery"] is plan  # reused
+    pm.register_plugin(driver("b"), "b")
+    assert select(pm, "driver_for_discovery", kwargs).answer == "b"  # last registered first
+    pm.unregister(name="b")
+    assert select(pm, "driver_for_discovery", kwargs).answer == "a"
+    pm.unregister(name="a")
+    pm.register_plugin(driver("c"), "c")  # as many implementations as before, not the same
+    assert select(pm, "driver_for_discovery", kwargs) == select(pm, "driver_for_discovery", kwargs)
+    assert select(pm, "driver_for_discovery", kwargs).answer == "c"
