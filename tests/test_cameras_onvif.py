@@ -25,7 +25,7 @@ from csuhub_onvif import wsdiscovery
 from csuhub_onvif.driver import OnvifCamera, OnvifOperationError
 from peers import ipycam_peer, netns
 
-from csuhub.cameras.registry import AdoptionError
+from csuhub.cameras.model import AdoptionError
 from csuhub.events import CameraAuthorizationChanged, CameraStateChanged
 from csuhub.hub import Hub
 from csuhub.protocols import PtzUnsupported

@@ -332,7 +332,7 @@ async def test_healthy_camera_last_seen_is_not_written_on_every_check(tmp_path: 
             return await real_upsert(camera_id, **fields)
 
         hub.store.upsert_camera = upsert  # type: ignore[method-assign]
-        hub.cameras._seen_saved.clear()  # as if no check had run yet
+        hub.cameras.seen_saved.clear()  # as if no check had run yet
         await asyncio.sleep(0.5)
         assert checks >= 5
         assert len(seen_writes) == 1

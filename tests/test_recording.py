@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from retention_helpers import mount_tmpfs, unmount
 
-from csuhub.cameras.registry import MAX_HEALTH_BACKOFF
+from csuhub.cameras.health import MAX_HEALTH_BACKOFF
 from csuhub.events import GapRecorded, RecordingAlert, RecordingStateChanged, SegmentRecorded
 from csuhub.hub import Hub
 from csuhub.recording import layout

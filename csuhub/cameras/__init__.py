@@ -1,1 +1,1 @@
-"""Cameras: the registry of known cameras and the discovery orchestration."""
+"""Cameras: the camera manager, adoption and health checks, PTZ and discovery."""

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from csuhub.cameras.model import AdoptionError
 from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
 from csuhub.cameras.ptz import validate as validate_ptz
-from csuhub.cameras.registry import AdoptionError
 from csuhub.protocols import PtzUnsupported
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import hub_of, json_body, json_error, path_slug
