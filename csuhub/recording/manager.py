@@ -3,9 +3,13 @@
 The manager starts a recorder (from the configured backend) for each camera
 that ``CameraRegistry.may_record`` allows, and stops it when the camera goes
 offline, is removed or its authorisation expires: the recording state says
-why. Each closed segment is hashed (SHA-256, off the event loop) and indexed
-in one transaction with the gap before it, if any, whose reason is the last
-interruption's (ffmpeg restart, camera offline, hub down...).
+why. Each closed segment is hashed (SHA-256) and indexed with the gap before
+it, if any, whose reason is the last interruption's (ffmpeg restart, camera
+offline, hub down...). Both happen off the event loop in one hand-off: a
+hashing thread reads the file and passes the row straight to the store's
+thread, whose writer commits the segments that close together (several
+cameras at the same instant) in one transaction; the loop wakes once, when
+the row is durable.
 
 A segment is ``ok`` only if it holds whole video samples: the file is read
 in-process (:mod:`csuhub.recording.mp4info`) in the same pass as its hash,
@@ -17,13 +21,14 @@ cleared when footage is indexed again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from csuhub.alarms import AlarmBoard
 from csuhub.events import (
@@ -34,11 +39,13 @@ from csuhub.events import (
     RecordingStateChanged,
     SegmentRecorded,
 )
+from csuhub.hashing import sha256_handle
 from csuhub.protocols import Recorder, RecordingBackend
 from csuhub.recording.layout import hour_dir
 from csuhub.recording.mp4info import MediaInfo, Mp4Error, read_info
 from csuhub.recording.reconcile import reconcile_storage
 from csuhub.recording.signing import load_or_create
+from csuhub.store.records import Gap, NewSegment
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,20 +54,21 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-HASH_CHUNK = 1024 * 1024
+
+@dataclass(frozen=True, slots=True)
+class _Indexed:
+    """What indexing one file produced (made in the hashing thread)."""
+
+    relative: str
+    size: int
+    duration: float
+    status: str
+    segment_id: int
+    gap: Gap | None
 
 
-def _sha256_handle(handle: BinaryIO) -> str:
-    """SHA-256 of the rest of an open file, read in chunks; leaves it at the end."""
-    digest = hashlib.sha256()
-    while chunk := handle.read(HASH_CHUNK):
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        return _sha256_handle(handle)
+#: Settles the loop's future from any thread: (result, None) or (None, error).
+Settle = Callable[[_Indexed | None, BaseException | None], None]
 
 
 class RecordingManager:
@@ -237,34 +245,23 @@ class RecordingManager:
         """
         closed_at = time.monotonic()
         loop = asyncio.get_running_loop()
-        try:
-            size, digest, info = await loop.run_in_executor(self._hasher, inspect_segment, path)
-        except FileNotFoundError:
-            _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)
-            return None
-        relative = path.relative_to(self.root).as_posix()  # raises if outside the root
-        if duration is None:
-            duration = info.duration if info is not None else 0.0
-        # fail closed: no whole video sample, or a file we cannot read, is not footage
-        status = "ok" if duration > 0 and info is not None and info.playable else "damaged"
-        if status == "damaged":
-            _LOGGER.warning(
-                "camera %s: %s holds no playable video (%s); indexed as damaged",
-                camera_id,
-                relative,
-                "unreadable" if info is None else f"{info.video_samples} video samples",
-            )
-        end = start + duration
-        segment_id, gap = await self.hub.store.add_segment(
+        indexed: asyncio.Future[_Indexed | None] = loop.create_future()
+        # one hand-off: the hashing thread queues the row on the store's thread itself
+        loop.run_in_executor(
+            self._hasher,
+            self._hash_and_submit,
+            _settler(loop, indexed),
             camera_id,
-            start=start,
-            end=end,
-            size=size,
-            path=relative,
-            sha256=digest,
-            status=status,
-            gap_reason=gap_reason,
+            path,
+            start,
+            duration,
+            gap_reason,
         )
+        result = await indexed
+        if result is None:
+            return None
+        gap, segment_id, size, status = result.gap, result.segment_id, result.size, result.status
+        end = start + result.duration
         if consume:
             # the interruption's reason explains the next segment's gap, and no later one
             self.pending_gap.pop(camera_id, None)
@@ -287,11 +284,69 @@ class RecordingManager:
                 start=start,
                 end=end,
                 size=size,
-                path=relative,
+                path=result.relative,
                 latency=time.monotonic() - closed_at,
             )
         )
-        return segment_id, status, duration
+        return segment_id, status, result.duration
+
+    def _hash_and_submit(
+        self,
+        settle: Settle,
+        camera_id: str,
+        path: Path,
+        start: float,
+        duration: float | None,
+        gap_reason: str,
+    ) -> None:
+        """In a hashing thread: hash and read the file, then hand the row to the
+        store's writer; ``settle`` wakes the loop once the row is durable."""
+        try:
+            try:
+                size, digest, info = inspect_segment(path)
+            except FileNotFoundError:
+                _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)
+                settle(None, None)
+                return
+            relative = path.relative_to(self.root).as_posix()  # raises if outside the root
+            if duration is None:
+                duration = info.duration if info is not None else 0.0
+            # fail closed: no whole video sample, or a file we cannot read, is not footage
+            status = "ok" if duration > 0 and info is not None and info.playable else "damaged"
+            if status == "damaged":
+                _LOGGER.warning(
+                    "camera %s: %s holds no playable video (%s); indexed as damaged",
+                    camera_id,
+                    relative,
+                    "unreadable" if info is None else f"{info.video_samples} video samples",
+                )
+            stored = self.hub.store.submit_segment(
+                NewSegment(
+                    camera_id,
+                    start,
+                    start + duration,
+                    size,
+                    relative,
+                    digest,
+                    status,
+                    gap_reason,
+                )
+            )
+        except BaseException as err:
+            settle(None, err)
+            return
+
+        indexed_duration = duration
+
+        def done(future: Future[tuple[int, Gap | None]]) -> None:
+            error = future.exception()
+            if error is not None:
+                settle(None, error)
+                return
+            segment_id, gap = future.result()
+            settle(_Indexed(relative, size, indexed_duration, status, segment_id, gap), None)
+
+        stored.add_done_callback(done)
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -340,7 +395,7 @@ def inspect_segment(path: Path) -> tuple[int, str, MediaInfo | None]:
     headers, next to the hash's full read of the file.
     """
     with path.open("rb") as handle:
-        digest = _sha256_handle(handle)
+        digest = sha256_handle(handle)
         size = handle.tell()
         try:
             info: MediaInfo | None = read_info(handle)
@@ -348,3 +403,25 @@ def inspect_segment(path: Path) -> tuple[int, str, MediaInfo | None]:
             _LOGGER.debug("%s: %s", path, err)
             info = None
     return size, digest, info
+
+
+def _settler(loop: asyncio.AbstractEventLoop, target: asyncio.Future[_Indexed | None]) -> Settle:
+    """A thread-safe way to settle ``target`` once (a closed loop or a cancelled
+    waiter is ignored: the row is durable either way, and the start-up
+    reconciliation knows it)."""
+
+    def on_loop(result: _Indexed | None, error: BaseException | None) -> None:
+        if target.done():
+            return
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(result)
+
+    def settle(result: _Indexed | None, error: BaseException | None) -> None:
+        try:
+            loop.call_soon_threadsafe(on_loop, result, error)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    return settle
