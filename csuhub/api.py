@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from csuhub import __version__ as _version
+from csuhub.backoff import Backoff, SteppedBackoff
 from csuhub.config import validators as cv
 from csuhub.events import (
     AlarmCleared,
@@ -95,6 +96,7 @@ __all__ = [
     "USER_KEY",
     "AlarmCleared",
     "AlarmRaised",
+    "Backoff",
     "CallLine",
     "CallLineSpec",
     "CameraAuthorizationChanged",
@@ -138,6 +140,7 @@ __all__ = [
     "SegmentRecorded",
     "SegmentRef",
     "SegmentSink",
+    "SteppedBackoff",
     "StreamSource",
     "SweepContext",
     "TaskCrashed",

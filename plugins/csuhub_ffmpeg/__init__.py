@@ -13,17 +13,18 @@ Why this shape:
   a segment. ``-strftime`` names were to the second: a burst of segments
   (start-up, catch-up after a stall) wrote several into one name. Finished
   segments are learnt from ``-segment_list pipe:1`` (**no process per
-  segment**), then placed (:func:`csuhub.recording.layout.place`, off the
+  segment**), then placed (:func:`csuhub.api.place`, off the
   loop) under ``YYYY/MM/DD/HH/`` (UTC) with the name of their media-clock
   start, ``-2``, ``-3``... when that second is taken.
 * Index times come from the media's own timestamps: the list gives each
   segment's first and last presentation time, and one wall-clock anchor per
-  ffmpeg run (:class:`MediaClock`) places that timeline on the calendar, so
-  consecutive segments tile exactly.
+  ffmpeg run (:class:`MediaClock`, in ``clock.py``) places that timeline on
+  the calendar, so consecutive segments tile exactly.
 * A watchdog restarts ffmpeg when no segment closes within twice the segment
   time; restarts back off exponentially (capped; authentication failures to
-  minutes); stderr is read continuously and turned into states an operator
-  understands, and an ffmpeg killed by a signal says so.
+  minutes: ``csuhub.api.Backoff`` and ``SteppedBackoff``); stderr is read
+  continuously and turned into states an operator understands
+  (``diagnose.py``), and an ffmpeg killed by a signal says so.
 * Arguments are built by ffmpeg-python as a list; the stream URL is one
   argument after ``-i`` and never starts with ``-``.
 """
@@ -35,9 +36,7 @@ import contextlib
 import logging
 import math
 import os
-import re
 import shutil
-import signal
 import time
 from collections import deque
 from functools import partial
@@ -48,8 +47,10 @@ import ffmpeg
 import voluptuous as vol
 
 from csuhub.api import (
+    Backoff,
     RecordingBackendSpec,
     SegmentSink,
+    SteppedBackoff,
     StreamSource,
     cv,
     hookimpl,
@@ -59,6 +60,17 @@ from csuhub.api import (
     staged_key,
     staging_dir,
 )
+from csuhub_ffmpeg.clock import MediaClock
+from csuhub_ffmpeg.diagnose import classify
+
+__all__ = [
+    "OPTIONS",
+    "FfmpegBackend",
+    "FfmpegRecorder",
+    "MediaClock",
+    "classify",
+    "parse_list_line",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +79,9 @@ _LOGGER = logging.getLogger(__name__)
 FRAGMENTED = (
     "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=500000:flush_packets=1"
 )
+
+#: a run of ffmpeg this long (seconds) was a success: the next failure waits 1 s again
+STABLE_AFTER = 120.0
 
 OPTIONS = vol.Schema(
     {
@@ -78,67 +93,6 @@ OPTIONS = vol.Schema(
         vol.Optional("unauthorized_backoff", default=60.0): cv.duration,
     }
 )
-
-#: successive waits after authentication failures, as multiples of
-#: ``unauthorized_backoff`` (1, 2, 5, 10 min by default): retrying every few
-#: seconds locks the account on many cameras
-UNAUTHORIZED_STEPS = (1, 2, 5, 10)
-
-#: how far the media timeline may drift from the hub's clock before it is re-anchored
-DRIFT = 0.5
-
-#: ffmpeg warnings that say nothing about why it stopped
-NOISE = re.compile(
-    r"Non-monotonous DTS|Timestamps are unset in a packet|This may result in incorrect|"
-    r"deprecated|Last message repeated"
-)
-
-#: stderr patterns -> (state, reason); first match wins
-CLASSIFY = [
-    (
-        re.compile(r"401 Unauthorized"),
-        "unauthorized",
-        "unauthorized: the camera refused the credentials",
-    ),
-    (re.compile(r"403 Forbidden"), "unauthorized", "forbidden by the camera"),
-    (re.compile(r"404 Not Found"), "not_found", "no such stream on the camera"),
-    (re.compile(r"Connection refused"), "refused", "connection refused"),
-    (re.compile(r"Connection timed out|timed out"), "timeout", "the camera stopped answering"),
-    (re.compile(r"No space left on device"), "disk_full", "disk full"),
-    (
-        re.compile(r"No route to host|Network is unreachable"),
-        "unreachable",
-        "the camera is unreachable",
-    ),
-    (
-        re.compile(r"Invalid data found|could not find codec parameters", re.I),
-        "invalid",
-        "the stream is not valid video",
-    ),
-]
-
-
-def classify(lines: list[str], returncode: int | None) -> tuple[str, str]:
-    """Why ffmpeg stopped: a signal first (its last words are then unrelated), then
-    the last line that names a cause, then the exit code with the last real message."""
-    if returncode is not None and returncode < 0:
-        return "killed", f"ffmpeg killed (signal {-returncode}{_signal_name(-returncode)})"
-    meaningful = [line for line in lines if not NOISE.search(line)]
-    for line in reversed(meaningful):
-        for pattern, state, reason in CLASSIFY:
-            if pattern.search(line):
-                return state, reason
-    if returncode == 0:
-        return "ended", "stream ended"
-    last = meaningful[-1][:200] if meaningful else "no output"
-    return "crashed", f"ffmpeg exited with code {returncode}: {last}"
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return f", {signal.Signals(number).name}"
-    except ValueError:
-        return ""
 
 
 def parse_list_line(line: bytes) -> tuple[str, float, float] | None:
@@ -157,79 +111,6 @@ def parse_list_line(line: bytes) -> tuple[str, float, float] | None:
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
         return None
     return fields[0], start, end
-
-
-class MediaClock:
-    """Places one ffmpeg run's media timeline on the wall clock.
-
-    ffmpeg lists a segment the moment the packet that opens the next one
-    arrives, so ``received - end`` is the wall-clock time of media time 0 plus
-    a small, positive latency: every estimate is an upper bound of the true
-    anchor, and the smallest seen is the best. Every segment of the run is
-    ``anchor + its own timestamps``, so consecutive segments tile exactly.
-
-    The media timeline cannot always be trusted, so two rules hold whatever it
-    says, and the anchor follows the estimates:
-
-    * a segment never starts before the previous one ended (a camera whose
-      timestamps jump back, an anchor corrected earlier): no overlap;
-    * a segment never ends after it was listed (a forward jump, the first
-      segment listed late behind ffmpeg's stream analysis): no future.
-
-    Media that would end before the previous segment did (timestamps that
-    went back) re-anchors at once on its own estimate.
-
-    An estimate below the anchor moves it at once (the anchor was late: the
-    next segment is shortened to where it really ends). The anchor moves
-    later only when the smallest of the last three estimates is more than
-    ``DRIFT`` away (a camera clock running slow, timestamps that jumped
-    back): a hub briefly late reading the list is not drift. ``jumped`` then
-    says by how much, so the gap it may leave can be explained.
-    """
-
-    def __init__(self, not_before: float, after: float | None = None) -> None:
-        #: the process started then: no packet can be older
-        self.not_before = not_before
-        #: where the camera's previous segment ended (this run's or the last run's)
-        self.last_end = after
-        self.anchor: float | None = None
-        self._recent: deque[float] = deque(maxlen=3)
-        #: seconds the anchor moved later at the last placement (the media fell
-        #: behind the hub's clock: footage lost, or timestamps that went back), else None
-        self.jumped: float | None = None
-
-    def place(self, received: float, start: float, end: float) -> tuple[float, float]:
-        """The wall-clock (start, duration) of a segment listed at ``received``."""
-        estimate = received - end
-        self.jumped = None
-        if self.anchor is None:
-            self.anchor = max(estimate, self.not_before - start)
-        elif estimate < self.anchor:
-            self.anchor = estimate
-            self._recent.clear()
-        else:
-            self._recent.append(estimate)
-            best = min(self._recent)
-            if len(self._recent) == self._recent.maxlen and best - self.anchor > DRIFT:
-                _LOGGER.warning(
-                    "media clock drifted %.3f s from the hub's: re-anchored", best - self.anchor
-                )
-                self.jumped = best - self.anchor
-                self.anchor = best
-                self._recent.clear()
-        if self.last_end is not None and self.anchor + end <= self.last_end:
-            # media that ends before the footage already indexed: the timestamps went
-            # back (a camera's encoder or clock restarted); this estimate is all we have
-            _LOGGER.warning("media clock went back %.3f s: re-anchored", estimate - self.anchor)
-            self.jumped = estimate - self.anchor
-            self.anchor = estimate
-            self._recent.clear()
-        wall_start = self.anchor + start
-        if self.last_end is not None:
-            wall_start = max(wall_start, self.last_end)
-        wall_end = max(wall_start, min(self.anchor + end, received))
-        self.last_end = wall_end
-        return wall_start, wall_end - wall_start
 
 
 class FfmpegRecorder:
@@ -253,8 +134,10 @@ class FfmpegRecorder:
         self.proc: asyncio.subprocess.Process | None = None
         #: staged names the list reader is placing (the recovery leaves them alone)
         self._listed: set[str] = set()
-        #: consecutive authentication failures (the backoff step)
-        self.unauthorized = 0
+        #: waits after authentication failures, as multiples of ``unauthorized_backoff``
+        #: (1, 2, 5, 10 min by default): retrying every few seconds locks the account
+        #: on many cameras
+        self.unauthorized = SteppedBackoff(backend.options["unauthorized_backoff"])
         #: this run's media clock (made at each start); this run's last listed segment
         #: number; where the last segment this recorder indexed ends (bounds the next
         #: one, any run)
@@ -302,22 +185,18 @@ class FfmpegRecorder:
     # -- supervision ---------------------------------------------------------------
 
     async def run(self) -> None:
-        backoff = 1.0
-        max_backoff = self.backend.options["max_backoff"]
+        backoff = Backoff(1.0, self.backend.options["max_backoff"])
         while True:
             started = time.monotonic()
             state, reason = await self._run_once()
             self.restarts += 1
-            ran = time.monotonic() - started
-            if ran > 120:
-                backoff = 1.0
-            wait = backoff
+            if time.monotonic() - started > STABLE_AFTER:
+                backoff.reset()
+            wait = backoff.next()
             if state == "unauthorized":  # slow retries: do not hammer (or lock) an account
-                step = UNAUTHORIZED_STEPS[min(self.unauthorized, len(UNAUTHORIZED_STEPS) - 1)]
-                wait = max(wait, self.backend.options["unauthorized_backoff"] * step)
-                self.unauthorized += 1
+                wait = max(wait, self.unauthorized.next())
             else:
-                self.unauthorized = 0
+                self.unauthorized.reset()
             # "ffmpeg killed (signal 9)" says it all; others say what ffmpeg saw
             said = reason if reason.startswith("ffmpeg") else f"ffmpeg restart: {reason}"
             self.sink.interrupted(self.camera_id, said)
@@ -326,7 +205,6 @@ class FfmpegRecorder:
                 self.camera_id, "retrying", f"{reason}; next try at {next_try} (in {wait:.0f}s)"
             )
             await asyncio.sleep(wait)
-            backoff = min(backoff * 2, max_backoff)
 
     async def _run_once(self) -> tuple[str, str]:
         await asyncio.to_thread(self.staging.mkdir, parents=True, exist_ok=True)

@@ -1,9 +1,9 @@
 """The ONVIF camera driver (onvif-zeep-async).
 
-Every answer from the camera is untrusted: text is bounded and printable,
-stream URIs must be rtsp/rtsps/http/https, and a camera that answers garbage
-to one operation (ipycam's PTZ presets do) fails that operation only, with a
-clear ``OnvifOperationError``.
+Connection, device information, media profiles, stream and snapshot URIs.
+Every answer from the camera is untrusted (``untrusted.py`` reads it), and a
+camera that answers garbage to one operation fails that operation only, with
+a clear ``OnvifOperationError`` (``errors.py``). PTZ is in ``ptz.py``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,26 @@ import asyncio
 import base64
 import datetime as dt
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import voluptuous as vol
 
-from csuhub.api import PtzUnsupported, StreamSource, cv
+from csuhub.api import StreamSource, cv
+from csuhub_onvif.errors import NoPtzProfile, OnvifOperationError, explain
+from csuhub_onvif.ptz import OnvifPtz
+from csuhub_onvif.untrusted import (
+    as_float,
+    as_int,
+    clean_text,
+    clean_uri,
+    with_credentials,
+    without_credentials,
+)
+
+__all__ = ["OPTIONS", "NoPtzProfile", "OnvifCamera", "OnvifOperationError", "Profile"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,35 +52,6 @@ OPTIONS = vol.Schema(
         vol.Optional("ptz_deadman", default=3.0): vol.All(cv.duration, vol.Range(0.1, 60.0)),
     }
 )
-
-
-class OnvifOperationError(Exception):
-    """One ONVIF operation failed; the camera and the other operations are fine."""
-
-    def __init__(self, operation: str, message: str) -> None:
-        super().__init__(f"{operation}: {message}")
-        self.operation = operation
-
-
-class NoPtzProfile(OnvifOperationError, PtzUnsupported):
-    """The camera has no media profile with a PTZ configuration: it cannot move."""
-
-
-def _text(value: Any, limit: int = 100) -> str | None:
-    if value is None:
-        return None
-    text = "".join(ch for ch in str(value) if ch.isprintable()).strip()
-    return text[:limit] or None
-
-
-def _uri(value: Any) -> str | None:
-    text = _text(value, 1000)
-    if text is None:
-        return None
-    try:
-        return cv.stream_url(text)
-    except vol.Invalid:
-        return None
 
 
 @dataclass
@@ -98,8 +80,8 @@ class Profile:
         }
 
 
-class OnvifCamera:
-    """A CameraDriver for one ONVIF camera."""
+class OnvifCamera(OnvifPtz):
+    """A CameraDriver (and PtzDriver, :mod:`csuhub_onvif.ptz`) for one ONVIF camera."""
 
     def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
         self.camera_id = camera_id
@@ -120,7 +102,7 @@ class OnvifCamera:
         except OnvifOperationError:
             raise
         except Exception as err:  # zeep Fault, XML errors, transport errors
-            raise OnvifOperationError(operation, _explain(err)) from None
+            raise OnvifOperationError(operation, explain(err)) from None
 
     async def connect(self) -> None:
         from onvif import ONVIFCamera  # onvif-zeep-async; imported lazily (WSDL loading)
@@ -144,18 +126,18 @@ class OnvifCamera:
         devmgmt = await self._call("device service", self._camera.create_devicemgmt_service())
         info = await self._call("GetDeviceInformation", devmgmt.GetDeviceInformation())
         self.device = {
-            "manufacturer": _text(getattr(info, "Manufacturer", None)),
-            "model": _text(getattr(info, "Model", None)),
-            "firmware": _text(getattr(info, "FirmwareVersion", None)),
-            "serial": _text(getattr(info, "SerialNumber", None)),
-            "hardware": _text(getattr(info, "HardwareId", None)),
+            "manufacturer": clean_text(getattr(info, "Manufacturer", None)),
+            "model": clean_text(getattr(info, "Model", None)),
+            "firmware": clean_text(getattr(info, "FirmwareVersion", None)),
+            "serial": clean_text(getattr(info, "SerialNumber", None)),
+            "hardware": clean_text(getattr(info, "HardwareId", None)),
         }
         try:
             interfaces = await self._call("GetNetworkInterfaces", devmgmt.GetNetworkInterfaces())
             for interface in interfaces or []:
                 hw = getattr(getattr(interface, "Info", None), "HwAddress", None)
                 if hw:
-                    self.device["mac"] = _text(hw, 17)
+                    self.device["mac"] = clean_text(hw, 17)
                     break
         except OnvifOperationError as err:
             _LOGGER.debug("camera %s: %s", self.camera_id, err)
@@ -205,12 +187,12 @@ class OnvifCamera:
             rate = getattr(encoder, "RateControl", None)
             profiles.append(
                 Profile(
-                    token=_text(getattr(item, "token", None), 64) or "",
-                    name=_text(getattr(item, "Name", None), 64) or "",
-                    codec=_text(getattr(encoder, "Encoding", None), 16),
-                    width=_int(getattr(resolution, "Width", None)),
-                    height=_int(getattr(resolution, "Height", None)),
-                    fps=_float(getattr(rate, "FrameRateLimit", None)),
+                    token=clean_text(getattr(item, "token", None), 64) or "",
+                    name=clean_text(getattr(item, "Name", None), 64) or "",
+                    codec=clean_text(getattr(encoder, "Encoding", None), 16),
+                    width=as_int(getattr(resolution, "Width", None)),
+                    height=as_int(getattr(resolution, "Height", None)),
+                    fps=as_float(getattr(rate, "FrameRateLimit", None)),
                     ptz=getattr(item, "PTZConfiguration", None) is not None,
                 )
             )
@@ -221,7 +203,7 @@ class OnvifCamera:
         for profile in self.profiles:  # kept for the register (credentials never in them)
             try:
                 profile.camera_uri = await self._profile_uri(profile)
-                profile.stream_uri = _without_credentials(profile.camera_uri)
+                profile.stream_uri = without_credentials(profile.camera_uri)
             except OnvifOperationError as err:
                 _LOGGER.debug("camera %s: %s", self.camera_id, err)
 
@@ -261,7 +243,7 @@ class OnvifCamera:
             "ProfileToken": chosen.token,
         }
         answer = await self._call("GetStreamUri", self._media.GetStreamUri(request))
-        uri = _uri(getattr(answer, "Uri", None))
+        uri = clean_uri(getattr(answer, "Uri", None))
         if uri is None or urlsplit(uri).scheme not in ("rtsp", "rtsps"):
             raise OnvifOperationError("GetStreamUri", "the camera sent no usable RTSP URI")
         return uri
@@ -270,7 +252,7 @@ class OnvifCamera:
         uri = await self.stream_uri(profile)
         chosen = self._profile(profile)
         return StreamSource(
-            url=_with_credentials(uri, self.options["username"], self.options["password"]),
+            url=with_credentials(uri, self.options["username"], self.options["password"]),
             input_options={"rtsp_transport": self.options["transport"]},
             codec=(chosen.codec or "").lower() or None,
             width=chosen.width,
@@ -284,7 +266,7 @@ class OnvifCamera:
         answer = await self._call(
             "GetSnapshotUri", self._media.GetSnapshotUri({"ProfileToken": chosen.token})
         )
-        uri = _uri(getattr(answer, "Uri", None))
+        uri = clean_uri(getattr(answer, "Uri", None))
         if uri is None or urlsplit(uri).scheme not in ("http", "https"):
             raise OnvifOperationError("GetSnapshotUri", "the camera sent no usable HTTP URI")
         return uri
@@ -324,176 +306,9 @@ class OnvifCamera:
         if camera is not None:
             await _close(camera)
 
-    # -- PTZ ----------------------------------------------------------------------
-
-    async def _ptz(self) -> tuple[Any, str]:
-        camera = self._require()
-        profile = next((p for p in self.profiles if p.ptz), None)
-        if profile is None:
-            raise NoPtzProfile("PTZ", "this camera has no PTZ profile")
-        service = await self._call("PTZ service", camera.create_ptz_service())
-        return service, profile.token
-
-    async def ptz_move(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
-        """Start a continuous move; the hub schedules its stop (``csuhub.cameras.ptz``)."""
-        service, token = await self._ptz()
-        request = {
-            "ProfileToken": token,
-            "Velocity": {
-                "PanTilt": {"x": _unit(pan), "y": _unit(tilt)},
-                "Zoom": {"x": _unit(zoom)},
-            },
-        }
-        await self._call("ContinuousMove", service.ContinuousMove(request))
-
-    async def ptz_stop(self) -> None:
-        service, token = await self._ptz()
-        await self._call(
-            "Stop", service.Stop({"ProfileToken": token, "PanTilt": True, "Zoom": True})
-        )
-
-    async def ptz_absolute(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
-        service, token = await self._ptz()
-        request = {
-            "ProfileToken": token,
-            "Position": {
-                "PanTilt": {"x": _unit(pan), "y": _unit(tilt)},
-                "Zoom": {"x": _unit(zoom, 0.0)},
-            },
-        }
-        await self._call("AbsoluteMove", service.AbsoluteMove(request))
-
-    async def ptz_relative(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
-        """Move by a translation in the generic space (a fraction of the range)."""
-        service, token = await self._ptz()
-        request = {
-            "ProfileToken": token,
-            "Translation": {
-                "PanTilt": {"x": _unit(pan), "y": _unit(tilt)},
-                "Zoom": {"x": _unit(zoom)},
-            },
-        }
-        await self._call("RelativeMove", service.RelativeMove(request))
-
-    async def ptz_status(self) -> dict[str, Any]:
-        """Where the camera points, and whether it moves (as far as it says)."""
-        service, token = await self._ptz()
-        answer = await self._call("GetStatus", service.GetStatus({"ProfileToken": token}))
-        position = getattr(answer, "Position", None)
-        pan_tilt = getattr(position, "PanTilt", None)
-        zoom = getattr(position, "Zoom", None)
-        moves = getattr(answer, "MoveStatus", None)
-        return {
-            "pan": _float(getattr(pan_tilt, "x", None)),
-            "tilt": _float(getattr(pan_tilt, "y", None)),
-            "zoom": _float(getattr(zoom, "x", None)),
-            "pan_tilt_status": _text(getattr(moves, "PanTilt", None), 16),
-            "zoom_status": _text(getattr(moves, "Zoom", None), 16),
-        }
-
-    async def ptz_home(self) -> None:
-        service, token = await self._ptz()
-        await self._call("GotoHomePosition", service.GotoHomePosition({"ProfileToken": token}))
-
-    async def ptz_presets(self) -> list[dict[str, str]]:
-        service, token = await self._ptz()
-        answer = await self._call("GetPresets", service.GetPresets({"ProfileToken": token}))
-        presets = []
-        for item in (answer or [])[:100]:
-            preset_token = _text(getattr(item, "token", None), 64)
-            if preset_token:
-                presets.append(
-                    {"token": preset_token, "name": _text(getattr(item, "Name", None), 64) or ""}
-                )
-        return presets
-
-    async def ptz_goto_preset(self, preset: str) -> None:
-        service, token = await self._ptz()
-        await self._call(
-            "GotoPreset", service.GotoPreset({"ProfileToken": token, "PresetToken": preset})
-        )
-
-    async def ptz_set_preset(self, name: str | None = None, preset: str | None = None) -> str:
-        """Save the current position as a preset (``preset``: overwrite that one);
-        returns the preset's token, as the camera gives it."""
-        service, token = await self._ptz()
-        request: dict[str, Any] = {"ProfileToken": token}
-        if name:
-            request["PresetName"] = name
-        if preset:
-            request["PresetToken"] = preset
-        answer = await self._call("SetPreset", service.SetPreset(request))
-        made = _text(answer if isinstance(answer, str) else getattr(answer, "PresetToken", None))
-        if made is None:
-            raise OnvifOperationError("SetPreset", "the camera returned no preset token")
-        return made[:64]
-
-    async def ptz_remove_preset(self, preset: str) -> None:
-        service, token = await self._ptz()
-        await self._call(
-            "RemovePreset", service.RemovePreset({"ProfileToken": token, "PresetToken": preset})
-        )
-
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def _unit(value: float, low: float = -1.0) -> float:
-    """Clamp to [low, 1]; a non-finite value is a bug upstream, never a full-speed move
-    (``min(1.0, nan)`` is 1.0)."""
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"PTZ value {value!r} is not a finite number")
-    return max(low, min(1.0, number))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _without_credentials(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    return urlunsplit((parts.scheme, _hostport(parts), parts.path, parts.query, ""))
-
-
-def _hostport(parts: Any) -> str:
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    return f"{netloc}:{parts.port}" if parts.port else netloc
-
-
-def _with_credentials(uri: str, user: str, password: str) -> str:
-    if not user:
-        return uri
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-
-
-def _explain(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    lowered = text.lower()
-    if "not authorized" in lowered or "notauthorized" in lowered or "401" in lowered:
-        return "unauthorized: the camera refused the credentials"
-    if "connect" in lowered and ("refused" in lowered or "cannot" in lowered):
-        return f"connection refused ({text[:200]})"
-    return f"{type(err).__name__}: {text[:300]}"
 
 
 async def _jpeg(resp: aiohttp.ClientResponse) -> bytes:
