@@ -65,6 +65,15 @@ from csuhub.protocols import (
 )
 from csuhub.recording.layout import new_run_id, place, staged_key, staging_dir
 from csuhub.recording.reconcile import place_unlisted
+from csuhub.refs import (
+    IncidentRef,
+    IncidentStatus,
+    LinkedCamera,
+    Location,
+    Priority,
+    ScreenRef,
+    WallRef,
+)
 from csuhub.retention.context import CameraRetention, SegmentRef, SweepContext
 from csuhub.specs import (
     NO_OPTIONS,
@@ -122,9 +131,14 @@ __all__ = [
     "HubStarted",
     "HubStarting",
     "HubStopping",
+    "IncidentRef",
+    "IncidentStatus",
     "IncidentWindow",
+    "LinkedCamera",
+    "Location",
     "PluginFailed",
     "PolicyStore",
+    "Priority",
     "PtzDriver",
     "PtzUnsupported",
     "Recorder",
@@ -137,6 +151,7 @@ __all__ = [
     "RetentionPolicy",
     "RetentionPolicySpec",
     "RetentionSwept",
+    "ScreenRef",
     "SegmentRecorded",
     "SegmentRef",
     "SegmentSink",
@@ -146,6 +161,7 @@ __all__ = [
     "TaskCrashed",
     "WallLayout",
     "WallLayoutSpec",
+    "WallRef",
     "cv",
     "hookimpl",
     "hub_of",
