@@ -1,0 +1,62 @@
+"""The store facade retention policies get from ``csuhub.api``: preservation
+holds only, never a requisition's, and nothing written in a dry run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from csuhub.api import FOREVER, PRESERVE, IncidentWindow, policy_store
+from csuhub.testing import index_footage
+
+DAY = 86400.0
+START = time.time() // 3600 * 3600 - 3 * DAY
+
+
+async def test_a_policy_places_and_releases_preservation_holds_only(hub_factory: Any) -> None:
+    async with hub_factory(sweeping=False) as hub:
+        await index_footage(hub, "cam-p", START, 1)
+        store = policy_store(await hub.retention.context(now=START + DAY))
+        await store.place_hold(
+            ("cam-p",), START, FOREVER, kind="flag", ref="7", reason="test", actor="policy"
+        )
+        (hold,) = await store.holds("flag")
+        assert (hold.level, hold.camera_id, hold.ref) == (PRESERVE, "cam-p", "7")
+        assert all(s.hold for s in await hub.store.segments("cam-p"))
+        for kind in ("requisition", ""):
+            with pytest.raises(PermissionError):
+                await store.place_hold(
+                    ["cam-p"], START, START + 60, kind=kind, ref="1", reason="x", actor="policy"
+                )
+            with pytest.raises(PermissionError):
+                await store.release_holds(kind, "1", "policy")
+        await store.release_holds("flag", "7", "policy")
+        assert await store.holds("flag") == []
+
+
+async def test_in_a_dry_run_the_facade_writes_nothing(hub_factory: Any) -> None:
+    async with hub_factory(sweeping=False) as hub:
+        store = policy_store(await hub.retention.context(now=START, dry_run=True))
+        await store.place_hold(
+            ["cam-p"], START, START + 60, kind="flag", ref="1", reason="x", actor="p"
+        )
+        assert await store.holds("flag") == []
+
+
+async def test_incidents_are_typed_and_oldest_unheld_reads_the_index(hub_factory: Any) -> None:
+    async with hub_factory(sweeping=False) as hub:
+        made = await index_footage(hub, "cam-p", START, 1, size=100)
+        await hub.store.retention.open_incident("INC-1", ["cam-p"], START, None, "a fight")
+        store = policy_store(await hub.retention.context(now=START + DAY))
+        (incident,) = await store.incidents()
+        assert isinstance(incident, IncidentWindow)
+        assert (incident.reference, incident.cameras, incident.end, incident.is_open) == (
+            "INC-1",
+            ("cam-p",),
+            None,
+            True,
+        )
+        befores, found = await store.oldest_unheld(250, {}, START + DAY)
+        assert found == 300 and befores == {"cam-p": made[2].end}  # three 100-byte segments
