@@ -140,7 +140,7 @@ async def test_storage_pressure_is_one_alarm_over_many_sweeps_then_cleared(
 
 def test_csuhub_run_prints_the_end_of_an_alarm() -> None:
     """``csuhub run`` printed raised alarms but said nothing when they ended."""
-    from csuhub.cli import _describe
+    from csuhub.cli.run import describe as _describe
     from csuhub.events import AlarmCleared
 
     text = _describe(

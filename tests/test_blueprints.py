@@ -12,7 +12,7 @@ from conftest import run_cli
 from csuhub.blueprint.loader import BlueprintLoader, bundled_blueprints_dir
 from csuhub.blueprint.models import DOMAINS, Blueprint, BlueprintError
 from csuhub.blueprint.selectors import SelectorContext
-from csuhub.cli_blueprints import scaffold
+from csuhub.cli.blueprints import scaffold
 from csuhub.config import ConfigInvalid, load_site
 from csuhub.config.schema import CORE_SCHEMAS
 from csuhub.config.yaml_loader import LoadContext, loads

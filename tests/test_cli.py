@@ -16,7 +16,8 @@ from pathlib import Path
 from conftest import run_cli
 
 import csuhub
-from csuhub.cli import Output, build_parser, plural, table
+from csuhub.cli import build_parser
+from csuhub.cli.common import Output, plural, table
 from csuhub.store import Store
 
 

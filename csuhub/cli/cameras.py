@@ -10,29 +10,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from csuhub.cameras.model import AdoptionError, CameraEntry
 from csuhub.cameras.ptz import ACTIONS as PTZ_ACTIONS
-from csuhub.cameras.registry import AdoptionError
+from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
+from csuhub.cameras.ptz import validate as validate_ptz
+from csuhub.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    CliError,
+    Output,
+    add_hub_options,
+    add_json,
+    hub_for,
+    open_store,
+    plural,
+    require_data,
+    signal_hub,
+    table,
+)
+from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
 
 ACTOR = "cli"
 
 
-def add_camera_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     discover = sub.add_parser("discover", help="find cameras on the network, as they answer")
     discover.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (5)")
     discover.add_argument("--source", default="onvif", help="discovery source (onvif)")
     discover.add_argument("--interface", help="local IPv4 address to probe from")
     discover.add_argument("-c", "--config", type=Path, help="site file (for plugins)")
-    common(discover)
+    add_json(discover)
 
     cameras = sub.add_parser("cameras", help="the camera register")
     actions = cameras.add_subparsers(dest="cameras_command", required=True, metavar="ACTION")
@@ -72,21 +85,11 @@ def add_camera_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], Non
     )
     ptz.add_argument("--name", help="preset name (set_preset)")
     for p in (listing, show, adopt, forget, ptz):
-        p.add_argument("-c", "--config", type=Path, help="site file")
-        p.add_argument("--data", type=Path, help="data directory")
-        common(p)
+        add_hub_options(p)
 
 
-def _hub(args: argparse.Namespace) -> Any:
-    from csuhub.cli import hub_for
-
-    return hub_for(args)  # one rule for finding the hub's data: csuhub.cli.locate_data_dir
-
-
-def cmd_discover(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, plural
-
-    hub = _hub(args)
+def cmd_discover(args: argparse.Namespace, out: Output) -> int:
+    hub = hub_for(args)
     spec = hub.registry.discovery_sources.get(args.source)
     if spec is None:
         raise CliError(
@@ -103,7 +106,7 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
     async def run() -> int:
         start = time.monotonic()
         if not out.as_json:
-            sys.stderr.write(f"probing with {args.source} for {args.timeout:g}s...\n")
+            out.note(f"probing with {args.source} for {args.timeout:g}s...")
         count = 0
         async for camera in source.scan(args.timeout):
             count += 1
@@ -138,16 +141,12 @@ def cmd_discover(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError, plural, require_data, table
-
-    hub = _hub(args)
-
+def cmd_cameras(args: argparse.Namespace, out: Output) -> int:
+    hub = hub_for(args)
     require_data(hub, writes=args.cameras_command not in ("list", "show"))
 
     async def run() -> int:
-        await hub.store.open()
-        try:
+        async with open_store(hub):
             if args.cameras_command == "list":
                 rows = await hub.store.list_cameras()
                 cells = [
@@ -185,22 +184,18 @@ def cmd_cameras(args: argparse.Namespace, out: Any) -> int:
                     await hub.cameras.forget(args.camera_id, actor=ACTOR, reason=args.reason)
                 except AdoptionError as err:
                     raise CliError(str(err), EXIT_INVALID) from None
-                notified = _notify(hub)
+                notified = signal_hub(hub.data_dir) is not None
                 out.document(
                     {"forgotten": args.camera_id, "hub_notified": notified},
                     f"{args.camera_id} removed from the register",
                 )
                 return EXIT_OK
             return await _ptz(hub, args, out)
-        finally:
-            await hub.store.close()
 
     return asyncio.run(run())
 
 
-async def _adopt(hub: Any, args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
-
+async def _adopt(hub: Hub, args: argparse.Namespace, out: Output) -> int:
     request: dict[str, Any] = {
         "authorization": {"reference": args.reference, "expires": args.expires},
         "location": {"lat": args.lat, "lon": args.lon, "district": args.district},
@@ -227,7 +222,7 @@ async def _adopt(hub: Any, args: argparse.Namespace, out: Any) -> int:
         await hub.cameras.record_adoption(args.camera_id, request, actor=ACTOR)
     except AdoptionError as err:
         raise CliError(f"adoption refused: {err}", EXIT_INVALID) from None
-    notified = _notify(hub)
+    notified = signal_hub(hub.data_dir) is not None  # a running hub starts it now
     row = await hub.store.get_camera(args.camera_id)
     note = "; the running hub starts it now" if notified else "; it starts with the hub"
     out.document(
@@ -237,11 +232,7 @@ async def _adopt(hub: Any, args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-async def _ptz(hub: Any, args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
-    from csuhub.cameras.ptz import validate as validate_ptz
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, CliError
-
+async def _ptz(hub: Hub, args: argparse.Namespace, out: Output) -> int:
     request: dict[str, Any] = {"action": args.action}
     for key in ("pan", "tilt", "zoom", "preset", "name"):
         if getattr(args, key) is not None:
@@ -280,9 +271,8 @@ async def _ptz(hub: Any, args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-def _entry(hub: Any, camera_id: str) -> Any:
-    from csuhub.cameras.registry import CameraEntry
-
+def _entry(hub: Hub, camera_id: str) -> CameraEntry | None:
+    """A camera of the site file, as the hub would build it."""
     for camera in hub.config.section("cameras", []):
         if camera["id"] == camera_id:
             options = dict(camera.get("options", {}))
@@ -295,9 +285,8 @@ def _entry(hub: Any, camera_id: str) -> Any:
     return None
 
 
-async def _adopted_entry(hub: Any, camera_id: str) -> Any:
-    from csuhub.cameras.registry import CameraEntry
-
+async def _adopted_entry(hub: Hub, camera_id: str) -> CameraEntry | None:
+    """An adopted camera of the register, its password read from the site's secrets."""
     row = await hub.store.get_camera(camera_id)
     if row is None or row.origin != "adopted":
         return None
@@ -306,16 +295,6 @@ async def _adopted_entry(hub: Any, camera_id: str) -> Any:
     if secret:
         options["password"] = hub.secret(secret) or ""
     return CameraEntry(row.id, row.name, row.driver, options, "adopted")
-
-
-def _notify(hub: Any) -> bool:
-    """SIGHUP the hub running on this data directory, if any."""
-    try:
-        pid = int((hub.data_dir / "csuhub.pid").read_text().strip())
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 def _device_lines(device: dict[str, Any]) -> str:
@@ -342,3 +321,6 @@ def _device_lines(device: dict[str, Any]) -> str:
             f"  read at: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(device['read_at']))}"
         )
     return "\n".join(lines)
+
+
+HANDLERS = {"discover": cmd_discover, "cameras": cmd_cameras}

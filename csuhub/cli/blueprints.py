@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from csuhub.blueprint.loader import BlueprintLoader, BlueprintNotFound
 from csuhub.blueprint.models import DOMAINS, Blueprint, BlueprintError
+from csuhub.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Output,
+    add_json,
+    plural,
+)
+from csuhub.config.yaml_loader import LoadContext, loads
 
 #: A minimal, valid body per domain, for ``blueprints new``.
 SCAFFOLD_BODIES: dict[str, str] = {
@@ -138,6 +146,7 @@ SCAFFOLD_INPUTS: dict[str, str] = {
 
 
 def scaffold(domain: str, name: str) -> str:
+    """A blueprint that validates as written, for an admin to fill in."""
     title = name.replace('"', "'")
     return (
         "blueprint:\n"
@@ -153,7 +162,7 @@ def scaffold(domain: str, name: str) -> str:
     )
 
 
-def add_blueprint_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("blueprints", help="list, show and scaffold blueprints")
     actions = parser.add_subparsers(dest="blueprints_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every blueprint available to a site")
@@ -167,12 +176,10 @@ def add_blueprint_parser(sub: Any, common: Callable[[argparse.ArgumentParser], N
     for p in (listing, show):
         p.add_argument("-c", "--config", type=Path, help="include this site's blueprints/ folder")
     for p in (listing, show, new):
-        common(p)
+        add_json(p)
 
 
-def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
-    from csuhub.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, plural
-
+def cmd_blueprints(args: argparse.Namespace, out: Output) -> int:
     if args.blueprints_command == "new":
         text = scaffold(args.domain, args.name)
         Blueprint(_parse(text), "<scaffold>")  # a scaffold that does not validate is a bug
@@ -180,7 +187,7 @@ def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
             if out.as_json:
                 out.document({"domain": args.domain, "yaml": text}, "")
             else:
-                sys.stdout.write(text)
+                out.verbatim(text)
             return EXIT_OK
         if args.output.exists() and not args.force:
             raise CliError(f"{args.output} exists; use --force to overwrite", EXIT_USAGE)
@@ -222,7 +229,7 @@ def cmd_blueprints(args: argparse.Namespace, out: Any) -> int:
         blueprint = matches[0]
     except BlueprintError as err:
         for issue in err.issues:
-            sys.stderr.write(f"{issue}\n")
+            out.note(str(issue))
         return EXIT_INVALID
     out.document(blueprint.summary(), _describe(blueprint))
     return EXIT_OK
@@ -245,6 +252,7 @@ def _describe(blueprint: Blueprint) -> str:
 
 
 def _parse(text: str) -> Any:
-    from csuhub.config.yaml_loader import LoadContext, loads
-
     return loads(text, "<scaffold>", LoadContext(allow_input=True))
+
+
+HANDLERS = {"blueprints": cmd_blueprints}

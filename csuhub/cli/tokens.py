@@ -1,0 +1,74 @@
+"""``csuhub tokens create|list|revoke``: API tokens, written to the store directly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from csuhub.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    CliError,
+    Output,
+    add_hub_options,
+    hub_for,
+    open_store,
+    require_data,
+    table,
+)
+from csuhub.hub import Hub
+from csuhub.store import StoreError
+from csuhub.web.auth import ROLES, hash_secret, new_secret
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tokens = sub.add_parser("tokens", help="manage API tokens")
+    tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = tokens_sub.add_parser("create", help="create a token (shown once)")
+    create.add_argument("name")
+    create.add_argument("--role", choices=ROLES, required=True)
+    listing = tokens_sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = tokens_sub.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("name")
+    for p in (create, listing, revoke):
+        add_hub_options(p, config_help="site file (for its data_dir)")
+
+
+def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
+    hub = hub_for(args)
+    # tokens may be made before the hub's first start, in an existing directory
+    require_data(hub, writes=args.tokens_command != "list")
+    return asyncio.run(_tokens(hub, args, out))
+
+
+async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
+    async with open_store(hub) as store:
+        if args.tokens_command == "create":
+            secret = new_secret()
+            try:
+                await store.create_token(args.name, args.role, hash_secret(secret))
+            except StoreError as err:
+                raise CliError(str(err), EXIT_INVALID) from None
+            await store.audit("cli", "token.create", args.name, role=args.role)
+            out.document(
+                {"name": args.name, "role": args.role, "token": secret},
+                f"token {args.name} ({args.role}) created; it is shown only once:\n{secret}",
+            )
+        elif args.tokens_command == "list":
+            tokens = await store.list_tokens()
+            rows = [
+                (t["name"], t["role"], "revoked" if t["revoked_at"] else "active") for t in tokens
+            ]
+            out.document(
+                {"tokens": tokens},
+                table(rows, ("NAME", "ROLE", "STATE")) if rows else "no tokens",
+            )
+        else:
+            if not await store.revoke_token(args.name):
+                raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)
+            await store.audit("cli", "token.revoke", args.name)
+            out.document({"revoked": args.name}, f"token {args.name} revoked")
+    return EXIT_OK
+
+
+HANDLERS = {"tokens": cmd_tokens}
