@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from csuhub.config.schema import CORE_SECTIONS
+from csuhub.hookcalls import PluginCallError
+
+if TYPE_CHECKING:
+    from csuhub.plugins import CsuhubPluginManager
 
 from csuhub.specs import (
     CallLineSpec,
@@ -107,3 +113,77 @@ class Registry:
             registry.remove_plugin(plugin)
         self.config_sections = {k: v for k, v in self.config_sections.items() if v[1] != plugin}
         self.web_routes.pop(plugin, None)
+
+    def add_section(self, spec: ConfigSectionSpec, plugin: str) -> None:
+        """Claim a configuration section for ``plugin``; core's and another plugin's
+        sections cannot be taken."""
+        if not isinstance(spec, ConfigSectionSpec):
+            raise TypeError(f"register_config_schemas must return ConfigSectionSpec, got {spec!r}")
+        if spec.section in CORE_SECTIONS:
+            raise ValueError(f"config section {spec.section!r} is owned by core")
+        if spec.section in self.config_sections:
+            owner = self.config_sections[spec.section][1]
+            raise DuplicateSpecError(
+                f"config section {spec.section!r} from plugin {plugin!r} is already "
+                f"claimed by plugin {owner!r}"
+            )
+        self.config_sections[spec.section] = (spec, plugin)
+
+    def collect(self, pm: CsuhubPluginManager, hub: object) -> list[tuple[str, str]]:
+        """Call each factory hook per plugin and register what they return.
+
+        A plugin that raises, or returns something unusable, contributes nothing
+        (all or none of its specs): the returned ``(plugin, reason)`` pairs are the
+        plugins the caller must disable, in the order they failed.
+        """
+        staged: dict[str, list[tuple[str, Any]]] = {}
+        failed: dict[str, str] = {}
+        for hook in [*self.FACTORY_HOOKS, "register_config_schemas", "register_web_routes"]:
+            results = pm.call_each(hook, hub=hub)
+            while True:
+                try:
+                    plugin, result = next(results)
+                except StopIteration:
+                    break
+                except PluginCallError as err:
+                    failed.setdefault(err.plugin, str(err))
+                    continue
+                if result is not None:
+                    staged.setdefault(plugin, []).append((hook, result))
+        out = list(failed.items())
+        for plugin in failed:
+            staged.pop(plugin, None)
+        for plugin, items in staged.items():
+            try:
+                self._register(plugin, items)
+            except (DuplicateSpecError, TypeError, ValueError) as err:
+                out.append((plugin, str(err)))
+        return out
+
+    def _register(self, plugin: str, items: list[tuple[str, Any]]) -> None:
+        try:
+            for hook, result in items:
+                if hook == "register_web_routes":
+                    self.web_routes[plugin] = list(result)
+                elif hook == "register_config_schemas":
+                    for spec in result:
+                        self.add_section(spec, plugin)
+                else:
+                    target = getattr(self, self.FACTORY_HOOKS[hook])
+                    for spec in result:
+                        target.add(spec, plugin)
+        except Exception:
+            self.remove_plugin(plugin)
+            raise
+
+
+def disabled_plugins(raw: Any) -> list[str]:
+    """``plugins.disabled`` read from the raw configuration, before validation: the
+    plugin manager (which validation needs) is made first."""
+    try:
+        disabled = raw.get("plugins", {}).get("disabled", [])
+    except AttributeError:
+        return []
+    if isinstance(disabled, str):
+        return [disabled]
+    return [str(d) for d in disabled] if isinstance(disabled, list) else []

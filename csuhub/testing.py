@@ -92,9 +92,9 @@ def build_hub(
         disabled=disabled, load_entrypoints=load_entrypoints, plugins=list(plugins)
     )
     hub = Hub(config, source="<test>", data_dir=data_dir, pm=pm, web=web)
+    hub.setup()  # the managers exist from here
     if health_interval is not None:
         hub.cameras.health_interval = health_interval
-    hub.setup()
     return hub
 
 

@@ -19,8 +19,9 @@ import pytest
 
 from csuhub.events import PluginFailed, TaskCrashed
 from csuhub.hookspecs import hookimpl
-from csuhub.hub import Hub, HubKey
+from csuhub.hub import Hub
 from csuhub.plugins import make_plugin_manager
+from csuhub.runner import Runner
 from csuhub.testing import build_hub, wait_camera_state
 
 
@@ -134,12 +135,15 @@ async def test_start_and_stop_are_audited_and_unwound(hub_factory: Any) -> None:
     assert actions[:2] == ["hub.stop", "hub.start"]
 
 
-def test_hub_key_is_typed_storage(tmp_path: Path) -> None:
-    hub = build_hub(tmp_path, load_entrypoints=False)
-    key: HubKey[list[int]] = HubKey("numbers")
-    hub.data[key] = [1, 2]
-    assert hub.data[key] == [1, 2]
-    assert key in hub.data
+def test_managers_exist_only_once_the_configuration_is_valid(tmp_path: Path) -> None:
+    hub = Hub({"hub": {"name": "early"}}, source="<test>", data_dir=tmp_path, web=False)
+    with pytest.raises(RuntimeError, match=r"hub\.cameras is built by hub\.setup\(\)"):
+        hub.cameras  # noqa: B018
+    with pytest.raises(RuntimeError, match="setup"):
+        hub.store  # noqa: B018
+    hub.setup()
+    assert hub.retention.cameras is hub.cameras
+    assert hub.requisitions.retention is hub.retention
 
 
 async def test_health_endpoint_reports_hub_plugins_and_cameras(csuhub_hub: Hub) -> None:
@@ -202,11 +206,12 @@ async def test_stop_during_start_leaves_no_orphan_ffmpeg(tmp_path: Path, ffmpeg_
             return span()
 
     hub = build_hub(tmp_path, plugins=[("slow", SlowStart())], load_entrypoints=False)
-    runner = asyncio.create_task(hub.run(handle_signals=False))
+    runner = Runner(hub)
+    running = asyncio.create_task(runner.run(handle_signals=False))
     await asyncio.wait_for(blocked.wait(), 10)
     assert _alive(spawned[0])
-    hub.request_stop("SIGTERM")
-    reason = await asyncio.wait_for(runner, 15)
+    runner.request_stop("SIGTERM")
+    reason = await asyncio.wait_for(running, 15)
     assert reason == "SIGTERM"
     assert hub.state == "stopped"
     assert not _alive(spawned[0])

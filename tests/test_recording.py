@@ -422,7 +422,14 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
                 assert resp.status == 400
         package = tmp_path / "evidence.zip"
         manifest = await export_evidence(
-            hub, "cam-a", start, end, user="opj-durand", reason="PV 2026/1234", output=package
+            hub,
+            hub.recording,
+            "cam-a",
+            start,
+            end,
+            user="opj-durand",
+            reason="PV 2026/1234",
+            output=package,
         )
         assert manifest["requested"] == {"from": start, "to": end}
         assert manifest["actual"]["from"] <= start and manifest["actual"]["to"] >= end - 0.1
@@ -466,7 +473,14 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
             handle.write(b"\x00\x01\x02")
         with pytest.raises(ExportError, match=segments[1].path):
             await export_evidence(
-                hub, "cam-a", start, end, user="x", reason="y", output=tmp_path / "second.zip"
+                hub,
+                hub.recording,
+                "cam-a",
+                start,
+                end,
+                user="x",
+                reason="y",
+                output=tmp_path / "second.zip",
             )
     finally:
         await hub.stop()
@@ -632,7 +646,14 @@ async def test_export_refuses_an_index_row_pointing_outside_the_storage_root(
         )
         with pytest.raises(ExportError, match="outside the storage root"):
             await export_evidence(
-                hub, "cam-a", 1000.0, 1060.0, user="x", reason="y", output=tmp_path / "p.zip"
+                hub,
+                hub.recording,
+                "cam-a",
+                1000.0,
+                1060.0,
+                user="x",
+                reason="y",
+                output=tmp_path / "p.zip",
             )
         assert not (tmp_path / "p.zip").exists()
     finally:

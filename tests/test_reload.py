@@ -18,6 +18,7 @@ import pytest
 import voluptuous as vol
 from conftest import run_cli
 
+import csuhub.hub
 from csuhub.events import ConfigReloaded, ConfigReloadFailed
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
@@ -344,14 +345,14 @@ async def test_secrets_of_a_hub_built_from_data_are_read_off_the_loop(tmp_path: 
     hub = Hub({"hub": {"name": "Secrets"}}, source=str(site), data_dir=tmp_path / "d", web=False)
     loop = asyncio.get_running_loop()
     calls: list[bool] = []
-    original = Hub._read_secrets
+    original = csuhub.hub.read_secrets
 
-    def spy(self: Hub) -> Any:
+    def spy(source: str) -> Any:
         calls.append(_on_loop_thread(loop))
-        return original(self)
+        return original(source)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Hub, "_read_secrets", spy)
+        patch.setattr(csuhub.hub, "read_secrets", spy)
         await hub.start()
     try:
         assert calls == [False]  # read once, in a worker thread

@@ -104,7 +104,14 @@ def build_package(work: Path) -> Built:
         await hub.start()
         try:
             await export_evidence(
-                hub, "cam-a", t0 + 0.5, t0 + 3.5, user="opj", reason="PV 1", output=package
+                hub,
+                hub.recording,
+                "cam-a",
+                t0 + 0.5,
+                t0 + 3.5,
+                user="opj",
+                reason="PV 1",
+                output=package,
             )
         finally:
             await hub.stop()
@@ -481,6 +488,7 @@ async def test_a_package_that_cannot_be_put_in_place_leaves_nothing(
         with pytest.raises(OutputError, match="cannot write"):
             await export_evidence(
                 hub,
+                hub.recording,
                 "cam-a",
                 built.start,
                 built.end,

@@ -15,13 +15,13 @@ from csuhub.events import CameraDiscovered, ComponentFailed, ComponentStarted
 from csuhub.protocols import DiscoverySource
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class DiscoveryManager:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: HubServices) -> None:
         self.hub = hub
         self.sources: dict[str, DiscoverySource] = {}
         self.seen: dict[str, CameraDiscovered] = {}

@@ -40,14 +40,14 @@ from csuhub.events import CameraAuthorizationChanged, CameraDiscovered, CameraSt
 from csuhub.protocols import CameraDriver
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class CameraManager:
     def __init__(
-        self, hub: Hub, *, health_interval: float = 30.0, auth_backoff: float = 60.0
+        self, hub: HubServices, *, health_interval: float = 30.0, auth_backoff: float = 60.0
     ) -> None:
         self.hub = hub
         self.health_interval = health_interval

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from csuhub.config import ERROR, ConfigInvalid
-from csuhub.hub import Hub, default_data_dir
+from csuhub.datadir import PIDFILE, default_data_dir
+from csuhub.hub import Hub
 from csuhub.store import DATABASE, Store
 from csuhub.timeutil import TimeError, parse_time
 
@@ -244,7 +245,7 @@ def load_hub(path: Path, **kwargs: Any) -> Hub:
 def hub_pid(data_dir: Path) -> int | None:
     """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any."""
     try:
-        pid = int((data_dir / "csuhub.pid").read_text().strip())
+        pid = int((data_dir / PIDFILE).read_text().strip())
     except (OSError, ValueError):
         return None
     if pid <= 0:

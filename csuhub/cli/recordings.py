@@ -211,6 +211,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         async with open_store(hub):
             return await export_evidence(
                 hub,
+                hub.recording,
                 args.camera_id,
                 start,
                 end,

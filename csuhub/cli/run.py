@@ -21,6 +21,7 @@ from csuhub.cli.common import (
 )
 from csuhub.config import ConfigInvalid
 from csuhub.config.yaml_loader import loads
+from csuhub.datadir import default_data_dir
 from csuhub.events import (
     AlarmCleared,
     CameraAuthorizationChanged,
@@ -44,8 +45,9 @@ from csuhub.events import (
     SegmentRecorded,
     TaskCrashed,
 )
-from csuhub.hub import Hub, default_data_dir
+from csuhub.hub import Hub
 from csuhub.plugins import PluginState
+from csuhub.runner import Runner
 
 #: The test patterns simulated cameras cycle through.
 PATTERNS = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "testsrc", "yuvtestsrc"]
@@ -120,12 +122,12 @@ def run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
         for line in banner or []:
             out.emit(line, event="info", message=line)
         cap, law = h.retention.cap()
-        default = float(h.retention.config.get("default", 14 * 86400))
+        default = h.retention.settings.default
         policies = ", ".join(name for name, _ in h.retention.policies) or "none"
         out.emit(
             f"retention: {default / 86400:g} days by default, legal maximum {cap / 86400:g} "
             f"days ({law}); policies: {policies}; sweep every "
-            f"{float(h.retention.config.get('interval', 60)):g}s "
+            f"{h.retention.settings.interval:g}s "
             "(csuhub retention status, GET /api/retention/status)",
             event="retention",
             default=default,
@@ -144,7 +146,7 @@ def run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
             )
 
     async def main() -> str:
-        return await hub.run(on_started=started)
+        return await Runner(hub).run(on_started=started)
 
     try:
         reason = asyncio.run(main())

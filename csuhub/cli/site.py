@@ -111,7 +111,8 @@ def cmd_reload(args: argparse.Namespace, out: Output) -> int:
     """Validate here first; only a valid file is sent to the running hub (SIGHUP)."""
     try:
         hub = load_hub(args.config, data_dir=args.data, web=False)
-        hub.retention.build(hub.setup())
+        config = hub.setup()  # builds the managers
+        hub.retention.build(config)
     except ConfigInvalid as err:
         report_invalid(out, err)
         out.note("not reloaded: the running hub keeps its configuration")

@@ -58,7 +58,8 @@ from csuhub.recording.verify import (
 )
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.recording.manager import RecordingManager
+    from csuhub.services import HubServices
     from csuhub.supervisor import ProcessGroup
 
 __all__ = ["ExportError", "OutputError", "Verification", "export_evidence", "verify_package"]
@@ -98,7 +99,8 @@ async def ffmpeg_version(processes: ProcessGroup, binary: str) -> str:
 
 
 async def export_evidence(
-    hub: Hub,
+    hub: HubServices,
+    recording: RecordingManager,
     camera_id: str,
     start: float,
     end: float,
@@ -129,7 +131,7 @@ async def export_evidence(
     if not segments:
         raise ExportError(f"no footage of {camera_id} between those times")
     hub_name = hub_name or await hub_name_of(hub)
-    root = hub.recording.storage_root()
+    root = recording.storage_root()
     loop = asyncio.get_running_loop()
     try:  # checks every segment's path against the storage root, before any is read
         script = concat_list(root, segments, start, end)
@@ -215,7 +217,7 @@ async def export_evidence(
                     "exported_at": time.time(),
                     **(extra or {}),
                 }
-                key = hub.recording.signing_key or load_or_create(hub.data_dir)
+                key = recording.signing_key or load_or_create(hub.data_dir)
                 report("packaging", 0.95)
                 signer = fingerprint(key)
                 readme = README_TEXT.format(
@@ -254,7 +256,7 @@ async def export_evidence(
     return manifest
 
 
-async def hub_name_of(hub: Hub) -> str:
+async def hub_name_of(hub: HubServices) -> str:
     """The name the manifest gives the hub: its configured ``hub.name``; a hub made
     without its site file (the CLI with ``--data`` only) takes the name it last
     started under, from the audit trail, rather than csuhub's default name."""

@@ -50,7 +50,8 @@ from csuhub.store.records import Gap, NewSegment
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from csuhub.hub import Hub
+    from csuhub.cameras.manager import CameraManager
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ Settle = Callable[[_Indexed | None, BaseException | None], None]
 
 
 class RecordingManager:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: HubServices, cameras: CameraManager) -> None:
         self.hub = hub
+        #: which cameras exist, may record, and their drivers (the stream URI)
+        self.cameras = cameras
         self.backend: RecordingBackend | None = None
         self.recorders: dict[str, Recorder] = {}
         self.states: dict[str, tuple[str, str]] = {}
@@ -106,18 +109,18 @@ class RecordingManager:
         spec = self.hub.registry.recording_backends.get(name)
         if spec is None:
             _LOGGER.warning("no recording backend %r: nothing is recorded", name)
-            for camera_id in self.hub.cameras.entries:
+            for camera_id in self.cameras.entries:
                 self._set(camera_id, "blocked", f"no recording backend {name!r}")
             return
         self.backend = spec.factory(self.hub, spec.config_schema(self.config.get("options", {})))
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         # everything missing between the last segment and now was the hub being down
-        for camera_id in self.hub.cameras.entries:
+        for camera_id in self.cameras.entries:
             self.pending_gap[camera_id] = "hub down"
         self._unsub.append(self.hub.bus.listen(CameraStateChanged, self._on_camera))
         self._unsub.append(self.hub.bus.listen(CameraAuthorizationChanged, self._on_camera))
         self.reconciliation = await reconcile_storage(self.hub, self)
-        for camera_id in list(self.hub.cameras.entries):
+        for camera_id in list(self.cameras.entries):
             await self.evaluate(camera_id)
         self.hub.supervisor.spawn("recording-watch", self._watch)
 
@@ -151,7 +154,7 @@ class RecordingManager:
     async def evaluate(self, camera_id: str) -> None:
         if self.backend is None:
             return
-        allowed, why = self.hub.cameras.may_record(camera_id)
+        allowed, why = self.cameras.may_record(camera_id)
         recording = camera_id in self.recorders
         if allowed and not recording:
             await self._start_recorder(camera_id)
@@ -163,12 +166,12 @@ class RecordingManager:
 
     async def _start_recorder(self, camera_id: str) -> None:
         assert self.backend is not None
-        driver = self.hub.cameras.drivers.get(camera_id)
+        driver = self.cameras.drivers.get(camera_id)
         if driver is None:
             return
         try:
             source = await driver.stream(
-                self.hub.cameras.entries[camera_id].options.get("profile", "main")
+                self.cameras.entries[camera_id].options.get("profile", "main")
             )
         except Exception as err:
             self._set(camera_id, "blocked", f"no stream: {err}")

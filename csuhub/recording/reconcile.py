@@ -39,8 +39,8 @@ from csuhub.recording.layout import (
 from csuhub.recording.mp4info import Mp4Error, read_info
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
     from csuhub.recording.manager import RecordingManager
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _cameras(root: Path) -> set[str]:
     return {p.name for p in root.iterdir()} if root.is_dir() else set()
 
 
-async def reconcile_storage(hub: Hub, manager: RecordingManager) -> dict[str, Any]:
+async def reconcile_storage(hub: HubServices, manager: RecordingManager) -> dict[str, Any]:
     """Index unknown files, mark vanished ones; what was done, as counts."""
     root = manager.root
     recovered, damaged = 0, 0

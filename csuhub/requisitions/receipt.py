@@ -21,7 +21,9 @@ from csuhub.requisitions.model import LEGAL_FRAMES
 from csuhub.timeutil import iso_or_blank
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from csuhub.services import HubServices
 
 
 @cache
@@ -37,17 +39,18 @@ def _fill(text: dict[str, str], markup: dict[str, str]) -> str:
 
 
 def render_receipt(
-    hub: Hub,
+    hub: HubServices,
     req: dict[str, Any],
     files: list[dict[str, Any]],
     skipped: dict[str, str],
     actor: str,
     *,
     hub_name: str | None = None,
+    key: Ed25519PrivateKey | None = None,
 ) -> str:
     """The receipt of one export. It prints the signing key's fingerprint: the
     channel by which the court learns which key to trust, outside the packages."""
-    tz = hub.config.hub.get("timezone", "Europe/Paris")
+    tz = hub.config.settings.hub.timezone
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(f['camera_id'])}</td><td>{e(iso_or_blank(f['from'], tz))}</td>"
@@ -77,7 +80,7 @@ def render_receipt(
             "end": iso_or_blank(req["end"], tz),
             "actor": actor,
             "now": iso_or_blank(time.time(), tz),
-            "fingerprint": _signer(hub),
+            "fingerprint": _signer(hub, key),
         },
         {
             "rows": rows,
@@ -89,7 +92,7 @@ def render_receipt(
     )
 
 
-def _signer(hub: Hub) -> str:
-    """The fingerprint of the key the packages were signed with."""
-    key = hub.recording.signing_key or load_or_create(hub.data_dir)
-    return fingerprint(key)
+def _signer(hub: HubServices, key: Ed25519PrivateKey | None) -> str:
+    """The fingerprint of the key the packages were signed with (the recording
+    manager's, loaded at start; read from the data directory otherwise)."""
+    return fingerprint(key or load_or_create(hub.data_dir))

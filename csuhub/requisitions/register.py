@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from csuhub.timeutil import iso_or_blank
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.services import HubServices
 
 COLUMNS = (
     "requisition_id",
@@ -38,13 +38,13 @@ COLUMNS = (
 )
 
 
-async def register_csv(hub: Hub) -> str:
+async def register_csv(hub: HubServices) -> str:
     """The whole register, times in the hub's time zone."""
     store = hub.store.requisitions
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    tz = hub.config.hub.get("timezone", "Europe/Paris")
+    tz = hub.config.settings.hub.timezone
     extractions: dict[int, list[dict[str, Any]]] = {}
     for row in await store.extractions():
         extractions.setdefault(row["requisition_id"], []).append(row)

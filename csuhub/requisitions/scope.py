@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.services import HubServices
 
 #: Two recorded segments closer than this are one continuous range.
 JOIN = 1.5
@@ -77,7 +77,7 @@ def _explain(
 
 
 async def requisition_scope(
-    hub: Hub, cameras: list[str], start: float, end: float
+    hub: HubServices, cameras: list[str], start: float, end: float
 ) -> dict[str, Any]:
     """Per camera, exactly which ranges exist (and are held) and which do not, and why."""
     out: dict[str, Any] = {}

@@ -35,14 +35,20 @@ from csuhub.requisitions.scope import requisition_scope
 from csuhub.store.requisitions import DuplicateReference
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.recording.manager import RecordingManager
+    from csuhub.retention.manager import RetentionManager
+    from csuhub.services import HubServices
 
 Progress = Callable[[str, float], None]
 
 
 class Requisitions:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(
+        self, hub: HubServices, retention: RetentionManager, recording: RecordingManager
+    ) -> None:
         self.hub = hub
+        self.retention = retention
+        self.recording = recording
 
     @property
     def store(self) -> Any:
@@ -159,6 +165,7 @@ class Requisitions:
             try:
                 manifest = await export_evidence(
                     self.hub,
+                    self.recording,
                     camera_id,
                     req["start"],
                     req["end"],
@@ -207,7 +214,13 @@ class Requisitions:
                 + "; ".join(f"{c}: {why}" for c, why in skipped.items())
             )
         receipt = render_receipt(
-            self.hub, req, files, skipped, actor, hub_name=await hub_name_of(self.hub)
+            self.hub,
+            req,
+            files,
+            skipped,
+            actor,
+            hub_name=await hub_name_of(self.hub),
+            key=self.recording.signing_key,
         )
         (folder / "receipt.html").write_text(receipt, encoding="utf-8")
         (folder / "requisition.json").write_text(
@@ -269,7 +282,7 @@ class Requisitions:
             raise RequisitionError(f"requisition {req_id} is already closed")
         released = await self.hub.store.retention.release("requisition", str(req_id), actor)
         # what the release hands back to retention, and what is already past its age
-        ctx = await self.hub.retention.context()
+        ctx = await self.retention.context()
         past_age = {}
         for camera_id in req["cameras"]:
             rules = ctx.retention_of(camera_id)
@@ -288,7 +301,7 @@ class Requisitions:
             past_age_segments=past_age,
         )
         self._changed(req_id, req["reference"], "closed")
-        self.hub.retention.wake()
+        self.retention.wake()
         result = await self.get(req_id)
         result["released"] = {**released, "past_age_segments": past_age}
         return result

@@ -13,19 +13,20 @@ import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from csuhub.alarms import AlarmBoard
 from csuhub.config import ConfigInvalid, ConfigIssue, SiteConfig
-from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
+from csuhub.config.settings import RetentionSettings
 from csuhub.events import RetentionAlert
-from csuhub.retention.context import DAY, CameraRetention, SweepContext
+from csuhub.retention.context import CameraRetention, SweepContext
 from csuhub.retention.destroy import destroy_batch
 from csuhub.retention.status import retention_status
 from csuhub.retention.sweep import Progress, Sweep, SweepReport, check_expiring, plan
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.cameras.manager import CameraManager
+    from csuhub.recording.manager import RecordingManager
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,8 +46,14 @@ RECURRING_ALARMS = frozenset(
 
 
 class RetentionManager:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(
+        self, hub: HubServices, cameras: CameraManager, recording: RecordingManager
+    ) -> None:
         self.hub = hub
+        #: the cameras the hub knows (configured or adopted) have a retention too
+        self.cameras = cameras
+        #: where the footage is (``storage_root()``)
+        self.recording = recording
         self.config: dict[str, Any] = {}
         self.policies: list[tuple[str, Any]] = []
         self.last: SweepReport | None = None
@@ -70,6 +77,13 @@ class RetentionManager:
         Raises ``ConfigInvalid`` and keeps the policies it had when one cannot be built.
         """
         self.config, self.policies = built or self.build(site or self.hub.config)
+
+    @property
+    def settings(self) -> RetentionSettings:
+        """The running retention section, typed (the hub's until ``configure()``)."""
+        return (
+            RetentionSettings.of(self.config) if self.config else self.hub.config.settings.retention
+        )
 
     def build(self, site: SiteConfig) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
         """Every policy ``site`` names, built, or ``ConfigInvalid``: never some of them.
@@ -121,7 +135,7 @@ class RetentionManager:
         self._wake.set()
 
     async def _loop(self) -> None:
-        interval = float(self.config.get("interval", 60.0))
+        interval = self.settings.interval
         while True:
             try:
                 await self.sweep()
@@ -143,8 +157,8 @@ class RetentionManager:
         """Finish any sweep a crash interrupted: its marked rows are destroyed."""
         report = {"sweeps": 0, "segments": 0}
         store = self.hub.store.retention
-        root = self.hub.recording.storage_root()
-        tz = ZoneInfo(self.hub.config.hub.get("timezone", "Europe/Paris"))
+        root = self.recording.storage_root()
+        tz = self.hub.config.settings.hub.zone
         for sweep_id in await store.unfinished_sweeps():
             rows = await store.marked(sweep_id)
             destroyed = await destroy_batch(store, root, tz, sweep_id, rows, time.time())
@@ -160,18 +174,18 @@ class RetentionManager:
     # -- what a sweep sees ------------------------------------------------------------------
 
     def cap(self) -> tuple[float, str]:
-        jurisdiction = self.hub.config.hub.get("jurisdiction", "fr")
-        return JURISDICTION_RETENTION_CAP_DAYS[jurisdiction] * DAY, JURISDICTION_LAW[jurisdiction]
+        hub = self.hub.config.settings.hub
+        return hub.retention_cap, hub.law
 
     def camera_retention(self) -> dict[str, CameraRetention]:
-        default = float(self.config.get("default", 14 * DAY))
+        default = self.settings.default
         out: dict[str, CameraRetention] = {}
         for camera in self.hub.config.section("cameras", []) or []:
             minimum = (camera.get("authorization") or {}).get("min_retention")
             out[camera["id"]] = CameraRetention(
                 camera["id"], float(camera.get("retention", default)), minimum
             )
-        for camera_id in self.hub.cameras.entries:
+        for camera_id in self.cameras.entries:
             out.setdefault(camera_id, CameraRetention(camera_id, default))
         return out
 
@@ -182,9 +196,9 @@ class RetentionManager:
             now=time.time() if now is None else now,
             cap=cap,
             law=law,
-            default_retention=float(self.config.get("default", 14 * DAY)),
+            default_retention=self.settings.default,
             cameras=self.camera_retention(),
-            storage_root=self.hub.recording.storage_root(),
+            storage_root=self.recording.storage_root(),
             recorded=set(await self.hub.store.recorded_cameras()),
             dry_run=dry_run,
             alarm=self._alarm,
@@ -222,7 +236,7 @@ class RetentionManager:
             ctx = await self.context(now, dry_run)
             report = self.last = SweepReport(None, dry_run, ctx.now)
             planned = await plan(self.policies, ctx)
-            await check_expiring(self.hub, ctx, float(self.config.get("alert_before", 86400.0)))
+            await check_expiring(self.hub, ctx, self.settings.alert_before)
             report = await Sweep(self.hub, ctx, report, started).run(
                 planned, origin, progress or (lambda stage, fraction: None)
             )
@@ -233,7 +247,7 @@ class RetentionManager:
     async def status(self) -> dict[str, Any]:
         return await retention_status(
             await self.context(),
-            float(self.config.get("interval", 60.0)),
+            self.settings.interval,
             [name for name, _ in self.policies],
             self.last,
         )

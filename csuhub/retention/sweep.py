@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from csuhub.events import RetentionSwept
 from csuhub.protocols import Expiry
@@ -26,7 +25,7 @@ from csuhub.retention.destroy import destroy_batch
 from csuhub.store.retention import PRESERVE, Marked, MarkRequest
 
 if TYPE_CHECKING:
-    from csuhub.hub import Hub
+    from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ async def plan(policies: list[tuple[str, Any]], ctx: SweepContext) -> list[tuple
     return planned
 
 
-async def check_expiring(hub: Hub, ctx: SweepContext, window: float) -> None:
+async def check_expiring(hub: HubServices, ctx: SweepContext, window: float) -> None:
     """Tell once, ``window`` ahead, that preserved footage reaches the legal cap."""
     due: list[int] = []
     for hold in await hub.store.retention.holds():
@@ -171,7 +170,9 @@ class Sweep:
     """One sweep, from the plan to the register; ``run()`` once. ``started`` is the
     monotonic time the sweep began (its context included), for the report's duration."""
 
-    def __init__(self, hub: Hub, ctx: SweepContext, report: SweepReport, started: float) -> None:
+    def __init__(
+        self, hub: HubServices, ctx: SweepContext, report: SweepReport, started: float
+    ) -> None:
         self.hub = hub
         self.ctx = ctx
         self.report = report
@@ -209,7 +210,7 @@ class Sweep:
         self, planned: list[tuple[Expiry, int]], origin: str, progress: Progress
     ) -> None:
         ctx, report, store = self.ctx, self.report, self.hub.store.retention
-        tz = ZoneInfo(self.hub.config.hub.get("timezone", "Europe/Paris"))
+        tz = self.hub.config.settings.hub.zone
         sweep_id = await store.begin_sweep(origin)
         report.sweep_id = sweep_id
         # a hold plugin disabled by a failure still vetoes: hold_decision fails closed

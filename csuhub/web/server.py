@@ -4,6 +4,7 @@ which would take over the event loop the hub owns)."""
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -39,6 +40,15 @@ class ClientFaults(logging.Filter):
 #: the logger of the web server's connections (``RequestHandler``'s ``logger``)
 HTTP_LOGGER = logging.getLogger("csuhub.web.http")
 HTTP_LOGGER.addFilter(ClientFaults())
+
+
+async def serve(hub: Hub, stack: AsyncExitStack) -> WebServer:
+    """Start the hub's web server on ``hub.web`` (host, port) and stop it with ``stack``."""
+    settings = hub.config.hub["web"]
+    server = WebServer(hub, settings["host"], settings["port"])
+    await server.start()
+    stack.push_async_callback(server.stop)
+    return server
 
 
 class WebServer:

@@ -1,0 +1,71 @@
+"""Where a hub keeps its data, and the lock that keeps it to one hub.
+
+Two hubs on one data directory would corrupt each other's recordings and
+register, so the directory is claimed with a pidfile lock (``flock``) held for
+the hub's life; the pid written in it is what ``csuhub reload`` and the CLI's
+signals read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["PIDFILE", "DataDirLock", "default_data_dir", "resolve_data_dir"]
+
+PIDFILE = "csuhub.pid"
+
+
+def default_data_dir(name: str = "") -> Path:
+    """``$XDG_DATA_HOME/csuhub`` (``~/.local/share/csuhub``), per the XDG spec."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "csuhub" / name if name else base / "csuhub"
+
+
+def resolve_data_dir(override: Path | None, configured: Any, source: Path | None) -> Path:
+    """The data directory: the caller's override, else ``hub.data_dir`` (relative to
+    the site file, so a site moves with its data), else the XDG default."""
+    if override is not None:
+        return override.expanduser().resolve()
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_absolute() and source is not None:
+            path = source.parent / path
+        return path.resolve()
+    return default_data_dir()
+
+
+class DataDirLock:
+    """The pidfile lock of one data directory (``acquire`` raises ``OSError`` when
+    another hub holds it, naming its pid)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = open(self.data_dir / PIDFILE, "a+")  # held open (and locked) for the hub's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip() or "?"
+            handle.close()
+            raise OSError(
+                f"another hub (pid {other}) is running on the data directory {self.data_dir}"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)
+            handle.close()
