@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from csuhub.hookcalls import PluginCallError
 from csuhub.hub import Hub
 from csuhub.plugins import make_plugin_manager
 from csuhub.registry import Registry
@@ -287,11 +288,15 @@ def validate_plugin(plugin: object, hub: Hub | None = None) -> list[str]:
     probe = hub if hub is not None else _ProbeHub()
     hooks = [*Registry.FACTORY_HOOKS, "register_config_schemas", "register_web_routes"]
     for hook in hooks:
-        for impl in pm.get_plugin("under-test") and getattr(pm.hook, hook).get_hookimpls():
+        # as the hub calls it: through pluggy, with any wrapper hookimpl around it
+        results = pm.call_each(hook, hub=probe)
+        while True:
             try:
-                result = impl.function(**{a: probe for a in impl.argnames})
-            except Exception as err:
-                problems.append(f"{hook} raised {type(err).__name__}: {err}")
+                _, result = next(results)
+            except StopIteration:
+                break
+            except PluginCallError as err:
+                problems.append(f"{hook} raised {type(err.error).__name__}: {err.error}")
                 continue
             problems.extend(_check_result(hook, result))
     return problems

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from csuhub.config.settings import DiscoverySettings
 from csuhub.events import CameraDiscovered, ComponentFailed, ComponentStarted
 from csuhub.protocols import DiscoverySource
 
@@ -77,10 +78,10 @@ class DiscoveryManager:
             return
         self.sources[name] = source
         self.hub.bus.fire(ComponentStarted(kind="discovery_source", component=name, plugin=plugin))
-        interval = float(entry.get("interval", 300.0))
-        timeout = float(entry.get("timeout", 5.0))
+        settings = DiscoverySettings.of(entry)
         self.hub.supervisor.spawn(
-            f"discovery:{name}", lambda: self._loop(name, source, timeout, interval)
+            f"discovery:{name}",
+            lambda: self._loop(name, source, settings.timeout, settings.interval),
         )
 
     async def _loop(

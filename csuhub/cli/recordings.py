@@ -114,7 +114,7 @@ async def recorder_now(hub: Hub, camera_id: str) -> RecorderNow:
     (what the hub requires to record). The open segment is then bounded by the
     segment length, so a recorder that has silently stopped is a hole again after
     one segment."""
-    segment = float((hub.config.section("recording") or {}).get("segment", 60.0))
+    segment = hub.config.settings.recording.segment
     if hub_pid(hub.data_dir) is None:
         return RecorderNow(False, segment)
     row = await hub.store.get_camera(camera_id)

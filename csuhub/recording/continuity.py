@@ -65,7 +65,7 @@ def recorder_of(hub: Any, camera_id: str) -> RecorderNow:
     manager = hub.recording
     state = manager.states.get(camera_id, ("", ""))[0]
     running = camera_id in manager.recorders and state in ("starting", "recording")
-    return RecorderNow(running, float(manager.config.get("segment", 60.0)))
+    return RecorderNow(running, hub.config.settings.recording.segment)
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,12 +262,7 @@ async def hub_name_of(hub: HubServices) -> str:
     started under, from the audit trail, rather than csuhub's default name."""
     if hub.source != "<none>":
         return hub.name
-    row = await hub.store.transaction(
-        lambda conn: conn.execute(
-            "SELECT target FROM audit_log WHERE action='hub.start' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    )
-    return str(row[0]) if row else hub.name
+    return await hub.store.audit_trail.last_target("hub.start") or hub.name
 
 
 README_TEXT = """Paquet de preuve vidéo csuhub / csuhub video evidence package
