@@ -128,7 +128,7 @@ class CameraManager:
             options=options,
             origin="config",
             authorization_expires=str(expires) if expires else None,
-            enabled=camera.get("enabled", True),
+            enabled=camera["enabled"],  # validated: the schema gives the default
         )
         self.entries[camera_id] = entry
         await self._update_authorization(camera_id, entry.authorization_expires)

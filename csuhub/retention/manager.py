@@ -96,14 +96,14 @@ class RetentionManager:
         config = dict(site.section("retention") or {})
         policies: list[tuple[str, Any]] = []
         issues: list[ConfigIssue] = []
-        for index, entry in enumerate(config.get("policies", [])):
-            name = entry["policy"]
+        for index, entry in enumerate(site.settings.retention.policies):
+            name = entry.policy
             spec = self.hub.registry.retention_policies.get(name)
             if spec is None:
                 _LOGGER.warning("retention policy %r is not installed: it does nothing", name)
                 continue
             try:
-                policy = spec.factory(self.hub, spec.config_schema(entry.get("options", {})))
+                policy = spec.factory(self.hub, spec.config_schema(entry.options))
             except Exception as err:
                 # the issue says it, with file:line; the traceback is for the plugin's author
                 _LOGGER.debug("retention policy %r cannot be built", name, exc_info=True)
