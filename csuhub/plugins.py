@@ -107,6 +107,9 @@ class CsuhubPluginManager(pluggy.PluginManager):
         if not _hashable(plugin):
             record.state = PluginState.FAILED
             record.reason = UNHASHABLE
+            # what it would have implemented: a hold plugin refused here must still keep
+            # its footage (``failed_with("retention_hold")`` fails closed on it)
+            record.hooks = sorted(declared_hooks(self, plugin))
             self.records[name] = record
             _LOGGER.error("plugin %s not loaded: %s", name, record.reason)
             return record
@@ -115,6 +118,7 @@ class CsuhubPluginManager(pluggy.PluginManager):
         except pluggy.PluginValidationError as err:
             record.state = PluginState.FAILED
             record.reason = f"invalid hook implementation: {err}"
+            record.hooks = sorted(declared_hooks(self, plugin))
             self.records[name] = record
             _LOGGER.error("plugin %s not loaded: %s", name, record.reason)
             return record
@@ -204,8 +208,9 @@ def declared_hooks(pm: pluggy.PluginManager, plugin: object) -> Iterable[str]:
     """The hooks ``plugin`` implements, registered or not: a historic hook raising
     inside ``register`` stops pluggy before it adds the plugin's later hooks."""
     for attribute in dir(plugin):
-        if pm.parse_hookimpl_opts(plugin, attribute) is not None:
-            yield attribute
+        opts = pm.parse_hookimpl_opts(plugin, attribute)
+        if opts is not None:
+            yield opts.get("specname") or attribute
 
 
 #: why an unhashable plugin object is refused: each plugin is asked apart through

@@ -364,3 +364,33 @@ def test_plugins_coming_and_going_are_seen_by_the_next_call() -> None:
     pm.register_plugin(driver("c"), "c")  # as many implementations as before, not the same
     assert select(pm, "driver_for_discovery", kwargs) == select(pm, "driver_for_discovery", kwargs)
     assert select(pm, "driver_for_discovery", kwargs).answer == "c"
+
+
+def test_a_hold_plugin_refused_at_registration_still_keeps_footage(tmp_path: Path) -> None:
+    """Seen in review: an unhashable (or invalid) hold plugin was recorded FAILED with
+    no hooks, so ``failed_with`` missed it and the sweep destroyed what it held."""
+
+    @dataclass
+    class UnhashableHold:
+        label: str = "x"
+
+        @hookimpl(specname="retention_hold")
+        def keep_court_order(self, hub: Any, segment: SegmentRef) -> str | None:
+            return "court order"
+
+    class BadSignature:
+        @hookimpl
+        def retention_hold(self, hub: Any, segment: SegmentRef, surplus: int) -> str | None:
+            return "court order"
+
+    segment = SegmentRef(
+        id=1, camera_id="cam", start=0.0, end=60.0, path="cam/x.mp4", policy="max_age"
+    )
+    for plugin in (UnhashableHold(), BadSignature()):
+        hub = build_hub(
+            tmp_path / type(plugin).__name__, plugins=[("holder", plugin)], load_entrypoints=False
+        )
+        assert hub.pm.records["holder"].state is PluginState.FAILED
+        assert [r.name for r in hub.pm.failed_with("retention_hold")] == ["holder"]
+        decision = hub.hold_decision(segment)
+        assert decision.failed and hub.hold_reason(segment) is not None
