@@ -16,6 +16,11 @@ Why this shape:
   segment**), then placed (:func:`csuhub.api.place`, off the
   loop) under ``YYYY/MM/DD/HH/`` (UTC) with the name of their media-clock
   start, ``-2``, ``-3``... when that second is taken.
+* Segment boundaries are staggered (``stagger.py``): each camera cuts at its
+  own phase of the wall-clock period, so cameras started together do not
+  close, hash and index their segments in one burst. The first segment after
+  a (re)start ends at the camera's next phase, so it is shorter; its
+  duration, like every other's, comes from the media.
 * Index times come from the media's own timestamps: the list gives each
   segment's first and last presentation time, and one wall-clock anchor per
   ffmpeg run (:class:`MediaClock`, in ``clock.py``) places that timeline on
@@ -62,6 +67,7 @@ from csuhub.api import (
 )
 from csuhub_ffmpeg.clock import MediaClock
 from csuhub_ffmpeg.diagnose import classify
+from csuhub_ffmpeg.stagger import Phases, clock_options
 
 __all__ = [
     "OPTIONS",
@@ -129,6 +135,8 @@ class FfmpegRecorder:
         self.sink = sink
         self.segment_seconds = segment_seconds
         self.audio = audio
+        #: where in each segment period (wall clock, 0 <= phase < 1) this camera cuts
+        self.phase = backend.phases(camera_id)
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self.restarts = 0
         self.proc: asyncio.subprocess.Process | None = None
@@ -172,6 +180,7 @@ class FfmpegRecorder:
             "segment_list_type": "csv",
             "map": "0:v:0" if not self.audio else "0",
         }
+        output.update(clock_options(self.source, self.phase, self.segment_seconds))
         if not self.audio:
             output["an"] = None
         stream = ffmpeg.input(url, **input_options).output(pattern, **output)
@@ -397,6 +406,8 @@ class FfmpegBackend:
         if binary is None:
             raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
         self.binary = binary
+        #: where each camera it records cuts its segments, for this backend's life
+        self.phases = Phases()
 
     def recorder(
         self,
