@@ -288,3 +288,58 @@ async def test_index_writes_from_a_worker_thread(tmp_path: Path) -> None:
         assert (await store.segment(segment_id)).sha256 == "ab"  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_the_last_end_cache_does_not_survive_a_reopen(tmp_path: Path) -> None:
+    """Seen in review: the cache's (data_version, total_changes) restart with a new
+    connection, so after close, an outside delete and reopen, the same number of writes
+    matched the old state and the stale cache measured the gap from deleted footage."""
+    db = tmp_path / "csuhub.db"
+    store = Store(db)
+    await store.open()
+    try:
+        await _index(store, "cam/0.mp4", 0.0, 10.0)
+        await _index(store, "cam/1.mp4", 10.0, 20.0)
+        await store.close()
+        other = sqlite3.connect(db)
+        other.execute("DELETE FROM segments WHERE path='cam/1.mp4'")
+        other.commit()
+        other.close()
+        await store.open()
+        # as many changes on the new connection as the old one had made
+        for _ in range(2):
+            await store.call(
+                lambda conn: conn.execute("UPDATE segments SET size=size WHERE path='cam/0.mp4'")
+            )
+        _, gap = await _index(store, "cam/2.mp4", 30.0, 40.0)
+        assert gap is not None and (gap.start, gap.end) == (10.0, 30.0)
+    finally:
+        await store.close()
+
+
+async def test_a_segment_queued_as_the_store_closes_is_answered(tmp_path: Path) -> None:
+    """Seen in review: a flush queued behind the close never ran, its segment's future
+    was never answered (the recorder hung) and no later flush was ever scheduled."""
+    from csuhub.store import NewSegment, StoreError
+
+    store = Store(tmp_path / "csuhub.db")
+    await store.open()
+    gate = threading.Event()
+    blocker = store.submit(lambda conn: gate.wait(5))  # hold the store's thread
+    closing = asyncio.ensure_future(store.close())
+    await asyncio.sleep(0.05)  # the close is queued on the store's thread...
+    future = store.submit_segment(NewSegment("cam", 0.0, 10.0, 1, "cam/0.mp4", "ab"))
+    gate.set()  # ...before the segment's flush
+    await closing
+    await asyncio.wrap_future(blocker)
+    with pytest.raises(StoreError, match="closed"):
+        await asyncio.wait_for(asyncio.wrap_future(future), 5)
+    await store.open()
+    try:
+        segment_id, _ = await asyncio.wait_for(
+            store.add_segment("cam", start=0.0, end=10.0, size=1, path="cam/0.mp4", sha256=None),
+            5,
+        )
+        assert segment_id > 0
+    finally:
+        await store.close()

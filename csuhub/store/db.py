@@ -149,7 +149,10 @@ def in_transaction(conn: sqlite3.Connection, func: Callable[..., T], *args: Any)
     try:
         result = func(conn, *args)
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (disk full, I/O error): a second
+        # ROLLBACK would raise and hide the real error
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from csuhub.store.holds import strongest
-from csuhub.store.records import Gap, NewSegment, Segment
+from csuhub.store.records import Gap, NewSegment, Segment, StoreError
 
 if TYPE_CHECKING:
     from csuhub.store.db import Database
@@ -210,7 +210,9 @@ class IndexWriter:
         self._scheduled = False
         #: the per-camera cache, and the state of the database it describes
         self._latest: dict[str, Latest] = {}
-        self._seen: tuple[int, int] | None = None
+        #: (connection, data_version, total_changes): both counters restart with a new
+        #: connection, so a reopened store must not match the old one's state
+        self._seen: tuple[sqlite3.Connection, int, int] | None = None
 
     def submit(self, new: NewSegment) -> Future[tuple[int, Gap | None]]:
         """Queue a segment, from any thread; the future is its (id, gap)."""
@@ -220,7 +222,7 @@ class IndexWriter:
             schedule, self._scheduled = not self._scheduled, True
         if schedule:
             try:
-                self.db.submit(self._flush)
+                self.db.submit(self._flush).add_done_callback(self._flush_done)
             except BaseException:
                 with self._lock:
                     batch, self._waiting, self._scheduled = self._waiting, [], False
@@ -233,8 +235,20 @@ class IndexWriter:
     async def add(self, new: NewSegment) -> tuple[int, Gap | None]:
         return await asyncio.wrap_future(self.submit(new))
 
-    def _state(self, conn: sqlite3.Connection) -> tuple[int, int]:
-        return conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+    def _state(self, conn: sqlite3.Connection) -> tuple[sqlite3.Connection, int, int]:
+        return conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
+    def _flush_done(self, done: Future[None]) -> None:
+        """A flush that never ran (the store closed first) answers what waits on it,
+        and lets the next segment schedule a flush again."""
+        # _flush answers its own batch; only a flush that did not run is handled here
+        if not done.cancelled() and not isinstance(done.exception(), StoreError):
+            return
+        with self._lock:
+            batch, self._waiting, self._scheduled = self._waiting, [], False
+        for _, future in batch:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(StoreError("the store closed before the segment was indexed"))
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         with self._lock:
@@ -247,7 +261,8 @@ class IndexWriter:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # read inside the write lock: no other process can commit until ours
-                if self._state(conn) != self._seen:
+                state = self._state(conn)
+                if state != self._seen:  # connections compare by identity
                     self._latest.clear()
                 latest = dict(self._latest)
                 for new, _ in batch:
