@@ -215,7 +215,7 @@ class PolicyStore:
     RESERVED_KINDS = frozenset({"requisition"})
 
     def __init__(self, sweep: SweepContext) -> None:
-        self._retention = sweep.store.retention
+        self._retention = sweep.hub.store.retention
         self.dry_run = sweep.dry_run
 
     async def oldest_unheld(

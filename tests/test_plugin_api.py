@@ -60,3 +60,23 @@ async def test_incidents_are_typed_and_oldest_unheld_reads_the_index(hub_factory
         )
         befores, found = await store.oldest_unheld(250, {}, START + DAY)
         assert found == 300 and befores == {"cam-p": made[2].end}  # three 100-byte segments
+
+
+async def test_a_policy_cannot_alter_the_sweep_it_is_shown(hub_factory: Any) -> None:
+    """Seen in review: the core reads ``dry_run``, ``now`` and ``cap`` again after the
+    policies planned, so a policy setting ``sweep.dry_run = False`` made a dry run
+    destroy footage; and ``sweep.store`` handed out the whole store (legal holds)."""
+    import dataclasses
+
+    async with hub_factory(sweeping=False) as hub:
+        await index_footage(hub, "cam-p", START, 1)
+        sweep = await hub.retention.context(now=START + DAY, dry_run=True)
+        for field, value in (("dry_run", False), ("now", START + 99 * DAY), ("cap", 0.0)):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(sweep, field, value)
+        with pytest.raises(TypeError):
+            sweep.cameras["cam-x"] = sweep.retention_of("cam-p")  # type: ignore[index]
+        with pytest.raises(AttributeError):
+            sweep.recorded.add("cam-x")  # type: ignore[attr-defined]
+        assert not hasattr(sweep, "store")
+        assert "cam-p" in sweep.recorded

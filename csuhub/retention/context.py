@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
-    from csuhub.store import Store
 
 DAY = 86400.0
 
@@ -25,23 +25,29 @@ class CameraRetention:
     minimum: float | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SweepContext:
+    """Frozen, and its collections read-only: the core reads ``now``, ``cap`` and
+    ``dry_run`` again after the policies have planned, so a policy that could set
+    ``dry_run = False`` or move ``now`` would turn a dry run into destruction or
+    expire held footage early. The store is not on it: policies write through
+    ``csuhub.api.policy_store``."""
+
     hub: Hub
     now: float
     cap: float
     law: str
     default_retention: float
-    cameras: dict[str, CameraRetention]
+    cameras: Mapping[str, CameraRetention]
     storage_root: Path
     #: every camera with footage in the index, configured or not (read once per sweep)
-    recorded: set[str] = field(default_factory=set)
+    recorded: frozenset[str] = frozenset()
     dry_run: bool = False
     alarm: Callable[..., None] = field(default=lambda *a, **k: None)
 
-    @property
-    def store(self) -> Store:
-        return self.hub.store
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cameras", MappingProxyType(dict(self.cameras)))
+        object.__setattr__(self, "recorded", frozenset(self.recorded))
 
     def retention_of(self, camera_id: str) -> CameraRetention:
         """Cameras no longer configured keep the default: their footage still expires."""

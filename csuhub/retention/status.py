@@ -16,7 +16,7 @@ async def retention_status(
 ) -> dict[str, Any]:
     """Per camera its rules and oldest footage; the disk, the holds, the last sweeps,
     and the alerts of the last sweep, as of ``ctx.now``."""
-    store = ctx.store.retention
+    store = ctx.hub.store.retention
     overview = await store.overview()
     total, free = ctx.disk() if ctx.storage_root.exists() else (0, 0)
     cameras = []
