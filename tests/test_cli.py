@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -11,13 +13,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import run_cli
 
 import csuhub
 from csuhub.cli import build_parser
-from csuhub.cli.common import Output, plural, table
+from csuhub.cli.common import Output, hub_pid, plural, signal_hub, table
 from csuhub.store import Store
 
 
@@ -378,8 +381,8 @@ def test_commands_find_the_demo_hub_as_the_readme_says(
     result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
     assert result.returncode == 2 and "pass --data to say which" in result.stderr
     # the one whose hub runs wins
-    (xdg / "csuhub" / "demo" / "csuhub.pid").write_text(f"{os.getpid()}\n")
-    result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
+    with hub_lock(xdg / "csuhub" / "demo"):
+        result = run_cli("recordings", "gaps", "cam-grand-place", *span, env=cli_env)
     assert result.returncode == 0 and "100.000 % recorded" in result.stdout
 
 
@@ -389,21 +392,52 @@ def test_time_being_recorded_and_the_future_are_not_missing(
     # seen: the open segment and the future counted as "not recorded"
     now = time.time()
     data = make_data(tmp_path / "d", [(now - 600, now - 20)], online=True)
-    (data / "csuhub.pid").write_text(f"{os.getpid()}\n")  # a hub runs on it
     span = ["--from", str(now - 600), "--to", str(now + 600), "--data", str(data)]
-    result = run_cli("recordings", "gaps", "cam-a", *span, env=cli_env)
+    with hub_lock(data):  # a hub runs on it
+        result = run_cli("recordings", "gaps", "cam-a", *span, env=cli_env)
+        report = json.loads(
+            run_cli("recordings", "gaps", "cam-a", *span, "--json", env=cli_env).stdout
+        )
     assert result.returncode == 0, result.stderr
     head, *gaps = result.stdout.splitlines()
     assert head.startswith("cam-a: 100.000 % recorded") and "in the future" in head
     assert "being recorded" in head
     assert gaps[0].endswith("recording in progress") and gaps[1].endswith("future")
-    report = json.loads(run_cli("recordings", "gaps", "cam-a", *span, "--json", env=cli_env).stdout)
     assert [g["state"] for g in report["gaps"]] == ["in_progress", "future"]
     assert report["percent"] == 100.0 and report["measured_s"] < 600
-    # no hub running: the same minute is a hole, honestly
-    (data / "csuhub.pid").write_text("")
+    # no hub running: the same minute is a hole, honestly (the pid left in the file
+    # by a crash, now perhaps another process's, does not count without the lock)
+    (data / "csuhub.pid").write_text(f"{os.getpid()}\n")
     result = run_cli("recordings", "gaps", "cam-a", *span, env=cli_env)
     assert "100.000" not in result.stdout and "not recorded" in result.stdout
+
+
+@contextlib.contextmanager
+def hub_lock(data: Path) -> Iterator[None]:
+    """What a running hub does to its data directory: hold ``csuhub.pid`` locked."""
+    with open(data / "csuhub.pid", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def test_a_stale_pid_is_not_signalled(tmp_path: Path) -> None:
+    """Seen in review: after a crash the pid in ``csuhub.pid`` may belong to an
+    unrelated process; ``reload`` and ``cameras adopt`` would SIGHUP (kill) it."""
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "csuhub.pid").write_text(f"{bystander.pid}\n")
+        assert hub_pid(tmp_path) is None and signal_hub(tmp_path) is None
+        time.sleep(0.1)
+        assert bystander.poll() is None  # still alive: never signalled
+        with hub_lock(tmp_path):
+            assert hub_pid(tmp_path) == os.getpid()
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 class _Tty(io.StringIO):

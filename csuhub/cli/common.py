@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -243,9 +244,20 @@ def load_hub(path: Path, **kwargs: Any) -> Hub:
 
 
 def hub_pid(data_dir: Path) -> int | None:
-    """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any."""
+    """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any.
+
+    A pid written in the file is not enough: after a crash the number may have been
+    reused by an unrelated process, which a SIGHUP would kill. Only a hub holds the
+    file's lock, so the pid counts only while somebody holds it."""
     try:
-        pid = int((data_dir / PIDFILE).read_text().strip())
+        with open(data_dir / PIDFILE) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # locked: a hub holds it
+            else:
+                return None  # nobody holds the lock: no hub, whatever the file says
+            pid = int(handle.read().strip())
     except (OSError, ValueError):
         return None
     if pid <= 0:
