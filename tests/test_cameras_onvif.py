@@ -196,6 +196,7 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
 
     async def scenario() -> None:
         hub = Hub.from_file(site, data_dir=tmp_path / "data")
+        hub.setup()  # the managers exist once the configuration is valid
         hub.cameras.health_interval = 0.3
         pending: set[str] = set()
 

@@ -275,6 +275,7 @@ async def test_rtsp_server_down_30s_then_back(tmp_path: Path, ffmpeg_bin: str) -
         [rtsp_camera("cam-r", port)],
     )
     hub = Hub.from_file(config, data_dir=tmp_path / "data")
+    hub.setup()  # the managers exist once the configuration is valid
     hub.cameras.health_interval = 0.5
     gaps: list[GapRecorded] = []
     hub.bus.listen(GapRecorded, gaps.append)
@@ -569,6 +570,7 @@ async def test_stall_watchdog_restarts_a_hung_stream(tmp_path: Path, ffmpeg_bin:
         options={"rtsp_timeout": "60s"},
     )  # the socket timeout would not fire in time
     hub = Hub.from_file(config, data_dir=tmp_path / "data")
+    hub.setup()  # the managers exist once the configuration is valid
     hub.cameras.health_interval = 60
     states: list[RecordingStateChanged] = []
     hub.bus.listen(RecordingStateChanged, states.append)
@@ -674,6 +676,7 @@ async def test_segments_tile_on_the_media_clock_across_a_kill(
 
     proc, port = start_server()
     hub = Hub.from_file(site(tmp_path, [rtsp_camera("cam-t", port)]), data_dir=tmp_path / "data")
+    hub.setup()  # the managers exist once the configuration is valid
     hub.cameras.health_interval = 60
     indexed: dict[int, float] = {}
     hub.bus.listen(SegmentRecorded, lambda e: indexed.__setitem__(e.segment_id, e.time_fired))
