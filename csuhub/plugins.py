@@ -20,7 +20,6 @@ import pluggy
 
 from csuhub import hookspecs
 from csuhub.hookcalls import CallPlan, EachPlugin
-from csuhub.hookcalls import PluginCallError as PluginCallError  # shim: hub.py imports it here
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from typing import Any
 import pluggy
 
 from csuhub import hookspecs
+from csuhub.hookcalls import PluginCallError
 from csuhub.hookspecs import hookimpl
-from csuhub.plugins import UNHASHABLE, PluginCallError, PluginState, make_plugin_manager
+from csuhub.plugins import UNHASHABLE, PluginState, make_plugin_manager
 from csuhub.protocols import DiscoveredCamera
 from csuhub.retention.context import SegmentRef
 from csuhub.selectors import POLICY_ATTR, SelectorPolicy, select

@@ -1,5 +1,5 @@
 """The camera register's rows (the states and their rules are in
-``csuhub.cameras.registry``)."""
+``csuhub.cameras.manager``)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class AuditRecord:
 
 @dataclass(frozen=True, slots=True)
 class CameraRow:
-    """One camera of the register (see ``csuhub.cameras.registry`` for the states)."""
+    """One camera of the register (see ``csuhub.cameras.manager`` for the states)."""
 
     id: str
     name: str

@@ -1,5 +1,5 @@
 """The register of requisitions and extractions (SQL only; the workflow is in
-``csuhub.retention.requisitions``)."""
+``csuhub.requisitions``)."""
 
 from __future__ import annotations
 
