@@ -522,3 +522,17 @@ def test_listings_fit_long_ids_and_count_right(cli_env: dict[str, str], tmp_path
     result = run_cli("recordings", "list", long_id, "--from", "0", "--data", str(data), env=cli_env)
     assert result.stdout.splitlines()[-1] == "1 segment"
     assert "(s)" not in result.stdout
+
+
+def test_an_empty_destruction_register_still_has_its_csv_header(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # seen: `retention register --csv` printed nothing at all on an empty register,
+    # where `requisitions list --csv` prints its header (an audit script needs both)
+    data = str(make_data(tmp_path / "d", [(1000.0, 1060.0)]))
+    result = run_cli("retention", "register", "--csv", "--data", data, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "id,camera_id,day,policy,segments,bytes,seconds,footage_start,footage_end,"
+        "first_destroyed_at,last_destroyed_at"
+    ]

@@ -21,6 +21,21 @@ from csuhub.timeutil import iso
 
 #: alerts that mean a sweep's report is not the whole truth
 INCOMPLETE_SWEEP_ALERTS = frozenset({"policy_failed", "hold_hook_failed", "sweep_failed"})
+#: the register's CSV columns, fixed: an audit script reads the header even when
+#: nothing has been destroyed yet (it was taken from the first row, so was missing)
+REGISTER_CSV_COLUMNS = (
+    "id",
+    "camera_id",
+    "day",
+    "policy",
+    "segments",
+    "bytes",
+    "seconds",
+    "footage_start",
+    "footage_end",
+    "first_destroyed_at",
+    "last_destroyed_at",
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,9 +94,8 @@ def cmd_retention(args: argparse.Namespace, out: Output) -> int:
             if args.csv:
                 buffer = io.StringIO()
                 writer = csv.writer(buffer)
-                if rows:
-                    writer.writerow(rows[0].keys())
-                    writer.writerows([r.values() for r in rows])
+                writer.writerow(REGISTER_CSV_COLUMNS)
+                writer.writerows([[r[c] for c in REGISTER_CSV_COLUMNS] for r in rows])
                 out.verbatim(buffer.getvalue())
                 return 0
             lines = (
