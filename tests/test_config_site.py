@@ -146,3 +146,42 @@ def test_lille_example_structure() -> None:
     assert {line["type"] for line in config.data["call_lines"]} == {"sip", "webhook"}
     password = cameras[0]["credentials"]["password"]
     assert "exemple" not in repr(config.data) and password == "exemple-a-changer"
+
+
+def test_one_bad_list_entry_does_not_hide_the_others_problems(tmp_path: Path) -> None:
+    """A camera (or discovery source) that fails the core schema is reported at
+    its line; every other entry of the section is still checked: its driver's
+    options, its authorisation, the walls that name it."""
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "cameras:\n"
+        "  - {id: Bad Id, driver: simcam}\n"
+        "  - id: cam-1\n"
+        "    driver: simcam\n"
+        "    authorization: {reference: A, issued: 2022-01-01, expires: 2099-01-01}\n"
+        "    options: {channel: 3}\n"
+        "  - {id: cam-2, driver: simcam}\n"
+        "  - {id: cam-3, driver: simcam, retention: forever}\n"
+        "discovery:\n"
+        "  - {source: simcam, interval: never}\n"
+        "  - {source: simcam, options: {count: -1}}\n"
+        "walls:\n"
+        "  - id: w\n"
+        "    screens: [{id: s, layout: grid, cameras: [cam-1, cam-9, cam-3]}]\n"
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        Hub.from_file(site, web=False).setup()
+    lines = [str(i) for i in err.value.issues]
+    expected = [
+        f"{site}:2:10: cameras[0].id: 'Bad Id' is not a valid identifier",
+        f"{site}:8:44: cameras[3].retention: expected a duration",
+        f"{site}:6:15: cameras[1].options.channel: camera driver 'simcam': unknown key",
+        f"{site}:7:5: warning: cameras[2]: no prefectoral authorisation",
+        f"{site}:10:32: discovery[0].interval: expected a duration",
+        f"{site}:11:32: discovery[1].options.count: discovery source 'simcam'",
+        f"{site}:14:54: walls[0].screens[0].cameras[1]: no camera 'cam-9' in this site",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, lines)
+    # an invalid camera is that camera's problem, not the wall's that names it
+    assert not any("no camera 'cam-3'" in line for line in lines), lines

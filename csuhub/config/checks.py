@@ -1,6 +1,10 @@
 """Rules that span sections: the law, references between sections, plugins.
 
-Run on validated data; positions come from the loaded (expanded) YAML. Legal
+Run on validated data; positions come from the loaded (expanded) YAML. A list
+section with bad entries (``cameras``, ``discovery``, ``call_lines``, ``walls``)
+is still checked entry by entry: its good entries come as ``partial``, so one
+camera with a bad id does not hide another's driver options or missing
+authorisation. Legal
 and referential problems are errors. References to components that no loaded
 plugin provides are warnings (the site may be prepared before the plugin is
 installed; ``csuhub check --strict`` makes them errors), and so are
@@ -52,8 +56,13 @@ class Checker:
         file: str,
         registry: Registry | None,
         today: dt.date | None = None,
+        *,
+        partial: dict[str, list[Any]] | None = None,
     ) -> None:
-        self.data = data
+        #: validated sections, plus the failed list sections' good entries (None
+        #: in place of each bad one, so that indexes still match the file)
+        self.partial = dict(partial or {})
+        self.data = {**data, **self.partial}
         self.root = root
         self.file = file
         self.registry = registry
@@ -78,17 +87,23 @@ class Checker:
         section elsewhere does not hide a legal problem."""
 
         def ok(*sections: str) -> bool:
-            return not failed & set(sections)
+            return not (failed - set(self.partial)) & set(sections)
 
         if ok("retention"):
             self.retention()
-        if ok("cameras", "retention"):
-            self.cameras(check_districts=ok("hub"))
+        if ok("cameras"):
+            self.cameras(check_districts=ok("hub"), check_minimum=ok("retention"))
         if ok("cameras", "walls"):
             self.walls()
         if self.registry is not None:
-            self.components(failed)
+            self.components(failed - set(self.partial))
         return self.issues
+
+    def entries(self, section: str) -> Iterable[tuple[int, dict[str, Any]]]:
+        """``(index, entry)`` for each entry of a list section that validated."""
+        for index, entry in enumerate(self.data.get(section) or []):
+            if entry is not None:
+                yield index, entry
 
     # -- the law -------------------------------------------------------------
 
@@ -123,10 +138,11 @@ class Checker:
                 continue  # the policy's own schema reports the bad value
             self._over_cap(seconds, ("retention", "policies", index, "options", "max_age"))
 
-    def cameras(self, check_districts: bool = True) -> None:
+    def cameras(self, check_districts: bool = True, check_minimum: bool = True) -> None:
         districts = self.data["hub"]["districts"] if check_districts else []
+        # without a valid retention section the default is unknown: skip that comparison
         default = (self.data.get("retention") or {}).get("default", 14 * DAY)
-        for index, camera in enumerate(self.data.get("cameras", [])):
+        for index, camera in self.entries("cameras"):
             base = ("cameras", index)
             if "retention" in camera:
                 self._over_cap(camera["retention"], (*base, "retention"))
@@ -140,7 +156,7 @@ class Checker:
                         hint="add authorization: {reference, issued, expires}",
                     )
             else:
-                self._authorization(camera, auth, base, default)
+                self._authorization(camera, auth, base, default if check_minimum else None)
             location = camera.get("location")
             if (
                 check_districts
@@ -160,7 +176,7 @@ class Checker:
         camera: dict[str, Any],
         auth: dict[str, Any],
         base: tuple[Any, ...],
-        default: float,
+        default: float | None,
     ) -> None:
         path = (*base, "authorization")
         if auth["expires"] <= auth["issued"]:
@@ -185,7 +201,7 @@ class Checker:
         if minimum is not None:
             self._over_cap(minimum, (*path, "min_retention"), what="authorised retention")
             effective = camera.get("retention", default)
-            if effective < minimum:
+            if effective is not None and effective < minimum:
                 self._add(
                     f"retention {format_duration(effective)} is shorter than the "
                     f"{format_duration(minimum)} the authorisation sets",
@@ -195,8 +211,10 @@ class Checker:
     # -- references ------------------------------------------------------------
 
     def walls(self) -> None:
-        cameras = {c["id"] for c in self.data.get("cameras", [])}
-        for w, wall in enumerate(self.data.get("walls", [])):
+        cameras = {c["id"] for _, c in self.entries("cameras")}
+        if "cameras" in self.partial:  # a camera that failed its schema is its own problem
+            cameras |= _written_ids(self.root, "cameras")
+        for w, wall in self.entries("walls"):
             for s, screen in enumerate(wall["screens"]):
                 for c, camera in enumerate(screen["cameras"]):
                     if camera not in cameras:
@@ -265,3 +283,13 @@ class Checker:
                 where,
                 hint="a bug in the plugin's config_schema; report it to its authors",
             )
+
+
+def _written_ids(root: Any, section: str) -> set[str]:
+    """The ``id`` each entry of ``section`` was written with, valid or not."""
+    items = root.get(section) if isinstance(root, dict) else None
+    return {
+        str(item["id"])
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("id"), str | int)
+    }

@@ -22,7 +22,8 @@ Path = tuple[Any, ...]
 def _listed(section: str) -> Callable[[dict[str, Any]], Iterator[tuple[Path, dict[str, Any]]]]:
     def items(data: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
         for index, entry in enumerate(data.get(section) or []):
-            yield (section, index), entry
+            if entry is not None:  # None: an entry that failed the core schema
+                yield (section, index), entry
 
     return items
 
@@ -39,6 +40,8 @@ def _policies(data: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
 
 def _screens(data: dict[str, Any]) -> Iterator[tuple[Path, dict[str, Any]]]:
     for w, wall in enumerate(data.get("walls") or []):
+        if wall is None:  # failed the core schema
+            continue
         for s, screen in enumerate(wall.get("screens") or []):
             yield ("walls", w, "screens", s), screen
 

@@ -21,6 +21,7 @@ import voluptuous as vol
 
 from csuhub.blueprint.expand import Expander
 from csuhub.blueprint.loader import BlueprintLoader
+from csuhub.config import validators as cv
 from csuhub.config.checks import Checker
 from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigInvalid, ConfigIssue
@@ -143,6 +144,7 @@ def validate_site(
     schemas = section_schemas(sections)
     data: dict[str, Any] = {}
     failed_sections: set[str] = set()
+    partial: dict[str, list[Any]] = {}
     for key in expanded if isinstance(expanded, dict) else ():
         if key not in schemas and key != "use_blueprint":
             issues.append(_unknown_section(expanded, str(key), schemas, file))
@@ -155,13 +157,13 @@ def validate_site(
             continue
         try:
             data[name] = schema(value)
-        except vol.MultipleInvalid as err:
-            failed_sections.add(name)
-            issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
         except vol.Invalid as err:
             failed_sections.add(name)
             issues.extend(issues_from_invalid(expanded, err, (name,), schema, file))
-    issues.extend(Checker(data, expanded, file, registry, today).run(failed_sections))
+            if isinstance(err, cv.PartialInvalid):  # a list: its good entries are still checked
+                partial[name] = err.entries
+    checker = Checker(data, expanded, file, registry, today, partial=partial)
+    issues.extend(checker.run(failed_sections))
     if strict:
         issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
     issues.sort(key=ConfigIssue.sort_key)

@@ -113,12 +113,26 @@ def port_or_zero(value: Any) -> int:
     return port(value)
 
 
+class PartialInvalid(vol.MultipleInvalid):
+    """The errors of a list's bad items, with what its good items validated to.
+
+    ``entries[i]`` is item ``i`` validated, or None when it failed: the checks
+    that follow the schema (a camera's driver options, its authorisation) still
+    run on the good items, so one bad camera does not hide the others' problems.
+    The section is still invalid: nothing is ever built from a partial list.
+    """
+
+    def __init__(self, errors: list[vol.Invalid], entries: list[Any]) -> None:
+        super().__init__(errors)
+        self.entries = entries
+
+
 def each(schema: Any, unique: str | None = None, what: str = "id") -> Any:
     """Validate every item of a list, reporting the errors of *all* items.
 
     voluptuous stops a list at its first bad item; an admin wants them all.
     ``unique`` names a key whose values must differ between items (checked
-    even when other items are invalid).
+    even when other items are invalid). The error is a ``PartialInvalid``.
     """
     compiled = vol.Schema(schema)
 
@@ -131,8 +145,10 @@ def each(schema: Any, unique: str | None = None, what: str = "id") -> Any:
             try:
                 out.append(compiled(item))
             except vol.MultipleInvalid as err:
+                out.append(None)
                 errors.extend(_prefixed(e, index) for e in err.errors)
             except vol.Invalid as err:
+                out.append(None)
                 errors.append(_prefixed(err, index))
         if unique is not None:
             seen: set[Any] = set()
@@ -144,7 +160,7 @@ def each(schema: Any, unique: str | None = None, what: str = "id") -> Any:
                     errors.append(vol.Invalid(f"duplicate {what} {key!r}", path=[index, unique]))
                 seen.add(key)
         if errors:
-            raise vol.MultipleInvalid(errors)
+            raise PartialInvalid(errors, out)
         return out
 
     validate.__csuhub_each__ = compiled  # type: ignore[attr-defined]  # for "did you mean"
