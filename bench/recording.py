@@ -30,6 +30,9 @@ event-loop lag p99 < 20 ms.
 B2: time from ffmpeg listing a closed segment to its index row and bus
 event (SegmentRecorded.latency). Target p99 < 50 ms (issue 11 §5; the
 flush at stop, every recorder closing at once, is reported on its own).
+Both sides cut their segments at staggered phases of the wall clock, as the
+recorder does: the cameras start together, and would otherwise close (and
+be hashed) together every period.
 
 The last line printed is the JSON result (B1; B2 is on the line before).
 """
@@ -53,6 +56,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+from csuhub_ffmpeg.stagger import Phases  # noqa: E402
 
 from csuhub.events import GapRecorded, SegmentRecorded  # noqa: E402
 from csuhub.hashing import HASH_CHUNK  # noqa: E402
@@ -173,7 +178,9 @@ def make_clip(path: Path, bitrate: str) -> None:
     )
 
 
-def raw_args(clip: Path, out: Path, segment: int) -> list[str]:
+def raw_args(clip: Path, out: Path, segment: int, phase: float) -> list[str]:
+    """The hub's recorder's ffmpeg options, its staggered cut at ``phase`` of the
+    period included (``csuhub_ffmpeg.stagger``), named by ``-strftime``."""
     return [
         "ffmpeg",
         "-hide_banner",
@@ -194,6 +201,10 @@ def raw_args(clip: Path, out: Path, segment: int) -> list[str]:
         "segment",
         "-segment_time",
         str(segment),
+        "-segment_atclocktime",
+        "1",
+        "-segment_clocktime_offset",
+        f"{phase * segment:.3f}",
         "-segment_format",
         "mp4",
         "-segment_format_options",
@@ -253,6 +264,7 @@ def start_baseline(
     clip: Path, n: int, workdir: Path, segment: int
 ) -> list[subprocess.Popen[bytes]]:
     procs = []
+    phases = Phases()
     for i in range(n):
         out = raw_dir(workdir, i)
         for offset in (0, 3600):
@@ -261,7 +273,7 @@ def start_baseline(
             )
         procs.append(
             subprocess.Popen(
-                _die_with_parent(raw_args(clip, out, segment)),
+                _die_with_parent(raw_args(clip, out, segment, phases(f"raw-{i}"))),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "TZ": "UTC"},
