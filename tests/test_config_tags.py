@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from csuhub.config import ConfigInvalid, load_raw, load_site
+from csuhub.config import ConfigInvalid, load_raw, load_site, validate_site
 from csuhub.config.yaml_loader import LoadContext, Secret, YamlError, load_file, loads
+from csuhub.hub import Hub
 
 
 def write(path: Path, text: str) -> Path:
@@ -39,7 +40,7 @@ def test_missing_secret_is_located(tmp_path: Path) -> None:
     write(tmp_path / "secrets.yaml", "other: x\n")
     site = write(tmp_path / "site.yaml", "hub:\n  name: !secret nope\n")
     with pytest.raises(ConfigInvalid) as err:
-        load_raw(site)
+        load_site(site)
     issue = err.value.issues[0]
     assert (issue.mark.file, issue.mark.line, issue.mark.column) == (str(site), 2, 9)
     assert "secret 'nope' not found" in issue.message
@@ -60,7 +61,7 @@ def test_include_outside_the_config_directory_is_refused(tmp_path: Path) -> None
     write(tmp_path / "outside.yaml", "a: 1\n")
     site = write(tmp_path / "conf" / "site.yaml", "hub: !include ../outside.yaml\n")
     with pytest.raises(ConfigInvalid, match="outside the configuration directory") as err:
-        load_raw(site)
+        load_site(site)
     assert err.value.issues[0].mark.line == 1
 
 
@@ -69,8 +70,9 @@ def test_include_loop_is_refused(tmp_path: Path) -> None:
     write(tmp_path / "b.yaml", "a: !include a.yaml\n")
     site = write(tmp_path / "site.yaml", "hub: !include a.yaml\n")
     with pytest.raises(ConfigInvalid) as err:
-        load_raw(site)
-    issue = err.value.issues[0]
+        load_site(site)
+    # a.yaml's own problems are reported too (b is not a key of hub)
+    issue = next(i for i in err.value.issues if "include loop" in i.message)
     assert "include loop: site.yaml -> a.yaml -> b.yaml -> a.yaml" in issue.message
     assert issue.mark.file == str(tmp_path / "b.yaml")
 
@@ -78,7 +80,7 @@ def test_include_loop_is_refused(tmp_path: Path) -> None:
 def test_include_of_a_missing_file(tmp_path: Path) -> None:
     site = write(tmp_path / "site.yaml", "hub:\n  web: !include web.yaml\n")
     with pytest.raises(ConfigInvalid, match="no such file") as err:
-        load_raw(site)
+        load_site(site)
     assert err.value.issues[0].mark.line == 2
 
 
@@ -121,3 +123,66 @@ def test_files_read_are_tracked_for_reload(tmp_path: Path) -> None:
     site = write(tmp_path / "site.yaml", "hub: !include hub.yaml\n")
     loaded = load_raw(site)
     assert {p.name for p in loaded.files} == {"site.yaml", "hub.yaml", "secrets.yaml"}
+
+
+def test_every_load_error_is_reported_with_the_schema_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing secret, an unset variable, an impossible date, an unknown tag,
+    a missing include, a duplicate key: each is reported at its place, together,
+    and with the schema and plugin-option errors of the rest of the file."""
+    monkeypatch.delenv("CSU_UNSET", raising=False)
+    write(tmp_path / "secrets.yaml", "other: x\n")
+    site = write(
+        tmp_path / "site.yaml",
+        "hub:\n"
+        "  name: !secret nope\n"
+        "  data_dir: !env_var CSU_UNSET\n"
+        "  timezone: Mars/Olympus\n"
+        "cameras:\n"
+        "  - id: cam-1\n"
+        "    driver: simcam\n"
+        "    authorization: {reference: A, issued: 2022-13-10, expires: 2099-01-09}\n"
+        "  - {id: cam-4, driver: simcam, options: {channel: 3}}\n"
+        "  - id: cam-2\n"
+        "    driver: simcam\n"
+        "    location: !unknown x\n"
+        "    credentials: !include creds.yaml\n"
+        "    id: cam-3\n",
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        Hub.from_file(site, web=False).setup()
+    lines = [str(i) for i in err.value.issues]
+    expected = [
+        f"{site}:2:9: secret 'nope' not found",
+        f"{site}:3:13: environment variable CSU_UNSET is not set",
+        f"{site}:4:13: hub.timezone: unknown time zone",
+        f"{site}:8:43: invalid value: month must be in 1..12",
+        f"{site}:9:43: cameras[1].options.channel: camera driver 'simcam': unknown key",
+        f"{site}:12:15: unknown tag '!unknown'",
+        f"{site}:13:18: !include 'creds.yaml': no such file",
+        f"{site}:14:5: duplicate key 'id' (first defined at line 10)",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, lines)
+    # the placeholders raise no second, confusing error at the same place
+    marks = [line.split(": ", 1)[0] for line in lines]
+    assert len(marks) == len(set(marks)), lines
+    assert "nope" not in repr(err.value.issues[0].path)
+
+
+def test_a_load_error_fails_closed_whoever_validates_the_tree(tmp_path: Path) -> None:
+    """The loader goes on past a missing secret, but the placeholder it leaves is an
+    error to any validation of that tree: a hub never starts with it."""
+    site = write(
+        tmp_path / "site.yaml",
+        "cameras:\n  - id: c\n    driver: simcam\n    options: {anything: !secret nope}\n",
+    )
+    loaded = load_raw(site)  # reported with the rest, not alone
+    with pytest.raises(ConfigInvalid, match="secret 'nope' not found"):
+        validate_site(loaded.raw, str(site))
+    with pytest.raises(ConfigInvalid, match="secret 'nope' not found"):
+        Hub(loaded.raw, source=str(site), web=False).setup()
+    # without a site file to recover into, the loader still stops at once
+    with pytest.raises(YamlError, match="secret 'nope' not found"):
+        load_file(site, LoadContext())

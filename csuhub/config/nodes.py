@@ -36,6 +36,12 @@ class YamlError(Exception):
         return f"{self.mark}: {self.message}" if self.mark else self.message
 
 
+class TagError(YamlError):
+    """A value the loader cannot give (a missing ``!secret`` name, an unset
+    ``!env_var``, an impossible date...) in a document that is otherwise fine:
+    a loader that recovers leaves an ``Unresolved`` in its place and goes on."""
+
+
 class NodeDict(dict[Any, Any]):
     """A mapping that knows where it and each of its keys were written.
 
@@ -67,6 +73,24 @@ class NodeStr(str):
 
     __slots__ = ("mark",)
     mark: Mark | None
+
+
+class Unresolved(NodeStr):
+    """What a recovering loader leaves where a ``TagError`` was: it carries the
+    error, and ``validate_site`` reports every one it finds in a tree, so a
+    tree holding one is never valid, whoever loaded it. Its text is not the
+    value (there is none) and is never shown: problems at its place are its."""
+
+    __slots__ = ("error",)
+    error: str
+
+
+def unresolved(error: str, mark: Mark) -> Unresolved:
+    # distinct per place, so two of them as mapping keys are not a duplicate key
+    value = Unresolved(f"<unresolved {mark}>")
+    value.mark = mark
+    value.error = error
+    return value
 
 
 class Secret(str):

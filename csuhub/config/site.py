@@ -31,6 +31,7 @@ from csuhub.config.settings import Settings
 from csuhub.config.yaml_loader import (
     LoadContext,
     Mark,
+    Unresolved,
     YamlError,
     load_file,
     loads,
@@ -59,9 +60,12 @@ def load_raw(path: Path) -> LoadedFile:
     the ``secrets.yaml`` beside it.
 
     Blocking file I/O: call it before the event loop runs or in a thread.
-    ``OSError`` means unreadable (CLI exit 2); ``ConfigInvalid`` means bad YAML.
+    ``OSError`` means unreadable (CLI exit 2); ``ConfigInvalid`` means YAML that
+    cannot be read on. A value that cannot be loaded (a missing secret...) is
+    left as an ``Unresolved``: ``validate_site`` reports it with every other
+    problem, and refuses the tree.
     """
-    context = LoadContext()
+    context = LoadContext(recover=True)  # errors confined to a value: see validate_site
     try:
         raw = load_file(path, context)
         secrets = site_secrets(path, context)
@@ -130,13 +134,17 @@ def validate_site(
     is at least one error (or any warning, with ``strict``).
     """
     source = Path(file) if file and not file.startswith("<") else None
+    # first: whatever else happens, a value the loader could not give is an error
+    unloaded = unresolved_issues(raw)
     empty: list[ConfigIssue] = []
     if raw is None or raw == {}:
         empty.append(_empty_site(file))
         raw = {}
     if not isinstance(raw, dict):
         mark = getattr(raw, "mark", None) or Mark(file, 1, 1)
-        raise ConfigInvalid([ConfigIssue("the site file must be a mapping of sections", (), mark)])
+        raise ConfigInvalid(
+            unloaded or [ConfigIssue("the site file must be a mapping of sections", (), mark)]
+        )
     loader = loader or BlueprintLoader.for_site(source)
     expander = Expander(loader, LILLE_DISTRICTS)
     expanded = expander.expand_site(raw, file)
@@ -164,6 +172,9 @@ def validate_site(
                 partial[name] = err.entries
     checker = Checker(data, expanded, file, registry, today, partial=partial)
     issues.extend(checker.run(failed_sections))
+    # a placeholder's own error says what is wrong there; what the schema thinks of it does not
+    placeholders = {i.mark for i in unloaded}
+    issues = [*unloaded, *(i for i in issues if i.mark not in placeholders)]
     if strict:
         issues = [dataclasses.replace(i, severity=ERROR) for i in issues]
     issues.sort(key=ConfigIssue.sort_key)
@@ -189,10 +200,32 @@ def load_site_text(
     text: str, file: str, sections: Iterable[ConfigSectionSpec] = (), **kwargs: Any
 ) -> SiteConfig:
     try:
-        raw = loads(text, file)
+        raw = loads(text, file, LoadContext(recover=True))
     except YamlError as err:
         raise ConfigInvalid([ConfigIssue(err.message, (), err.mark)]) from None
     return validate_site(raw, file, sections, **kwargs)
+
+
+def unresolved_issues(raw: Any) -> list[ConfigIssue]:
+    """An error for each value the loader could not give (``Unresolved``), keys
+    included. Iterative, and each node once: aliases may share subtrees."""
+    issues: list[ConfigIssue] = []
+    seen: set[int] = set()
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Unresolved):
+            issues.append(ConfigIssue(node.error, (), node.mark))
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    issues.sort(key=ConfigIssue.sort_key)
+    return issues
 
 
 def _empty_site(file: str) -> ConfigIssue:

@@ -15,8 +15,15 @@ Only ``yaml.SafeLoader`` constructs are allowed, plus four tags:
 * ``!input name``: a blueprint input; allowed only in blueprints.
 
 Duplicate keys are an error (PyYAML silently keeps the last one, which hides
-typos). Alias expansion, nesting depth (across includes too) and document
-size are bounded so that a "billion laughs" file, a 100 MB file or a small
+typos). With ``LoadContext(recover=True)`` (how a site file is read), an
+error confined to one value (a tag that cannot resolve, an impossible date,
+an unknown tag, a duplicate key) leaves an ``Unresolved`` in its place and
+loading goes on, so ``csuhub check`` reports them all with the schema's
+errors; ``validate_site`` turns each into an error, so the hub still refuses
+the file. Syntax errors and the bounds below stop loading at once.
+
+Alias expansion, nesting depth (across includes too) and document size are
+bounded so that a "billion laughs" file, a 100 MB file or a small
 file of ten thousand brackets fails fast with a position, not a
 ``RecursionError`` from deep inside PyYAML.
 """
@@ -38,10 +45,13 @@ from csuhub.config.nodes import (
     NodeList,
     NodeStr,
     Secret,
+    TagError,
+    Unresolved,
     YamlError,
     make_secret,
     origin_of,
     position_of,
+    unresolved,
 )
 
 __all__ = [
@@ -56,6 +66,8 @@ __all__ = [
     "NodeList",
     "NodeStr",
     "Secret",
+    "TagError",
+    "Unresolved",
     "YamlError",
     "load_file",
     "loads",
@@ -88,10 +100,18 @@ class LoadContext:
     files: set[Path] = field(default_factory=set)
     #: nesting depth at which this file was included (the bound spans includes)
     depth: int = 0
+    #: leave an ``Unresolved`` for a ``TagError`` and go on, rather than stop
+    recover: bool = False
 
     def child(self, path: Path, depth: int = 0) -> LoadContext:
         return LoadContext(
-            self.root, self.allow_input, (*self.stack, path), self.secrets, self.files, depth
+            self.root,
+            self.allow_input,
+            (*self.stack, path),
+            self.secrets,
+            self.files,
+            depth,
+            self.recover,
         )
 
 
@@ -165,10 +185,27 @@ class _Loader(yaml.SafeLoader):
         """PyYAML's own constructors raise bare ``ValueError`` for a well-formed
         but impossible scalar (``2022-13-45`` is read as a date): locate it. The
         value is not repeated: it may be a secret."""
+        deep_before = self.deep_construct
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as err:
-            raise YamlError(f"invalid value: {err}", _mark(node, self.file)) from None
+            error = TagError(f"invalid value: {err}", _mark(node, self.file))
+        except TagError as err:
+            error = err
+        if not self.context.recover:
+            raise error from None
+        # undo what PyYAML's construct_object left half done, then stand in for the value
+        self.recursive_objects.pop(node, None)
+        self.deep_construct = deep_before
+        value = unresolved(error.message, error.mark or _mark(node, self.file))
+        self.constructed_objects[node] = value
+        return value
+
+    def construct_undefined(self, node: yaml.Node) -> Any:
+        raise TagError(
+            f"unknown tag {node.tag!r}; allowed: !secret, !include, !env_var, !input",
+            _mark(node, self.file),
+        )
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> NodeDict:  # type: ignore[override]
         if not isinstance(node, yaml.MappingNode):
@@ -186,10 +223,12 @@ class _Loader(yaml.SafeLoader):
                 ) from None
             if key in result:
                 first = result.key_marks[key]
-                raise YamlError(
-                    f"duplicate key {key!r} (first defined at line {first.line})",
-                    _mark(key_node, self.file),
-                )
+                message = f"duplicate key {key!r} (first defined at line {first.line})"
+                if not self.context.recover:
+                    raise YamlError(message, _mark(key_node, self.file))
+                result[key] = unresolved(message, _mark(key_node, self.file))
+                result.key_marks[key] = _mark(key_node, self.file)
+                continue
             result[key] = self.construct_object(value_node, deep=True)
             result.key_marks[key] = _mark(key_node, self.file)
         return result
@@ -209,10 +248,10 @@ class _Loader(yaml.SafeLoader):
 
     def _scalar(self, node: yaml.Node, tag: str) -> str:
         if not isinstance(node, yaml.ScalarNode):
-            raise YamlError(f"{tag} takes a single value", _mark(node, self.file))
+            raise TagError(f"{tag} takes a single value", _mark(node, self.file))
         value = str(self.construct_scalar(node)).strip()
         if not value:
-            raise YamlError(f"{tag} needs a value", _mark(node, self.file))
+            raise TagError(f"{tag} needs a value", _mark(node, self.file))
         return value
 
     def _here(self) -> Path | None:
@@ -223,7 +262,7 @@ class _Loader(yaml.SafeLoader):
         mark = _mark(node, self.file)
         here = self._here()
         if here is None:
-            raise YamlError("!secret needs a file on disk (secrets.yaml beside it)", mark)
+            raise TagError("!secret needs a file on disk (secrets.yaml beside it)", mark)
         root = self.context.root or here
         directory = here
         searched = []
@@ -233,7 +272,7 @@ class _Loader(yaml.SafeLoader):
             if secrets is not None and name in secrets:
                 value = secrets[name]
                 if not isinstance(value, str | int | float) or isinstance(value, bool):
-                    raise YamlError(f"secret {name!r} must be a string", mark)
+                    raise TagError(f"secret {name!r} must be a string", mark)
                 return make_secret(name, value)
             if (
                 directory == root
@@ -242,7 +281,7 @@ class _Loader(yaml.SafeLoader):
             ):
                 break
             directory = directory.parent
-        raise YamlError(f"secret {name!r} not found in {', '.join(searched)}", mark)
+        raise TagError(f"secret {name!r} not found in {', '.join(searched)}", mark)
 
     def _secrets_in(self, directory: Path, mark: Mark) -> dict[str, Any] | None:
         return read_secrets_file(directory / "secrets.yaml", self.context)
@@ -252,22 +291,22 @@ class _Loader(yaml.SafeLoader):
         mark = _mark(node, self.file)
         here = self._here()
         if here is None:
-            raise YamlError("!include needs a file on disk", mark)
+            raise TagError("!include needs a file on disk", mark)
         target = (here / name).resolve()
         root = (self.context.root or here).resolve()
         if not target.is_relative_to(root):
-            raise YamlError(
+            raise TagError(
                 f"!include {name!r} points outside the configuration directory {root}", mark
             )
         if target in self.context.stack or target == Path(self.file).resolve():
             chain = " -> ".join(p.name for p in (*self.context.stack, target))
-            raise YamlError(f"include loop: {chain}", mark)
+            raise TagError(f"include loop: {chain}", mark)
         if not target.is_file():
             kind = not_regular(target.stat().st_mode) if target.exists() else None
             what = f"is {kind}, not a file" if kind else "no such file"
-            raise YamlError(f"!include {name!r}: {what} ({target})", mark)
+            raise TagError(f"!include {name!r}: {what} ({target})", mark)
         if len(self.context.stack) >= MAX_INCLUDE_NESTING:
-            raise YamlError(f"includes nested more than {MAX_INCLUDE_NESTING} files deep", mark)
+            raise TagError(f"includes nested more than {MAX_INCLUDE_NESTING} files deep", mark)
         return load_file(target, self.context.child(target, self._tag_depth.get(id(node), 0)))
 
     def construct_env_var(self, node: yaml.Node) -> Any:
@@ -280,7 +319,7 @@ class _Loader(yaml.SafeLoader):
                 return default
             depth = LoadContext(depth=self._tag_depth.get(id(node), 0))
             return loads(default.strip(), self.file, depth)
-        raise YamlError(
+        raise TagError(
             f"environment variable {name} is not set and has no default", _mark(node, self.file)
         )
 
@@ -288,7 +327,7 @@ class _Loader(yaml.SafeLoader):
         name = self._scalar(node, "!input")
         mark = _mark(node, self.file)
         if not self.context.allow_input:
-            raise YamlError("!input is only allowed inside a blueprint", mark)
+            raise TagError("!input is only allowed inside a blueprint", mark)
         return InputRef(name, mark)
 
 
@@ -315,6 +354,7 @@ _Loader.add_constructor("!secret", _Loader.construct_secret)
 _Loader.add_constructor("!include", _Loader.construct_include)
 _Loader.add_constructor("!env_var", _Loader.construct_env_var)
 _Loader.add_constructor("!input", _Loader.construct_input)
+_Loader.add_constructor(None, _Loader.construct_undefined)
 
 
 def loads(text: str, file: str = "<string>", context: LoadContext | None = None) -> Any:
