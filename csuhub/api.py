@@ -207,16 +207,23 @@ class PolicyStore:
     It cannot place a legal hold, nor place or release a hold of a kind the
     core reserves (a judicial requisition's): such a call raises
     ``PermissionError``, fail closed. In a dry run (``csuhub retention sweep
-    --dry-run``) writes are skipped, so a policy cannot change anything by
-    being asked what it would do.
+    --dry-run``) nothing is written: the holds are recorded in the sweep's
+    simulation instead (and ``holds`` answers with them), so the dry run
+    reports what the real sweep would keep and a policy cannot change
+    anything by being asked what it would do.
     """
 
     #: hold kinds only the core places and releases
     RESERVED_KINDS = frozenset({"requisition"})
 
     def __init__(self, sweep: SweepContext) -> None:
+        self._hub = sweep.hub
         self._retention = sweep.hub.store.retention
+        self._now = sweep.now
         self.dry_run = sweep.dry_run
+        self._simulation = sweep.simulation
+        if self.dry_run and self._simulation is None:  # fail closed: never write in one
+            raise RuntimeError("a dry run's sweep has no simulation to record holds in")
 
     async def oldest_unheld(
         self, need: int, cutoffs: Mapping[str, float], default_cutoff: float
@@ -224,12 +231,21 @@ class PolicyStore:
         """Walk unheld footage oldest first, only segments that ended by their
         camera's cutoff (``default_cutoff`` for a camera not in ``cutoffs``),
         until ``need`` bytes: returns, per camera, the end time to expire up to,
-        and the bytes found (less than ``need`` when there is not enough)."""
+        and the bytes found (less than ``need`` when there is not enough). In a
+        dry run, footage under the holds placed so far is not unheld."""
+        if self._simulation is not None and self._simulation.entries:
+            return await self._simulation.oldest_unheld(
+                self._hub, need, dict(cutoffs), default_cutoff
+            )
         return await self._retention.oldest_unheld(need, dict(cutoffs), default_cutoff)
 
     async def holds(self, kind: str) -> list[Hold]:
-        """The active holds of ``kind`` (e.g. ``"incident"``), oldest first."""
-        return await self._retention.holds(kind=kind)
+        """The active holds of ``kind`` (e.g. ``"incident"``), oldest first; in a
+        dry run, as if the holds placed and released so far had been."""
+        stored = await self._retention.holds(kind=kind)
+        if self._simulation is not None:
+            return self._simulation.holds(kind, stored, self._now)
+        return stored
 
     async def incidents(self) -> list[IncidentWindow]:
         """Every incident, open and closed, oldest first."""
@@ -262,7 +278,10 @@ class PolicyStore:
         ``ref`` name the hold, for :meth:`release_holds`; ``reason`` and
         ``actor`` are written in the register."""
         self._check_kind(kind)
-        if self.dry_run:
+        if self._simulation is not None:
+            self._simulation.place(
+                cameras, start, end, level=PRESERVE, kind=kind, ref=ref, reason=reason, actor=actor
+            )
             return
         await self._retention.place(
             list(cameras),
@@ -279,7 +298,9 @@ class PolicyStore:
         """Release the active holds of ``kind`` and ``ref``; the footage they
         covered is subject to retention again at this sweep or the next."""
         self._check_kind(kind)
-        if self.dry_run:
+        if self._simulation is not None:
+            stored = await self._retention.holds(kind=kind)
+            self._simulation.release(kind, ref, [h for h in stored if h.ref == ref], actor)
             return
         await self._retention.release(kind, ref, actor)
 

@@ -27,7 +27,7 @@ from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
 from csuhub.retention import destroy, sweep
 from csuhub.store.retention import LEGAL, PRESERVE, MarkRequest
-from csuhub.testing import build_hub, registered_plugin
+from csuhub.testing import build_hub, index_footage, registered_plugin, sweep_at
 from csuhub.web.auth import hash_secret
 
 DAY = 86400.0
@@ -622,6 +622,45 @@ async def test_a_hold_placed_on_marked_rows_survives_a_failed_unlink(tmp_path: P
         assert (hold, mark) == (LEGAL, None) and "PV-1" in reason
     finally:
         await hub.stop()
+
+
+async def test_a_dry_run_of_incident_preservation_says_what_the_sweep_does(
+    hub_factory: Any,
+) -> None:
+    """Seen in acceptance: in a dry run the bundled policy's holds were skipped, not
+    simulated, so ``would_destroy`` listed an open incident's footage (kept by the
+    real sweep), and missed a closed incident's (released and destroyed by it)."""
+    policies = [{"policy": "max_age"}, {"policy": "incident_preservation"}]
+    start = NOW - 20 * DAY
+    site = config(policies=policies, default="14d")
+    async with hub_factory(site, sweeping=False) as hub:
+        for camera in ("cam-a", "cam-b"):
+            await index_footage(hub, camera, start, 1)
+        await hub.store.retention.open_incident("INC-1", ["cam-a"], start, start + 1800)
+        at = start + 15 * DAY
+        dry = await sweep_at(hub, at, dry_run=True)
+        assert sorted(dry.would_destroy) == ["cam-a:max_age", "cam-b:max_age"]
+        assert [(w["segments"], w["from"]) for w in dry.would_destroy.values()] == [
+            (30, start + 1800),
+            (60, start),
+        ]
+        (held,) = dry.simulated
+        assert (held["action"], held["camera_id"], held["ref"]) == ("place", "cam-a", "1")
+        assert (held["segments"], held["reason"]) == (30, "incident INC-1")
+        assert await hub.store.retention.holds() == []
+        real = await sweep_at(hub, at)
+        assert real.segments == 90 and real.simulated == []
+        assert len(await hub.store.segments("cam-a")) == 30
+        # the incident closes: the next sweep releases its hold and destroys the rest
+        (incident,) = await hub.store.retention.incidents()
+        await hub.store.retention.close_incident(incident["id"])
+        dry = await sweep_at(hub, at + HOUR, dry_run=True)
+        assert {k: w["segments"] for k, w in dry.would_destroy.items()} == {"cam-a:max_age": 30}
+        (freed,) = dry.simulated
+        assert (freed["action"], freed["camera_id"], freed["segments"]) == ("release", "cam-a", 30)
+        assert len(await hub.store.retention.holds(kind="incident")) == 1  # still held
+        real = await sweep_at(hub, at + HOUR)
+        assert real.segments == 30 and await hub.store.segments("cam-a") == []
 
 
 async def test_operators_are_alerted_before_preserved_footage_reaches_the_cap(

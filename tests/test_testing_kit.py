@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from csuhub.api import Expiry, RetentionPolicySpec, SweepContext, hookimpl
+from csuhub.api import FOREVER, Expiry, RetentionPolicySpec, SweepContext, hookimpl, policy_store
 from csuhub.testing import api_token, index_footage, sweep_at
 
 DAY = 86400.0
@@ -98,6 +98,61 @@ async def test_a_third_party_policy_tested_with_the_kit(hub_factory: Any) -> Non
         # only the named policy runs: max_age is not in the list, so the second hour stays
         assert report.by_policy == {"every_other": 60}
         assert len(await hub.store.segments("cam-kit")) == 60
+
+
+class _VaultKeeper:
+    """A third-party policy that preserves the vault camera's footage."""
+
+    def __init__(self, hub: Any, options: dict[str, Any]) -> None:
+        pass
+
+    async def plan(self, sweep: SweepContext) -> list[Expiry]:
+        store = policy_store(sweep)
+        # from the first sweep that sees its footage (not the hub's start-up sweep)
+        if "vault-1" in sweep.recorded and not await store.holds("vault"):
+            await store.place_hold(
+                ["vault-1"], 0.0, FOREVER, kind="vault", ref="v1", reason="vault", actor="keeper"
+            )
+        return []
+
+
+class _VaultPlugin:
+    @hookimpl
+    def register_retention_policies(self, hub: Any) -> list[RetentionPolicySpec]:
+        return [RetentionPolicySpec(name="vault_keeper", factory=_VaultKeeper)]
+
+
+async def test_a_dry_run_simulates_the_holds_a_policy_would_place(hub_factory: Any) -> None:
+    """Seen in acceptance: the facade skipped holds in a dry run, so ``would_destroy``
+    listed the vault camera's footage, which the real sweep keeps."""
+    policies = [{"policy": "max_age", "options": {"max_age": "14d"}}, {"policy": "vault_keeper"}]
+    site = {**SITE, "retention": {"policies": policies}}
+    async with hub_factory(site, plugins=[("vault", _VaultPlugin())], sweeping=False) as hub:
+        vault = await index_footage(hub, "vault-1", START, 1)
+        await index_footage(hub, "street-1", START, 1)
+        dry = await sweep_at(hub, START + 15 * DAY, dry_run=True)
+        assert list(dry.would_destroy) == ["street-1:max_age"]
+        assert dry.would_destroy["street-1:max_age"]["segments"] == 60
+        # the report says which keeps are simulated, and nothing was written
+        (simulated,) = dry.simulated
+        assert simulated["action"] == "place" and simulated["camera_id"] == "vault-1"
+        assert (simulated["kind"], simulated["ref"], simulated["actor"]) == (
+            "vault",
+            "v1",
+            "keeper",
+        )
+        assert simulated["segments"] == 60 and simulated["bytes"] == sum(
+            s.path.stat().st_size for s in vault
+        )
+        assert dry.as_dict()["simulated"] == dry.simulated
+        assert await hub.store.retention.holds() == []
+        assert not any(s.hold for s in await hub.store.segments("vault-1"))
+        assert all(s.path.exists() for s in vault)
+        real = await sweep_at(hub, START + 15 * DAY)
+        assert real.simulated == []
+        assert real.segments == dry.would_destroy["street-1:max_age"]["segments"]
+        assert await hub.store.segments("street-1") == []
+        assert len(await hub.store.segments("vault-1")) == 60
 
 
 async def test_api_token_opens_the_api_at_its_role(hub_factory: Any) -> None:

@@ -144,12 +144,20 @@ def cmd_retention(args: argparse.Namespace, out: Output) -> int:
                 )
                 for w in report.would_destroy.values()
             ]
-            out.document(
-                data,
+            text = (
                 table(rows, ("CAMERA", "POLICY", "FOOTAGE", "SIZE", "RANGE"), right={2, 3})
                 if rows
-                else "nothing would be destroyed",
+                else "nothing would be destroyed"
             )
+            # the policies' holds were simulated, not written: say what they change
+            for hold in report.simulated:
+                verb = "keeps" if hold["action"] == "place" else "frees"
+                text += (
+                    f"\nsimulated: {hold['actor']} would {hold['action']} hold {hold['kind']} "
+                    f"{hold['ref']} on {hold['camera_id']} ({hold['reason']}): {verb} "
+                    f"{plural(hold['segments'], 'segment')}, {size(hold['bytes'])}"
+                )
+            out.document(data, text)
         else:
             out.document(
                 data,

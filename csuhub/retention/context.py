@@ -9,6 +9,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from csuhub.retention.simulation import DryRunHolds
+
 if TYPE_CHECKING:
     from csuhub.hub import Hub
 
@@ -31,7 +33,8 @@ class SweepContext:
     ``dry_run`` again after the policies have planned, so a policy that could set
     ``dry_run = False`` or move ``now`` would turn a dry run into destruction or
     expire held footage early. The store is not on it: policies write through
-    ``csuhub.api.policy_store``."""
+    ``csuhub.api.policy_store``, which in a dry run records the holds in
+    ``simulation`` (always there in a dry run, never in a real sweep)."""
 
     hub: Hub
     now: float
@@ -44,8 +47,15 @@ class SweepContext:
     recorded: frozenset[str] = frozenset()
     dry_run: bool = False
     alarm: Callable[..., None] = field(default=lambda *a, **k: None)
+    #: the holds a dry run's policies would place or release (the core's; see
+    #: :mod:`csuhub.retention.simulation`)
+    simulation: DryRunHolds | None = None
 
     def __post_init__(self) -> None:
+        if self.dry_run and self.simulation is None:
+            object.__setattr__(self, "simulation", DryRunHolds())
+        elif not self.dry_run and self.simulation is not None:
+            raise ValueError("only a dry run simulates holds")
         object.__setattr__(self, "cameras", MappingProxyType(dict(self.cameras)))
         object.__setattr__(self, "recorded", frozenset(self.recorded))
 

@@ -59,6 +59,9 @@ class SweepReport:
     #: expired footage kept by a ``retention_hold`` plugin (vetoed or failed), per
     #: camera and reason; also written to the register (``retention_kept``)
     kept: list[dict[str, Any]] = field(default_factory=list)
+    #: in a dry run, the holds the policies would place or release (nothing was
+    #: written): each with the footage it keeps from, or frees for, ``would_destroy``
+    simulated: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class SweepReport:
             "failures": self.failures,
             "alerts": self.alerts,
             "kept": self.kept,
+            "simulated": self.simulated,
         }
 
 
@@ -195,16 +199,23 @@ class Sweep:
         return self.report
 
     async def _would_destroy(self, planned: list[tuple[Expiry, int]]) -> None:
+        simulation = self.ctx.simulation
+        if simulation is None:  # a dry run always simulates: never report without it
+            raise RuntimeError("a dry run without its simulated holds")
         for expiry, level in planned:
-            entry = await self.hub.store.retention.expired_summary(
-                expiry.camera_id, expiry.before, level
-            )
+            if simulation.affects(expiry.camera_id, level):
+                entry = await simulation.summary(self.hub, expiry.camera_id, expiry.before, level)
+            else:
+                entry = await self.hub.store.retention.expired_summary(
+                    expiry.camera_id, expiry.before, level
+                )
             if entry is not None:
                 self.report.would_destroy[f"{expiry.camera_id}:{expiry.policy}"] = {
                     "camera_id": expiry.camera_id,
                     "policy": expiry.policy,
                     **entry,
                 }
+        self.report.simulated = simulation.report()
 
     async def _destroy(
         self, planned: list[tuple[Expiry, int]], origin: str, progress: Progress

@@ -112,7 +112,7 @@ class IncidentPreservation:
         self.margin = float(options["margin"])
 
     async def plan(self, sweep: SweepContext) -> list[Expiry]:
-        # the facade skips writes in a dry run: asking what a sweep would do changes nothing
+        # in a dry run the facade simulates these holds in memory and writes nothing
         store = policy_store(sweep)
         held = {h.ref for h in await store.holds(self.KIND)}
         wanted = {str(i.id): i for i in await store.incidents() if i.is_open and self.enabled}
