@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from csuhub.cameras.manager import CameraManager
+    from csuhub.config.settings import RecordingSettings
     from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,7 +92,8 @@ class RecordingManager:
         self._unsub: list[Any] = []
         #: made at each start and shut down (off the loop) at each stop
         self._hasher: ThreadPoolExecutor | None = None
-        self.config: dict[str, Any] = {}
+        #: the validated ``recording:`` section, set at start (defaults from the schema)
+        self.settings: RecordingSettings | None = None
         self.root: Path = Path()
         self.reconciliation: dict[str, Any] = {}
         self.signing_key: Ed25519PrivateKey | None = None
@@ -99,20 +101,20 @@ class RecordingManager:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.config = dict(self.hub.config.section("recording") or {})
+        self.settings = settings = self.hub.config.settings.recording
         self.root = self.storage_root()
         self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
         # the evidence signing key exists from the first start, so its public half
         # can be published (``csuhub keys public``) before any export
         self.signing_key = await asyncio.to_thread(load_or_create, self.hub.data_dir)
-        name = self.config.get("backend", "ffmpeg")
+        name = settings.backend
         spec = self.hub.registry.recording_backends.get(name)
         if spec is None:
             _LOGGER.warning("no recording backend %r: nothing is recorded", name)
             for camera_id in self.cameras.entries:
                 self._set(camera_id, "blocked", f"no recording backend {name!r}")
             return
-        self.backend = spec.factory(self.hub, spec.config_schema(self.config.get("options", {})))
+        self.backend = spec.factory(self.hub, spec.config_schema(dict(settings.options)))
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         # everything missing between the last segment and now was the hub being down
         for camera_id in self.cameras.entries:
@@ -137,10 +139,10 @@ class RecordingManager:
             await asyncio.to_thread(hasher.shutdown, wait=True)
 
     def storage_root(self) -> Path:
-        section = self.config or self.hub.config.section("recording") or {}
-        configured = section.get("storage") or self.hub.config.hub.get("storage_dir")
+        config = self.hub.config.settings
+        configured = config.recording.storage or config.hub.storage_dir
         if configured:
-            path = Path(configured).expanduser()
+            path = configured.expanduser()
             if not path.is_absolute() and self.hub.config.source is not None:
                 path = self.hub.config.source.parent / path
             return path.resolve()
@@ -165,7 +167,7 @@ class RecordingManager:
             self._set(camera_id, "blocked", why)
 
     async def _start_recorder(self, camera_id: str) -> None:
-        assert self.backend is not None
+        assert self.backend is not None and self.settings is not None
         driver = self.cameras.drivers.get(camera_id)
         if driver is None:
             return
@@ -180,8 +182,8 @@ class RecordingManager:
             camera_id,
             source,
             self,
-            float(self.config.get("segment", 60.0)),
-            bool(self.config.get("audio", False)),
+            self.settings.segment,
+            self.settings.audio,
         )
         self.recorders[camera_id] = recorder
         self.started_at[camera_id] = time.time()
@@ -355,7 +357,7 @@ class RecordingManager:
 
     async def _watch(self) -> None:
         """Alert when a camera that may record has not for ``alert_after``."""
-        alert_after = float(self.config.get("alert_after", 300.0))
+        alert_after = self.hub.config.settings.recording.alert_after
         while True:
             await asyncio.sleep(min(30.0, alert_after / 4))
             now = time.time()

@@ -44,6 +44,7 @@ import os
 import shutil
 import time
 from collections import deque
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,18 @@ def parse_list_line(line: bytes) -> tuple[str, float, float] | None:
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
         return None
     return fields[0], start, end
+
+
+@dataclass(slots=True)
+class _RunProgress:
+    """One ffmpeg run's progress, shared by its list reader and its watchdog."""
+
+    #: monotonic time of the last segment listed (or of the start)
+    last_segment: float
+    #: no segment listed yet: the watchdog allows the start-up grace
+    first: bool = True
+    #: the watchdog stopped this run for want of segments
+    stalled: bool = False
 
 
 class FfmpegRecorder:
@@ -231,12 +244,11 @@ class FfmpegRecorder:
         )
         self.proc = proc
         self.stderr_tail.clear()
-        last_segment = [time.monotonic()]
-        first = [True]
+        run = _RunProgress(last_segment=time.monotonic())
         try:
-            reader = asyncio.create_task(self._read_list(proc, last_segment, first))
+            reader = asyncio.create_task(self._read_list(proc, run))
             errors = asyncio.create_task(self._read_stderr(proc))
-            watchdog = asyncio.create_task(self._watchdog(proc, last_segment, first))
+            watchdog = asyncio.create_task(self._watchdog(proc, run))
             try:
                 await proc.wait()
                 await asyncio.wait_for(asyncio.gather(reader, errors), 10)
@@ -248,15 +260,12 @@ class FfmpegRecorder:
                 await asyncio.wait_for(reader, 10)  # index the segment ffmpeg closed on exit
             await self._recover_unlisted()
             raise
-        stalled = getattr(proc, "_csuhub_stalled", False)
         await self._recover_unlisted()
-        if stalled:
+        if run.stalled:
             return "stalled", f"no segment closed in {2 * self.segment_seconds:g}s (stalled)"
         return classify(list(self.stderr_tail), proc.returncode)
 
-    async def _read_list(
-        self, proc: asyncio.subprocess.Process, last: list[float], first: list[bool]
-    ) -> None:
+    async def _read_list(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
         assert proc.stdout is not None
         while True:
             line = await proc.stdout.readline()
@@ -301,9 +310,9 @@ class FfmpegRecorder:
             # place it a second time while the thread may still be moving it)
             self._listed.discard(name)
             self._last_number, self._last_end = key[1], start + duration
-            last[0] = time.monotonic()
-            if first[0]:
-                first[0] = False
+            run.last_segment = time.monotonic()
+            if run.first:
+                run.first = False
                 self.sink.recorder_state(self.camera_id, "recording", "")
             await self.sink.segment_closed(self.camera_id, path, start, duration)
 
@@ -319,15 +328,13 @@ class FfmpegRecorder:
                 if "No space left on device" in text:
                     self.sink.recorder_state(self.camera_id, "retrying", "disk full")
 
-    async def _watchdog(
-        self, proc: asyncio.subprocess.Process, last: list[float], first: list[bool]
-    ) -> None:
+    async def _watchdog(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
         """Sleep towards the deadline, waking at most once per segment time."""
         while proc.returncode is None:
             limit = 2 * self.segment_seconds
-            if first[0]:
+            if run.first:
                 limit += self.backend.options["startup_grace"]
-            remaining = last[0] + limit - time.monotonic()
+            remaining = run.last_segment + limit - time.monotonic()
             if remaining > 0:
                 # re-evaluated at least once per segment time: the start-up grace ends
                 # with the first segment, which shortens the deadline
@@ -336,14 +343,15 @@ class FfmpegRecorder:
             _LOGGER.warning(
                 "camera %s: no segment for %.0fs; restarting ffmpeg",
                 self.camera_id,
-                time.monotonic() - last[0],
+                time.monotonic() - run.last_segment,
             )
-            proc._csuhub_stalled = True  # type: ignore[attr-defined]
+            run.stalled = True
             # say so now: a hung ffmpeg may take the SIGKILL timeout to go
             self.sink.recorder_state(
                 self.camera_id,
                 "retrying",
-                f"stalled: no segment for {time.monotonic() - last[0]:.0f}s; restarting ffmpeg",
+                f"stalled: no segment for {time.monotonic() - run.last_segment:.0f}s;"
+                " restarting ffmpeg",
             )
             await self._shutdown(proc)
             return
