@@ -34,6 +34,16 @@ Both sides cut their segments at staggered phases of the wall clock, as the
 recorder does: the cameras start together, and would otherwise close (and
 be hashed) together every period.
 
+Each simulated camera's keyframes fall at its own phase of the GOP, as a real
+camera's do (each runs its encoder from its own power-on, so their GOPs are
+independent). ffmpeg cuts only at a keyframe: with every stream reading the
+same clip from the same instant, all keyframes (every 2 s) fell at the same
+instants and the staggered cuts collapsed into 30 slots a minute. Camera i's
+stream starts ``gop_offset(i)`` seconds into the looped clip (``-ss`` before
+``-stream_loop -1 -re -i``): the same offset, the same options, on the hub's
+camera i (a bench-only driver, ``benchcam``: simcam with that offset) and on
+raw segmenter i.
+
 The last line printed is the JSON result (B1; B2 is on the line before).
 """
 
@@ -58,15 +68,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 from csuhub_ffmpeg.stagger import Phases  # noqa: E402
+from csuhub_simcam import DRIVER_SCHEMA, SimulatedCamera  # noqa: E402
 
+from csuhub.api import CameraDriverSpec, StreamSource, hookimpl  # noqa: E402
 from csuhub.events import GapRecorded, SegmentRecorded  # noqa: E402
 from csuhub.hashing import HASH_CHUNK  # noqa: E402
 from csuhub.hub import Hub  # noqa: E402
+from csuhub.plugins import make_plugin_manager  # noqa: E402
 from csuhub.recording.layout import FFMPEG_PATTERN  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 #: B2: p99 of the steady-state index latency, in seconds
 B2_TARGET = 0.05
+#: the clips' frame rate and GOP (``-g 50``): a keyframe every 2 s
+FPS = 25
+GOP_FRAMES = 50
 
 
 Snapshot = tuple[dict[int, list[int]], dict[int, float]]
@@ -144,6 +160,48 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def gop_offset(i: int) -> float:
+    """Where in the GOP camera ``i``'s stream starts, in seconds: pseudo-random
+    (uniform over the GOP, to the millisecond) and deterministic, so runs compare.
+    Real cameras' keyframe phases are independent of each other, neither evenly
+    spread nor on a common frame clock."""
+    digest = hashlib.sha256(f"bench-camera-{i}".encode()).digest()
+    gop_ms = GOP_FRAMES * 1000 // FPS
+    return (int.from_bytes(digest[:8], "big") % gop_ms) / 1000
+
+
+class PhasedCamera(SimulatedCamera):
+    """simcam whose looped clip starts ``start`` seconds in: its keyframes fall at
+    its own phase of the GOP, every loop (the clip is a whole number of GOPs)."""
+
+    async def stream(self, profile: str = "main") -> StreamSource:
+        source = await super().stream(profile)
+        options = {"ss": f"{self.options['start']:.3f}", **source.input_options}
+        return StreamSource(
+            url=source.url,
+            input_options=options,
+            codec=source.codec,
+            width=source.width,
+            height=source.height,
+            fps=source.fps,
+        )
+
+
+class BenchCameras:
+    """The bench's own camera driver, registered on the bench's hub only."""
+
+    @hookimpl
+    def register_camera_drivers(self, hub: object) -> list[CameraDriverSpec]:
+        return [
+            CameraDriverSpec(
+                name="benchcam",
+                factory=PhasedCamera,
+                config_schema=DRIVER_SCHEMA.extend({"start": float}),
+                description="simcam starting at its own phase of the GOP (bench only)",
+            )
+        ]
+
+
 def make_clip(path: Path, bitrate: str) -> None:
     subprocess.run(
         [
@@ -155,7 +213,7 @@ def make_clip(path: Path, bitrate: str) -> None:
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=1280x720:rate=25",
+            f"testsrc2=size=1280x720:rate={FPS}",
             "-t",
             "10",
             "-pix_fmt",
@@ -165,7 +223,7 @@ def make_clip(path: Path, bitrate: str) -> None:
             "-preset",
             "ultrafast",
             "-g",
-            "50",
+            str(GOP_FRAMES),
             "-b:v",
             bitrate,
             "-maxrate",
@@ -178,15 +236,18 @@ def make_clip(path: Path, bitrate: str) -> None:
     )
 
 
-def raw_args(clip: Path, out: Path, segment: int, phase: float) -> list[str]:
+def raw_args(clip: Path, out: Path, segment: int, phase: float, start: float) -> list[str]:
     """The hub's recorder's ffmpeg options, its staggered cut at ``phase`` of the
-    period included (``csuhub_ffmpeg.stagger``), named by ``-strftime``."""
+    period included (``csuhub_ffmpeg.stagger``), named by ``-strftime``; the
+    clip read from ``start`` s in, as the hub's camera reads it."""
     return [
         "ffmpeg",
         "-hide_banner",
         "-nostdin",
         "-loglevel",
         "warning",
+        "-ss",
+        f"{start:.3f}",
         "-re",
         "-stream_loop",
         "-1",
@@ -273,7 +334,7 @@ def start_baseline(
             )
         procs.append(
             subprocess.Popen(
-                _die_with_parent(raw_args(clip, out, segment, phases(f"raw-{i}"))),
+                _die_with_parent(raw_args(clip, out, segment, phases(f"raw-{i}"), gop_offset(i))),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "TZ": "UTC"},
@@ -305,8 +366,9 @@ async def run_hub(
     cameras = [
         {
             "id": f"cam-{i:02d}",
-            "driver": "simcam",
+            "driver": "benchcam",
             "options": {
+                "start": gop_offset(i),
                 "width": 1280,
                 "height": 720,
                 "fps": 25,
@@ -322,18 +384,15 @@ async def run_hub(
         "recording": {"segment": f"{segment}s"},
         "cameras": cameras,
     }
-    hub = Hub(config, source="<bench>", data_dir=workdir / "hub", web=False)
+    pm = make_plugin_manager(plugins=[("bench", BenchCameras())])
+    hub = Hub(config, source="<bench>", data_dir=workdir / "hub", web=False, pm=pm)
     hub.setup()
-    # pre-encode the clips (untimed): every camera reads the same one
+    # pre-encode the clips (untimed): every camera reads the same one, from its
+    # own offset
     (workdir / "hub" / "simcam").mkdir(parents=True, exist_ok=True)
+    spec = hub.registry.camera_drivers.get("benchcam")
     for camera in cameras:
-        from csuhub_simcam import SimulatedCamera
-
-        sim = SimulatedCamera(
-            hub,
-            camera["id"],
-            hub.registry.camera_drivers.get("simcam").config_schema(camera["options"]),
-        )
+        sim = PhasedCamera(hub, camera["id"], spec.config_schema(camera["options"]))
         shutil.copy(clip_dir / f"clip-{bitrate}.mp4", sim.clip)
     latencies: list[float] = []
     gaps: list[GapRecorded] = []
