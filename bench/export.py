@@ -176,6 +176,7 @@ async def main_async(quick: bool) -> int:
             raw_concat(root, warm, t0, t0 + 60 * minutes, work / "warm.mp4")
             await export_evidence(
                 hub,
+                hub.recording,
                 "cam-bench",
                 t0 + 30,
                 t0 + 90,
@@ -199,6 +200,7 @@ async def main_async(quick: bool) -> int:
                     t = time.perf_counter()
                     await export_evidence(
                         hub,
+                        hub.recording,
                         "cam-bench",
                         start,
                         end,
