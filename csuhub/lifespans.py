@@ -15,7 +15,6 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from csuhub.events import PluginFailed
-from csuhub.hookcalls import PluginCallError
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -58,14 +57,12 @@ async def enter_lifespans(
 
 def _lifespans(pm: CsuhubPluginManager, hub: object, fail: Fail) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    results = pm.call_each("hub_lifespan", hub=hub)
-    while True:
-        try:
-            out.append(next(results))
-        except StopIteration:
-            return out
-        except PluginCallError as err:
-            fail(err.plugin, str(err), stage="start")
+    for plugin, result, error in pm.outcomes("hub_lifespan", hub=hub):
+        if error is not None:
+            fail(plugin, str(error), stage="start")
+        else:
+            out.append((plugin, result))
+    return out
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from csuhub import hookspecs
-from csuhub.hookcalls import CallPlan, EachPlugin
+from csuhub.hookcalls import CallPlan, EachPlugin, PluginCallError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -193,6 +193,22 @@ class CsuhubPluginManager(pluggy.PluginManager):
         tracing see every call (``csuhub.hookcalls``).
         """
         return EachPlugin(self, hook_name, kwargs)
+
+    def outcomes(
+        self, hook_name: str, **kwargs: Any
+    ) -> Iterator[tuple[str, Any, PluginCallError | None]]:
+        """``call_each`` as a plain loop: ``(plugin, result, None)`` for an answer,
+        ``(plugin, None, error)`` for a plugin that failed, and on to the next."""
+        each = self.call_each(hook_name, **kwargs)
+        while True:
+            try:
+                plugin, result = next(each)
+            except StopIteration:
+                return
+            except PluginCallError as err:
+                yield err.plugin, None, err
+            else:
+                yield plugin, result, None
 
     def loaded(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.state is PluginState.LOADED]

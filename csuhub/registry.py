@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from csuhub.config.schema import CORE_SECTIONS
-from csuhub.hookcalls import PluginCallError
 
 if TYPE_CHECKING:
     from csuhub.plugins import CsuhubPluginManager
@@ -104,6 +103,8 @@ class Registry:
         "register_call_lines": "call_lines",
         "register_wall_layouts": "wall_layouts",
     }
+    #: every hook asked once at set-up: the factories, then sections and routes
+    SETUP_HOOKS = (*FACTORY_HOOKS, "register_config_schemas", "register_web_routes")
 
     def spec_registries(self) -> list[SpecRegistry[ComponentSpec]]:
         return [getattr(self, attr) for attr in self.FACTORY_HOOKS.values()]
@@ -138,17 +139,11 @@ class Registry:
         """
         staged: dict[str, list[tuple[str, Any]]] = {}
         failed: dict[str, str] = {}
-        for hook in [*self.FACTORY_HOOKS, "register_config_schemas", "register_web_routes"]:
-            results = pm.call_each(hook, hub=hub)
-            while True:
-                try:
-                    plugin, result = next(results)
-                except StopIteration:
-                    break
-                except PluginCallError as err:
-                    failed.setdefault(err.plugin, str(err))
-                    continue
-                if result is not None:
+        for hook in self.SETUP_HOOKS:
+            for plugin, result, error in pm.outcomes(hook, hub=hub):
+                if error is not None:
+                    failed.setdefault(plugin, str(error))
+                elif result is not None:
                     staged.setdefault(plugin, []).append((hook, result))
         out = list(failed.items())
         for plugin in failed:

@@ -39,7 +39,6 @@ from typing import Any
 
 import pytest
 
-from csuhub.hookcalls import PluginCallError
 from csuhub.hub import Hub
 from csuhub.plugins import make_plugin_manager
 from csuhub.registry import Registry
@@ -286,19 +285,13 @@ def validate_plugin(plugin: object, hub: Hub | None = None) -> list[str]:
         return [f"plugin does not load: {record.reason if record else 'not registered'}"]
     problems: list[str] = []
     probe = hub if hub is not None else _ProbeHub()
-    hooks = [*Registry.FACTORY_HOOKS, "register_config_schemas", "register_web_routes"]
-    for hook in hooks:
+    for hook in Registry.SETUP_HOOKS:
         # as the hub calls it: through pluggy, with any wrapper hookimpl around it
-        results = pm.call_each(hook, hub=probe)
-        while True:
-            try:
-                _, result = next(results)
-            except StopIteration:
-                break
-            except PluginCallError as err:
-                problems.append(f"{hook} raised {type(err.error).__name__}: {err.error}")
-                continue
-            problems.extend(_check_result(hook, result))
+        for _, result, error in pm.outcomes(hook, hub=probe):
+            if error is not None:
+                problems.append(f"{hook} raised {type(error.error).__name__}: {error.error}")
+            else:
+                problems.extend(_check_result(hook, result))
     return problems
 
 
