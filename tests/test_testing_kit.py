@@ -166,3 +166,36 @@ async def test_api_token_opens_the_api_at_its_role(hub_factory: Any) -> None:
                 assert resp.status == 403  # an operator's
         with pytest.raises(ValueError, match="unknown role"):
             await api_token(hub, "root")
+
+
+async def test_the_registers_csv_over_http_lists_every_destruction(hub_factory: Any) -> None:
+    """The web export of the destruction register, read by a real HTTP client: its
+    header is the store's column list and each row is one (camera, day, policy)."""
+    import csv
+    import io
+
+    async with hub_factory(SITE, web=True, sweeping=False) as hub:
+        await index_footage(hub, "cam-kit", START, 1)
+        report = await sweep_at(hub, START + 15 * DAY)
+        assert report.segments == 60
+        token = await api_token(hub, "auditor")
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session,
+            session.get(f"{hub.web.url}/api/register/destructions?format=csv") as resp,
+        ):
+            assert resp.status == 200 and resp.content_type == "text/csv"
+            rows = list(csv.reader(io.StringIO(await resp.text())))
+    assert rows[0] == [
+        "camera_id",
+        "day",
+        "policy",
+        "segments",
+        "bytes",
+        "seconds",
+        "footage_start",
+        "footage_end",
+        "first_destroyed_at",
+        "last_destroyed_at",
+    ]
+    (row,) = rows[1:]
+    assert (row[0], row[2], row[3]) == ("cam-kit", "max_age", "60")

@@ -17,25 +17,14 @@ from csuhub.cli.common import (
     table,
 )
 from csuhub.hub import Hub
+from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import iso
 
 #: alerts that mean a sweep's report is not the whole truth
 INCOMPLETE_SWEEP_ALERTS = frozenset({"policy_failed", "hold_hook_failed", "sweep_failed"})
 #: the register's CSV columns, fixed: an audit script reads the header even when
 #: nothing has been destroyed yet (it was taken from the first row, so was missing)
-REGISTER_CSV_COLUMNS = (
-    "id",
-    "camera_id",
-    "day",
-    "policy",
-    "segments",
-    "bytes",
-    "seconds",
-    "footage_start",
-    "footage_end",
-    "first_destroyed_at",
-    "last_destroyed_at",
-)
+REGISTER_CSV_COLUMNS = ("id", *DESTRUCTION_COLUMNS)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -271,6 +271,22 @@ def overview(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 # -- the destruction register ----------------------------------------------------------
 
 
+#: the destruction register's columns, in the order its CSV exports give them (the
+#: CLI's also leads with the row ``id``): one list, so the two exports cannot drift
+DESTRUCTION_COLUMNS = (
+    "camera_id",
+    "day",
+    "policy",
+    "segments",
+    "bytes",
+    "seconds",
+    "footage_start",
+    "footage_end",
+    "first_destroyed_at",
+    "last_destroyed_at",
+)
+
+
 def select_destructions(
     conn: sqlite3.Connection, camera_id: str | None, start: float | None, end: float | None
 ) -> list[dict[str, Any]]:

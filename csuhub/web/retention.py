@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from csuhub.requisitions import RequisitionConflict, RequisitionError
+from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import TimeError, check_epoch, parse_time
 from csuhub.web.auth import USER_KEY, require_role
 from csuhub.web.requests import (
@@ -89,21 +90,9 @@ async def destructions(request: web.Request) -> web.Response:
     if request.query.get("format") == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        columns = [
-            "camera_id",
-            "day",
-            "policy",
-            "segments",
-            "bytes",
-            "seconds",
-            "footage_start",
-            "footage_end",
-            "first_destroyed_at",
-            "last_destroyed_at",
-        ]
-        writer.writerow(columns)
+        writer.writerow(DESTRUCTION_COLUMNS)
         for row in rows:
-            writer.writerow([row[c] for c in columns])
+            writer.writerow([row[c] for c in DESTRUCTION_COLUMNS])
         return _csv(buffer.getvalue(), "destructions.csv")
     return _json({"destructions": rows})
 
