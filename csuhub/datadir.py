@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PIDFILE", "DataDirLock", "default_data_dir", "resolve_data_dir"]
+__all__ = ["PIDFILE", "DataDirLock", "default_data_dir", "hub_pid", "resolve_data_dir"]
 
 PIDFILE = "csuhub.pid"
 
@@ -69,3 +69,31 @@ class DataDirLock:
             with contextlib.suppress(OSError):
                 handle.truncate(0)
             handle.close()
+
+
+def hub_pid(data_dir: Path) -> int | None:
+    """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any.
+
+    A pid written in the file is not enough: after a crash the number may have been
+    reused by an unrelated process, which a SIGHUP would kill. Only a hub holds the
+    file's lock, so the pid counts only while somebody holds it."""
+    try:
+        with open(data_dir / PIDFILE) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass  # locked: a hub holds it
+            else:
+                return None  # nobody holds the lock: no hub, whatever the file says
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import json
 import os
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from csuhub.config import ERROR, ConfigInvalid
-from csuhub.datadir import PIDFILE, default_data_dir
+from csuhub.datadir import default_data_dir, hub_pid
 from csuhub.hub import Hub
 from csuhub.store import DATABASE, Store
 from csuhub.timeutil import TimeError, parse_time
@@ -241,34 +240,6 @@ def load_hub(path: Path, **kwargs: Any) -> Hub:
         raise CliError(f"{path}: permission denied", EXIT_USAGE) from None
     except OSError as err:
         raise CliError(f"{path}: cannot read: {err.strerror}", EXIT_USAGE) from None
-
-
-def hub_pid(data_dir: Path) -> int | None:
-    """The pid of the hub running on ``data_dir`` (it holds ``csuhub.pid``), if any.
-
-    A pid written in the file is not enough: after a crash the number may have been
-    reused by an unrelated process, which a SIGHUP would kill. Only a hub holds the
-    file's lock, so the pid counts only while somebody holds it."""
-    try:
-        with open(data_dir / PIDFILE) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass  # locked: a hub holds it
-            else:
-                return None  # nobody holds the lock: no hub, whatever the file says
-            pid = int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-    if pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid  # alive, another user's
-    return pid
 
 
 def signal_hub(data_dir: Path) -> int | None:
