@@ -267,4 +267,123 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "audit: who, through what, from where, why, with what outcome; a SHA-256 chain",
+        """
+        -- Each entry names the role it acted under, the session or token it came
+        -- through, the client address, the stated reason and the outcome, and the
+        -- entry it concludes (an action audited when it starts, then when it ends).
+        -- prev_hash/hash chain the entries (csuhub/store/audit.py says how);
+        -- entries written before this step carry no hash and start no chain.
+        ALTER TABLE audit_log ADD COLUMN role TEXT;
+        ALTER TABLE audit_log ADD COLUMN via TEXT;
+        ALTER TABLE audit_log ADD COLUMN source TEXT;
+        ALTER TABLE audit_log ADD COLUMN reason TEXT;
+        ALTER TABLE audit_log ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok';
+        ALTER TABLE audit_log ADD COLUMN ref INTEGER;
+        ALTER TABLE audit_log ADD COLUMN class TEXT NOT NULL DEFAULT 'admin';
+        ALTER TABLE audit_log ADD COLUMN prev_hash TEXT;
+        ALTER TABLE audit_log ADD COLUMN hash TEXT;
+        CREATE INDEX audit_log_action ON audit_log(action, ts);
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
+        8,
+        "people and service accounts, sessions, login lockout, privacy masks and their lifts",
+        """
+        -- A person logs in with a password (argon2id); a service account (a CAD
+        -- system, a kiosk) only holds tokens. Roles and camera scope are JSON lists:
+        -- roles name permission sets (csuhub/security/permissions.py); scope lists
+        -- camera selectors ("*", "district:X", "group:Y", "camera:Z", "wall:W").
+        -- An empty scope sees no camera: rights are granted, never assumed.
+        CREATE TABLE users (
+            id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+            name                TEXT NOT NULL UNIQUE,
+            kind                TEXT NOT NULL DEFAULT 'person'
+                                CHECK (kind IN ('person', 'service')),
+            roles               TEXT NOT NULL DEFAULT '[]',
+            scope               TEXT NOT NULL DEFAULT '[]',
+            password_hash       TEXT,
+            password_changed_at REAL,
+            must_change         INTEGER NOT NULL DEFAULT 0,
+            created_at          REAL NOT NULL,
+            updated_at          REAL NOT NULL,
+            disabled_at         REAL
+        );
+        -- Tokens now belong to a user or service account; the tokens made before
+        -- people existed each become a service account of the same role.
+        ALTER TABLE api_tokens ADD COLUMN user_id INTEGER REFERENCES users(id);
+        INSERT INTO users(name, kind, roles, scope, created_at, updated_at)
+            SELECT 'token:' || name, 'service', json_array(role), '["*"]', created_at, created_at
+            FROM api_tokens;
+        UPDATE api_tokens
+            SET user_id = (SELECT id FROM users WHERE users.name = 'token:' || api_tokens.name);
+
+        -- Server-side browser sessions. The cookie carries a secret; only its
+        -- SHA-256 is kept (id). public_id names the session in the audit.
+        CREATE TABLE sessions (
+            id          TEXT PRIMARY KEY,
+            public_id   TEXT NOT NULL UNIQUE,
+            user_id     INTEGER NOT NULL REFERENCES users(id),
+            csrf        TEXT NOT NULL,
+            source      TEXT,
+            user_agent  TEXT,
+            created_at  REAL NOT NULL,
+            last_seen   REAL NOT NULL,
+            ended_at    REAL,
+            end_reason  TEXT
+        );
+        CREATE INDEX sessions_user ON sessions(user_id, ended_at);
+
+        -- Failed logins, per account ("user:<name>") and per client address
+        -- ("addr:<ip>"): the lock grows with each failure past the threshold.
+        CREATE TABLE login_failures (
+            key           TEXT PRIMARY KEY,
+            failures      INTEGER NOT NULL,
+            last_failure  REAL NOT NULL,
+            locked_until  REAL NOT NULL DEFAULT 0
+        );
+
+        -- Privacy masks drawn through the API (the site file declares the others).
+        -- Polygons are JSON [[x, y], ...] in coordinates normalised to 0..1.
+        -- A removed mask keeps its row: which masks applied when is evidence.
+        CREATE TABLE privacy_masks (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id   TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            polygon     TEXT NOT NULL,
+            created_by  TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            removed_by  TEXT,
+            removed_at  REAL
+        );
+        CREATE INDEX privacy_masks_camera ON privacy_masks(camera_id, removed_at);
+
+        -- Lifting a mask takes two people: one requests with a reason, another
+        -- approves; the lift is temporary. status: requested, approved, refused,
+        -- expired, ended.
+        CREATE TABLE mask_lifts (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            camera_id      TEXT NOT NULL,
+            reason         TEXT NOT NULL,
+            requisition_id INTEGER REFERENCES requisitions(id),
+            status         TEXT NOT NULL,
+            requested_by   TEXT NOT NULL,
+            requested_at   REAL NOT NULL,
+            duration_s     REAL NOT NULL,
+            decided_by     TEXT,
+            decided_at     REAL,
+            expires_at     REAL,
+            ended_at       REAL
+        );
+        CREATE INDEX mask_lifts_camera ON mask_lifts(camera_id, status);
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]
