@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
 
 if TYPE_CHECKING:
+    from csuhub.security.permissions import Principal
     from csuhub.store.protocols import (
         AuditTrail,
         CameraRegister,
@@ -41,6 +42,25 @@ class StoreFacade:
         (a PTZ ``action``, an export ``target``...).
         """
         return await self.audit_trail.append(actor, action, target, **details)
+
+    async def audit_event(
+        self,
+        who: Principal,
+        action: str,
+        target: str | None = None,
+        /,
+        *,
+        reason: str | None = None,
+        outcome: str = "ok",
+        ref: int | None = None,
+        **params: Any,
+    ) -> int:
+        """A chained entry naming who acted (role, session or token, address), the
+        stated reason and the outcome (started, ok, refused, failed; ``ref`` is the
+        entry an ending concludes); ``params`` are the action's parameters."""
+        return await self.audit_trail.event(  # type: ignore[attr-defined, no-any-return]
+            who, action, target, reason=reason, outcome=outcome, ref=ref, **params
+        )
 
     async def audit_records(
         self, *, target: str | None = None, limit: int = 100
