@@ -24,6 +24,7 @@ from csuhub.cli import (
     run,
     site,
     tokens,
+    users,
 )
 from csuhub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, Output, report_invalid
 from csuhub.config import ConfigInvalid
@@ -40,6 +41,7 @@ GROUPS: tuple[ModuleType, ...] = (
     retention,
     requisitions,
     tokens,
+    users,
 )
 
 Handler = Callable[[argparse.Namespace, Output], int]

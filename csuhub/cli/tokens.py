@@ -1,9 +1,14 @@
-"""``csuhub tokens create|list|revoke``: API tokens, written to the store directly."""
+"""``csuhub tokens create|list|revoke``: API tokens, written to the store directly.
+
+A token belongs to an account (``--user``) and acts with one of its roles;
+without ``--user`` it gets a service account of its own, ``token:<name>``,
+holding its role and every camera (as tokens did before accounts existed)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 from csuhub.cli.common import (
     EXIT_INVALID,
@@ -17,8 +22,10 @@ from csuhub.cli.common import (
     table,
 )
 from csuhub.hub import Hub
+from csuhub.security.accounts import record
+from csuhub.security.permissions import ROLES, system_principal
+from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.store import StoreError
-from csuhub.web.auth import ROLES, hash_secret, new_secret
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +34,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     create = tokens_sub.add_parser("create", help="create a token (shown once)")
     create.add_argument("name")
     create.add_argument("--role", choices=ROLES, required=True)
+    create.add_argument("--user", help="the account it belongs to (must hold --role)")
     listing = tokens_sub.add_parser("list", help="list tokens (never their secrets)")
     revoke = tokens_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("name")
@@ -43,32 +51,45 @@ def cmd_tokens(args: argparse.Namespace, out: Output) -> int:
 
 async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
     async with open_store(hub) as store:
+        cli = system_principal("cli")
         if args.tokens_command == "create":
             secret = new_secret()
             try:
-                await store.create_token(args.name, args.role, hash_secret(secret))
+                await store.create_token(args.name, args.role, hash_secret(secret), args.user)
             except StoreError as err:
                 raise CliError(str(err), EXIT_INVALID) from None
-            await store.audit("cli", "token.create", args.name, role=args.role)
+            owner = args.user or f"token:{args.name}"
+            await record(store, cli, "token.create", args.name, role=args.role, user=owner)
             out.document(
-                {"name": args.name, "role": args.role, "token": secret},
-                f"token {args.name} ({args.role}) created; it is shown only once:\n{secret}",
+                {"name": args.name, "role": args.role, "user": owner, "token": secret},
+                f"token {args.name} ({args.role}, of {owner}) created; "
+                f"it is shown only once:\n{secret}",
             )
         elif args.tokens_command == "list":
             tokens = await store.list_tokens()
-            rows = [
-                (t["name"], t["role"], "revoked" if t["revoked_at"] else "active") for t in tokens
-            ]
-            out.document(
-                {"tokens": tokens},
-                table(rows, ("NAME", "ROLE", "STATE")) if rows else "no tokens",
-            )
+            out.document({"tokens": tokens}, _token_table(tokens) if tokens else "no tokens")
         else:
             if not await store.revoke_token(args.name):
                 raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)
-            await store.audit("cli", "token.revoke", args.name)
+            await record(store, cli, "token.revoke", args.name)
             out.document({"revoked": args.name}, f"token {args.name} revoked")
     return EXIT_OK
+
+
+def _token_table(tokens: list[dict[str, Any]]) -> str:
+    """The USER column appears once a token belongs to a named account (a token
+    of its own ``token:<name>`` account needs none)."""
+    owned = any(t["user"] != f"token:{t['name']}" for t in tokens)
+    rows = [
+        (
+            t["name"],
+            t["role"],
+            *((t["user"] or "-",) if owned else ()),
+            "revoked" if t["revoked_at"] else "active",
+        )
+        for t in tokens
+    ]
+    return table(rows, ("NAME", "ROLE", *(("USER",) if owned else ()), "STATE"))
 
 
 HANDLERS = {"tokens": cmd_tokens}

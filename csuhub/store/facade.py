@@ -5,18 +5,23 @@ repository; a second implementation gets them by providing the repositories
 from __future__ import annotations
 
 from concurrent.futures import Future
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
 
 if TYPE_CHECKING:
+    from csuhub.security.identity import Identity
     from csuhub.security.permissions import Principal
+    from csuhub.store.lockout import LoginFailureRepository
     from csuhub.store.protocols import (
         AuditTrail,
         CameraRegister,
         SegmentIndex,
         TokenStore,
     )
+    from csuhub.store.sessions import SessionRepository
+    from csuhub.store.users import UserRepository
 
 
 class StoreFacade:
@@ -138,8 +143,17 @@ class StoreFacade:
 
     # -- API tokens ---------------------------------------------------------------
 
-    async def create_token(self, name: str, role: str, secret_hash: str) -> int:
-        return await self.tokens.create(name, role, secret_hash)
+    async def create_token(
+        self, name: str, role: str, secret_hash: str, user: str | None = None
+    ) -> int:
+        """Without ``user`` the token gets its own service account ``token:<name>``."""
+        if user is None:
+            return await self.tokens.create(name, role, secret_hash)
+        return await self.tokens.create(name, role, secret_hash, user)  # type: ignore[call-arg]
+
+    async def token_identity(self, secret_hash: str) -> Identity | None:
+        """The account behind a working token (its roles, scope, token name)."""
+        return await self.tokens.identity(secret_hash)  # type: ignore[attr-defined, no-any-return]
 
     async def token_by_hash(self, secret_hash: str) -> tuple[str, str] | None:
         """``(name, role)`` of an unrevoked token, or None."""
@@ -150,6 +164,26 @@ class StoreFacade:
 
     async def revoke_token(self, name: str) -> bool:
         return await self.tokens.revoke(name)
+
+    # -- people, sessions, failed logins (SQLite repositories, made on first use) --
+
+    @cached_property
+    def users(self) -> UserRepository:
+        from csuhub.store.users import UserRepository
+
+        return UserRepository(self)  # type: ignore[arg-type]
+
+    @cached_property
+    def sessions(self) -> SessionRepository:
+        from csuhub.store.sessions import SessionRepository
+
+        return SessionRepository(self)  # type: ignore[arg-type]
+
+    @cached_property
+    def login_failures(self) -> LoginFailureRepository:
+        from csuhub.store.lockout import LoginFailureRepository
+
+        return LoginFailureRepository(self)  # type: ignore[arg-type]
 
     # -- cameras ----------------------------------------------------------------
 

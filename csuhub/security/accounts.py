@@ -1,0 +1,198 @@
+"""Managing accounts: the rules the CLI and the API both apply, and their audit.
+
+Roles are checked against :data:`~csuhub.security.permissions.ROLES` and scope
+selectors with :func:`~csuhub.security.permissions.check_scope_selector` before
+anything is stored; every change is audited with the roles and scope it left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from csuhub.security.passwords import generate_password, hash_password
+from csuhub.security.permissions import ROLES, Principal, check_scope_selector
+
+if TYPE_CHECKING:
+    from csuhub.store import Store
+    from csuhub.store.users import UserRow
+
+
+class AccountError(ValueError):
+    """A request the rules refuse (unknown role, bad selector, unknown user)."""
+
+
+def check_roles(roles: Iterable[str]) -> list[str]:
+    found = list(dict.fromkeys(roles))
+    for role in found:
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return found
+
+
+def check_scope(selectors: Iterable[str]) -> list[str]:
+    try:
+        return [check_scope_selector(s) for s in dict.fromkeys(selectors)]
+    except ValueError as err:
+        raise AccountError(str(err)) from None
+
+
+def check_name(name: str) -> str:
+    """Names appear in the audit and in cookies' owners: printable, bounded, and
+    not ``token:`` (the prefix of tokens' own service accounts)."""
+    if not name or len(name) > 64 or not name.isprintable() or name != name.strip():
+        raise AccountError("a user name is 1-64 printable characters, no outer spaces")
+    if name.startswith("token:"):
+        raise AccountError("names starting with 'token:' belong to tokens' own accounts")
+    return name
+
+
+async def record(
+    store: Store,
+    who: Principal,
+    action: str,
+    target: str | None,
+    *,
+    reason: str | None = None,
+    outcome: str = "ok",
+    **params: Any,
+) -> int:
+    """One audit entry, with who, from where and how it ended."""
+    event = getattr(store, "audit_event", None)
+    if event is not None:
+        return int(await event(who, action, target, reason=reason, outcome=outcome, **params))
+    extra = {"reason": reason} if reason is not None else {}
+    return await store.audit(
+        who.name,
+        action,
+        target,
+        role=who.role,
+        via=who.via,
+        source=who.source,
+        outcome=outcome,
+        **extra,
+        **params,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    user: UserRow
+    #: the password the hub generated, shown once (None when one was given)
+    generated: str | None
+
+
+class Accounts:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def get(self, name: str) -> UserRow:
+        user = await self.store.users.get(name)
+        if user is None:
+            raise AccountError(f"no user named {name!r}")
+        return user
+
+    async def add(
+        self,
+        who: Principal,
+        name: str,
+        *,
+        roles: Iterable[str],
+        scope: Iterable[str],
+        service: bool = False,
+        password: str | None = None,
+    ) -> Added:
+        """A person gets ``password`` or a generated one; a service account none
+        (it holds tokens only)."""
+        check_name(name)
+        role_list, scope_list = check_roles(roles), check_scope(scope)
+        if not role_list:
+            raise AccountError("an account needs at least one role")
+        generated = None
+        password_hash = None
+        if not service:
+            if password is None:
+                password = generated = generate_password()
+            try:
+                password_hash = hash_password(password)
+            except ValueError as err:
+                raise AccountError(str(err)) from None
+        kind = "service" if service else "person"
+        await self.store.users.add(
+            name,
+            kind=kind,
+            roles=role_list,
+            scope=scope_list,
+            password_hash=password_hash,
+            now=self.clock(),
+        )
+        await record(
+            self.store, who, "user.add", name, kind=kind, roles=role_list, scope=scope_list
+        )
+        return Added(await self.get(name), generated)
+
+    async def set_password(
+        self, who: Principal, name: str, password: str | None, *, must_change: bool = False
+    ) -> str | None:
+        """Set (or generate: returned) a person's password and end their sessions."""
+        user = await self.get(name)
+        if user.kind != "person":
+            raise AccountError(f"{name} is a service account: it holds tokens, not a password")
+        generated = None
+        if password is None:
+            password = generated = generate_password()
+        try:
+            password_hash = hash_password(password)
+        except ValueError as err:
+            raise AccountError(str(err)) from None
+        now = self.clock()
+        await self.store.users.set_password(name, password_hash, now, must_change=must_change)
+        ended = await self.store.sessions.end_for_user(user.id, now, "password")
+        await record(self.store, who, "user.passwd", name, sessions_ended=len(ended))
+        return generated
+
+    async def disable(self, who: Principal, name: str) -> None:
+        await self.get(name)
+        if not await self.store.users.disable(name, self.clock()):
+            raise AccountError(f"user {name!r} is already disabled")
+        await record(self.store, who, "user.disable", name)
+
+    async def enable(self, who: Principal, name: str) -> None:
+        await self.get(name)
+        if not await self.store.users.enable(name, self.clock()):
+            raise AccountError(f"user {name!r} is not disabled")
+        await record(self.store, who, "user.enable", name)
+
+    async def change(
+        self,
+        who: Principal,
+        name: str,
+        *,
+        grant: bool,
+        roles: Iterable[str] = (),
+        scope: Iterable[str] = (),
+    ) -> UserRow:
+        """Grant or revoke roles and scope selectors; the result is audited whole."""
+        user = await self.get(name)
+        role_list, scope_list = check_roles(roles), check_scope(scope)
+        if grant:
+            new_roles = list(dict.fromkeys([*user.roles, *role_list]))
+            new_scope = list(dict.fromkeys([*user.scope, *scope_list]))
+        else:
+            new_roles = [r for r in user.roles if r not in role_list]
+            new_scope = [s for s in user.scope if s not in scope_list]
+        await self.store.users.set_grants(name, new_roles, new_scope, self.clock())
+        await record(
+            self.store,
+            who,
+            "user.grant" if grant else "user.revoke",
+            name,
+            roles=new_roles,
+            scope=new_scope,
+            changed_roles=role_list,
+            changed_scope=scope_list,
+        )
+        return await self.get(name)
