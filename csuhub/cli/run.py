@@ -16,6 +16,7 @@ from csuhub.cli.common import (
     Output,
     add_json,
     load_hub,
+    open_store,
     plural,
     report_invalid,
 )
@@ -48,6 +49,8 @@ from csuhub.events import (
 from csuhub.hub import Hub
 from csuhub.plugins import PluginState
 from csuhub.runner import Runner
+from csuhub.security.accounts import Accounts
+from csuhub.security.permissions import system_principal
 
 #: The test patterns simulated cameras cycle through.
 PATTERNS = ["testsrc2", "smptebars", "rgbtestsrc", "mandelbrot", "testsrc", "yuvtestsrc"]
@@ -104,7 +107,31 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     out.emit(
         "simulated cameras are encoded with ffmpeg on first start (a few seconds)", event="info"
     )
+    asyncio.run(_first_admin(hub, out))
     return run_hub(hub, out, banner=["press Ctrl+C to stop"])
+
+
+#: the person account the demo makes on its first start
+DEMO_ADMIN = "admin"
+
+
+async def _first_admin(hub: Hub, out: Output) -> None:
+    """On a data directory with no person yet, an admin with a generated
+    password, printed here once (to the console, never to a log): later starts
+    find the account and print nothing."""
+    async with open_store(hub) as store:
+        if await store.users.people():
+            return
+        added = await Accounts(store).add(
+            system_principal("hub"), DEMO_ADMIN, roles=["admin"], scope=["*"]
+        )
+    out.emit(
+        f"first start: log in to the panel as {DEMO_ADMIN} with password {added.generated} "
+        "(shown only this once; change it with csuhub users passwd)",
+        event="first_admin",
+        user=DEMO_ADMIN,
+        password=added.generated,
+    )
 
 
 def run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:

@@ -60,21 +60,7 @@ async def record(
     **params: Any,
 ) -> int:
     """One audit entry, with who, from where and how it ended."""
-    event = getattr(store, "audit_event", None)
-    if event is not None:
-        return int(await event(who, action, target, reason=reason, outcome=outcome, **params))
-    extra = {"reason": reason} if reason is not None else {}
-    return await store.audit(
-        who.name,
-        action,
-        target,
-        role=who.role,
-        via=who.via,
-        source=who.source,
-        outcome=outcome,
-        **extra,
-        **params,
-    )
+    return await store.audit_event(who, action, target, reason=reason, outcome=outcome, **params)
 
 
 @dataclass(frozen=True, slots=True)
