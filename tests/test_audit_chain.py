@@ -212,3 +212,14 @@ async def test_entries_from_before_the_chain_are_chained_once(tmp_path: Path) ->
             await store.call(lambda c: c.execute("UPDATE audit_log SET actor='x'"))
     finally:
         await store.close()
+
+
+async def test_the_documented_check_agrees_with_the_hub(store: Store) -> None:
+    """docs/audit.md's Python is what a committee member would run: it must hold."""
+    text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(code, namespace)  # our own documentation
+    await _five(store)
+    rows = await store.audit_trail.entries()
+    assert [namespace["entry_hash"](r) for r in rows] == [r["hash"] for r in rows]  # type: ignore[operator]

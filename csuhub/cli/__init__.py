@@ -15,6 +15,7 @@ from types import ModuleType
 
 from csuhub import __version__
 from csuhub.cli import (
+    audit,
     blueprints,
     cameras,
     keys,
@@ -42,6 +43,7 @@ GROUPS: tuple[ModuleType, ...] = (
     requisitions,
     tokens,
     users,
+    audit,  # audit verify, audit export
 )
 
 Handler = Callable[[argparse.Namespace, Output], int]

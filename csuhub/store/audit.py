@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from csuhub.audit.actions import CLASSES, OUTCOMES, classify
@@ -332,3 +332,13 @@ def _entries_kw(
     conn: sqlite3.Connection, start: float | None, end: float | None, kw: dict[str, Any]
 ) -> list[dict[str, Any]]:
     return entries(conn, start, end, **kw)
+
+
+def iter_entries(conn: sqlite3.Connection, start: float, end: float) -> Iterator[dict[str, Any]]:
+    """Entries of [start, end) in id order, one at a time: for a writer running on
+    the store's thread (the CLI export), so a year of entries is never one list."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    cur.arraysize = 1024
+    for row in cur.execute(_SELECT + " WHERE ts >= ? AND ts < ? ORDER BY id", (start, end)):
+        yield dict(zip(COLUMNS, row, strict=True))

@@ -275,8 +275,9 @@ MIGRATIONS.append(
         -- Each entry names the role it acted under, the session or token it came
         -- through, the client address, the stated reason and the outcome, and the
         -- entry it concludes (an action audited when it starts, then when it ends).
-        -- prev_hash/hash chain the entries (csuhub/store/audit.py says how);
-        -- entries written before this step carry no hash and start no chain.
+        -- prev_hash/hash chain the entries (csuhub/audit/chain.py and docs/audit.md
+        -- say how); entries written before this step are chained once, in id
+        -- order, by the first entry written after it (csuhub/store/audit.py).
         ALTER TABLE audit_log ADD COLUMN role TEXT;
         ALTER TABLE audit_log ADD COLUMN via TEXT;
         ALTER TABLE audit_log ADD COLUMN source TEXT;
