@@ -75,6 +75,7 @@ from csuhub.refs import (
     WallRef,
 )
 from csuhub.retention.context import CameraRetention, SegmentRef, SweepContext
+from csuhub.security.permissions import PERMISSIONS, ROLES, CameraScope, Principal
 from csuhub.specs import (
     NO_OPTIONS,
     CallLineSpec,
@@ -87,7 +88,15 @@ from csuhub.specs import (
     WallLayoutSpec,
 )
 from csuhub.store.retention import FOREVER, LEGAL, PRESERVE, Hold
-from csuhub.web.auth import ROLE_KEY, ROLES, USER_KEY, require_role
+from csuhub.web.auth import (
+    PRINCIPAL_KEY,
+    ROLE_KEY,
+    USER_KEY,
+    camera_visible,
+    require_role,
+    require_visible,
+)
+from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import HUB_KEY, hub_of
 
 #: the running csuhub's version (what the zeroconf plugin advertises)
@@ -99,7 +108,9 @@ __all__ = [
     "HUB_KEY",
     "LEGAL",
     "NO_OPTIONS",
+    "PERMISSIONS",
     "PRESERVE",
+    "PRINCIPAL_KEY",
     "ROLES",
     "ROLE_KEY",
     "USER_KEY",
@@ -114,6 +125,7 @@ __all__ = [
     "CameraDriverSpec",
     "CameraRetention",
     "CameraRetryScheduled",
+    "CameraScope",
     "CameraStateChanged",
     "ComponentFailed",
     "ComponentSpec",
@@ -136,8 +148,10 @@ __all__ = [
     "IncidentWindow",
     "LinkedCamera",
     "Location",
+    "Param",
     "PluginFailed",
     "PolicyStore",
+    "Principal",
     "Priority",
     "PtzDriver",
     "PtzUnsupported",
@@ -162,7 +176,9 @@ __all__ = [
     "WallLayout",
     "WallLayoutSpec",
     "WallRef",
+    "camera_visible",
     "cv",
+    "endpoint",
     "hookimpl",
     "hub_of",
     "new_run_id",
@@ -170,6 +186,7 @@ __all__ = [
     "place_unlisted",
     "policy_store",
     "require_role",
+    "require_visible",
     "staged_key",
     "staging_dir",
 ]

@@ -32,7 +32,8 @@ from csuhub.hookspecs import hookimpl
 from csuhub.testing import make_hub
 from csuhub.timeutil import MAX_EPOCH, TimeError, iso, parse_time
 from csuhub.web.app import make_app
-from csuhub.web.auth import hash_secret, require_role
+from csuhub.web.auth import hash_secret
+from csuhub.web.declare import endpoint
 from csuhub.web.requests import path_id
 from csuhub.web.validation import (
     MAX_BODY,
@@ -187,7 +188,7 @@ class EchoPlugin:
 
     @hookimpl
     def register_web_routes(self, hub: Any) -> list[Any]:
-        @require_role("viewer")
+        @endpoint("camera.read")
         async def item(request: web.Request) -> web.Response:
             return web.json_response({"n": path_id(request, "n", "item")})
 

@@ -337,6 +337,8 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
                     assert r.status == 409, await r.text()
                 driver.profiles = profiles  # type: ignore[attr-defined]
                 async with session.get(f"{base}/api/discovery", headers=operator) as r:
+                    assert r.status == 403  # discovery is the admin's (camera.adopt)
+                async with session.get(f"{base}/api/discovery", headers=admin) as r:
                     listed = await r.json()
                 assert len(listed["cameras"]) == 2 and listed["sources"] == ["onvif"]
             # a camera stopped mid-test goes offline, and comes back when restarted

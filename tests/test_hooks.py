@@ -30,7 +30,8 @@ from csuhub.specs import (
     WallLayoutSpec,
 )
 from csuhub.testing import build_hub, registered_plugin, wait_camera_state
-from csuhub.web.auth import USER_KEY, hash_secret, require_role
+from csuhub.web.auth import USER_KEY, hash_secret
+from csuhub.web.declare import endpoint
 
 
 class FixedSource:
@@ -174,20 +175,21 @@ def test_hook_register_config_schemas(tmp_path: Any) -> None:
 
 
 async def test_hook_register_web_routes(hub_factory: Any) -> None:
-    @require_role("viewer")
+    @endpoint("camera.read")
     async def hello(request: web.Request) -> web.Response:
         return web.json_response({"hello": request[USER_KEY]})
 
-    async def admin_only(request: web.Request) -> web.Response:
+    async def undeclared(request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     class Plugin:
         @hookimpl
         def register_web_routes(self, hub: Any) -> list[Any]:
-            return [web.get("/hello", hello), web.get("/admin", admin_only)]
+            return [web.get("/hello", hello), web.get("/undeclared", undeclared)]
 
     async with hub_factory(plugins=[("greeter", Plugin())], web=True) as hub:
         await hub.store.create_token("viewer-1", "viewer", hash_secret("csu_viewer"))
+        await hub.store.create_token("admin-1", "admin", hash_secret("csu_admin"))
         base = hub.web.url
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{base}/plugins/greeter/hello") as resp:
@@ -196,9 +198,13 @@ async def test_hook_register_web_routes(hub_factory: Any) -> None:
             async with session.get(f"{base}/plugins/greeter/hello", headers=headers) as resp:
                 assert resp.status == 200
                 assert await resp.json() == {"hello": "viewer-1"}
-            # undeclared role means admin: least privilege by default
-            async with session.get(f"{base}/plugins/greeter/admin", headers=headers) as resp:
-                assert resp.status == 403
+            # a route that declares no permission is refused to everyone, admin included
+            for who in ("csu_viewer", "csu_admin"):
+                async with session.get(
+                    f"{base}/plugins/greeter/undeclared", headers={"Authorization": f"Bearer {who}"}
+                ) as resp:
+                    assert resp.status == 403
+                    assert "declares no permission" in (await resp.json())["error"]
             async with session.get(
                 f"{base}/plugins/greeter/hello", headers={"Authorization": "Bearer wrong"}
             ) as resp:

@@ -91,7 +91,7 @@ async def test_requisition_workflow_over_the_api(tmp_path: Path, ffmpeg_bin: str
         await wait_segments(hub, "cam-a", 3)
         segments = await hub.store.segments("cam-a")
         start, end = segments[0].start, segments[2].end
-        for name in ("auditor", "operator", "supervisor"):
+        for name in ("auditor", "operator", "supervisor", "requisition_officer"):
             await hub.store.create_token(name, name, hash_secret(f"csu_{name}"))
 
         def auth(role: str) -> dict[str, str]:
@@ -112,68 +112,82 @@ async def test_requisition_workflow_over_the_api(tmp_path: Path, ffmpeg_bin: str
             async with http.post(
                 f"{base}/api/requisitions", json=payload, headers=auth("operator")
             ) as r:
-                assert r.status == 403  # least privilege: a supervisor registers
+                assert r.status == 403  # least privilege: a requisition officer registers
+            async with http.post(
+                f"{base}/api/requisitions", json=payload, headers=auth("supervisor")
+            ) as r:
+                assert r.status == 403  # not the supervisor either: a role is a set, not a rung
             async with http.post(
                 f"{base}/api/requisitions",
                 json={**payload, "legal_frame": "x"},
-                headers=auth("supervisor"),
+                headers=auth("requisition_officer"),
             ) as r:
                 assert r.status == 400
                 assert "legal_frame" in (await r.json())["error"]
             async with http.post(
-                f"{base}/api/requisitions", json=payload, headers=auth("supervisor")
+                f"{base}/api/requisitions", json=payload, headers=auth("requisition_officer")
             ) as r:
                 assert r.status == 201, await r.text()
                 req = await r.json()
             assert req["status"] == "held" and req["scope"]["cam-a"]["held_segments"] == 3
             assert all(s.hold for s in await hub.store.segments("cam-a", start, end))
             async with http.post(
-                f"{base}/api/requisitions", json=payload, headers=auth("supervisor")
+                f"{base}/api/requisitions", json=payload, headers=auth("requisition_officer")
             ) as r:
                 assert r.status == 409 and "already registered" in (await r.json())["error"]
             rid = req["id"]
             async with http.post(
-                f"{base}/api/requisitions/{rid}/export", headers=auth("supervisor")
+                f"{base}/api/requisitions/{rid}/export", headers=auth("requisition_officer")
             ) as r:
                 assert r.status == 200, await r.text()
                 exported = await r.json()
             name = exported["files"][0]["file"]
             async with http.get(
-                f"{base}/api/requisitions/{rid}/files/{name}", headers=auth("supervisor")
+                f"{base}/api/requisitions/{rid}/files/{name}", headers=auth("requisition_officer")
             ) as r:
                 assert r.status == 200
                 package = tmp_path / "got.zip"
                 package.write_bytes(await r.read())
             async with http.get(
-                f"{base}/api/requisitions/{rid}/files/..%2Fcsuhub.db", headers=auth("supervisor")
+                f"{base}/api/requisitions/{rid}/files/..%2Fcsuhub.db",
+                headers=auth("requisition_officer"),
             ) as r:
                 assert r.status == 404
             async with http.get(
-                f"{base}/api/requisitions/{rid}/files/receipt.html", headers=auth("supervisor")
+                f"{base}/api/requisitions/{rid}/files/receipt.html",
+                headers=auth("requisition_officer"),
             ) as r:
                 receipt = await r.text()
             async with http.post(
                 f"{base}/api/requisitions/{rid}/close",
                 json={"outcome": "maybe"},
-                headers=auth("supervisor"),
+                headers=auth("requisition_officer"),
             ) as r:
                 assert r.status == 409
             async with http.post(
                 f"{base}/api/requisitions/{rid}/deliver",
                 json={"to": "OPJ Roy"},
-                headers=auth("supervisor"),
+                headers=auth("requisition_officer"),
             ) as r:
                 assert (await r.json())["status"] == "delivered"
             async with http.post(
                 f"{base}/api/requisitions/{rid}/close",
                 json={"outcome": "helped"},
-                headers=auth("supervisor"),
+                headers=auth("requisition_officer"),
             ) as r:
                 closed = await r.json()
             assert closed["status"] == "closed" and closed["outcome"] == "helped"
             assert not any(s.hold for s in await hub.store.segments("cam-a", start, end))
             async with http.get(
                 f"{base}/api/requisitions?format=csv", headers=auth("operator")
+            ) as r:
+                assert r.status == 403  # operators watch; requisitions are not theirs
+            async with http.get(
+                f"{base}/api/requisitions?format=csv", headers=auth("auditor")
+            ) as r:
+                assert r.status == 403  # the ethics committee sees figures, not cases
+            async with http.get(
+                f"{base}/api/requisitions?format=csv", headers=auth("requisition_officer")
             ) as r:
                 rows = list(csv.DictReader(io.StringIO(await r.text())))
             async with http.get(f"{base}/api/requisitions/stats", headers=auth("auditor")) as r:

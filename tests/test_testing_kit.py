@@ -162,8 +162,8 @@ async def test_api_token_opens_the_api_at_its_role(hub_factory: Any) -> None:
         async with aiohttp.ClientSession(headers=headers) as session:
             async with session.get(f"{hub.web.url}/api/register/destructions") as resp:
                 assert resp.status == 200  # the auditor's
-            async with session.get(f"{hub.web.url}/api/retention/status") as resp:
-                assert resp.status == 403  # an operator's
+            async with session.get(f"{hub.web.url}/api/recordings/cam-1") as resp:
+                assert resp.status == 403  # footage: never the auditor's
         with pytest.raises(ValueError, match="unknown role"):
             await api_token(hub, "root")
 

@@ -35,7 +35,7 @@ PERMISSIONS: Mapping[str, str] = {
     "camera.adopt": "scan for cameras, adopt and retire them",
     "config.reload": "reload the site file",
     "user.manage": "manage users, their roles and scopes, and API tokens",
-    "audit.read": "read and export the audit trail and the ethics figures",
+    "audit.read": "read and export the audit, the ethics figures, requisition statistics",
     "mask.edit": "draw and remove privacy masks",
     "mask.lift.request": "ask for a privacy mask to be lifted, with a reason",
     "mask.lift.approve": "approve another user's mask lift request",
@@ -79,9 +79,7 @@ ROLES: Mapping[str, frozenset[str]] = {
     ),
     "admin": frozenset(PERMISSIONS),
     # the ethics committee: everything countable, no image
-    "auditor": frozenset(
-        {"audit.read", "camera.read", "requisition.read", "retention.read", "incident.read"}
-    ),
+    "auditor": frozenset({"audit.read", "camera.read", "retention.read", "incident.read"}),
     # a kiosk screen: live view of its wall only (its scope names the wall)
     "wall": frozenset({"camera.read", "live.view", "wall.view"}),
     # tokens made before roles were permission sets, kept with what they could do

@@ -17,9 +17,17 @@ from aiohttp import web
 
 from csuhub import __version__
 from csuhub.cameras.ptz import PtzMoves
-from csuhub.web.auth import USER_KEY, auth_middleware, public, require_role
+from csuhub.web.auth import (
+    USER_KEY,
+    auth_middleware,
+    hub_refusal_audit,
+    hub_scope_check,
+    hub_token_lookup,
+    public,
+)
 from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
+from csuhub.web.declare import endpoint
 from csuhub.web.recordings import routes as recording_routes
 from csuhub.web.requests import (
     CLIENT_FAULTS,
@@ -103,7 +111,11 @@ async def _body_limit(request: web.Request, handler: Any) -> web.StreamResponse:
 
 def make_app(hub: Hub) -> web.Application:
     app = web.Application(
-        middlewares=[_json_errors, _body_limit, auth_middleware(hub.store.token_by_hash)],
+        middlewares=[
+            _json_errors,
+            _body_limit,
+            auth_middleware(hub_token_lookup(hub), hub_scope_check(hub), hub_refusal_audit(hub)),
+        ],
         client_max_size=MAX_BODY,
     )
     app[HUB_KEY] = hub
@@ -126,7 +138,8 @@ def make_app(hub: Hub) -> web.Application:
         app.add_subapp(f"/plugins/{plugin}/", sub)
     # last: a path no route claims still answers in JSON, Expect header included
     # (aiohttp evaluates Expect for its own 404 route outside every middleware)
-    app.router.add_route("*", "/{tail:.*}", no_route, expect_handler=expect_continue)
+    # [\s\S]: a path with a newline would slip past ".*" to aiohttp's text-plain 404/417
+    app.router.add_route("*", r"/{tail:[\s\S]*}", no_route, expect_handler=expect_continue)
     return app
 
 
@@ -165,7 +178,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(report, status=status)
 
 
-@require_role("admin")
+@endpoint("config.reload", tags=("admin",), audited="config.reload")
 async def reload_config(request: web.Request) -> web.Response:
     """Validate the site file again and apply what changed; 422 keeps the old config."""
     await no_body(request)

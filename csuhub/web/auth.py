@@ -1,32 +1,73 @@
-"""Bearer-token authentication and least-privilege roles.
+"""Authentication and authorisation of every request.
 
-Every route requires a token unless it is explicitly public (only health is).
-A route declares the lowest role allowed with ``@require_role``; a route that
-declares nothing requires ``admin``, so forgetting is safe, not open.
-Secrets are random, shown once, and stored only as SHA-256.
+Every route carries one ``Access`` declaration (``csuhub.web.declare.endpoint``):
+public (health only), or exactly one permission, optionally with the path
+parameter naming a camera. The middleware resolves the caller to a
+``Principal`` (a bearer token here; browser sessions are added beside it), then
+checks the permission and the camera scope. Everything fails closed:
+
+- a route with no declaration is refused to everyone (500-free, a 403 naming the
+  omission, and a test fails on it);
+- a lookup that raises refuses (no "allow on error");
+- a camera outside the principal's scope is a 404, like a camera that does not
+  exist, so scope does not leak which cameras exist.
+
+Refusals of an authenticated principal are audited; anonymous 401s are not
+(they carry no one to hold accountable, and logging them would let anyone fill
+the audit). Failed logins are audited by the login route.
+Token secrets are random, shown once, and stored only as SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-ROLES = ("auditor", "viewer", "operator", "supervisor", "admin")
-"""Ordered from least to most privileged."""
+from csuhub.security.permissions import (
+    ROLES,
+    Access,
+    CameraScope,
+    Principal,
+    access_of,
+    permissions_of,
+)
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+
+_LOGGER = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "csu_"  # noqa: S105 - a public prefix, not a secret
 
-#: Who made the request (token name) and with which role; set by the middleware.
+#: Who the request acts as; set by the middleware on every non-public route.
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+#: The principal's name (kept for plugins written against the role ladder).
 USER_KEY: web.RequestKey[str] = web.RequestKey("user", str)
+#: The principal's roles joined with "+" (kept for the same plugins).
 ROLE_KEY: web.RequestKey[str] = web.RequestKey("role", str)
-_ROLE_ATTR = "__csuhub_role__"
-_PUBLIC_ATTR = "__csuhub_public__"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: A credential's SHA-256 -> the principal it authenticates, or None.
+PrincipalLookup = Callable[[str, str | None], Awaitable[Principal | None]]
+#: (principal, camera id) -> may it see that camera?
+ScopeCheck = Callable[[Principal, str], Awaitable[bool]]
+#: (principal, request, access) -> audit a refusal
+RefusalAudit = Callable[[Principal, web.Request, str], Awaitable[None]]
+
+#: What the old role ladder's routes need, for plugins still using ``require_role``.
+LEGACY_ROLE_PERMISSION = {
+    "auditor": "audit.read",
+    "viewer": "camera.read",
+    "operator": "incident.write",
+    "supervisor": "export.create",
+    "admin": "user.manage",
+}
 
 
 def new_secret() -> str:
@@ -38,82 +79,244 @@ def hash_secret(secret: str) -> str:
 
 
 def require_role(role: str) -> Callable[[Handler], Handler]:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    """Deprecated: declare a permission with ``endpoint`` instead.
 
-    def mark(handler: Handler) -> Handler:
-        setattr(handler, _ROLE_ATTR, role)
-        return handler
+    Kept so that plugins written against the role ladder keep loading; the old
+    role maps to the permission of ``LEGACY_ROLE_PERMISSION``."""
+    if role not in LEGACY_ROLE_PERMISSION:
+        raise ValueError(f"unknown role {role!r}; roles were {', '.join(LEGACY_ROLE_PERMISSION)}")
+    warnings.warn(
+        "require_role is deprecated: declare the route's permission with "
+        "csuhub.api.endpoint(permission) instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    from csuhub.web.declare import endpoint
 
-    return mark
+    return endpoint(LEGACY_ROLE_PERMISSION[role])
 
 
 def public(handler: Handler) -> Handler:
-    """Mark a route as needing no token. Reserved for health checks."""
-    setattr(handler, _PUBLIC_ATTR, True)
-    return handler
+    """Mark a route as needing no login. Reserved for health checks."""
+    from csuhub.web.declare import endpoint
+
+    return endpoint(public=True)(handler)
 
 
-def role_allows(have: str, need: str) -> bool:
-    return ROLES.index(have) >= ROLES.index(need)
+def token_principal(name: str, role: str) -> Principal:
+    """A token of the store's (name, role), with every camera in scope. Used
+    until a token's user and scope are known to the store."""
+    return Principal(
+        name=name,
+        kind="service",
+        roles=(role,),
+        permissions=permissions_of([role]),
+        scope=CameraScope.of(["*"]),
+        via=f"token:{name}",
+    )
 
 
-TokenLookup = Callable[[str], Awaitable[tuple[str, str] | None]]
+def _unauthorized(message: str, error: str | None = None) -> web.HTTPUnauthorized:
+    challenge = 'Bearer realm="csuhub"' + (f', error="{error}"' if error else "")
+    return web.HTTPUnauthorized(
+        text=f'{{"error": "{message}"}}',
+        content_type="application/json",
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
-def auth_middleware(lookup: TokenLookup) -> Any:
+def _forbidden(message: str) -> web.HTTPForbidden:
+    import json
+
+    return web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _not_found() -> web.HTTPNotFound:
+    return web.HTTPNotFound(text='{"error": "no such camera"}', content_type="application/json")
+
+
+def source_of(request: web.Request) -> str | None:
+    """The client's address as the socket saw it (a reverse proxy's own address
+    unless the deployment rewrites it, see docs/security.md)."""
+    return request.remote
+
+
+async def bearer_principal(request: web.Request, lookup: PrincipalLookup) -> Principal | None:
+    """The principal of the request's bearer token; None when there is no
+    Authorization header; a 401 for a malformed or unknown one."""
+    headers = request.headers.getall("Authorization", [])
+    if not headers:
+        return None
+    if len(headers) > 1:  # which one a proxy checked is anyone's guess: none counts
+        raise web.HTTPBadRequest(
+            text='{"error": "send one Authorization header, not several"}',
+            content_type="application/json",
+        )
+    scheme, _, secret = headers[0].partition(" ")
+    secret = secret.strip()
+    # tokens are ASCII; other bytes arrive as lone surrogates, which cannot be hashed
+    if scheme.lower() != "bearer" or not secret or not _token_text(secret):
+        raise _unauthorized("authentication required")
+    found = await lookup(hash_secret(secret), source_of(request))
+    if found is None:
+        raise _unauthorized("invalid or revoked token", "invalid_token")
+    return found
+
+
+#: Other ways to authenticate a request (browser sessions), tried after the
+#: bearer token; each returns a principal, None (not this kind), or raises.
+Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
+
+
+def auth_middleware(
+    lookup: PrincipalLookup,
+    scope_check: ScopeCheck,
+    refused: RefusalAudit,
+    authenticators: tuple[Authenticator, ...] = (),
+) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        target = _unwrap(request.match_info.handler)
-        if getattr(target, _PUBLIC_ATTR, False):
+        access = access_of(request.match_info.handler)
+        if access is not None and access.public:
             return await handler(request)
-        headers = request.headers.getall("Authorization", [])
-        if len(headers) > 1:  # which one a proxy checked is anyone's guess: none counts
-            raise web.HTTPBadRequest(
-                text='{"error": "send one Authorization header, not several"}',
-                content_type="application/json",
-            )
-        scheme, _, secret = (headers[0] if headers else "").partition(" ")
-        secret = secret.strip()
-        # tokens are ASCII; other bytes arrive as lone surrogates, which cannot be hashed
-        if scheme.lower() != "bearer" or not secret or not _token_text(secret):
-            raise web.HTTPUnauthorized(
-                text='{"error": "authentication required"}',
-                content_type="application/json",
-                headers={"WWW-Authenticate": 'Bearer realm="csuhub"'},
-            )
-        found = await lookup(hash_secret(secret))
-        if found is None:
-            raise web.HTTPUnauthorized(
-                text='{"error": "invalid or revoked token"}',
-                content_type="application/json",
-                headers={"WWW-Authenticate": 'Bearer realm="csuhub", error="invalid_token"'},
-            )
-        name, role = found
-        need = getattr(target, _ROLE_ATTR, "admin")
-        if not role_allows(role, need):
-            raise web.HTTPForbidden(
-                text=f'{{"error": "role {role} may not do this; {need} required"}}',
-                content_type="application/json",
-            )
-        request[USER_KEY] = name
-        request[ROLE_KEY] = role
+        principal = await bearer_principal(request, lookup)
+        for authenticate in authenticators:
+            if principal is not None:
+                break
+            principal = await authenticate(request)
+        if principal is None:
+            raise _unauthorized("authentication required")
+        await authorize(request, principal, access, scope_check, refused)
+        request[PRINCIPAL_KEY] = principal
+        request[USER_KEY] = principal.name
+        request[ROLE_KEY] = principal.role
         return await handler(request)
 
     return middleware
+
+
+async def authorize(
+    request: web.Request,
+    principal: Principal,
+    access: Access | None,
+    scope_check: ScopeCheck,
+    refused: RefusalAudit,
+) -> None:
+    """Raise 403 (or 404 for a camera out of scope) unless ``principal`` may."""
+    if access is None:
+        await refused(principal, request, "the route declares no permission")
+        raise _forbidden("this route declares no permission, so no one may use it")
+    assert access.permission is not None  # not public: Access guarantees one
+    if not principal.has(access.permission):
+        await refused(principal, request, f"lacks {access.permission}")
+        raise _forbidden(f"permission {access.permission} required")
+    if access.camera_param is not None:
+        camera_id = request.match_info.get(access.camera_param, "")
+        try:
+            allowed = await scope_check(principal, camera_id)
+        except Exception:  # a check that errors refuses
+            _LOGGER.exception("camera scope check failed for %s", camera_id)
+            allowed = False
+        if not allowed:
+            await refused(principal, request, f"camera {camera_id} outside scope")
+            raise _not_found()
 
 
 def _token_text(secret: str) -> bool:
     return secret.isascii() and secret.isprintable()
 
 
-def _unwrap(handler: Any) -> Any:
-    # aiohttp wraps handlers of sub-apps and class-based views; find the function
-    seen = 0
-    while seen < 5 and not hasattr(handler, _ROLE_ATTR) and not hasattr(handler, _PUBLIC_ATTR):
-        inner = getattr(handler, "__wrapped__", None) or getattr(handler, "func", None)
-        if inner is None:
-            break
-        handler = inner
-        seen += 1
-    return handler
+# -- the hub's implementations of the three callables ---------------------------
+
+
+def hub_token_lookup(hub: Hub) -> PrincipalLookup:
+    async def lookup(secret_hash: str, source: str | None) -> Principal | None:
+        found = await hub.store.token_by_hash(secret_hash)
+        if found is None:
+            return None
+        principal = token_principal(*found)
+        return Principal(**{**principal.__dict__, "source": source})
+
+    return lookup
+
+
+def hub_scope_check(hub: Hub) -> ScopeCheck:
+    async def check(principal: Principal, camera_id: str) -> bool:
+        if principal.scope.everything:
+            return True
+        district, groups = await camera_placement(hub, camera_id)
+        return principal.scope.allows(camera_id, district, groups)
+
+    return check
+
+
+async def camera_placement(hub: Hub, camera_id: str) -> tuple[str | None, tuple[str, ...]]:
+    """A camera's district and groups: from the site file, else the register."""
+    configured = hub.config.settings.camera(camera_id)
+    district: str | None = None
+    groups: tuple[str, ...] = ()
+    if configured is not None:
+        groups = tuple(configured.groups)
+        if configured.location is not None:
+            district = configured.location.district
+    if district is None:
+        row = await hub.store.get_camera(camera_id)
+        if row is not None:
+            found = (row.location or {}).get("district")
+            district = str(found) if found else None
+    return district, groups
+
+
+def hub_refusal_audit(hub: Hub) -> RefusalAudit:
+    async def audit(principal: Principal, request: web.Request, why: str) -> None:
+        try:
+            await hub.store.audit(
+                principal.name,
+                "access.refused",
+                request.path,
+                method=request.method,
+                why=why,
+                via=principal.via,
+                source=principal.source,
+                outcome="refused",
+            )
+        except Exception:  # the refusal stands whether or not it could be written
+            _LOGGER.exception("could not audit a refused request to %s", request.path)
+
+    return audit
+
+
+__all__ = [
+    "PRINCIPAL_KEY",
+    "ROLES",
+    "ROLE_KEY",
+    "USER_KEY",
+    "Access",
+    "auth_middleware",
+    "hash_secret",
+    "new_secret",
+    "public",
+    "require_role",
+]
+
+
+async def camera_visible(request: web.Request, camera_id: str) -> bool:
+    """May the request's principal see ``camera_id``? For lists and for routes
+    whose camera is not a path parameter (a segment's, an export's)."""
+    principal = request[PRINCIPAL_KEY]
+    if principal.scope.everything:
+        return True
+    from csuhub.web.requests import hub_of
+
+    try:
+        district, groups = await camera_placement(hub_of(request), camera_id)
+    except Exception:  # fail closed
+        _LOGGER.exception("camera scope check failed for %s", camera_id)
+        return False
+    return principal.scope.allows(camera_id, district, groups)
+
+
+async def require_visible(request: web.Request, camera_id: str) -> None:
+    """404 (as for a camera that does not exist) unless the camera is in scope."""
+    if not await camera_visible(request, camera_id):
+        raise _not_found()

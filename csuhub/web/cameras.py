@@ -1,8 +1,9 @@
 """Camera and discovery endpoints. Handlers stay thin: the registry does the work.
 
-Roles: viewers read and see snapshots (each view is audited: viewing must be
-accountable), operators move PTZ (each command is audited when it is given),
-supervisors trigger a network scan, admins adopt cameras into the legal register.
+Each route declares its permission (``camera.read``, ``live.view`` for a
+snapshot, ``ptz.move``, ``camera.adopt`` for scans and adoption); lists show
+only the cameras in the caller's scope. Snapshots and PTZ commands are audited
+when they are given: viewing must be accountable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from csuhub.cameras.model import AdoptionError
 from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
 from csuhub.cameras.ptz import validate as validate_ptz
 from csuhub.protocols import PtzUnsupported
-from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.auth import USER_KEY, camera_visible
+from csuhub.web.declare import endpoint
 from csuhub.web.requests import hub_of, json_body, json_error, path_slug
 
 routes = web.RouteTableDef()
@@ -36,15 +38,15 @@ def _describe(hub: Any, row: Any) -> dict[str, Any]:
 
 
 @routes.get("/api/cameras")
-@require_role("viewer")
+@endpoint("camera.read", tags=("cameras",))
 async def list_cameras(request: web.Request) -> web.Response:
     hub = hub_of(request)
-    rows = await hub.store.list_cameras()
+    rows = [r for r in await hub.store.list_cameras() if await camera_visible(request, r.id)]
     return web.json_response({"cameras": [_describe(hub, r) for r in rows]})
 
 
 @routes.get("/api/cameras/{camera_id}")
-@require_role("viewer")
+@endpoint("camera.read", camera="camera_id", tags=("cameras",))
 async def get_camera(request: web.Request) -> web.Response:
     hub = hub_of(request)
     row = await hub.store.get_camera(_camera_id(request))
@@ -54,7 +56,7 @@ async def get_camera(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/discovery")
-@require_role("viewer")
+@endpoint("camera.adopt", tags=("discovery",))
 async def discovery(request: web.Request) -> web.Response:
     hub = hub_of(request)
     rows = [r for r in await hub.store.list_cameras() if r.origin == "discovered"]
@@ -68,7 +70,7 @@ async def discovery(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/discovery/scan")
-@require_role("supervisor")
+@endpoint("camera.adopt", tags=("discovery",), audited="discovery.scan")
 async def scan(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request, empty_ok=True)
@@ -85,7 +87,7 @@ async def scan(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/cameras/{camera_id}/adopt")
-@require_role("admin")
+@endpoint("camera.adopt", camera="camera_id", tags=("discovery",), audited="camera.adopt")
 async def adopt(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera_id = _camera_id(request)
@@ -103,7 +105,7 @@ PTZ_KEY: web.AppKey[PtzMoves] = web.AppKey("ptz", PtzMoves)
 
 
 @routes.post("/api/cameras/{camera_id}/ptz")
-@require_role("operator")
+@endpoint("ptz.move", camera="camera_id", tags=("cameras",), audited="camera.ptz")
 async def ptz(request: web.Request) -> web.Response:
     """One PTZ action. A move answers at once; its stop is scheduled (see ``cameras.ptz``)."""
     hub = hub_of(request)
@@ -135,7 +137,7 @@ async def ptz(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/cameras/{camera_id}/snapshot.jpg")
-@require_role("viewer")
+@endpoint("live.view", camera="camera_id", tags=("cameras",), audited="camera.snapshot")
 async def snapshot(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera_id = _camera_id(request)

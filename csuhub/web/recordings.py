@@ -20,7 +20,8 @@ from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.timeutil import TimeError, parse_time
-from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.auth import USER_KEY, require_visible
+from csuhub.web.declare import endpoint
 from csuhub.web.requests import (
     DISCONNECTS,
     file_response,
@@ -57,7 +58,7 @@ def _range(request: web.Request, default_span: float = 3600.0) -> tuple[float, f
 
 
 @routes.get("/api/recordings/{camera_id}")
-@require_role("viewer")
+@endpoint("playback.view", camera="camera_id", tags=("recordings",))
 async def timeline(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
@@ -81,7 +82,7 @@ async def timeline(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/recordings/{camera_id}/gaps")
-@require_role("viewer")
+@endpoint("playback.view", camera="camera_id", tags=("recordings",))
 async def gaps(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
@@ -100,7 +101,7 @@ async def _known(request: web.Request, camera: str) -> None:
 
 
 @routes.get("/api/recordings/{camera_id}/play.mp4")
-@require_role("viewer")
+@endpoint("playback.view", camera="camera_id", tags=("recordings",), audited="recording.view")
 async def play(request: web.Request) -> web.StreamResponse:
     """Any range, across segments, as fragmented MP4 remuxed on the fly (seekable by range)."""
     hub = hub_of(request)
@@ -154,7 +155,7 @@ def _write_list(text: str) -> Path:
 
 
 @routes.get("/api/recordings/{camera_id}/frame.jpg")
-@require_role("viewer")
+@endpoint("playback.view", camera="camera_id", tags=("recordings",), audited="recording.frame")
 async def frame(request: web.Request) -> web.Response:
     """One JPEG at time ``t`` (timeline thumbnails)."""
     hub = hub_of(request)
@@ -214,13 +215,14 @@ async def frame(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/segments/{segment_id}.mp4")
-@require_role("viewer")
+@endpoint("playback.view", tags=("recordings",), audited="recording.segment")
 async def segment_file(request: web.Request) -> web.StreamResponse:
     """A segment as stored, with HTTP range support, only from the storage root."""
     hub = hub_of(request)
     seg = await hub.store.segment(path_id(request, "segment_id", "segment"))
     if seg is None:
         raise json_error("no such segment", web.HTTPNotFound)
+    await require_visible(request, seg.camera_id)
     root = hub.recording.storage_root()
     try:
         path = resolve_segment(root, seg.path)

@@ -1,9 +1,10 @@
 """Retention status, the destruction register, and judicial requisitions.
 
-Least privilege: operators see retention status and requisitions; only a
-supervisor registers, exports, hands over and closes a requisition; the
-ethics committee's ``auditor`` role reads the aggregated figures and the
-destruction register, which carry no footage.
+Least privilege, by permission: ``retention.read`` for the status and the
+destruction register (which carry no footage, so the ethics committee's
+auditor reads them), ``requisition.read`` for requisitions and their figures,
+``requisition.manage`` (the requisition officer's) to register, export, hand
+over and close one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from aiohttp import web
 from csuhub.requisitions import RequisitionConflict, RequisitionError
 from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import TimeError, check_epoch, parse_time
-from csuhub.web.auth import USER_KEY, require_role
+from csuhub.web.auth import USER_KEY
+from csuhub.web.declare import endpoint
 from csuhub.web.requests import (
     file_response,
     hub_of,
@@ -74,13 +76,13 @@ def _csv(text: str, name: str) -> web.Response:
 
 
 @routes.get("/api/retention/status")
-@require_role("operator")
+@endpoint("retention.read", tags=("retention",))
 async def retention_status(request: web.Request) -> web.Response:
     return _json(await hub_of(request).retention.status())
 
 
 @routes.get("/api/register/destructions")
-@require_role("auditor")
+@endpoint("retention.read", tags=("retention",))
 async def destructions(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = request.query.get("camera")
@@ -98,7 +100,7 @@ async def destructions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/register/kept")
-@require_role("auditor")
+@endpoint("retention.read", tags=("retention",))
 async def kept(request: web.Request) -> web.Response:
     """Expired footage a sweep kept because a retention_hold plugin vetoed or failed."""
     camera = request.query.get("camera")
@@ -106,7 +108,7 @@ async def kept(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions")
-@require_role("operator")
+@endpoint("requisition.read", tags=("requisitions",))
 async def list_requisitions(request: web.Request) -> web.Response:
     hub = hub_of(request)
     if request.query.get("format") == "csv":
@@ -116,13 +118,13 @@ async def list_requisitions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions/stats")
-@require_role("auditor")
+@endpoint("audit.read", tags=("requisitions", "ethics"))
 async def requisition_stats(request: web.Request) -> web.Response:
     return _json(await hub_of(request).store.requisitions.stats())
 
 
 @routes.post("/api/requisitions")
-@require_role("supervisor")
+@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.create")
 async def create_requisition(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await json_body(request)
@@ -141,7 +143,7 @@ async def create_requisition(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions/{req_id}")
-@require_role("operator")
+@endpoint("requisition.read", tags=("requisitions",))
 async def get_requisition(request: web.Request) -> web.Response:
     try:
         return _json(await hub_of(request).requisitions.get(_id(request)))
@@ -150,14 +152,14 @@ async def get_requisition(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/requisitions/{req_id}/export")
-@require_role("supervisor")
+@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.export")
 async def export_requisition(request: web.Request) -> web.Response:
     await no_body(request)
     return await _step(hub_of(request).requisitions.export(_id(request), request[USER_KEY]))
 
 
 @routes.get("/api/requisitions/{req_id}/files/{name}")
-@require_role("supervisor")
+@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.download")
 async def requisition_file(request: web.Request) -> web.StreamResponse:
     hub = hub_of(request)
     name = path_name(request, "name", "file")
@@ -172,7 +174,7 @@ async def requisition_file(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/requisitions/{req_id}/deliver")
-@require_role("supervisor")
+@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.deliver")
 async def deliver_requisition(request: web.Request) -> web.Response:
     body = await json_body(request)
     requisitions = hub_of(request).requisitions
@@ -182,7 +184,7 @@ async def deliver_requisition(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/requisitions/{req_id}/close")
-@require_role("supervisor")
+@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.close")
 async def close_requisition(request: web.Request) -> web.Response:
     body = await json_body(request)
     requisitions = hub_of(request).requisitions

@@ -58,9 +58,12 @@ class WebServer:
         self.port = port
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
+        #: the application served (for its routes' declarations: OpenAPI, tests)
+        self.app: web.Application | None = None
 
     async def start(self) -> None:
         app = make_app(self.hub)
+        self.app = app
         # auto_decompress off: no client of this API compresses its body, and one
         # that does is refused whole by the app (415) instead of failing half-way in
         # the HTTP parser, or expanding a gzip bomb

@@ -23,9 +23,9 @@ from csuhub.api import (
     DiscoveredCamera,
     StreamSource,
     cv,
+    endpoint,
     hookimpl,
     hub_of,
-    require_role,
 )
 
 #: what site files write: ``driver: example_vendor``
@@ -134,7 +134,7 @@ def driver_for_discovery(hub: Any, camera: DiscoveredCamera) -> str | None:
     return DRIVER if manufacturer.startswith("example vendor") else None
 
 
-@require_role("viewer")
+@endpoint("camera.read")
 async def example_cameras(request: web.Request) -> web.Response:
     """Which cameras this plugin drives, and what they last reported."""
     hub = hub_of(request)
