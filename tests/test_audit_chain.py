@@ -9,10 +9,21 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from csuhub.audit.chain import GENESIS, HASHED, canonical, entry_hash, hash_of
+from csuhub.audit.chain import (
+    GENESIS,
+    HASHED,
+    canonical,
+    details_text,
+    entry_hash,
+    hash_of,
+    verify_rows,
+)
 from csuhub.security.permissions import Principal, permissions_of
 from csuhub.store import Store
 from csuhub.store.audit import append_event
@@ -223,3 +234,42 @@ async def test_the_documented_check_agrees_with_the_hub(store: Store) -> None:
     await _five(store)
     rows = await store.audit_trail.entries()
     assert [namespace["entry_hash"](r) for r in rows] == [r["hash"] for r in rows]  # type: ignore[operator]
+
+
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+_entry = st.tuples(
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    _text,
+    st.none() | _text,
+    _text,
+    st.dictionaries(_text, st.integers() | _text | st.floats(allow_nan=False), max_size=3),
+    st.sampled_from(["started", "ok", "refused", "failed"]),
+    st.none() | st.integers(min_value=1, max_value=2**62),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(_entry, min_size=1, max_size=8), data=st.data())
+def test_any_chain_verifies_and_any_change_to_one_field_is_named(
+    entries: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    rows: list[list[Any]] = []
+    prev = GENESIS
+    for i, (ts, actor, target, reason, params, outcome, ref) in enumerate(entries, 1):
+        values = [i, ts, actor or "x", None, None, None, "camera.ptz", target]
+        values += [details_text(params), reason or None, outcome, ref, "admin", prev]
+        assert canonical(values) == json.dumps(
+            values, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+        prev = entry_hash(values)
+        rows.append([*values, prev])
+    assert verify_rows(rows).ok
+    victim = data.draw(st.integers(0, len(rows) - 1))
+    field = data.draw(st.sampled_from([2, 7, 8, 9, 10, 11]))
+    before = rows[victim][field]
+    rows[victim][field] = data.draw(
+        (st.integers(0, 9) if field == 11 else _text).filter(lambda v: v != before)
+    )
+    report = verify_rows(rows)
+    assert report.broken is not None
+    assert (report.broken.id, report.broken.kind) == (victim + 1, "content")

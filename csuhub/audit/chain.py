@@ -40,8 +40,25 @@ COLUMNS = (*HASHED, "hash")
 #: the ``prev_hash`` of the first entry
 GENESIS = "0" * 64
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _sha256 = hashlib.sha256
+
+
+def _make_encode() -> Callable[[Sequence[Any]], str]:
+    """The compact encoder. json's C encoder built once, not per call as
+    ``JSONEncoder.encode`` does: a quarter of verify's time per entry."""
+    slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - an interpreter without json's C speedups
+        return slow
+    fast = make(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+
+    def encode(values: Sequence[Any]) -> str:
+        return "".join(fast(values, 0))
+
+    return encode
+
+
+_encode = _make_encode()
 
 
 def canonical(values: Sequence[Any]) -> bytes:
@@ -138,7 +155,7 @@ def verify_rows(
                 "inserted or moved before it)",
             )
             break
-        if sha(encode(list(row[:14])).encode("utf-8")).hexdigest() != stored:
+        if sha(encode(row[:14]).encode("utf-8")).hexdigest() != stored:
             report.broken = Break(rid, "content", f"entry {rid} was changed after it was written")
             break
         if pending:
