@@ -160,8 +160,12 @@ async def test_password_change_ends_the_other_sessions(store: Store) -> None:
     here = (await logins.login("olga", PASSWORD, source="a", user_agent=None)).opened
     there = (await logins.login("olga", PASSWORD, source="b", user_agent=None)).opened
     with pytest.raises(LoginRefused):
-        await logins.change_password(here.record, "not it at all", "the new password 1", "a")
-    ended = await logins.change_password(here.record, PASSWORD, "the new password 1", "a")
+        await logins.change_password(
+            "olga", "not it at all", "the new password 1", source="a", session=here.record
+        )
+    ended = await logins.change_password(
+        "olga", PASSWORD, "the new password 1", source="a", session=here.record
+    )
     assert ended == [there.record.public_id]
     assert await logins.sessions.resolve(there.cookie) is None
     assert await logins.sessions.resolve(here.cookie) is not None

@@ -142,26 +142,37 @@ class Logins:
         )
 
     async def change_password(
-        self, session: SessionRecord, current: str, new: str, source: str | None
+        self,
+        name: str,
+        current: str,
+        new: str,
+        *,
+        source: str | None,
+        session: SessionRecord | None = None,
     ) -> list[str]:
-        """Check ``current`` (a failure counts toward the lockout), store ``new``,
-        end the person's other sessions; their public ids."""
-        name = session.identity.name
-        who = session.identity.principal(via=session.public_id, source=source)
+        """Check ``current`` as a login would (locks and failures count), store
+        ``new``, end the person's sessions but ``session``; their public ids."""
+        via = session.public_id if session else None
+        who = attempt_principal(name, source, via)
         wait = await self.lockout.retry_after(name, source)
+        if wait > 0:
+            dummy_verify(current)
+            await record(self.store, who, "user.passwd", name, outcome="refused", why="locked")
+            raise LoginRefused("too many failed logins; try again later", retry_after=wait)
         user = await self.store.users.get(name)
-        check = verify_password(user.password_hash if user else None, current)
-        if wait > 0 or user is None or not check.ok:
-            if wait <= 0:
-                await self.lockout.failed(name, source)
+        usable = user is not None and user.kind == "person" and user.active
+        check = verify_password(user.password_hash if usable and user else None, current)
+        if not (usable and check.ok) or user is None:
+            await self.lockout.failed(name, source)
             await record(self.store, who, "user.passwd", name, outcome="refused", why="current")
-            raise LoginRefused("the current password is wrong", retry_after=wait)
+            raise LoginRefused(BAD_CREDENTIALS)
         try:
             new_hash = hash_password(new)
         except WeakPassword as err:
             await record(self.store, who, "user.passwd", name, outcome="refused", why=str(err))
             raise
         await self.store.users.set_password(name, new_hash, self.clock())
-        ended = await self.sessions.end_others(user.id, session.public_id, "password")
+        await self.lockout.succeeded(name)
+        ended = await self.sessions.end_others(user.id, via, "password")
         await record(self.store, who, "user.passwd", name, sessions_ended=len(ended))
         return ended

@@ -3,8 +3,9 @@
 Every route carries one ``Access`` declaration (``csuhub.web.declare.endpoint``):
 public (health only), or exactly one permission, optionally with the path
 parameter naming a camera. The middleware resolves the caller to a
-``Principal`` (a bearer token here; browser sessions are added beside it), then
-checks the permission and the camera scope. Everything fails closed:
+``Principal``, from a bearer token or else the browser's session cookie
+(:func:`csuhub.web.login.session_principal`, which also enforces CSRF on
+unsafe methods), then checks the permission and the camera scope. Everything fails closed:
 
 - a route with no declaration is refused to everyone (500-free, a 403 naming the
   omission, and a test fails on it);
@@ -20,30 +21,21 @@ Token secrets are random, shown once, and stored only as SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from csuhub.security.permissions import (
-    ROLES,
-    Access,
-    CameraScope,
-    Principal,
-    access_of,
-    permissions_of,
-)
+from csuhub.security.permissions import ROLES, Access, Principal, access_of
+from csuhub.security.tokens import hash_secret, new_secret
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
 
 _LOGGER = logging.getLogger(__name__)
-
-TOKEN_PREFIX = "csu_"  # noqa: S105 - a public prefix, not a secret
 
 #: Who the request acts as; set by the middleware on every non-public route.
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
@@ -70,14 +62,6 @@ LEGACY_ROLE_PERMISSION = {
 }
 
 
-def new_secret() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 def require_role(role: str) -> Callable[[Handler], Handler]:
     """Deprecated: declare a permission with ``endpoint`` instead.
 
@@ -101,19 +85,6 @@ def public(handler: Handler) -> Handler:
     from csuhub.web.declare import endpoint
 
     return endpoint(public=True)(handler)
-
-
-def token_principal(name: str, role: str) -> Principal:
-    """A token of the store's (name, role), with every camera in scope. Used
-    until a token's user and scope are known to the store."""
-    return Principal(
-        name=name,
-        kind="service",
-        roles=(role,),
-        permissions=permissions_of([role]),
-        scope=CameraScope.of(["*"]),
-        via=f"token:{name}",
-    )
 
 
 def _unauthorized(message: str, error: str | None = None) -> web.HTTPUnauthorized:
@@ -172,8 +143,14 @@ def auth_middleware(
     lookup: PrincipalLookup,
     scope_check: ScopeCheck,
     refused: RefusalAudit,
-    authenticators: tuple[Authenticator, ...] = (),
+    authenticators: tuple[Authenticator, ...] | None = None,
 ) -> Any:
+    """``authenticators`` default to the browser session's."""
+    if authenticators is None:
+        from csuhub.web.login import session_principal
+
+        authenticators = (session_principal,)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         access = access_of(request.match_info.handler)
@@ -230,12 +207,18 @@ def _token_text(secret: str) -> bool:
 
 
 def hub_token_lookup(hub: Hub) -> PrincipalLookup:
+    """A token acts as its account (roles and scope read at each request, so
+    disabling the account or taking its role stops the token at once). A
+    token with an account of its own (``token:<name>``) is named by its name."""
+
     async def lookup(secret_hash: str, source: str | None) -> Principal | None:
-        found = await hub.store.token_by_hash(secret_hash)
-        if found is None:
+        found = await hub.store.token_identity(secret_hash)
+        if found is None or found.token is None:
             return None
-        principal = token_principal(*found)
-        return Principal(**{**principal.__dict__, "source": source})
+        principal = found.principal(via=f"token:{found.token}", source=source)
+        if found.name == f"token:{found.token}":
+            principal = replace(principal, name=found.token)
+        return principal
 
     return lookup
 
@@ -270,15 +253,13 @@ async def camera_placement(hub: Hub, camera_id: str) -> tuple[str | None, tuple[
 def hub_refusal_audit(hub: Hub) -> RefusalAudit:
     async def audit(principal: Principal, request: web.Request, why: str) -> None:
         try:
-            await hub.store.audit(
-                principal.name,
+            await hub.store.audit_event(
+                principal,
                 "access.refused",
                 request.path,
+                outcome="refused",
                 method=request.method,
                 why=why,
-                via=principal.via,
-                source=principal.source,
-                outcome="refused",
             )
         except Exception:  # the refusal stands whether or not it could be written
             _LOGGER.exception("could not audit a refused request to %s", request.path)

@@ -1,0 +1,351 @@
+"""Browser login: ``/api/auth/login``, ``logout``, ``me`` and ``password``.
+
+The four routes are public to the middleware: login and the password change
+take the password itself as the credential (and count toward the lockout);
+``me`` says whether there is a session at all, and logout ends one if there is
+(both with nothing to refuse). With a session cookie, the unsafe ones need its
+CSRF token like every other route.
+:func:`session_principal` is the same lookup for every other route: the
+middleware tries it after the bearer token.
+
+Why not ``aiohttp-session``: it keeps session data in the cookie (encrypted) or
+in Redis/Memcached, has no SQLite storage, and cannot list the sessions of a
+person, end them all when a password changes or an account is disabled, or
+let the audit name them. The hub's sessions are rows in its own database
+(:mod:`csuhub.store.sessions`): revocable, listed, audited, and they survive a
+restart; the cookie holds only a random id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from csuhub.security.accounts import record
+from csuhub.security.login import LoginRefused, Logins
+from csuhub.security.passwords import MAX_LENGTH, WeakPassword
+from csuhub.security.permissions import permissions_of
+from csuhub.security.sessions import (
+    COOKIE,
+    CSRF_HEADER,
+    SECURE_COOKIE,
+    Expired,
+    csrf_problem,
+)
+from csuhub.store.sessions import SessionRecord
+from csuhub.web.declare import endpoint
+from csuhub.web.requests import JSON, json_body, json_error, no_body, with_expect
+from csuhub.web.validation import InputError
+
+if TYPE_CHECKING:
+    from csuhub.hub import Hub
+    from csuhub.security.permissions import Principal
+
+LOGINS_KEY: web.AppKey[Logins] = web.AppKey("logins", Logins)
+SESSION_KEY: web.RequestKey[SessionRecord] = web.RequestKey("session", SessionRecord)
+
+MAX_NAME = 64
+_NO_STORE = {"Cache-Control": "no-store"}
+
+routes = web.RouteTableDef()
+
+
+def install(app: web.Application, hub: Hub) -> None:
+    """The login routes, and the sessions they and the middleware share."""
+    app[LOGINS_KEY] = Logins(hub.store)
+    app.router.add_routes(with_expect(routes))
+
+
+# -- the body parsers (property-tested) ------------------------------------------
+
+
+def _text(body: dict[str, Any], key: str, limit: int) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{key!r} must be a non-empty string")
+    if len(value) > limit:
+        raise InputError(f"{key!r} has at most {limit} characters")
+    return value
+
+
+def _only(body: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InputError("the body must be a JSON object")
+    extra = sorted(set(body) - set(keys))
+    if extra:
+        raise InputError(f"unknown field {extra[0][:40]!r}; this takes {', '.join(keys)}")
+    return body
+
+
+def parse_login(body: Any) -> tuple[str, str]:
+    """``{"user": ..., "password": ...}``: a printable name of at most 64
+    characters and a password of at most 1,024; anything else is an InputError."""
+    fields = _only(body, ("user", "password"))
+    name = _text(fields, "user", MAX_NAME)
+    if not name.isprintable():
+        raise InputError("'user' holds no control characters")
+    return name, _text(fields, "password", MAX_LENGTH)
+
+
+def parse_password_change(body: Any) -> tuple[str | None, str, str]:
+    """``{"user": ..., "current": ..., "new": ...}``; ``user`` may be left out
+    by a request with a session (it is the session's)."""
+    fields = _only(body, ("user", "current", "new"))
+    name = None
+    if "user" in fields:
+        name = _text(fields, "user", MAX_NAME)
+        if not name.isprintable():
+            raise InputError("'user' holds no control characters")
+    return name, _text(fields, "current", MAX_LENGTH), _text(fields, "new", MAX_LENGTH)
+
+
+# -- sessions for every route ----------------------------------------------------
+
+
+def _cookie(request: web.Request) -> str | None:
+    return request.cookies.get(SECURE_COOKIE) or request.cookies.get(COOKIE)
+
+
+async def current_session(request: web.Request) -> SessionRecord | None:
+    """The live session of the request's cookie (None without one); a 401 for
+    a session a timeout has just ended, which is audited."""
+    cookie = _cookie(request)
+    logins = request.config_dict.get(LOGINS_KEY)
+    if cookie is None or logins is None:
+        return None
+    try:
+        return await logins.sessions.resolve(cookie)
+    except Expired as gone:
+        from csuhub.security.login import attempt_principal
+
+        await record(
+            logins.store,
+            attempt_principal("-", request.remote, gone.public_id),
+            "session.expired",
+            gone.public_id,
+            why=gone.why,
+        )
+        raise json_error(
+            f"the session has ended ({gone.why} timeout); log in again", web.HTTPUnauthorized
+        ) from None
+
+
+async def session_principal(request: web.Request) -> Principal | None:
+    """The principal of the session cookie, with the CSRF check of unsafe
+    methods (403 when it fails); None when there is no cookie or it names no
+    live session."""
+    session = await current_session(request)
+    if session is None:
+        return None
+    principal = session.identity.principal(via=session.public_id, source=request.remote)
+    problem = csrf_problem(
+        request.method,
+        session,
+        request.headers.get(CSRF_HEADER),
+        request.headers.get("Origin"),
+        request.host,
+    )
+    if problem is not None:
+        logins = request.config_dict[LOGINS_KEY]
+        await record(
+            logins.store,
+            principal,
+            "access.refused",
+            request.path,
+            outcome="refused",
+            method=request.method,
+            why=f"csrf: {problem}",
+        )
+        raise json_error(problem, web.HTTPForbidden)
+    request[SESSION_KEY] = session
+    return principal
+
+
+def _me(session: SessionRecord) -> dict[str, Any]:
+    who = session.identity
+    return {
+        "authenticated": True,
+        "user": who.name,
+        "kind": who.kind,
+        "roles": list(who.roles),
+        "permissions": sorted(permissions_of(who.roles)),
+        "scope": list(who.scope),
+        "session": session.public_id,
+        "csrf_token": session.csrf,
+        "created_at": session.created_at,
+    }
+
+
+# -- the routes ----------------------------------------------------------------
+
+_ME_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "authenticated": {"type": "boolean"},
+        "user": {"type": "string"},
+        "kind": {"type": "string"},
+        "roles": {"type": "array", "items": {"type": "string"}},
+        "permissions": {"type": "array", "items": {"type": "string"}},
+        "scope": {"type": "array", "items": {"type": "string"}},
+        "session": {"type": "string"},
+        "csrf_token": {"type": "string"},
+        "created_at": {"type": "number"},
+    },
+}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
+
+
+@routes.post("/api/auth/login")
+@endpoint(
+    public=True,
+    tags=("auth",),
+    body={
+        "type": "object",
+        "properties": {
+            "user": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            "password": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+        },
+        "required": ["user", "password"],
+        "additionalProperties": False,
+    },
+    body_required=True,
+    responses={
+        200: ("logged in; the session cookie is set", JSON, _ME_SCHEMA),
+        401: ("wrong user name or password", JSON, _ERROR),
+        429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
+    },
+    audited="login",
+)
+async def login(request: web.Request) -> web.Response:
+    """Log in with a user name and password: a new session cookie.
+
+    The cookie is HttpOnly, SameSite=Strict, Path=/, and Secure over TLS; its
+    id is new at every login. The answer carries the CSRF token that unsafe
+    requests must send in ``X-CSRF-Token``."""
+    name, password = parse_login(await json_body(request))
+    logins = request.config_dict[LOGINS_KEY]
+    try:
+        done = await logins.login(
+            name,
+            password,
+            source=request.remote,
+            user_agent=request.headers.get("User-Agent"),
+        )
+    except LoginRefused as err:
+        raise _refused(err) from None
+    response = web.json_response(_me(done.opened.record), headers=_NO_STORE)
+    secure = logins.sessions.secure_cookie(request.secure)
+    response.set_cookie(
+        SECURE_COOKIE if secure else COOKIE,
+        done.opened.cookie,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+    )
+    if secure:  # a plain cookie from before TLS must not shadow the new one
+        response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.post("/api/auth/logout")
+@endpoint(
+    public=True,
+    tags=("auth",),
+    responses={
+        200: ("the session has ended (or there was none)", JSON, None),
+        403: ("the CSRF token is missing or wrong", JSON, _ERROR),
+    },
+    audited="logout",
+)
+async def logout(request: web.Request) -> web.Response:
+    """End this session (with its CSRF token, like every unsafe request)."""
+    await no_body(request)
+    await session_principal(request)
+    session = request.get(SESSION_KEY)
+    if session is not None:
+        await request.config_dict[LOGINS_KEY].logout(session, request.remote)
+    response = web.json_response(
+        {"ended": session.public_id if session else None}, headers=_NO_STORE
+    )
+    for name in (COOKIE, SECURE_COOKIE):
+        if name in request.cookies:
+            response.del_cookie(name, path="/")
+    return response
+
+
+@routes.get("/api/auth/me")
+@endpoint(
+    public=True,
+    tags=("auth",),
+    responses={200: ("who this session is (authenticated false: none)", JSON, _ME_SCHEMA)},
+)
+async def me(request: web.Request) -> web.Response:
+    """The session's person: name, roles, permissions, camera scope, CSRF token."""
+    await session_principal(request)
+    session = request.get(SESSION_KEY)
+    body = _me(session) if session is not None else {"authenticated": False}
+    return web.json_response(body, headers=_NO_STORE)
+
+
+@routes.post("/api/auth/password")
+@endpoint(
+    public=True,
+    tags=("auth",),
+    body={
+        "type": "object",
+        "properties": {
+            "user": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+            "current": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+            "new": {"type": "string", "minLength": 1, "maxLength": MAX_LENGTH},
+        },
+        "required": ["current", "new"],
+        "additionalProperties": False,
+    },
+    body_required=True,
+    responses={
+        200: ("changed; the person's other sessions have ended", JSON, None),
+        400: ("the new password is refused, or no user named", JSON, _ERROR),
+        401: ("wrong user name or current password", JSON, _ERROR),
+        403: ("the CSRF token is missing or wrong", JSON, _ERROR),
+        429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
+    },
+    audited="user.passwd",
+)
+async def change_password(request: web.Request) -> web.Response:
+    """Change a password, proving the current one; the person's other sessions end.
+
+    With a session, ``user`` is the session's and may be left out."""
+    name, current, new = parse_password_change(await json_body(request))
+    await session_principal(request)
+    session = request.get(SESSION_KEY)
+    if session is not None:
+        if name not in (None, session.identity.name):
+            raise json_error("'user' is not this session's")
+        name = session.identity.name
+    if name is None:
+        raise json_error("'user' is needed without a session")
+    logins = request.config_dict[LOGINS_KEY]
+    try:
+        ended = await logins.change_password(
+            name, current, new, source=request.remote, session=session
+        )
+    except LoginRefused as err:
+        raise _refused(err) from None
+    except WeakPassword as err:
+        raise json_error(str(err)) from None
+    return web.json_response({"sessions_ended": len(ended)}, headers=_NO_STORE)
+
+
+def _refused(err: LoginRefused) -> web.HTTPException:
+    if err.retry_after > 0:
+        wait = math.ceil(err.retry_after)
+        return web.HTTPTooManyRequests(
+            text=json.dumps({"error": str(err), "retry_after": wait}),
+            content_type=JSON,
+            headers={"Retry-After": str(wait)},
+        )
+    return json_error(str(err), web.HTTPUnauthorized)
