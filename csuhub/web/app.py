@@ -28,6 +28,7 @@ from csuhub.web.auth import (
 from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
+from csuhub.web.ethics import routes as ethics_routes
 from csuhub.web.login import install as install_login
 from csuhub.web.recordings import routes as recording_routes
 from csuhub.web.requests import (
@@ -128,6 +129,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(camera_routes))
     app.router.add_routes(with_expect(recording_routes))
     app.router.add_routes(with_expect(retention_routes))
+    app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
