@@ -467,3 +467,28 @@ async def test_a_token_principal_carries_its_user_s_scope(site: Site) -> None:
         assert resp.status == 404  # out of the kiosk's scope: as if it did not exist
     refused = await site.audit("access.refused")
     assert refused and refused[-1].actor == "kiosk"
+
+
+def test_a_wall_scope_names_the_cameras_of_its_wall(tmp_path: Path) -> None:
+    from csuhub.hub import Hub
+    from csuhub.security.identity import Identity
+    from csuhub.web.login import wall_cameras
+
+    auth = {"reference": "A-1", "issued": "2022-01-10", "expires": "2099-01-09"}
+    site = {
+        "cameras": [
+            {"id": c, "driver": "simcam", "authorization": auth} for c in ("c1", "c2", "c3")
+        ],
+        "walls": [
+            {"id": "main", "screens": [{"id": "s1", "layout": "grid", "cameras": ["c1", "c2"]}]},
+            {"id": "side", "screens": [{"id": "s1", "layout": "grid", "cameras": ["c3"]}]},
+        ],
+    }
+    hub = Hub(site, source="<test>", data_dir=tmp_path, web=False)
+    hub.setup()
+    assert wall_cameras(hub, ("wall:main",)) == {"c1", "c2"}
+    assert wall_cameras(hub, ("wall:main", "wall:side")) == {"c1", "c2", "c3"}
+    assert wall_cameras(hub, ("wall:none", "district:x")) == frozenset()
+    kiosk = Identity(1, "kiosk", "service", ("wall",), ("wall:main",), "screen")
+    scope = kiosk.principal(via=None, source=None, wall_cameras=wall_cameras(hub, kiosk.scope))
+    assert scope.scope.allows("c1") and not scope.scope.allows("c3")

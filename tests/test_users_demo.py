@@ -10,9 +10,23 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from csuhub.security.passwords import verify_password
+
+
+def _log_in(url: str, password: str) -> None:
+    request = urllib.request.Request(
+        f"{url}/api/auth/login",
+        data=json.dumps({"user": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        me = json.loads(resp.read())
+        assert "HttpOnly" in resp.headers["Set-Cookie"]
+    assert me["user"] == "admin" and "user.manage" in me["permissions"]
 
 
 def _demo_until_started(data: Path, env: dict[str, str]) -> tuple[list[dict[str, object]], str]:
@@ -32,6 +46,9 @@ def _demo_until_started(data: Path, env: dict[str, str]) -> tuple[list[dict[str,
             events.append(json.loads(line))
             if events[-1].get("event") == "hub_started":
                 break
+        logins = [e for e in events if e.get("event") == "first_admin"]
+        if logins:  # the printed login opens the panel's API
+            _log_in(str(events[-1]["web_url"]), str(logins[0]["password"]))
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -215,7 +215,13 @@ def hub_token_lookup(hub: Hub) -> PrincipalLookup:
         found = await hub.store.token_identity(secret_hash)
         if found is None or found.token is None:
             return None
-        principal = found.principal(via=f"token:{found.token}", source=source)
+        from csuhub.web.login import wall_cameras
+
+        principal = found.principal(
+            via=f"token:{found.token}",
+            source=source,
+            wall_cameras=wall_cameras(hub, found.scope),
+        )
         if found.name == f"token:{found.token}":
             principal = replace(principal, name=found.token)
         return principal

@@ -37,7 +37,7 @@ from csuhub.security.sessions import (
 )
 from csuhub.store.sessions import SessionRecord
 from csuhub.web.declare import endpoint
-from csuhub.web.requests import JSON, json_body, json_error, no_body, with_expect
+from csuhub.web.requests import HUB_KEY, JSON, json_body, json_error, no_body, with_expect
 from csuhub.web.validation import InputError
 
 if TYPE_CHECKING:
@@ -133,6 +133,25 @@ async def current_session(request: web.Request) -> SessionRecord | None:
         ) from None
 
 
+def wall_cameras(hub: Hub, scope: tuple[str, ...]) -> frozenset[str]:
+    """The cameras of the walls a scope names (``wall:<id>``), from the site
+    file as it is now: a kiosk follows its wall's screens through a reload."""
+    walls = {s.partition(":")[2] for s in scope if s.startswith("wall:")}
+    if not walls:
+        return frozenset()
+    try:
+        settings = hub.config.settings.walls
+    except Exception:  # no valid site: no wall, no camera (fail closed)
+        return frozenset()
+    return frozenset(
+        camera
+        for wall in settings
+        if wall.id in walls
+        for screen in wall.screens
+        for camera in screen.cameras
+    )
+
+
 async def session_principal(request: web.Request) -> Principal | None:
     """The principal of the session cookie, with the CSRF check of unsafe
     methods (403 when it fails); None when there is no cookie or it names no
@@ -140,7 +159,11 @@ async def session_principal(request: web.Request) -> Principal | None:
     session = await current_session(request)
     if session is None:
         return None
-    principal = session.identity.principal(via=session.public_id, source=request.remote)
+    principal = session.identity.principal(
+        via=session.public_id,
+        source=request.remote,
+        wall_cameras=wall_cameras(request.config_dict[HUB_KEY], session.identity.scope),
+    )
     problem = csrf_problem(
         request.method,
         session,
