@@ -4,6 +4,7 @@ first broken entry."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sqlite3
@@ -273,3 +274,24 @@ def test_any_chain_verifies_and_any_change_to_one_field_is_named(
     report = verify_rows(rows)
     assert report.broken is not None
     assert (report.broken.id, report.broken.kind) == (victim + 1, "content")
+
+
+async def test_appends_from_tasks_and_another_connection_keep_one_chain(store: Store) -> None:
+    """The hub's tasks and a CLI process writing at once: every entry has its own
+    predecessor (BEGIN IMMEDIATE serialises the read of the head and the insert)."""
+    import threading
+
+    def other_process() -> None:
+        conn = sqlite3.connect(store.path, isolation_level=None, timeout=30)
+        for i in range(40):
+            append_event(conn, "cli", "token.create", f"t{i}")
+        conn.close()
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    await asyncio.gather(
+        *(store.audit_event(ALICE, "camera.ptz", f"cam-{i}", pan=i / 100) for i in range(60))
+    )
+    await asyncio.to_thread(thread.join)
+    report = await store.audit_trail.verify({})
+    assert report.ok and report.entries == 100

@@ -4,15 +4,19 @@ a tail cut after an anchor is named, and an export checks against the chain."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import sqlite3
 import stat
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from csuhub.audit.anchors import (
     AnchorError,
@@ -22,8 +26,8 @@ from csuhub.audit.anchors import (
     seconds_to_midnight,
     write_anchor,
 )
-from csuhub.audit.chain import hash_of
-from csuhub.audit.export import read_csv, read_json
+from csuhub.audit.chain import COLUMNS, hash_of
+from csuhub.audit.export import read_csv, read_json, write_csv
 from csuhub.security.permissions import Principal, permissions_of
 from csuhub.store import Store
 from csuhub.store.audit import append_event
@@ -168,7 +172,8 @@ def test_export_round_trips_and_checks_against_the_chain(
     args = ["audit", "export", "--data", str(data), "--from", "2", "--to", "6"]
     proc = run_cli(*args, "--format", fmt, "--out", str(out), env=cli_env)
     assert proc.returncode == 0, proc.stderr
-    text = out.read_text(encoding="utf-8")
+    with open(out, encoding="utf-8", newline="") as handle:
+        text = handle.read()
     entries = read_csv(text) if fmt == "csv" else read_json(text)
     assert [e["id"] for e in entries] == ids[2:6]
     for entry in entries:
@@ -188,3 +193,68 @@ def test_export_to_stdout_and_a_bad_range(cli_env: dict[str, str], tmp_path: Pat
     assert proc.returncode == 0 and len(read_csv(proc.stdout)) == 3
     bad = run_cli("audit", "export", "--data", str(data), "--from", "5", "--to", "1", env=cli_env)
     assert bad.returncode == 2 and "after" in bad.stderr
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=70),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.integers(-2, 10) | _json_values,
+            "hash": st.sampled_from(["a" * 64, "A" * 64, "a" * 63]) | _json_values,
+            "ts": st.floats() | _json_values,
+            "written_at": st.floats() | _json_values,
+        },
+    )
+    | _json_values,
+    named=st.integers(0, 10),
+)
+def test_an_anchor_file_is_an_anchor_or_an_error_never_a_crash(body: object, named: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "audit" / "anchors"
+        directory.mkdir(parents=True)
+        (directory / f"20260101T000000Z-{named}.json").write_text(json.dumps(body))
+        try:
+            (anchor,) = read_anchors(Path(tmp))
+        except AnchorError as err:
+            assert str(err)
+            return
+        assert anchor.id == named >= 1 and len(anchor.hash) == 64
+
+
+_cell = st.none() | st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.floats(0, 4e9, allow_nan=False),
+            _cell,
+            _cell,
+            st.sampled_from(["ok", "started", "refused", "failed"]),
+            st.none() | st.integers(1, 2**40),
+        ),
+        max_size=6,
+    )
+)
+def test_csv_export_reads_back_exactly(
+    rows: list[tuple[float, str | None, str | None, str, int | None]],
+) -> None:
+    entries = []
+    for i, (ts, target, reason, outcome, ref) in enumerate(rows, 1):
+        entry = dict(zip(COLUMNS, [i, ts, "a", None, None, None, "x", target, "{}"], strict=False))
+        entry.update(reason=reason, outcome=outcome, ref=ref, prev_hash="0" * 64)
+        entry["class"] = "admin"
+        entry["hash"] = hash_of(entry)
+        entries.append(entry)
+    buffer = io.StringIO()
+    write_csv(entries, buffer)
+    assert read_csv(buffer.getvalue()) == entries

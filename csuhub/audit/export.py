@@ -30,7 +30,8 @@ def _utc(ts: float) -> str:
 
 
 def write_csv(entries: Iterable[dict[str, Any]], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows (RFC 4180): with "\n" alone a value holding a bare "\r" goes unquoted
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for entry in entries:
@@ -42,8 +43,10 @@ def write_csv(entries: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def read_csv(text: str) -> list[dict[str, Any]]:
-    """Entries back from :func:`write_csv`, typed as the hash needs them."""
-    reader = csv.DictReader(io.StringIO(text))
+    """Entries back from :func:`write_csv`, typed as the hash needs them. ``text``
+    as written: a file read without ``newline=""`` has had a carriage return
+    inside a value turned into a line feed, and that entry no longer verifies."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
         raise ValueError(f"not an audit export: columns must be {', '.join(CSV_COLUMNS)}")
     entries = []
