@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from csuhub.security.identity import Identity
     from csuhub.security.permissions import Principal
     from csuhub.store.lockout import LoginFailureRepository
+    from csuhub.store.masks import MaskRepository
     from csuhub.store.protocols import (
         AuditTrail,
         CameraRegister,
@@ -29,6 +30,13 @@ class StoreFacade:
     camera_register: CameraRegister
     tokens: TokenStore
     audit_trail: AuditTrail
+
+    @cached_property
+    def masks(self) -> MaskRepository:
+        """Privacy masks drawn through the API and their lifts (``store.masks``)."""
+        from csuhub.store.masks import MaskRepository
+
+        return MaskRepository(self)  # type: ignore[arg-type]
 
     # -- metadata and the audit trail ------------------------------------------------
 

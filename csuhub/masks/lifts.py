@@ -1,0 +1,266 @@
+"""Lifting a privacy mask: two people, a stated reason, a time limit, an audit.
+
+The flow: a user with ``mask.lift.request`` asks, with a reason, for one
+camera, optionally for one requisition, for a duration (15 min by default, 1
+min to 2 h); a *different* user with ``mask.lift.approve`` approves or refuses
+(the store refuses an approval by the requester too, so no caller can forget);
+the lift then runs from its approval for its duration, and ends by itself, or
+earlier when the requester or an approver ends it. A request nobody decides
+within an hour lapses.
+
+What a lift unmasks: a lift naming a requisition unmasks that requisition's
+exports of the camera, and nothing else; a lift naming none unmasks the
+camera's snapshots and timeline frames (and, with issue 14, its live view).
+
+Expiry, two ways: every use looks only at lifts whose end is still ahead (a
+lift past its time unmasks nothing, whatever its row says), and expires the
+overdue ones first; a sweep (:func:`expiry_sweeper`, run by the web
+application while it serves) expires them within ``SWEEP_INTERVAL`` even when
+nothing looks. Each expiry is audited once, by the hub (the conditional
+update makes a second expiry of the same lift impossible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from csuhub.security.permissions import Principal, system_principal
+
+if TYPE_CHECKING:
+    from csuhub.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_DURATION = 15 * 60.0
+MIN_DURATION = 60.0
+MAX_DURATION = 2 * 3600.0
+#: a request nobody approved or refused within this lapses
+REQUEST_TTL = 3600.0
+SWEEP_INTERVAL = 30.0
+MAX_REASON = 500
+MAX_ID = 2**63 - 1
+
+
+class LiftError(Exception):
+    """A lift step refused; ``kind`` says how (``invalid``, ``not_found``,
+    ``forbidden``, ``conflict``) for the caller's status code."""
+
+    def __init__(self, message: str, kind: str = "invalid", field: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+def parse_request(body: Any) -> tuple[str, int | None, float]:
+    """(reason, requisition id, duration in seconds) from a request's JSON body
+    ``{"reason": ..., "requisition_id": ..., "duration": seconds}``."""
+    if not isinstance(body, dict):
+        raise LiftError("the body is a JSON object", field="body")
+    unknown = set(body) - {"reason", "requisition_id", "duration"}
+    if unknown:
+        raise LiftError(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    raw = body.get("reason")
+    reason = raw.strip() if isinstance(raw, str) else ""
+    if not reason:
+        raise LiftError("a lift needs a stated reason", field="reason")
+    if len(reason) > MAX_REASON or not reason.isprintable():
+        raise LiftError(f"the reason is 1 to {MAX_REASON} printable characters", field="reason")
+    requisition = body.get("requisition_id")
+    if requisition is not None and (
+        isinstance(requisition, bool)
+        or not isinstance(requisition, int)
+        or not 0 < requisition <= MAX_ID
+    ):
+        raise LiftError("requisition_id is a requisition's id", field="requisition_id")
+    duration = body.get("duration", DEFAULT_DURATION)
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not math.isfinite(duration)
+        or not MIN_DURATION <= duration <= MAX_DURATION
+    ):
+        raise LiftError(
+            f"duration is {MIN_DURATION:.0f} to {MAX_DURATION:.0f} seconds", field="duration"
+        )
+    return reason, requisition, float(duration)
+
+
+async def request_lift(
+    store: Store, who: Principal, camera_id: str, body: Any, *, now: float | None = None
+) -> dict[str, Any]:
+    """Record a request (the caller has checked the permission and the camera)."""
+    reason, requisition_id, duration = parse_request(body)
+    if requisition_id is not None:
+        found = await store.requisitions.get(requisition_id)
+        if found is None:
+            raise LiftError(f"no requisition {requisition_id}", field="requisition_id")
+        if camera_id not in found.get("cameras", []):
+            raise LiftError(
+                f"requisition {requisition_id} does not cover {camera_id}", field="requisition_id"
+            )
+    lift = await store.masks.create_lift(
+        camera_id, reason, requisition_id, who.name, duration, time.time() if now is None else now
+    )
+    await store.audit_event(
+        who,
+        "mask.lift.request",
+        camera_id,
+        reason=reason,
+        lift=lift["id"],
+        requisition=requisition_id,
+        duration=duration,
+    )
+    return lift
+
+
+async def decide(
+    store: Store,
+    who: Principal,
+    lift_id: int,
+    approve: bool,
+    *,
+    reason: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Approve or refuse a pending request; the requester's own is refused (and
+    the attempt audited)."""
+    action = "mask.lift.approve" if approve else "mask.lift.refuse"
+    moment = time.time() if now is None else now
+    await expire(store, now=moment)
+    current = await store.masks.lift(lift_id)
+    if current is None:
+        raise LiftError(f"no mask lift {lift_id}", "not_found")
+    camera_id = current["camera_id"]
+    if current["requested_by"] == who.name:
+        await store.audit_event(
+            who,
+            action,
+            camera_id,
+            reason=reason,
+            outcome="refused",
+            lift=lift_id,
+            why="the requester cannot decide their own request",
+        )
+        raise LiftError("a lift is approved by someone other than its requester", "forbidden")
+    decided = await store.masks.decide(lift_id, who.name, approve, moment)
+    if decided is None:
+        again = await store.masks.lift(lift_id)
+        status = again["status"] if again else "gone"
+        await store.audit_event(
+            who,
+            action,
+            camera_id,
+            reason=reason,
+            outcome="refused",
+            lift=lift_id,
+            why=f"the lift is {status}",
+        )
+        raise LiftError(f"mask lift {lift_id} is {status}, not pending", "conflict")
+    await store.audit_event(
+        who,
+        action,
+        camera_id,
+        reason=reason,
+        lift=lift_id,
+        requested_by=decided["requested_by"],
+        requisition=decided["requisition_id"],
+        expires_at=decided["expires_at"],
+    )
+    return decided
+
+
+async def end_lift(
+    store: Store, who: Principal, lift_id: int, *, now: float | None = None
+) -> dict[str, Any]:
+    """End a lift early (or withdraw a request): its requester, its approver, or
+    anyone who may approve lifts."""
+    moment = time.time() if now is None else now
+    await expire(store, now=moment)
+    current = await store.masks.lift(lift_id)
+    if current is None:
+        raise LiftError(f"no mask lift {lift_id}", "not_found")
+    if who.name not in (current["requested_by"], current["decided_by"]) and not who.has(
+        "mask.lift.approve"
+    ):
+        await store.audit_event(
+            who,
+            "mask.lift.end",
+            current["camera_id"],
+            outcome="refused",
+            lift=lift_id,
+            why="neither its requester, its approver, nor an approver",
+        )
+        raise LiftError("only the requester or an approver ends a lift", "forbidden")
+    ended = await store.masks.end(lift_id, moment)
+    if ended is None:
+        raise LiftError(f"mask lift {lift_id} is {current['status']}: nothing to end", "conflict")
+    await store.audit_event(
+        who, "mask.lift.end", ended["camera_id"], lift=lift_id, was=current["status"]
+    )
+    return ended
+
+
+async def expire(store: Store, *, now: float | None = None) -> list[dict[str, Any]]:
+    """Expire every lift past its end and every lapsed request, auditing each."""
+    moment = time.time() if now is None else now
+    expired = await store.masks.expire_due(moment, REQUEST_TTL)
+    hub = system_principal("hub")
+    for lift in expired:
+        await store.audit_event(
+            hub,
+            "mask.lift.expire",
+            lift["camera_id"],
+            lift=lift["id"],
+            requested_by=lift["requested_by"],
+            approved_by=lift["decided_by"],
+            lapsed_request=lift["decided_by"] is None,
+        )
+    return expired
+
+
+async def in_force(
+    store: Store, camera_id: str, requisition_id: int | None = None, *, now: float | None = None
+) -> dict[str, Any] | None:
+    """The lift unmasking ``camera_id`` now (for that requisition's exports, or
+    with None for its pictures), or None: the camera stays masked."""
+    moment = time.time() if now is None else now
+    await expire(store, now=moment)
+    return await store.masks.in_force(camera_id, moment, requisition_id)
+
+
+async def expiry_sweeper(store: Store, interval: float = SWEEP_INTERVAL) -> None:
+    """Expire lifts every ``interval`` seconds until cancelled; a failed sweep is
+    logged and retried (uses check the time themselves meanwhile)."""
+    while True:
+        try:
+            await expire(store)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOGGER.exception("mask lift expiry sweep failed; retrying")
+        await asyncio.sleep(interval)
+
+
+def public_view(lift: dict[str, Any]) -> dict[str, Any]:
+    """A lift as the API shows it."""
+    return {
+        k: lift.get(k)
+        for k in (
+            "id",
+            "camera_id",
+            "reason",
+            "requisition_id",
+            "status",
+            "requested_by",
+            "requested_at",
+            "duration_s",
+            "decided_by",
+            "decided_at",
+            "expires_at",
+            "ended_at",
+        )
+    }
