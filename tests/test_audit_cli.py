@@ -258,3 +258,19 @@ def test_csv_export_reads_back_exactly(
     buffer = io.StringIO()
     write_csv(entries, buffer)
     assert read_csv(buffer.getvalue()) == entries
+
+
+def test_anchor_by_hand_then_a_cut_is_found(cli_env: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ids = make_trail(data, count=3)
+    first = run_cli("audit", "anchor", "--data", str(data), "--json", env=cli_env)
+    assert first.returncode == 0 and json.loads(first.stdout)["anchored"] == ids[-1]
+    again = run_cli("audit", "anchor", "--data", str(data), env=cli_env)
+    assert again.returncode == 0 and "anchored already" in again.stdout
+    conn = sqlite3.connect(data / "csuhub.db")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log WHERE id = ?", (ids[-1],))
+    conn.commit()
+    conn.close()
+    code, report = verify(data, cli_env)
+    assert code == 1 and report["broken"]["kind"] == "truncated"  # type: ignore[index]

@@ -1,8 +1,10 @@
-"""``csuhub audit verify|export``: the audit chain checked, and the audit handed over.
+"""``csuhub audit verify|anchor|export``: the audit chain checked and anchored, and
+the audit handed over.
 
-Both only read, and run on the data directory directly, beside a running hub:
-verify reads one consistent snapshot of the table (WAL), after the anchor files,
-so an anchor written meanwhile always names an entry the snapshot holds.
+All run on the data directory directly, beside a running hub; verify and
+export only read, anchor only adds a file under ``audit/anchors``. Verify reads
+one consistent snapshot of the table (WAL), after the anchor files, so an
+anchor written meanwhile always names an entry the snapshot holds.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from csuhub.audit.anchors import AnchorError, anchored, read_anchors
+from csuhub.audit.anchors import AnchorError, anchored, read_anchors, write_anchor
 from csuhub.audit.export import FORMATS, write_csv, write_json
 from csuhub.cli.common import (
     EXIT_INVALID,
@@ -40,12 +42,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     check = actions.add_parser(
         "verify", help="recompute the hash chain; name the first broken entry (exit 1)"
     )
+    anchor = actions.add_parser(
+        "anchor", help="write the chain head to a new write-once anchor file now"
+    )
     export = actions.add_parser("export", help="entries of a period, CSV or JSON, with hashes")
     export.add_argument("--from", dest="start", required=True, metavar="T", help=TIME_FROM)
     export.add_argument("--to", dest="end", required=True, metavar="T", help=TIME_TO)
     export.add_argument("--format", choices=FORMATS, default="csv")
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
-    for p in (check, export):
+    for p in (check, anchor, export):
         add_hub_options(p)
 
 
@@ -54,7 +59,31 @@ def cmd_audit(args: argparse.Namespace, out: Output) -> int:
     require_data(hub)
     if args.audit_command == "verify":
         return asyncio.run(_verify(hub, out))
+    if args.audit_command == "anchor":
+        return asyncio.run(_anchor(hub, out))
     return asyncio.run(_export(hub, args, out))
+
+
+async def _anchor(hub: Hub, out: Output) -> int:
+    """What the hub does daily, by hand or from cron (a hub not running, say)."""
+    async with open_store(hub) as store:
+        head = await store.audit_trail.head()
+    if head is None:
+        out.document({"anchored": None}, "no chained entry to anchor yet")
+        return EXIT_OK
+    try:
+        latest = read_anchors(hub.data_dir)
+    except AnchorError as err:
+        raise CliError(str(err), EXIT_INVALID) from None
+    if latest and latest[-1].id == head[0]:
+        out.document({"anchored": None, "head": head[0]}, f"entry {head[0]} is anchored already")
+        return EXIT_OK
+    path = await asyncio.to_thread(write_anchor, hub.data_dir, head)
+    out.document(
+        {"anchored": head[0], "hash": head[1], "file": str(path)},
+        f"anchored entry {head[0]} in {path}",
+    )
+    return EXIT_OK
 
 
 async def _verify(hub: Hub, out: Output) -> int:
