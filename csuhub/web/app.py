@@ -45,6 +45,7 @@ from csuhub.web.requests import (
     with_expect,
 )
 from csuhub.web.retention import routes as retention_routes
+from csuhub.web.users import routes as user_routes
 from csuhub.web.validation import MAX_BODY, InputError
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(retention_routes))
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
+    app.router.add_routes(with_expect(user_routes))
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub
