@@ -466,7 +466,7 @@ def test_an_unsatisfiable_range_is_a_json_416(
     served: tuple[ServedHub, LogCapture], wanted: str
 ) -> None:
     hub, _ = served
-    path = f"/api/segments/{hub.segment_id}.mp4"
+    path = f"/api/segments/{hub.segment_id}.mp4?reason=range+test"
     status, content_type, data = hub.request("GET", path, headers={"Range": wanted})
     assert status == 416 and content_type.startswith("application/json")
     assert "10 bytes" in json.loads(data)["error"]
@@ -667,7 +667,7 @@ async def test_a_client_leaving_play_mid_stream_or_asking_head_is_not_an_error(
         start, end = segments[0].start, segments[-1].end
         assert hub.web is not None and hub.web.url is not None
         url = urlsplit(hub.web.url)
-        path = f"/api/recordings/cam-a/play.mp4?from={start}&to={end}"
+        path = f"/api/recordings/cam-a/play.mp4?from={start}&to={end}&reason=review"
         headers = {"Authorization": "Bearer csu_v"}
         for _ in range(3):  # leave after the first bytes
             reader, writer = await asyncio.open_connection(url.hostname, url.port)

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from csuhub import __version__
 from csuhub.cameras.ptz import PtzMoves
+from csuhub.web.auditing import audit_failures, ended, started
 from csuhub.web.auth import (
     USER_KEY,
     auth_middleware,
@@ -30,6 +31,7 @@ from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
 from csuhub.web.ethics import routes as ethics_routes
 from csuhub.web.login import install as install_login
+from csuhub.web.openapi import install as install_openapi
 from csuhub.web.recordings import routes as recording_routes
 from csuhub.web.requests import (
     CLIENT_FAULTS,
@@ -45,6 +47,7 @@ from csuhub.web.requests import (
     with_expect,
 )
 from csuhub.web.retention import routes as retention_routes
+from csuhub.web.schemas import error, json_answer
 from csuhub.web.users import routes as user_routes
 from csuhub.web.validation import MAX_BODY, InputError
 
@@ -118,6 +121,7 @@ def make_app(hub: Hub) -> web.Application:
             _json_errors,
             _body_limit,
             auth_middleware(hub_token_lookup(hub), hub_scope_check(hub), hub_refusal_audit(hub)),
+            audit_failures,  # behind auth: refused and failed attempts of audited routes
         ],
         client_max_size=MAX_BODY,
     )
@@ -130,6 +134,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(camera_routes))
     app.router.add_routes(with_expect(recording_routes))
     app.router.add_routes(with_expect(retention_routes))
+    install_openapi(app)  # /api/openapi.json and /api/docs
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     app.router.add_routes(with_expect(user_routes))
@@ -173,7 +178,14 @@ async def _stop_ptz(app: web.Application) -> None:
     await app[PTZ_KEY].stop_all()
 
 
-@public
+@endpoint(
+    public=True,
+    tags=("meta",),
+    responses={
+        200: json_answer("The hub runs", {"type": "object", "required": ["status", "version"]}),
+        503: json_answer("The hub is stopping", {"type": "object", "required": ["status"]}),
+    },
+)
 async def health(request: web.Request) -> web.Response:
     """Liveness and a summary for monitoring; the one unauthenticated endpoint."""
     hub = request.app[HUB_KEY]
@@ -184,12 +196,28 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(report, status=status)
 
 
-@endpoint("config.reload", tags=("admin",), audited="config.reload")
+_RELOAD_REPORT = {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}
+
+
+@endpoint(
+    "config.reload",
+    tags=("admin",),
+    audited="config.reload",
+    body={"type": "object", "maxProperties": 0, "description": "nothing, or {}"},
+    responses={
+        200: json_answer("The site file was applied: what changed", _RELOAD_REPORT),
+        400: error("A body other than nothing or {}"),
+        422: json_answer("The site file is refused; the old config stays", _RELOAD_REPORT),
+    },
+)
 async def reload_config(request: web.Request) -> web.Response:
     """Validate the site file again and apply what changed; 422 keeps the old config."""
     await no_body(request)
     hub = request.app[HUB_KEY]
+    await started(request, "config.reload", None)
     report = await hub.reload(f"api:{request[USER_KEY]}")
+    outcome = "ok" if report["ok"] else "failed"
+    await ended(request, "config.reload", None, outcome, errors=len(report.get("errors") or ()))
     return web.json_response(report, status=200 if report["ok"] else 422, dumps=_dumps)
 
 

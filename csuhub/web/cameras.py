@@ -1,9 +1,12 @@
 """Camera and discovery endpoints. Handlers stay thin: the registry does the work.
 
 Each route declares its permission (``camera.read``, ``live.view`` for a
-snapshot, ``ptz.move``, ``camera.adopt`` for scans and adoption); lists show
-only the cameras in the caller's scope. Snapshots and PTZ commands are audited
-when they are given: viewing must be accountable.
+snapshot, ``ptz.move``, ``camera.adopt`` for scans and adoption), its inputs
+and its answers (the OpenAPI document is generated from them); lists show
+only the cameras in the caller's scope. A PTZ command, a scan and an adoption
+are audited when they start, with their parameters as validated, then with
+their outcome; a snapshot when its image is handed out. Refused attempts are
+audited too (``csuhub.web.auditing``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,122 @@ from csuhub.cameras.model import AdoptionError
 from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
 from csuhub.cameras.ptz import validate as validate_ptz
 from csuhub.protocols import PtzUnsupported
+from csuhub.web.auditing import ended, entry, started
 from csuhub.web.auth import USER_KEY, camera_visible
-from csuhub.web.declare import endpoint
+from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, json_body, json_error, path_slug
+from csuhub.web.schemas import (
+    CAMERA,
+    CAMERA_LIST,
+    binary,
+    error,
+    json_answer,
+)
 
 routes = web.RouteTableDef()
+
+CAMERA_ID = Param(
+    "camera_id",
+    {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+    where="path",
+    description="a camera id (anything else is a 404)",
+)
+_PRESET = {"type": "string", "minLength": 1, "maxLength": 64}
+_UNIT = {"type": "number", "minimum": -1, "maximum": 1}
+#: csuhub.cameras.ptz.validate: one action, only its own fields
+PTZ_BODY = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"const": "move"},
+                "pan": _UNIT,
+                "tilt": _UNIT,
+                "zoom": _UNIT,
+                "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+            },
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"const": "relative"},
+                "pan": _UNIT,
+                "tilt": _UNIT,
+                "zoom": _UNIT,
+            },
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"const": "absolute"},
+                "pan": _UNIT,
+                "tilt": _UNIT,
+                "zoom": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {"action": {"enum": ["stop", "home", "status", "presets"]}},
+        },
+        {
+            "type": "object",
+            "required": ["action", "preset"],
+            "additionalProperties": False,
+            "properties": {"action": {"enum": ["preset", "remove_preset"]}, "preset": _PRESET},
+        },
+        {
+            "type": "object",
+            "required": ["action"],
+            "additionalProperties": False,
+            "properties": {"action": {"const": "set_preset"}, "name": _PRESET, "preset": _PRESET},
+        },
+    ]
+}
+#: csuhub.cameras.adoption.ADOPT_SCHEMA
+ADOPT_BODY = {
+    "type": "object",
+    "required": ["authorization", "location"],
+    "additionalProperties": False,
+    "properties": {
+        "authorization": {
+            "type": "object",
+            "required": ["reference", "expires"],
+            "additionalProperties": False,
+            "properties": {
+                "reference": {"type": "string", "minLength": 1, "maxLength": 100},
+                "issued": {"type": "string", "format": "date"},
+                "expires": {"type": "string", "format": "date"},
+            },
+        },
+        "location": {
+            "type": "object",
+            "required": ["lat", "lon", "district"],
+            "additionalProperties": False,
+            "properties": {
+                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                "district": {"type": "string", "minLength": 1, "maxLength": 100},
+                "address": {"type": "string", "maxLength": 300},
+            },
+        },
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "driver": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+        "options": {"type": "object"},
+        "reason": {"type": "string", "maxLength": 500},
+    },
+}
+SCAN_BODY = {
+    "type": "object",
+    "properties": {"timeout": {"type": "number", "minimum": 0.1, "maximum": 30, "default": 3}},
+}
 
 
 def _camera_id(request: web.Request) -> str:
@@ -38,16 +152,28 @@ def _describe(hub: Any, row: Any) -> dict[str, Any]:
 
 
 @routes.get("/api/cameras")
-@endpoint("camera.read", tags=("cameras",))
+@endpoint(
+    "camera.read",
+    tags=("cameras",),
+    responses={200: json_answer("The cameras in the caller's scope", CAMERA_LIST)},
+)
 async def list_cameras(request: web.Request) -> web.Response:
+    """The cameras in the caller's scope, with their state and whether they may record."""
     hub = hub_of(request)
     rows = [r for r in await hub.store.list_cameras() if await camera_visible(request, r.id)]
     return web.json_response({"cameras": [_describe(hub, r) for r in rows]})
 
 
 @routes.get("/api/cameras/{camera_id}")
-@endpoint("camera.read", camera="camera_id", tags=("cameras",))
+@endpoint(
+    "camera.read",
+    camera="camera_id",
+    tags=("cameras",),
+    params=(CAMERA_ID,),
+    responses={200: json_answer("The camera", CAMERA)},
+)
 async def get_camera(request: web.Request) -> web.Response:
+    """One camera, with its state and whether it may record."""
     hub = hub_of(request)
     row = await hub.store.get_camera(_camera_id(request))
     if row is None:
@@ -56,8 +182,26 @@ async def get_camera(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/discovery")
-@endpoint("camera.adopt", tags=("discovery",))
+@endpoint(
+    "camera.adopt",
+    tags=("discovery",),
+    responses={
+        200: json_answer(
+            "The discovery sources and the cameras found, not yet adopted",
+            {
+                "type": "object",
+                "required": ["sources", "cameras"],
+                "properties": {
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                    "last_scan": {"type": ["number", "null"]},
+                    "cameras": {"type": "array", "items": CAMERA},
+                },
+            },
+        )
+    },
+)
 async def discovery(request: web.Request) -> web.Response:
+    """Discovered cameras waiting for adoption."""
     hub = hub_of(request)
     rows = [r for r in await hub.store.list_cameras() if r.origin == "discovered"]
     return web.json_response(
@@ -70,32 +214,73 @@ async def discovery(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/discovery/scan")
-@endpoint("camera.adopt", tags=("discovery",), audited="discovery.scan")
+@endpoint(
+    "camera.adopt",
+    tags=("discovery",),
+    audited="discovery.scan",
+    body=SCAN_BODY,
+    responses={
+        200: json_answer(
+            "What the scan found",
+            {"type": "object", "required": ["found"], "properties": {"found": {"type": "array"}}},
+        ),
+        409: error("No discovery source is configured"),
+    },
+)
 async def scan(request: web.Request) -> web.Response:
+    """Scan the network with every discovery source, for at most ``timeout`` seconds."""
     hub = hub_of(request)
     body = await json_body(request, empty_ok=True)
     timeout = body.get("timeout", 3.0)
-    if not isinstance(timeout, int | float) or not 0.1 <= timeout <= 30:
+    number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+    if not number or not 0.1 <= timeout <= 30:
         raise json_error("timeout must be a number of seconds in 0.1..30")
     if not hub.discovery.sources:
         raise json_error(
             "no discovery source is configured (discovery: in the site file)", web.HTTPConflict
         )
+    await started(request, "discovery.scan", None, timeout=float(timeout))
     found = await hub.discovery.scan_all(float(timeout))
-    await hub.store.audit(request[USER_KEY], "discovery.scan", None, found=len(found))
+    await ended(request, "discovery.scan", None, found=len(found))
     return web.json_response({"found": [e.as_dict() for e in found]}, dumps=_dumps)
 
 
 @routes.post("/api/cameras/{camera_id}/adopt")
-@endpoint("camera.adopt", camera="camera_id", tags=("discovery",), audited="camera.adopt")
+@endpoint(
+    "camera.adopt",
+    camera="camera_id",
+    tags=("discovery",),
+    audited="camera.adopt",
+    params=(CAMERA_ID,),
+    body=ADOPT_BODY,
+    body_required=True,
+    responses={
+        201: json_answer("The camera, adopted and being started", CAMERA),
+        422: error("The adoption is refused (authorisation expired, unknown district...)"),
+    },
+)
 async def adopt(request: web.Request) -> web.Response:
+    """Adopt a discovered camera under a valid authorisation, and start driving it."""
     hub = hub_of(request)
     camera_id = _camera_id(request)
     body = await json_body(request, empty_ok=True)
+    authorization = body.get("authorization")
+    location = body.get("location")
+    await started(
+        request,
+        "camera.adopt",
+        camera_id,
+        authorization=str(authorization.get("reference"))[:100]
+        if isinstance(authorization, dict)
+        else None,
+        district=str(location.get("district"))[:100] if isinstance(location, dict) else None,
+        driver=str(body.get("driver"))[:64] if body.get("driver") is not None else None,
+    )
     try:
         await hub.cameras.adopt(camera_id, body, actor=request[USER_KEY])
     except AdoptionError as err:
         raise json_error(str(err), web.HTTPUnprocessableEntity) from None
+    await ended(request, "camera.adopt", camera_id)
     row = await hub.store.get_camera(camera_id)
     return web.json_response(_describe(hub, row), status=201)
 
@@ -105,7 +290,27 @@ PTZ_KEY: web.AppKey[PtzMoves] = web.AppKey("ptz", PtzMoves)
 
 
 @routes.post("/api/cameras/{camera_id}/ptz")
-@endpoint("ptz.move", camera="camera_id", tags=("cameras",), audited="camera.ptz")
+@endpoint(
+    "ptz.move",
+    camera="camera_id",
+    tags=("cameras",),
+    audited="camera.ptz",
+    params=(CAMERA_ID,),
+    body=PTZ_BODY,
+    body_required=True,
+    responses={
+        200: json_answer(
+            "Done (a move answers at once; its stop is scheduled)",
+            {
+                "type": "object",
+                "required": ["ok", "action"],
+                "properties": {"ok": {"const": True}, "action": {"type": "string"}},
+            },
+        ),
+        409: error("The camera's driver has no PTZ, or not this action"),
+        502: error("The camera refused or failed the command"),
+    },
+)
 async def ptz(request: web.Request) -> web.Response:
     """One PTZ action. A move answers at once; its stop is scheduled (see ``cameras.ptz``)."""
     hub = hub_of(request)
@@ -120,24 +325,38 @@ async def ptz(request: web.Request) -> web.Response:
         raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
     if not has_ptz(driver):
         raise json_error("this camera's driver has no PTZ", web.HTTPConflict)
-    outcome = "failed"
+    # written before the move, with its parameters exactly as validated
+    await started(request, "camera.ptz", camera_id, action=action, **params)
+    outcome, why = "failed", None
     try:
         result = await request.app[PTZ_KEY].run(camera_id, driver, action, params)
         outcome = "ok"
     except PtzUnsupported as err:
-        outcome = "unsupported"
+        outcome, why = "refused", str(err)
         raise json_error(str(err), web.HTTPConflict) from None
     except Exception as err:  # the camera's own failure, e.g. garbage to GetPresets
+        why = str(err)[:300]
         raise json_error(str(err), web.HTTPBadGateway) from None
-    finally:  # audited now, whatever happens next (the stop is not the client's)
-        await hub.store.audit(
-            request[USER_KEY], "camera.ptz", camera_id, action=action, outcome=outcome, **params
-        )
+    finally:  # the outcome, whatever happens next (the stop is not the client's)
+        await ended(request, "camera.ptz", camera_id, outcome, action=action, error=why)
     return web.json_response({"ok": True, "action": action, "result": result})
 
 
 @routes.get("/api/cameras/{camera_id}/snapshot.jpg")
-@endpoint("live.view", camera="camera_id", tags=("cameras",), audited="camera.snapshot")
+@endpoint(
+    "live.view",
+    camera="camera_id",
+    tags=("cameras",),
+    audited="camera.snapshot",
+    summary="A live picture from the camera",
+    params=(CAMERA_ID,),
+    responses={
+        200: binary("The picture", "image/jpeg"),
+        409: error("The camera's driver cannot take snapshots"),
+        502: error("The camera failed"),
+        504: error("The camera did not send an image in time"),
+    },
+)
 async def snapshot(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera_id = _camera_id(request)
@@ -154,7 +373,7 @@ async def snapshot(request: web.Request) -> web.Response:
         ) from None
     except Exception as err:
         raise json_error(str(err), web.HTTPBadGateway) from None
-    await hub.store.audit(request[USER_KEY], "camera.snapshot", camera_id, bytes=len(image))
+    await entry(request, "camera.snapshot", camera_id, bytes=len(image))
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
     )

@@ -46,6 +46,9 @@ class Declaration:
     body_required: bool = False
     #: status -> (description, media type, JSON schema or None)
     responses: Mapping[int, tuple[str, str, Schema | None]] = field(default_factory=dict)
+    #: status -> {media type: JSON schema or None}: other forms the same answer takes
+    #: (a register as JSON or, with ``?format=csv``, as CSV)
+    also: Mapping[int, Mapping[str, Schema | None]] = field(default_factory=dict)
     #: the route changes state, or shows footage, and writes an audit entry
     audited: str | None = None
 
@@ -62,6 +65,7 @@ def endpoint(
     body_required: bool = False,
     responses: Mapping[int, tuple[str, str, Schema | None]] | None = None,
     audited: str | None = None,
+    also: Mapping[int, Mapping[str, Schema | None]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a route. ``permission`` is the one permission it needs (or
     ``public=True``); ``camera`` names the path parameter holding a camera id,
@@ -81,6 +85,7 @@ def endpoint(
             body=body,
             body_required=body_required,
             responses=dict(responses or {}),
+            also=dict(also or {}),
             audited=audited,
         )
         setattr(handler, ACCESS_ATTR, access)

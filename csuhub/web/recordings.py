@@ -1,7 +1,9 @@
 """Recordings: timeline, gaps, continuity report, playback, frames, segment files.
 
-Every view of footage is audited (who, which camera, which range): viewing
-must be accountable. Files are served only from the storage root.
+Every view of footage needs a stated reason (``?reason=``) and is audited
+(who, which camera, which range, why) before any byte is sent: viewing must be
+accountable. Playback is audited when it starts and again when it ends (with
+the bytes sent). Files are served only from the storage root.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.timeutil import TimeError, parse_time
-from csuhub.web.auth import USER_KEY, require_visible
-from csuhub.web.declare import endpoint
+from csuhub.web.auditing import ended, entry, started, stated_reason
+from csuhub.web.auth import require_visible
+from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
     DISCONNECTS,
     file_response,
@@ -30,12 +33,38 @@ from csuhub.web.requests import (
     path_id,
     path_slug,
 )
+from csuhub.web.schemas import (
+    CONTINUITY,
+    REASON,
+    TIME_TEXT,
+    TIMELINE,
+    binary,
+    error,
+    json_answer,
+    time_param,
+)
 
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 MAX_PLAY = 3 * 3600.0
 #: seconds one frame may take to decode before its ffmpeg is killed
 FRAME_TIMEOUT = 20.0
+
+
+CAMERA_ID = Param(
+    "camera_id",
+    {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+    where="path",
+    description="a camera id (anything else is a 404)",
+)
+_UNKNOWN = error("No such camera, or no footage there")
+
+
+def _range_params(span: str) -> tuple[Param, Param]:
+    return (
+        time_param("from", f"start of the range (default: 'to' minus {span})"),
+        time_param("to", "end of the range, after 'from' (default: now)"),
+    )
 
 
 def _camera(request: web.Request) -> str:
@@ -58,8 +87,15 @@ def _range(request: web.Request, default_span: float = 3600.0) -> tuple[float, f
 
 
 @routes.get("/api/recordings/{camera_id}")
-@endpoint("playback.view", camera="camera_id", tags=("recordings",))
+@endpoint(
+    "playback.view",
+    camera="camera_id",
+    tags=("recordings",),
+    params=(CAMERA_ID, *_range_params("1 h")),
+    responses={200: json_answer("The segments and gaps of the range", TIMELINE)},
+)
 async def timeline(request: web.Request) -> web.Response:
+    """A camera's timeline: its segments in a range, the gaps and why, the percentage recorded."""
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request)
@@ -82,8 +118,15 @@ async def timeline(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/recordings/{camera_id}/gaps")
-@endpoint("playback.view", camera="camera_id", tags=("recordings",))
+@endpoint(
+    "playback.view",
+    camera="camera_id",
+    tags=("recordings",),
+    params=(CAMERA_ID, *_range_params("24 h")),
+    responses={200: json_answer("The continuity report of the range", CONTINUITY)},
+)
 async def gaps(request: web.Request) -> web.Response:
+    """The continuity report of a range: what was recorded, what is missing and why."""
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 86400.0)
@@ -101,12 +144,24 @@ async def _known(request: web.Request, camera: str) -> None:
 
 
 @routes.get("/api/recordings/{camera_id}/play.mp4")
-@endpoint("playback.view", camera="camera_id", tags=("recordings",), audited="recording.view")
+@endpoint(
+    "playback.view",
+    camera="camera_id",
+    tags=("recordings",),
+    audited="recording.view",
+    params=(CAMERA_ID, *_range_params("60 s"), REASON),
+    responses={
+        200: binary("Fragmented MP4, remuxed from the segments of the range", "video/mp4"),
+        403: error("The permission is missing, or a segment lies outside the storage root"),
+        404: _UNKNOWN,
+    },
+)
 async def play(request: web.Request) -> web.StreamResponse:
-    """Any range, across segments, as fragmented MP4 remuxed on the fly (seekable by range)."""
+    """Any range (at most 3 h), across segments, as fragmented MP4 remuxed on the fly."""
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 60.0)
+    stated_reason(request)
     if end - start > MAX_PLAY:
         raise json_error(f"play at most {MAX_PLAY / 3600:.0f} h at once")
     segments = [s for s in await hub.store.segments(camera, start, end) if s.status == "ok"]
@@ -119,7 +174,9 @@ async def play(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if request.method == "HEAD":  # the headers of what GET would send; no ffmpeg, no view
         return web.Response(headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
-    await hub.store.audit(request[USER_KEY], "recording.view", camera, start=start, end=end)
+    # before any byte: the playback, its range and its reason (a crash cannot erase it)
+    await started(request, "recording.view", camera, start=start, end=end)
+    sent = 0
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
     listing = await asyncio.to_thread(_write_list, script)
@@ -136,9 +193,12 @@ async def play(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         while chunk := await proc.stdout.read(256 * 1024):
             await response.write(chunk)
+            sent += len(chunk)
         await response.write_eof()
+        await ended(request, "recording.view", camera, "ok", bytes=sent)
     except DISCONNECTS:  # the player was closed or seeked elsewhere: normal
         _LOGGER.debug("play %s: the client left", camera)
+        await ended(request, "recording.view", camera, "ok", bytes=sent, client_left=True)
     finally:
         await hub.processes.terminate(proc)
         await asyncio.to_thread(listing.unlink, True)
@@ -155,11 +215,28 @@ def _write_list(text: str) -> Path:
 
 
 @routes.get("/api/recordings/{camera_id}/frame.jpg")
-@endpoint("playback.view", camera="camera_id", tags=("recordings",), audited="recording.frame")
+@endpoint(
+    "playback.view",
+    camera="camera_id",
+    tags=("recordings",),
+    audited="recording.frame",
+    params=(
+        CAMERA_ID,
+        Param("t", TIME_TEXT, required=True, description="the moment of the frame"),
+        REASON,
+    ),
+    responses={
+        200: binary("The picture", "image/jpeg"),
+        403: error("The permission is missing, or the segment lies outside the storage root"),
+        404: _UNKNOWN,
+        504: error("No picture could be decoded in time"),
+    },
+)
 async def frame(request: web.Request) -> web.Response:
     """One JPEG at time ``t`` (timeline thumbnails)."""
     hub = hub_of(request)
     camera = _camera(request)
+    stated_reason(request)
     try:
         at = parse_time(request.query.get("t", ""), hub.config.hub["timezone"])
     except TimeError as err:
@@ -208,14 +285,35 @@ async def frame(request: web.Request) -> web.Response:
         raise json_error("no picture could be decoded in time", web.HTTPGatewayTimeout) from None
     if not image.startswith(b"\xff\xd8"):
         raise json_error("no picture could be decoded at that time", web.HTTPNotFound)
-    await hub.store.audit(request[USER_KEY], "recording.frame", camera, at=at)
+    await entry(request, "recording.frame", camera, at=at)
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
     )
 
 
 @routes.get("/api/segments/{segment_id}.mp4")
-@endpoint("playback.view", tags=("recordings",), audited="recording.segment")
+@endpoint(
+    "playback.view",
+    tags=("recordings",),
+    audited="recording.segment",
+    params=(
+        Param(
+            "segment_id",
+            {"type": "string", "pattern": "^[0-9]{1,19}$"},
+            where="path",
+            description="a segment id (as the timeline lists them)",
+        ),
+        REASON,
+    ),
+    responses={
+        200: binary("The segment's file", "video/mp4"),
+        206: binary("Part of it (one byte range)", "video/mp4"),
+        403: error("The permission is missing, or the file lies outside the storage root"),
+        404: error("No such segment, or its camera is outside the caller's scope"),
+        410: error("The segment's file is missing"),
+        416: error("The byte range cannot be satisfied"),
+    },
+)
 async def segment_file(request: web.Request) -> web.StreamResponse:
     """A segment as stored, with HTTP range support, only from the storage root."""
     hub = hub_of(request)
@@ -223,6 +321,7 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     if seg is None:
         raise json_error("no such segment", web.HTTPNotFound)
     await require_visible(request, seg.camera_id)
+    stated_reason(request)
     root = hub.recording.storage_root()
     try:
         path = resolve_segment(root, seg.path)
@@ -230,5 +329,13 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if not path.exists():
         raise json_error("the segment's file is missing", web.HTTPGone)
-    await hub.store.audit(request[USER_KEY], "recording.segment", seg.camera_id, segment=seg.id)
+    await entry(
+        request,
+        "recording.segment",
+        seg.camera_id,
+        segment=seg.id,
+        start=seg.start,
+        end=seg.end,
+        range=request.headers.get("Range"),
+    )
     return await file_response(request, path, "video/mp4")

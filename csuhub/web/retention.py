@@ -4,7 +4,9 @@ Least privilege, by permission: ``retention.read`` for the status and the
 destruction register (which carry no footage, so the ethics committee's
 auditor reads them), ``requisition.read`` for requisitions and their figures,
 ``requisition.manage`` (the requisition officer's) to register, export, hand
-over and close one.
+over and close one. Each step is audited at the web layer when it is asked
+(who, from where, with what), before the workflow runs it and audits the step
+itself; refused steps are audited too (``csuhub.web.auditing``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from aiohttp import web
 from csuhub.requisitions import RequisitionConflict, RequisitionError
 from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import TimeError, check_epoch, parse_time
+from csuhub.web.auditing import entry, started
 from csuhub.web.auth import USER_KEY
-from csuhub.web.declare import endpoint
+from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
     file_response,
     hub_of,
@@ -32,9 +35,60 @@ from csuhub.web.requests import (
     path_id,
     path_name,
 )
+from csuhub.web.schemas import (
+    REQUISITION,
+    TIME_VALUE,
+    binary,
+    error,
+    json_answer,
+    time_param,
+)
 
 routes = web.RouteTableDef()
 _FILE = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
+
+REQ_ID = Param(
+    "req_id",
+    {"type": "string", "pattern": "^[0-9]{1,19}$"},
+    where="path",
+    description="a requisition id",
+)
+CAMERA_FILTER = Param("camera", {"type": "string"}, description="only this camera's entries")
+FORMAT = Param(
+    "format",
+    {"type": "string", "enum": ["json", "csv"]},
+    description="csv: the register as a CSV file (anything else: JSON)",
+)
+_LIST = {"type": "object"}
+_CSV = {"text/csv": None}
+#: csuhub.requisitions.model.CREATE_SCHEMA, with the range as the API takes it
+CREATE_BODY = {
+    "type": "object",
+    "required": ["reference", "service", "officer", "legal_frame", "cameras", "from", "to"],
+    "additionalProperties": False,
+    "properties": {
+        "reference": {"type": "string", "minLength": 1, "maxLength": 100},
+        "service": {"type": "string", "minLength": 1, "maxLength": 200},
+        "officer": {"type": "string", "minLength": 1, "maxLength": 200},
+        "legal_frame": {
+            "type": "string",
+            "enum": ["enquete_preliminaire", "flagrant_delit", "information_judiciaire"],
+        },
+        "cameras": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+        },
+        "from": TIME_VALUE,
+        "to": TIME_VALUE,
+        "reason": {"type": "string", "minLength": 1, "maxLength": 2000},
+    },
+}
+_STEP_ANSWERS = {
+    200: json_answer("The requisition after the step", REQUISITION),
+    404: error("No such requisition"),
+    409: error("The requisition's state refuses the step"),
+}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -76,14 +130,31 @@ def _csv(text: str, name: str) -> web.Response:
 
 
 @routes.get("/api/retention/status")
-@endpoint("retention.read", tags=("retention",))
+@endpoint(
+    "retention.read",
+    tags=("retention",),
+    responses={200: json_answer("Policies, storage and the last sweeps")},
+)
 async def retention_status(request: web.Request) -> web.Response:
+    """Retention policies, storage use and the last sweeps."""
     return _json(await hub_of(request).retention.status())
 
 
 @routes.get("/api/register/destructions")
-@endpoint("retention.read", tags=("retention",))
+@endpoint(
+    "retention.read",
+    tags=("retention",),
+    params=(
+        CAMERA_FILTER,
+        time_param("from", "destructions from this time"),
+        time_param("to", "destructions before this time"),
+        FORMAT,
+    ),
+    responses={200: json_answer("The destruction register", _LIST)},
+    also={200: _CSV},
+)
 async def destructions(request: web.Request) -> web.Response:
+    """The destruction register: what footage each sweep destroyed, and why."""
     hub = hub_of(request)
     camera = request.query.get("camera")
     start = _when(hub, request.query["from"], "from") if "from" in request.query else None
@@ -100,7 +171,12 @@ async def destructions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/register/kept")
-@endpoint("retention.read", tags=("retention",))
+@endpoint(
+    "retention.read",
+    tags=("retention",),
+    params=(CAMERA_FILTER,),
+    responses={200: json_answer("Footage kept past its term", _LIST)},
+)
 async def kept(request: web.Request) -> web.Response:
     """Expired footage a sweep kept because a retention_hold plugin vetoed or failed."""
     camera = request.query.get("camera")
@@ -108,8 +184,22 @@ async def kept(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions")
-@endpoint("requisition.read", tags=("requisitions",))
+@endpoint(
+    "requisition.read",
+    tags=("requisitions",),
+    params=(
+        Param(
+            "status",
+            {"type": "string", "enum": ["requested", "held", "exported", "delivered", "closed"]},
+            description="only requisitions in this state",
+        ),
+        FORMAT,
+    ),
+    responses={200: json_answer("The requisitions", _LIST)},
+    also={200: _CSV},
+)
 async def list_requisitions(request: web.Request) -> web.Response:
+    """The requisitions, or the requisition register as CSV."""
     hub = hub_of(request)
     if request.query.get("format") == "csv":
         return _csv(await hub.requisitions.register_csv(), "requisitions.csv")
@@ -118,14 +208,30 @@ async def list_requisitions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions/stats")
-@endpoint("audit.read", tags=("requisitions", "ethics"))
+@endpoint(
+    "audit.read",
+    tags=("requisitions", "ethics"),
+    responses={200: json_answer("Counts by status, outcome and legal frame")},
+)
 async def requisition_stats(request: web.Request) -> web.Response:
+    """Requisition figures for the ethics committee: numbers, no footage."""
     return _json(await hub_of(request).store.requisitions.stats())
 
 
 @routes.post("/api/requisitions")
-@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.create")
+@endpoint(
+    "requisition.manage",
+    tags=("requisitions",),
+    audited="requisition.create",
+    body=CREATE_BODY,
+    body_required=True,
+    responses={
+        201: json_answer("The requisition, registered, its footage held", REQUISITION),
+        409: error("A requisition with that reference exists"),
+    },
+)
 async def create_requisition(request: web.Request) -> web.Response:
+    """Register a judicial requisition and hold its footage."""
     hub = hub_of(request)
     body = await json_body(request)
     payload = {k: v for k, v in body.items() if k not in ("from", "to")}
@@ -133,6 +239,16 @@ async def create_requisition(request: web.Request) -> web.Response:
         if field not in body:
             raise json_error(f"{field}: required")
         payload[key] = _when(hub, body[field], field)
+    cameras = body.get("cameras")
+    await started(
+        request,
+        "requisition.create",
+        str(body.get("reference"))[:100],
+        start=payload["start"],
+        end=payload["end"],
+        cameras=[str(c)[:64] for c in cameras[:50]] if isinstance(cameras, list) else None,
+        legal_frame=str(body.get("legal_frame"))[:40],
+    )
     try:
         created = await hub.requisitions.create(payload, request[USER_KEY])
     except RequisitionConflict as err:
@@ -143,8 +259,14 @@ async def create_requisition(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/requisitions/{req_id}")
-@endpoint("requisition.read", tags=("requisitions",))
+@endpoint(
+    "requisition.read",
+    tags=("requisitions",),
+    params=(REQ_ID,),
+    responses={200: json_answer("The requisition", REQUISITION), 404: error("No such one")},
+)
 async def get_requisition(request: web.Request) -> web.Response:
+    """A requisition with its extractions."""
     try:
         return _json(await hub_of(request).requisitions.get(_id(request)))
     except RequisitionError as err:
@@ -152,42 +274,95 @@ async def get_requisition(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/requisitions/{req_id}/export")
-@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.export")
+@endpoint(
+    "requisition.manage",
+    tags=("requisitions",),
+    audited="requisition.export",
+    params=(REQ_ID,),
+    body={"type": "object", "maxProperties": 0, "description": "nothing, or {}"},
+    responses=_STEP_ANSWERS,
+)
 async def export_requisition(request: web.Request) -> web.Response:
+    """Export the requisition's footage to an evidence package."""
     await no_body(request)
+    await started(request, "requisition.export", f"requisition:{_id(request)}")
     return await _step(hub_of(request).requisitions.export(_id(request), request[USER_KEY]))
 
 
 @routes.get("/api/requisitions/{req_id}/files/{name}")
-@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.download")
+@endpoint(
+    "requisition.manage",
+    tags=("requisitions",),
+    audited="requisition.download",
+    params=(
+        REQ_ID,
+        Param(
+            "name",
+            {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,120}$"},
+            where="path",
+            description="a file of the export (package, manifest, receipt)",
+        ),
+    ),
+    responses={
+        200: binary("The file", "application/octet-stream"),
+        206: binary("Part of it (one byte range)", "application/octet-stream"),
+        404: error("No such file"),
+        416: error("The byte range cannot be satisfied"),
+    },
+)
 async def requisition_file(request: web.Request) -> web.StreamResponse:
+    """A file of the requisition's export, with HTTP range support."""
     hub = hub_of(request)
     name = path_name(request, "name", "file")
     folder = hub.requisitions.export_dir(_id(request)).resolve()
     path = (folder / name).resolve()
     if not _FILE.match(name) or not path.is_relative_to(folder) or not path.is_file():
         raise json_error("no such file", web.HTTPNotFound)
-    await hub.store.audit(
-        request[USER_KEY], "requisition.download", f"requisition:{_id(request)}", file=name
-    )
+    await entry(request, "requisition.download", f"requisition:{_id(request)}", file=name)
     return await file_response(request, path)
 
 
 @routes.post("/api/requisitions/{req_id}/deliver")
-@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.deliver")
+@endpoint(
+    "requisition.manage",
+    tags=("requisitions",),
+    audited="requisition.deliver",
+    params=(REQ_ID,),
+    body={
+        "type": "object",
+        "required": ["to"],
+        "properties": {"to": {"type": "string", "minLength": 1, "pattern": r"\S"}},
+    },
+    body_required=True,
+    responses=_STEP_ANSWERS,
+)
 async def deliver_requisition(request: web.Request) -> web.Response:
+    """Record to whom the exported package was handed over."""
     body = await json_body(request)
+    to = str(body.get("to", ""))
     requisitions = hub_of(request).requisitions
-    return await _step(
-        requisitions.deliver(_id(request), request[USER_KEY], str(body.get("to", "")))
-    )
+    await started(request, "requisition.deliver", f"requisition:{_id(request)}", to=to[:200])
+    return await _step(requisitions.deliver(_id(request), request[USER_KEY], to))
 
 
 @routes.post("/api/requisitions/{req_id}/close")
-@endpoint("requisition.manage", tags=("requisitions",), audited="requisition.close")
+@endpoint(
+    "requisition.manage",
+    tags=("requisitions",),
+    audited="requisition.close",
+    params=(REQ_ID,),
+    body={
+        "type": "object",
+        "required": ["outcome"],
+        "properties": {"outcome": {"type": "string", "enum": ["helped", "not_helped", "unknown"]}},
+    },
+    body_required=True,
+    responses=_STEP_ANSWERS,
+)
 async def close_requisition(request: web.Request) -> web.Response:
+    """Close the requisition with its outcome, releasing its holds."""
     body = await json_body(request)
+    outcome = str(body.get("outcome", ""))
     requisitions = hub_of(request).requisitions
-    return await _step(
-        requisitions.close(_id(request), request[USER_KEY], str(body.get("outcome", "")))
-    )
+    await started(request, "requisition.close", f"requisition:{_id(request)}", result=outcome[:40])
+    return await _step(requisitions.close(_id(request), request[USER_KEY], outcome))

@@ -26,6 +26,8 @@ MAX_BODY = 1024 * 1024
 MAX_DEPTH = 32
 #: SQLite's INTEGER is a signed 64-bit integer.
 MAX_ID = 2**63 - 1
+#: Longest stated reason for consulting footage (characters, surrounding blanks removed).
+MAX_REASON = 500
 
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: re's [0-9] is not \d
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -58,6 +60,21 @@ def is_slug(raw: str) -> bool:
     ``fullmatch``, not ``match`` with ``$``: ``$`` also matches before a final newline.
     """
     return _SLUG.fullmatch(raw) is not None
+
+
+def check_reason(raw: str | None) -> str:
+    """A stated reason (why footage is played): the audit keeps it, the ethics
+    committee reads it. Surrounding blanks are removed; what is left must be
+    1 to ``MAX_REASON`` printable characters (no control or format character
+    that would hide text in an export or a terminal)."""
+    text = (raw or "").strip()
+    if not text:
+        raise InputError("a reason is required (?reason=...): say why the footage is consulted")
+    if len(text) > MAX_REASON:
+        raise InputError(f"the reason has at most {MAX_REASON} characters")
+    if not text.isprintable():
+        raise InputError("the reason must be printable text (no control characters)")
+    return text
 
 
 def check_name(raw: str, *, max_length: int = 255) -> str:
