@@ -86,6 +86,20 @@ async def test_login_makes_a_new_session_and_stores_only_its_hash(store: Store) 
         ("login", "olga", ""),
         ("logout", "olga", ""),
     ]
+    rows = await store.call(
+        lambda c: [
+            tuple(r)
+            for r in c.execute(
+                "SELECT action, actor, role, via, source, class FROM audit_log"
+                " WHERE action IN ('login', 'logout') ORDER BY id"
+            )
+        ]
+    )
+    assert rows == [
+        ("login", "olga", "operator", first.opened.record.public_id, "10.0.0.1", "access"),
+        ("login", "olga", "operator", second.opened.record.public_id, "10.0.0.1", "access"),
+        ("logout", "olga", "operator", first.opened.record.public_id, "10.0.0.1", "access"),
+    ]
 
 
 async def test_idle_timeout_and_touching(store: Store) -> None:

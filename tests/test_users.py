@@ -251,3 +251,25 @@ def test_tokens_cli_with_a_user(cli_env: dict[str, str], tmp_path: Path) -> None
         ("cli", "token.create", "mqtt"),
         ("cli", "token.revoke", "cad-1"),
     ]
+
+
+async def test_a_change_and_its_audit_entry_commit_together(store: Store) -> None:
+    from csuhub.store.audited import Entry
+
+    broken = Entry(CLI, "user.add", "ghost", outcome="not an outcome")
+    with pytest.raises(ValueError, match="outcome"):
+        await store.users.add(
+            "ghost", kind="person", roles=["operator"], scope=[], password_hash=None, now=1.0,
+            audit=broken,
+        )  # fmt: skip
+    assert await store.users.get("ghost") is None  # the entry failed: so did the account
+    await Accounts(store).add(CLI, "real", roles=["operator"], scope=[], password="long enough pw")
+    with pytest.raises(ValueError):
+        await store.users.disable("real", 2.0, Entry(CLI, "user.disable", "real", outcome="?"))
+    user = await store.users.get("real")
+    assert user is not None and user.active
+    with pytest.raises(ValueError):
+        await store.tokens.create(  # type: ignore[call-arg]
+            "t", "operator", hash_secret("csu_t"), "real", Entry(CLI, "x", "t", outcome="?")
+        )
+    assert await store.list_tokens() == []

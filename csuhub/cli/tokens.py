@@ -22,10 +22,10 @@ from csuhub.cli.common import (
     table,
 )
 from csuhub.hub import Hub
-from csuhub.security.accounts import record
 from csuhub.security.permissions import ROLES, system_principal
 from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.store import StoreError
+from csuhub.store.audited import Entry
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,12 +54,14 @@ async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
         cli = system_principal("cli")
         if args.tokens_command == "create":
             secret = new_secret()
+            owner = args.user or f"token:{args.name}"
+            entry = Entry(cli, "token.create", args.name, {"role": args.role, "user": owner})
             try:
-                await store.create_token(args.name, args.role, hash_secret(secret), args.user)
+                await store.tokens.create(  # type: ignore[call-arg]
+                    args.name, args.role, hash_secret(secret), args.user, entry
+                )
             except StoreError as err:
                 raise CliError(str(err), EXIT_INVALID) from None
-            owner = args.user or f"token:{args.name}"
-            await record(store, cli, "token.create", args.name, role=args.role, user=owner)
             out.document(
                 {"name": args.name, "role": args.role, "user": owner, "token": secret},
                 f"token {args.name} ({args.role}, of {owner}) created; "
@@ -69,9 +71,9 @@ async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
             tokens = await store.list_tokens()
             out.document({"tokens": tokens}, _token_table(tokens) if tokens else "no tokens")
         else:
-            if not await store.revoke_token(args.name):
+            entry = Entry(cli, "token.revoke", args.name)
+            if not await store.tokens.revoke(args.name, entry):  # type: ignore[call-arg]
                 raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)
-            await record(store, cli, "token.revoke", args.name)
             out.document({"revoked": args.name}, f"token {args.name} revoked")
     return EXIT_OK
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from csuhub.security.passwords import generate_password, hash_password
 from csuhub.security.permissions import ROLES, Principal, check_scope_selector
+from csuhub.store.audited import Entry
 
 if TYPE_CHECKING:
     from csuhub.store import Store
@@ -114,9 +115,9 @@ class Accounts:
             scope=scope_list,
             password_hash=password_hash,
             now=self.clock(),
-        )
-        await record(
-            self.store, who, "user.add", name, kind=kind, roles=role_list, scope=scope_list
+            audit=Entry(
+                who, "user.add", name, {"kind": kind, "roles": role_list, "scope": scope_list}
+            ),
         )
         return Added(await self.get(name), generated)
 
@@ -134,23 +135,25 @@ class Accounts:
             password_hash = hash_password(password)
         except ValueError as err:
             raise AccountError(str(err)) from None
-        now = self.clock()
-        await self.store.users.set_password(name, password_hash, now, must_change=must_change)
-        ended = await self.store.sessions.end_for_user(user.id, now, "password")
-        await record(self.store, who, "user.passwd", name, sessions_ended=len(ended))
+        await self.store.users.set_password(
+            name,
+            password_hash,
+            self.clock(),
+            must_change=must_change,
+            audit=Entry(who, "user.passwd", name, result_as="sessions_ended"),
+        )
         return generated
 
     async def disable(self, who: Principal, name: str) -> None:
         await self.get(name)
-        if not await self.store.users.disable(name, self.clock()):
+        entry = Entry(who, "user.disable", name)
+        if not await self.store.users.disable(name, self.clock(), entry):
             raise AccountError(f"user {name!r} is already disabled")
-        await record(self.store, who, "user.disable", name)
 
     async def enable(self, who: Principal, name: str) -> None:
         await self.get(name)
-        if not await self.store.users.enable(name, self.clock()):
+        if not await self.store.users.enable(name, self.clock(), Entry(who, "user.enable", name)):
             raise AccountError(f"user {name!r} is not disabled")
-        await record(self.store, who, "user.enable", name)
 
     async def change(
         self,
@@ -170,15 +173,16 @@ class Accounts:
         else:
             new_roles = [r for r in user.roles if r not in role_list]
             new_scope = [s for s in user.scope if s not in scope_list]
-        await self.store.users.set_grants(name, new_roles, new_scope, self.clock())
-        await record(
-            self.store,
+        entry = Entry(
             who,
             "user.grant" if grant else "user.revoke",
             name,
-            roles=new_roles,
-            scope=new_scope,
-            changed_roles=role_list,
-            changed_scope=scope_list,
+            {
+                "roles": new_roles,
+                "scope": new_scope,
+                "changed_roles": role_list,
+                "changed_scope": scope_list,
+            },
         )
+        await self.store.users.set_grants(name, new_roles, new_scope, self.clock(), entry)
         return await self.get(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from csuhub.security.accounts import record
@@ -24,6 +24,7 @@ from csuhub.security.passwords import (
 )
 from csuhub.security.permissions import Principal
 from csuhub.security.sessions import Opened, SessionPolicy, Sessions
+from csuhub.store.audited import Entry
 
 if TYPE_CHECKING:
     from csuhub.store import Store
@@ -92,18 +93,16 @@ class Logins:
             await self._failed(who, name, source, user)
             raise LoginRefused(BAD_CREDENTIALS)
         if check.needs_rehash:  # parameters raised since: store the new hash
-            await self.store.users.set_password(
-                name, HASHER.hash(password), self.clock(), must_change=user.must_change
-            )
+            await self.store.users.rehash(name, HASHER.hash(password))
         await self.lockout.succeeded(name)
-        opened = await self.sessions.start(user.id, source=source, user_agent=user_agent)
-        await record(
-            self.store,
-            attempt_principal(name, source, opened.record.public_id),
-            "login",
-            name,
-            roles=list(user.roles),
-            rehashed=check.needs_rehash,
+
+        def entry(public_id: str) -> Entry:
+            who = attempt_principal(name, source, public_id)
+            params = {"roles": list(user.roles), "rehashed": check.needs_rehash}
+            return Entry(replace(who, roles=user.roles), "login", name, params)
+
+        opened = await self.sessions.start(
+            user.id, source=source, user_agent=user_agent, audit=entry
         )
         return LoggedIn(opened, user)
 
@@ -133,12 +132,9 @@ class Logins:
             )
 
     async def logout(self, session: SessionRecord, source: str | None) -> None:
-        await self.sessions.end(session.public_id, "logout")
-        await record(
-            self.store,
-            session.identity.principal(via=session.public_id, source=source),
-            "logout",
-            session.identity.name,
+        who = session.identity.principal(via=session.public_id, source=source)
+        await self.sessions.end(
+            session.public_id, "logout", Entry(who, "logout", session.identity.name)
         )
 
     async def change_password(
@@ -171,8 +167,13 @@ class Logins:
         except WeakPassword as err:
             await record(self.store, who, "user.passwd", name, outcome="refused", why=str(err))
             raise
-        await self.store.users.set_password(name, new_hash, self.clock())
+        ended = await self.store.users.set_password(
+            name,
+            new_hash,
+            self.clock(),
+            keep=via,
+            audit=Entry(who, "user.passwd", name, result_as="sessions_ended"),
+        )
         await self.lockout.succeeded(name)
-        ended = await self.sessions.end_others(user.id, via, "password")
-        await record(self.store, who, "user.passwd", name, sessions_ended=len(ended))
-        return ended
+        self.sessions.forget(ended or [])
+        return ended or []

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from csuhub.store.audited import Entry
 from csuhub.store.sessions import NewSession, SessionRecord
 
 if TYPE_CHECKING:
@@ -87,8 +88,16 @@ class Sessions:
         #: public id -> the last_seen written (or known) most recently
         self._seen: dict[str, float] = {}
 
-    async def start(self, user_id: int, *, source: str | None, user_agent: str | None) -> Opened:
-        """A new session with new random values (never the client's)."""
+    async def start(
+        self,
+        user_id: int,
+        *,
+        source: str | None,
+        user_agent: str | None,
+        audit: Callable[[str], Entry] | None = None,
+    ) -> Opened:
+        """A new session with new random values (never the client's); ``audit``
+        makes the entry (the login) from its public id, written with it."""
         cookie = secrets.token_urlsafe(32)
         now = self.clock()
         new = NewSession(
@@ -100,7 +109,7 @@ class Sessions:
             user_agent=(user_agent or "")[:200] or None,
             now=now,
         )
-        await self.store.sessions.create(new)
+        await self.store.sessions.create(new, audit(new.public_id) if audit else None)
         record = await self.store.sessions.lookup(new.id_hash)
         if record is None:  # the account was disabled in between
             raise Expired(new.public_id, "disabled")
@@ -123,7 +132,12 @@ class Sessions:
         elif now - last > self.policy.idle:
             why = "idle"
         if why is not None:
-            await self.end(record.public_id, why)
+            who = record.identity.principal(via=record.public_id, source=None)
+            await self.end(
+                record.public_id,
+                why,
+                Entry(who, "session.expired", record.public_id, {"why": why}),
+            )
             raise Expired(record.public_id, why)
         if now - last >= self.policy.touch_every:
             await self.store.sessions.touch(record.public_id, now)
@@ -137,15 +151,14 @@ class Sessions:
         ``touch_every``)."""
         self._seen[public_id] = max(self._seen.get(public_id, 0.0), self.clock())
 
-    async def end(self, public_id: str, why: str) -> bool:
+    async def end(self, public_id: str, why: str, audit: Entry | None = None) -> bool:
         self._seen.pop(public_id, None)
-        return await self.store.sessions.end(public_id, self.clock(), why)
+        return await self.store.sessions.end(public_id, self.clock(), why, audit)
 
-    async def end_others(self, user_id: int, keep: str | None, why: str) -> list[str]:
-        ended = await self.store.sessions.end_for_user(user_id, self.clock(), why, keep=keep)
-        for public_id in ended:
+    def forget(self, public_ids: list[str]) -> None:
+        """Sessions ended elsewhere (a password change) need no touching."""
+        for public_id in public_ids:
             self._seen.pop(public_id, None)
-        return ended
 
     def secure_cookie(self, over_tls: bool) -> bool:
         return over_tls or self.policy.secure == "always"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.identity import Identity
+from csuhub.store.audited import Entry, apply
 
 if TYPE_CHECKING:
     from csuhub.store.db import Database
@@ -129,8 +130,9 @@ class SessionRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, new: NewSession) -> None:
-        await self.db.call(insert, new)
+    async def create(self, new: NewSession, audit: Entry | None = None) -> None:
+        """The session and its audit entry (the login) commit together."""
+        await self.db.transaction(apply, audit, insert, new)
 
     async def lookup(self, id_hash: str) -> SessionRecord | None:
         """An unended session of an active account, or None."""
@@ -139,8 +141,11 @@ class SessionRepository:
     async def touch(self, public_id: str, now: float) -> None:
         await self.db.call(touch, public_id, now)
 
-    async def end(self, public_id: str, now: float, reason: str) -> bool:
-        return await self.db.call(end, public_id, now, reason)
+    async def end(
+        self, public_id: str, now: float, reason: str, audit: Entry | None = None
+    ) -> bool:
+        """End a live session (False: none); ``audit`` is written only if it was live."""
+        return await self.db.transaction(apply, audit, end, public_id, now, reason)
 
     async def end_for_user(
         self, user_id: int, now: float, reason: str, *, keep: str | None = None

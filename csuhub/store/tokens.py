@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.identity import Identity, token_roles
-from csuhub.store.db import in_transaction
+from csuhub.store.audited import Entry, apply
 from csuhub.store.records import StoreError
 
 if TYPE_CHECKING:
@@ -105,10 +105,17 @@ class TokenRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, name: str, role: str, secret_hash: str, user: str | None = None) -> int:
+    async def create(
+        self,
+        name: str,
+        role: str,
+        secret_hash: str,
+        user: str | None = None,
+        audit: Entry | None = None,
+    ) -> int:
         """A taken name, an unknown or disabled user, or a role the user does
-        not hold is a ``StoreError``."""
-        return await self.db.call(in_transaction, create, name, role, secret_hash, user)
+        not hold is a ``StoreError``; ``audit`` commits with the token."""
+        return await self.db.transaction(apply, audit, create, name, role, secret_hash, user)
 
     async def identity(self, secret_hash: str) -> Identity | None:
         """The account behind an unrevoked token of an active account, or None."""
@@ -126,5 +133,5 @@ class TokenRepository:
         """name, role, user, created_at, revoked_at of each token (never its hash)."""
         return await self.db.call(select_all)
 
-    async def revoke(self, name: str) -> bool:
-        return await self.db.call(revoke, name)
+    async def revoke(self, name: str, audit: Entry | None = None) -> bool:
+        return await self.db.transaction(apply, audit, revoke, name)

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from csuhub.store.audited import Entry, apply
 from csuhub.store.records import StoreError
 
 if TYPE_CHECKING:
@@ -116,14 +117,34 @@ def count_people(conn: sqlite3.Connection) -> int:
 
 
 def set_password(
-    conn: sqlite3.Connection, name: str, password_hash: str, now: float, must_change: bool
-) -> bool:
-    cur = conn.execute(
+    conn: sqlite3.Connection,
+    name: str,
+    password_hash: str,
+    now: float,
+    must_change: bool,
+    keep: str | None,
+) -> list[str] | bool:
+    """Store the hash and end the account's sessions but ``keep`` (in the
+    caller's transaction); the ended sessions' public ids, False for no user."""
+    row = conn.execute("SELECT id FROM users WHERE name=?", (name,)).fetchone()
+    if row is None:
+        return False
+    conn.execute(
         "UPDATE users SET password_hash=?, password_changed_at=?, must_change=?, updated_at=?"
-        " WHERE name=?",
-        (password_hash, now, int(must_change), now, name),
+        " WHERE id=?",
+        (password_hash, now, int(must_change), now, row[0]),
     )
-    return cur.rowcount > 0
+    ended = conn.execute(
+        "UPDATE sessions SET ended_at=?, end_reason='password'"
+        " WHERE user_id=? AND ended_at IS NULL AND public_id IS NOT ? RETURNING public_id",
+        (now, row[0], keep),
+    ).fetchall()
+    return sorted(str(r[0]) for r in ended)
+
+
+def rehash(conn: sqlite3.Connection, name: str, password_hash: str) -> None:
+    """The same password under new hashing parameters: nothing else changes."""
+    conn.execute("UPDATE users SET password_hash=? WHERE name=?", (password_hash, name))
 
 
 def set_grants(
@@ -173,11 +194,14 @@ class UserRepository:
         scope: list[str],
         password_hash: str | None,
         now: float,
+        audit: Entry | None = None,
     ) -> int:
-        """A taken name is a ``StoreError``."""
+        """A taken name is a ``StoreError``; ``audit`` commits with the account."""
         if kind not in KINDS:
             raise StoreError(f"unknown account kind {kind!r}")
-        return await self.db.call(insert, name, kind, roles, scope, password_hash, now)
+        return await self.db.transaction(
+            apply, audit, insert, name, kind, roles, scope, password_hash, now
+        )
 
     async def get(self, name: str) -> UserRow | None:
         return await self.db.call(by_name, name)
@@ -193,15 +217,33 @@ class UserRepository:
         return await self.db.call(count_people)
 
     async def set_password(
-        self, name: str, password_hash: str, now: float, *, must_change: bool = False
+        self,
+        name: str,
+        password_hash: str,
+        now: float,
+        *,
+        must_change: bool = False,
+        keep: str | None = None,
+        audit: Entry | None = None,
+    ) -> list[str] | None:
+        """Set the hash and end the account's sessions but ``keep``, with the
+        audit entry, at once; the ended sessions (None: no such account)."""
+        ended = await self.db.transaction(
+            apply, audit, set_password, name, password_hash, now, must_change, keep
+        )
+        return None if ended is False else list(ended)  # type: ignore[arg-type]
+
+    async def rehash(self, name: str, password_hash: str) -> None:
+        await self.db.call(rehash, name, password_hash)
+
+    async def set_grants(
+        self, name: str, roles: list[str], scope: list[str], now: float, audit: Entry | None = None
     ) -> bool:
-        return await self.db.call(set_password, name, password_hash, now, must_change)
+        return await self.db.transaction(apply, audit, set_grants, name, roles, scope, now)
 
-    async def set_grants(self, name: str, roles: list[str], scope: list[str], now: float) -> bool:
-        return await self.db.call(set_grants, name, roles, scope, now)
+    async def disable(self, name: str, now: float, audit: Entry | None = None) -> bool:
+        """Disable the account and end its sessions, with the audit entry, at once."""
+        return await self.db.transaction(apply, audit, disable, name, now)
 
-    async def disable(self, name: str, now: float) -> bool:
-        return await self.db.transaction(disable, name, now)
-
-    async def enable(self, name: str, now: float) -> bool:
-        return await self.db.call(enable, name, now)
+    async def enable(self, name: str, now: float, audit: Entry | None = None) -> bool:
+        return await self.db.transaction(apply, audit, enable, name, now)

@@ -118,16 +118,7 @@ async def current_session(request: web.Request) -> SessionRecord | None:
         return None
     try:
         return await logins.sessions.resolve(cookie)
-    except Expired as gone:
-        from csuhub.security.login import attempt_principal
-
-        await record(
-            logins.store,
-            attempt_principal("-", request.remote, gone.public_id),
-            "session.expired",
-            gone.public_id,
-            why=gone.why,
-        )
+    except Expired as gone:  # ended and audited by resolve
         raise json_error(
             f"the session has ended ({gone.why} timeout); log in again", web.HTTPUnauthorized
         ) from None

@@ -13,10 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from csuhub.security.accounts import AccountError, Accounts, record
+from csuhub.security.accounts import AccountError, Accounts
 from csuhub.security.passwords import MAX_LENGTH
 from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.store import StoreError
+from csuhub.store.audited import Entry
 from csuhub.web.auth import PRINCIPAL_KEY
 from csuhub.web.declare import endpoint
 from csuhub.web.login import LOGINS_KEY, MAX_NAME
@@ -283,10 +284,10 @@ async def end_session(request: web.Request) -> web.Response:
     """End someone's session now."""
     await no_body(request)
     public_id = request.match_info["session"]
-    logins = request.config_dict[LOGINS_KEY]
-    if not public_id.startswith("s-") or not await logins.sessions.end(public_id, "ended"):
+    sessions = request.config_dict[LOGINS_KEY].sessions
+    entry = Entry(request[PRINCIPAL_KEY], "session.end", public_id)
+    if not public_id.startswith("s-") or not await sessions.end(public_id, "ended", entry):
         raise json_error("no live session of that id", web.HTTPNotFound)
-    await record(logins.store, request[PRINCIPAL_KEY], "session.end", public_id)
     return web.json_response({"ended": public_id})
 
 
@@ -335,17 +336,18 @@ async def create_token(request: web.Request) -> web.Response:
         if len(fields["name"]) > MAX_NAME or not fields["name"].isprintable():
             raise AccountError(f"a token name is 1-{MAX_NAME} printable characters")
         secret = new_secret()
-        store = hub_of(request).store
-        await store.create_token(
-            fields["name"], fields["role"], hash_secret(secret), fields.get("user")
+        owner = fields.get("user") or f"token:{fields['name']}"
+        entry = Entry(
+            request[PRINCIPAL_KEY],
+            "token.create",
+            fields["name"],
+            {"role": fields["role"], "user": owner},
+        )
+        await hub_of(request).store.tokens.create(  # type: ignore[call-arg]
+            fields["name"], fields["role"], hash_secret(secret), fields.get("user"), entry
         )
     except (AccountError, StoreError) as err:
         raise _refusal(err) from None
-    owner = fields.get("user") or f"token:{fields['name']}"
-    await record(
-        store, request[PRINCIPAL_KEY], "token.create", fields["name"], role=fields["role"],
-        user=owner,
-    )  # fmt: skip
     body = {"name": fields["name"], "role": fields["role"], "user": owner, "token": secret}
     return web.json_response(body, status=201, headers={"Cache-Control": "no-store"})
 
@@ -360,8 +362,8 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     """Revoke a token at once."""
     await no_body(request)
-    name, store = request.match_info["token"], hub_of(request).store
-    if not await store.revoke_token(name):
+    name = request.match_info["token"]
+    entry = Entry(request[PRINCIPAL_KEY], "token.revoke", name)
+    if not await hub_of(request).store.tokens.revoke(name, entry):  # type: ignore[call-arg]
         raise json_error("no active token of that name", web.HTTPNotFound)
-    await record(store, request[PRINCIPAL_KEY], "token.revoke", name)
     return web.json_response({"revoked": name})
