@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from csuhub import __version__
+from csuhub.audit.anchors import anchoring
 from csuhub.blueprint.loader import BlueprintLoader
 from csuhub.bus import EventBus
 from csuhub.cameras.discovery import DiscoveryManager
@@ -173,6 +174,7 @@ class Hub(HubSelectors):
             stack.push_async_callback(self.processes.close)
             stack.push_async_callback(self.supervisor.stop)
             await self.store.audit("hub", "hub.start", self.name, version=__version__)
+            await stack.enter_async_context(anchoring(self))  # exits after hub.stop below
             stack.push_async_callback(self.store.audit, "hub", "hub.stop", self.name)
             await start_plugins(self, stack)
             await self.cameras.start()

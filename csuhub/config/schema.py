@@ -52,6 +52,32 @@ WEB_SCHEMA = vol.Schema(
     }
 )
 
+#: the audit's legal minimums, in days: consultations (views, playback) three
+#: months, extractions (exports, requisitions) a year; configurable upward only
+AUDIT_MINIMUM_DAYS = {"consultations": 90, "extractions": 365}
+
+
+def _at_least(what: str) -> Any:
+    days = AUDIT_MINIMUM_DAYS[what]
+
+    def check(seconds: float) -> float:
+        if seconds < days * 86400:
+            raise vol.Invalid(
+                f"the audit of {what} is kept at least {days} days; "
+                f"{seconds / 86400:g} days is less (it can only be raised)"
+            )
+        return seconds
+
+    return vol.All(cv.duration, check)
+
+
+AUDIT_SCHEMA = vol.Schema(
+    {
+        vol.Optional("consultations", default=90 * 86400.0): _at_least("consultations"),
+        vol.Optional("extractions", default=365 * 86400.0): _at_least("extractions"),
+    }
+)
+
 HUB_SCHEMA = vol.Schema(
     {
         vol.Optional("name", default="csuhub"): cv.bounded_text(100),
@@ -64,6 +90,7 @@ HUB_SCHEMA = vol.Schema(
         vol.Optional("districts", default=LILLE_DISTRICTS): vol.All(
             cv.ensure_list, [cv.bounded_text(100)], vol.Length(min=1)
         ),
+        vol.Optional("audit", default={}): AUDIT_SCHEMA,
     }
 )
 

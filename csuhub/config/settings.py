@@ -65,6 +65,18 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """How long audit entries are kept, in seconds, per class (docs/audit.md)."""
+
+    consultations: float = 90 * DAY
+    extractions: float = 365 * DAY
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> AuditSettings:
+        return cls(float(data["consultations"]), float(data["extractions"]))
+
+
+@dataclass(frozen=True, slots=True)
 class HubSettings:
     name: str
     timezone: str
@@ -75,6 +87,7 @@ class HubSettings:
     web: WebSettings
     jurisdiction: str
     districts: tuple[str, ...]
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> HubSettings:
@@ -87,6 +100,7 @@ class HubSettings:
             web=WebSettings.of(data["web"]),
             jurisdiction=data["jurisdiction"],
             districts=tuple(data["districts"]),
+            audit=AuditSettings.of(data["audit"]) if "audit" in data else AuditSettings(),
         )
 
     @property
