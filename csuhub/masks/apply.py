@@ -1,4 +1,5 @@
-"""Masking a picture before it leaves the hub: snapshots and timeline frames.
+"""Masking pictures before they leave the hub: snapshots, timeline frames, and
+the command an export cuts with.
 
 Fail closed: when masks apply and masking fails (ffmpeg missing, a picture
 that cannot be read, a timeout), the caller gets ``MaskingFailed``, never the
@@ -16,13 +17,15 @@ import struct
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from csuhub.masks.ffmpeg import frame_args, jpeg_args
+from csuhub.masks.ffmpeg import export_args, frame_args, jpeg_args
 from csuhub.masks.model import Mask, polygons_of
 from csuhub.masks.raster import MAX_SIDE, mask_pgm
+from csuhub.recording.concat import concat_args
 
 if TYPE_CHECKING:
+    from csuhub.masks.policy import MaskPlan
     from csuhub.supervisor import ProcessGroup
 
 #: seconds one masked picture may take before its ffmpeg is killed
@@ -178,3 +181,26 @@ async def _run(processes: ProcessGroup, args: list[str], timeout: float) -> byte
     if proc.returncode != 0:
         raise MaskingFailed(f"ffmpeg could not mask the picture (exit {proc.returncode})")
     return out
+
+
+async def export_cut_args(
+    processes: ProcessGroup,
+    plan: MaskPlan,
+    ffmpeg: str,
+    listing: Path,
+    first_segment: Path,
+    work: Path,
+    output: str,
+    *extra: str,
+) -> tuple[list[str], dict[str, Any]]:
+    """The export's ffmpeg command and what its manifest says about masking:
+    stream copy when nothing is to be painted, else the re-encode through the
+    mask, drawn at the first source segment's size into ``work`` (the export's
+    own temporary folder)."""
+    if not plan.apply:
+        return concat_args(ffmpeg, listing, output, *extra), plan.manifest()
+    width, height = await probe_size(processes, first_segment)
+    mask = await write_mask(work, plan.apply, width, height)
+    return export_args(ffmpeg, listing, mask, width, height, output, *extra), plan.manifest(
+        width, height
+    )

@@ -2,11 +2,12 @@
 
 How the cut works (documented for the court): the segments covering the range
 are joined with ffmpeg's concat demuxer and stream copy (no re-encoding, so
-the pictures are the camera's own). ``inpoint`` on the first segment and
-``outpoint`` on the last trim the range; with stream copy the start snaps to
-the keyframe at or before ``from`` (at most one GOP earlier, typically 1-2 s),
-and the end to the last packet before ``to``. The manifest gives both the
-requested and the actual range; the actual one is measured on the output.
+the pictures are the camera's own), except through privacy masks: re-encoded
+(``privacy_masks`` in the manifest says with which; ``docs/masks.md``).
+``inpoint`` on the first segment and ``outpoint`` on the last trim the range;
+with stream copy the start snaps to the keyframe at or before ``from`` (at
+most one GOP earlier, typically 1-2 s), and the end to the last packet before
+``to``. The manifest gives the requested range and the actual one (measured).
 
 Before cutting, every source segment's SHA-256 is recomputed and compared
 with the index: a segment altered on disk stops the export, by name.
@@ -41,10 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from csuhub import __version__
 from csuhub.hashing import sha256_file
+from csuhub.masks.apply import MaskingFailed, export_cut_args
+from csuhub.masks.policy import export_plan
 from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.layout import OutsideRoot, resolve_segment
-from csuhub.recording.package import PackageWriter
+from csuhub.recording.package import PackageWriter, readme_text
 from csuhub.recording.signing import fingerprint, load_or_create, public_pem
 from csuhub.recording.verify import (
     FORMAT,
@@ -111,9 +114,12 @@ async def export_evidence(
     progress: Progress | None = None,
     extra: dict[str, Any] | None = None,
     hub_name: str | None = None,
+    requisition_id: int | None = None,
 ) -> dict[str, Any]:
     """Build the package at ``output`` (atomically: nothing is left there on failure);
-    returns the manifest. ``hub_name`` overrides the hub's name (``hub_name_of``)."""
+    returns the manifest. ``hub_name`` overrides the hub's name (``hub_name_of``).
+    The camera's privacy masks are painted in unless ``requisition_id`` names a
+    requisition a lift in force unmasks this camera for."""
     if end <= start:
         raise ExportError("the end of the range must be after its start")
     if not reason.strip():
@@ -131,6 +137,7 @@ async def export_evidence(
     if not segments:
         raise ExportError(f"no footage of {camera_id} between those times")
     hub_name = hub_name or await hub_name_of(hub)
+    plan = await export_plan(hub, camera_id, requisition_id)
     root = recording.storage_root()
     loop = asyncio.get_running_loop()
     try:  # checks every segment's path against the storage root, before any is read
@@ -145,6 +152,21 @@ async def export_evidence(
         with tempfile.TemporaryDirectory(prefix="csuhub-export-", dir=output.parent) as tmp:
             work = Path(tmp)
             (work / "list.ffconcat").write_text(script)
+            try:
+                command, masking = await export_cut_args(
+                    hub.processes,
+                    plan,
+                    ffmpeg,
+                    work / "list.ffconcat",
+                    resolve_segment(root, segments[0].path),
+                    work,
+                    "pipe:1",
+                    "-progress",
+                    "pipe:2",
+                )
+            except (MaskingFailed, OutsideRoot) as err:  # never exported unmasked instead
+                await asyncio.gather(verifying, return_exceptions=True)
+                raise ExportError(f"the footage cannot be masked: {err}") from None
             covered_start = max(start, segments[0].start)
             covered_end = min(end, segments[-1].end)
             package = work / "package.zip"
@@ -167,6 +189,7 @@ async def export_evidence(
                         work / "list.ffconcat",
                         covered_end - covered_start,
                         lambda f: report("cutting", 0.3 + 0.6 * f),
+                        command,
                     )
                 finally:
                     done.set()
@@ -204,9 +227,11 @@ async def export_evidence(
                         "to": covered_end,
                         "duration": duration,
                     },
-                    "cut": "concat demuxer, stream copy; the start snaps to the keyframe at or "
-                    "before the requested time; the video is continuous: the gaps listed here are "
-                    "absent from it, not filled",
+                    "cut": "concat demuxer, "
+                    + ("masks painted, re-encoded" if masking["applied"] else "stream copy")
+                    + "; the start snaps to the keyframe at or before the requested time; the "
+                    "video is continuous: the gaps listed here are absent from it, not filled",
+                    "privacy_masks": masking,
                     "gaps": gaps["gaps"],
                     "recorded_percent": gaps["percent"],
                     "sources": sources,
@@ -220,9 +245,7 @@ async def export_evidence(
                 key = recording.signing_key or load_or_create(hub.data_dir)
                 report("packaging", 0.95)
                 signer = fingerprint(key)
-                readme = README_TEXT.format(
-                    hub=hub_name, camera=camera.id, user=user, fingerprint=signer
-                ).encode("utf-8")
+                readme = readme_text(hub_name, camera.id, user, signer, masking["applied"])
                 pem = public_pem(key)
                 manifest["signer"] = signer
                 manifest["members"] = {
@@ -250,6 +273,9 @@ async def export_evidence(
         requested=[start, end],
         output_sha256=output_sha,
         package=str(output),
+        masked=masking["applied"],
+        masks=[m["name"] for m in masking["masks"]],
+        lift=(masking.get("lift") or {}).get("id"),
         **(extra or {}),
     )
     report("done", 1.0)
@@ -263,30 +289,6 @@ async def hub_name_of(hub: HubServices) -> str:
     if hub.source != "<none>":
         return hub.name
     return await hub.store.audit_trail.last_target("hub.start") or hub.name
-
-
-README_TEXT = """Paquet de preuve vidéo csuhub / csuhub video evidence package
-
-Centre / hub : {hub}
-Caméra / camera : {camera}
-Exporté par / exported by : {user}
-Empreinte de la clé du centre / hub key fingerprint :
-    {fingerprint}
-
-Contenu : video.mp4 (extrait sans ré-encodage), manifest.json (provenance,
-empreintes SHA-256 de chaque fichier, y compris ce LISEZMOI), manifest.sig
-(signature Ed25519 du manifeste), public_key.pem (clé publique du CSU).
-
-Vérifier hors ligne / verify offline :
-    csuhub verify <paquet>.zip --fingerprint {fingerprint}
-
-La signature ne prouve l'origine que si l'empreinte ci-dessus est comparée à
-celle que le centre communique par un autre canal (procès-verbal de remise,
-courrier) : une clé jointe au paquet, seule, ne prouve rien.
-The signature proves the origin only once the fingerprint above is checked
-against the one the hub gives through another channel (handover receipt,
-letter): a key shipped inside the package proves nothing by itself.
-"""
 
 
 def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
@@ -341,11 +343,13 @@ async def _cut_to(
     listing: Path,
     expected: float,
     progress: Callable[[float], None],
+    command: list[str] | None = None,
 ) -> tuple[int, str, float]:
-    """Run the concat cut into ``fd`` (ffmpeg's stdout: the package, at the current
-    offset); returns (exit code, errors, duration from ffmpeg's progress)."""
+    """Run the cut (``command``, else the stream-copy concat of ``listing``) into
+    ``fd`` (ffmpeg's stdout: the package, at the current offset); returns (exit
+    code, errors, duration from ffmpeg's progress)."""
     proc = await processes.spawn(
-        concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
+        command or concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=fd,
         stderr=asyncio.subprocess.PIPE,

@@ -18,6 +18,10 @@ unzip, 7-Zip and Windows read it. Writing only: reading stays with
 ``zipfile``, but ``local_header`` and ``central_directory`` are also how the
 verifier rebuilds every byte of the container that is not a member's content,
 so a package whose zip structure was rewritten or altered is caught.
+
+The package's LISEZMOI (``readme_text``) is here too: it says, in French and
+English, what the video is (the camera's own stream, or re-encoded through
+privacy masks) and how to check the package without csuhub.
 """
 
 from __future__ import annotations
@@ -186,3 +190,44 @@ def central_directory(members: list[Member], start: int) -> bytes:
             0,
         )
     )
+
+
+#: what video.mp4 is, in the package's LISEZMOI
+VIDEO_AS_CUT = "extrait sans ré-encodage / cut without re-encoding"
+VIDEO_MASKED = (
+    "ré-encodé avec les masques de confidentialité (CSI L251-3), voir privacy_masks\n"
+    "dans le manifeste / re-encoded with the privacy masks, see privacy_masks"
+)
+
+
+def readme_text(hub: str, camera: str, user: str, fingerprint: str, masked: bool) -> bytes:
+    """The package's LISEZMOI.txt: what it holds and how to check it, for whoever
+    receives it without csuhub."""
+    video = VIDEO_MASKED if masked else VIDEO_AS_CUT
+    return README_TEXT.format(
+        hub=hub, camera=camera, user=user, fingerprint=fingerprint, video=video
+    ).encode("utf-8")
+
+
+README_TEXT = """Paquet de preuve vidéo csuhub / csuhub video evidence package
+
+Centre / hub : {hub}
+Caméra / camera : {camera}
+Exporté par / exported by : {user}
+Empreinte de la clé du centre / hub key fingerprint :
+    {fingerprint}
+
+Contenu : video.mp4 ({video}), manifest.json (provenance,
+empreintes SHA-256 de chaque fichier, y compris ce LISEZMOI), manifest.sig
+(signature Ed25519 du manifeste), public_key.pem (clé publique du CSU).
+
+Vérifier hors ligne / verify offline :
+    csuhub verify <paquet>.zip --fingerprint {fingerprint}
+
+La signature ne prouve l'origine que si l'empreinte ci-dessus est comparée à
+celle que le centre communique par un autre canal (procès-verbal de remise,
+courrier) : une clé jointe au paquet, seule, ne prouve rien.
+The signature proves the origin only once the fingerprint above is checked
+against the one the hub gives through another channel (handover receipt,
+letter): a key shipped inside the package proves nothing by itself.
+"""

@@ -174,6 +174,8 @@ class Requisitions:
                     output=target,
                     progress=step,
                     extra=extra,
+                    # masked unless a lift naming this requisition is in force
+                    requisition_id=req["id"],
                 )
             except ExportError as err:
                 target.unlink(missing_ok=True)  # the reservation, never a package
