@@ -9,7 +9,9 @@ offline, hub down...). Both happen off the event loop in one hand-off: a
 hashing thread reads the file and passes the row straight to the store's
 thread, whose writer commits the segments that close together (several
 cameras at the same instant) in one transaction; the loop wakes once, when
-the row is durable.
+the row is durable. A recorder may hand in a file still in its staging
+folder: the same hashing thread places it first, so a segment costs one
+thread hand-off, not two.
 
 A segment is ``ok`` only if it holds whole video samples: the file is read
 in-process (:mod:`csuhub.recording.mp4info`) in the same pass as its hash,
@@ -41,7 +43,7 @@ from csuhub.events import (
 )
 from csuhub.hashing import sha256_handle
 from csuhub.protocols import Recorder, RecordingBackend
-from csuhub.recording.layout import hour_dir
+from csuhub.recording.layout import hour_dir, place, staging_dir
 from csuhub.recording.mp4info import MediaInfo, Mp4Error, read_info
 from csuhub.recording.reconcile import reconcile_storage
 from csuhub.recording.signing import load_or_create
@@ -222,7 +224,12 @@ class RecordingManager:
     async def segment_closed(
         self, camera_id: str, path: Path, start: float, duration: float | None
     ) -> None:
-        """A live recorder closed a segment: index it, with the gap before it if any."""
+        """A live recorder closed a segment: index it, with the gap before it if any.
+
+        ``path`` may still be in the camera's staging folder: it is then placed
+        (:func:`~csuhub.recording.layout.place`) in the hashing thread, first.
+        An ``OSError`` placing or reading it reaches the recorder, which leaves
+        the file to its recovery."""
         await self.index_segment(
             camera_id,
             path,
@@ -251,9 +258,12 @@ class RecordingManager:
         closed_at = time.monotonic()
         loop = asyncio.get_running_loop()
         indexed: asyncio.Future[_Indexed | None] = loop.create_future()
-        # one hand-off: the hashing thread queues the row on the store's thread itself
-        loop.run_in_executor(
-            self._hasher,
+        if self._hasher is None:
+            raise RuntimeError("the recording manager is not started")
+        # one hand-off: the hashing thread queues the row on the store's thread itself,
+        # and only the settler wakes the loop (``run_in_executor`` would wake it a
+        # second time, for a result nobody reads: _hash_and_submit never raises)
+        self._hasher.submit(
             self._hash_and_submit,
             _settler(loop, indexed),
             camera_id,
@@ -304,10 +314,15 @@ class RecordingManager:
         duration: float | None,
         gap_reason: str,
     ) -> None:
-        """In a hashing thread: hash and read the file, then hand the row to the
-        store's writer; ``settle`` wakes the loop once the row is durable."""
+        """In a hashing thread: place a staged file, hash and read it, then hand
+        the row to the store's writer; ``settle`` wakes the loop once the row is
+        durable."""
         try:
             try:
+                if path.parent == staging_dir(self.root / camera_id):
+                    # a recorder's finished file: filed under its start here, in the
+                    # same hand-off as its hash (a thread of its own cost a loop wake)
+                    path = place(path, self.segment_dir(camera_id, start), start)
                 size, digest, info = inspect_segment(path)
             except FileNotFoundError:
                 _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)

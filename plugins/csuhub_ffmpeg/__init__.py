@@ -13,9 +13,10 @@ Why this shape:
   a segment. ``-strftime`` names were to the second: a burst of segments
   (start-up, catch-up after a stall) wrote several into one name. Finished
   segments are learnt from ``-segment_list pipe:1`` (**no process per
-  segment**), then placed (:func:`csuhub.api.place`, off the
-  loop) under ``YYYY/MM/DD/HH/`` (UTC) with the name of their media-clock
-  start, ``-2``, ``-3``... when that second is taken.
+  segment**), and handed to the sink still staged: the hub places it
+  (:func:`csuhub.api.place`) under ``YYYY/MM/DD/HH/`` (UTC) with the name of
+  its media-clock start, ``-2``, ``-3``... when that second is taken, in the
+  thread that hashes it (one thread hand-off per segment, not two).
 * Segment boundaries are staggered (``stagger.py``): each camera cuts at its
   own phase of the wall-clock period, so cameras started together do not
   close, hash and index their segments in one burst. The first segment after
@@ -61,7 +62,6 @@ from csuhub.api import (
     cv,
     hookimpl,
     new_run_id,
-    place,
     place_unlisted,
     staged_key,
     staging_dir,
@@ -267,6 +267,7 @@ class FfmpegRecorder:
 
     async def _read_list(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
         assert proc.stdout is not None
+        staging = self.staging
         while True:
             line = await proc.stdout.readline()
             received = time.time()
@@ -297,24 +298,25 @@ class FfmpegRecorder:
                     f"{clock.jumped:+.1f} s)",
                 )
             self._listed.add(name)
-            try:
-                path = await asyncio.to_thread(
-                    place, self.staging / name, self.sink.segment_dir(self.camera_id, start), start
-                )
-            except OSError as err:
-                # left in the staging folder: recovered when this run ends, or at start-up
-                _LOGGER.error("camera %s: could not place %s: %s", self.camera_id, name, err)
-                self._listed.discard(name)  # left for the recovery
-                continue
-            # placed (a cancellation mid-move keeps the name: the recovery must not
-            # place it a second time while the thread may still be moving it)
-            self._listed.discard(name)
+            before = self._last_number, self._last_end
             self._last_number, self._last_end = key[1], start + duration
             run.last_segment = time.monotonic()
+            try:
+                # the sink places the staged file, hashes and indexes it in one thread
+                await self.sink.segment_closed(self.camera_id, staging / name, start, duration)
+            except OSError as err:
+                # not placed: left in the staging folder, recovered when this run
+                # ends or at start-up (placed but unreadable: indexed at start-up)
+                _LOGGER.error("camera %s: could not place %s: %s", self.camera_id, name, err)
+                self._listed.discard(name)  # left for the recovery
+                self._last_number, self._last_end = before
+                continue
+            # done (a cancellation mid-way keeps the name: the recovery must not
+            # place it a second time while the hashing thread may still be moving it)
+            self._listed.discard(name)
             if run.first:
                 run.first = False
                 self.sink.recorder_state(self.camera_id, "recording", "")
-            await self.sink.segment_closed(self.camera_id, path, start, duration)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
