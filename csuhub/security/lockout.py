@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from csuhub.store import Store
+    from csuhub.store.audited import Entry
     from csuhub.store.lockout import Counter
 
 
@@ -81,16 +82,30 @@ class Lockout:
         found = await self.store.login_failures.read(account_key(name), address_key(address))
         return max([c.locked_until - now for c in found] + [0.0])
 
-    async def failed(self, name: str, address: str | None) -> Locks:
+    async def failed(
+        self,
+        name: str,
+        address: str | None,
+        *,
+        audit: Entry | None = None,
+        lock_audit: Callable[[Counter], Entry] | None = None,
+    ) -> Locks:
+        """Count the failure for the account and the address; ``audit`` is written
+        with the account's count, ``lock_audit(counter)`` with each lock placed."""
         now, policy = self.clock(), self.policy
         counters = []
-        for key, threshold in (
-            (account_key(name), policy.account_threshold),
-            (address_key(address), policy.address_threshold),
+        for key, threshold, entry in (
+            (account_key(name), policy.account_threshold, audit),
+            (address_key(address), policy.address_threshold, None),
         ):
             counters.append(
                 await self.store.login_failures.fail(
-                    key, now, policy.forget_after, partial(policy.lock_for, threshold)
+                    key,
+                    now,
+                    policy.forget_after,
+                    partial(policy.lock_for, threshold),
+                    audit=entry,
+                    lock_audit=lock_audit,
                 )
             )
         return Locks(tuple(counters), tuple(c for c in counters if c.locked_until > now))

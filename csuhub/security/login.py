@@ -28,6 +28,7 @@ from csuhub.store.audited import Entry
 
 if TYPE_CHECKING:
     from csuhub.store import Store
+    from csuhub.store.lockout import Counter
     from csuhub.store.sessions import SessionRecord
     from csuhub.store.users import UserRow
 
@@ -118,18 +119,17 @@ class Logins:
             if not user.active
             else "wrong password"
         )
-        locks = await self.lockout.failed(name, source)
-        await record(self.store, who, "login.failed", name, outcome="refused", why=why)
-        for counter in locks.locked:
-            await record(
-                self.store,
-                who,
-                "login.locked",
-                counter.key,
-                failures=counter.failures,
-                seconds=round(counter.locked_until - counter.last_failure, 3),
-                until=counter.locked_until,
-            )
+
+        def locked(counter: Counter) -> Entry:
+            params = {
+                "failures": counter.failures,
+                "seconds": round(counter.locked_until - counter.last_failure, 3),
+                "until": counter.locked_until,
+            }
+            return Entry(who, "login.locked", counter.key, params)
+
+        failure = Entry(who, "login.failed", name, {"why": why}, outcome="refused")
+        await self.lockout.failed(name, source, audit=failure, lock_audit=locked)
 
     async def logout(self, session: SessionRecord, source: str | None) -> None:
         who = session.identity.principal(via=session.public_id, source=source)
@@ -159,8 +159,8 @@ class Logins:
         usable = user is not None and user.kind == "person" and user.active
         check = verify_password(user.password_hash if usable and user else None, current)
         if not (usable and check.ok) or user is None:
-            await self.lockout.failed(name, source)
-            await record(self.store, who, "user.passwd", name, outcome="refused", why="current")
+            failure = Entry(who, "user.passwd", name, {"why": "current"}, outcome="refused")
+            await self.lockout.failed(name, source, audit=failure)
             raise LoginRefused(BAD_CREDENTIALS)
         try:
             new_hash = hash_password(new)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from csuhub.store.db import in_transaction
+from csuhub.store.audited import Entry, append
 
 if TYPE_CHECKING:
     from csuhub.store.db import Database
@@ -58,6 +58,23 @@ def fail(
     return Counter(key, failures, now, locked_until)
 
 
+def fail_audited(
+    conn: sqlite3.Connection,
+    key: str,
+    now: float,
+    forget_after: float,
+    lock_for: Callable[[int], float],
+    audit: Entry | None,
+    lock_audit: Callable[[Counter], Entry] | None,
+) -> Counter:
+    counter = fail(conn, key, now, forget_after, lock_for)
+    if audit is not None:
+        append(conn, audit)
+    if lock_audit is not None and counter.locked_until > now:
+        append(conn, lock_audit(counter))
+    return counter
+
+
 def clear(conn: sqlite3.Connection, key: str) -> None:
     conn.execute("DELETE FROM login_failures WHERE key=?", (key,))
 
@@ -70,11 +87,22 @@ class LoginFailureRepository:
         return await self.db.call(read, keys)
 
     async def fail(
-        self, key: str, now: float, forget_after: float, lock_for: Callable[[int], float]
+        self,
+        key: str,
+        now: float,
+        forget_after: float,
+        lock_for: Callable[[int], float],
+        *,
+        audit: Entry | None = None,
+        lock_audit: Callable[[Counter], Entry] | None = None,
     ) -> Counter:
         """Count one failure (the count restarts after ``forget_after`` seconds
-        without one) and lock for ``lock_for(failures)`` seconds (0: no lock)."""
-        return await self.db.call(in_transaction, fail, key, now, forget_after, lock_for)
+        without one) and lock for ``lock_for(failures)`` seconds (0: no lock).
+        ``audit`` (the failure) and ``lock_audit(counter)`` (a lock it placed)
+        are written in the same transaction."""
+        return await self.db.transaction(
+            fail_audited, key, now, forget_after, lock_for, audit, lock_audit
+        )
 
     async def clear(self, key: str) -> None:
         await self.db.call(clear, key)
