@@ -17,7 +17,10 @@ lift past its time unmasks nothing, whatever its row says), and expires the
 overdue ones first; a sweep (:func:`expiry_sweeper`, run by the web
 application while it serves) expires them within ``SWEEP_INTERVAL`` even when
 nothing looks. Each expiry is audited once, by the hub (the conditional
-update makes a second expiry of the same lift impossible).
+update makes a second expiry of the same lift impossible). Every step's audit
+entry is written in the step's own transaction; refused attempts (a
+requester approving their own request, a decision on a lift no longer
+pending) are audited as ``refused``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.permissions import Principal, system_principal
+from csuhub.store.audited import Entry
 
 if TYPE_CHECKING:
     from csuhub.store import Store
@@ -102,19 +106,17 @@ async def request_lift(
             raise LiftError(
                 f"requisition {requisition_id} does not cover {camera_id}", field="requisition_id"
             )
-    lift = await store.masks.create_lift(
-        camera_id, reason, requisition_id, who.name, duration, time.time() if now is None else now
-    )
-    await store.audit_event(
+    entry = Entry(
         who,
         "mask.lift.request",
         camera_id,
+        {"requisition": requisition_id, "duration": duration},
         reason=reason,
-        lift=lift["id"],
-        requisition=requisition_id,
-        duration=duration,
     )
-    return lift
+    moment = time.time() if now is None else now
+    return await store.masks.create_lift(
+        camera_id, reason, requisition_id, who.name, duration, moment, entry
+    )
 
 
 async def decide(
@@ -146,7 +148,9 @@ async def decide(
             why="the requester cannot decide their own request",
         )
         raise LiftError("a lift is approved by someone other than its requester", "forbidden")
-    decided = await store.masks.decide(lift_id, who.name, approve, moment)
+    params = {"requested_by": current["requested_by"], "requisition": current["requisition_id"]}
+    entry = Entry(who, action, camera_id, params, reason=reason)
+    decided = await store.masks.decide(lift_id, who.name, approve, moment, entry)
     if decided is None:
         again = await store.masks.lift(lift_id)
         status = again["status"] if again else "gone"
@@ -160,16 +164,6 @@ async def decide(
             why=f"the lift is {status}",
         )
         raise LiftError(f"mask lift {lift_id} is {status}, not pending", "conflict")
-    await store.audit_event(
-        who,
-        action,
-        camera_id,
-        reason=reason,
-        lift=lift_id,
-        requested_by=decided["requested_by"],
-        requisition=decided["requisition_id"],
-        expires_at=decided["expires_at"],
-    )
     return decided
 
 
@@ -195,31 +189,17 @@ async def end_lift(
             why="neither its requester, its approver, nor an approver",
         )
         raise LiftError("only the requester or an approver ends a lift", "forbidden")
-    ended = await store.masks.end(lift_id, moment)
+    entry = Entry(who, "mask.lift.end", current["camera_id"], {"was": current["status"]})
+    ended = await store.masks.end(lift_id, moment, entry)
     if ended is None:
         raise LiftError(f"mask lift {lift_id} is {current['status']}: nothing to end", "conflict")
-    await store.audit_event(
-        who, "mask.lift.end", ended["camera_id"], lift=lift_id, was=current["status"]
-    )
     return ended
 
 
 async def expire(store: Store, *, now: float | None = None) -> list[dict[str, Any]]:
     """Expire every lift past its end and every lapsed request, auditing each."""
     moment = time.time() if now is None else now
-    expired = await store.masks.expire_due(moment, REQUEST_TTL)
-    hub = system_principal("hub")
-    for lift in expired:
-        await store.audit_event(
-            hub,
-            "mask.lift.expire",
-            lift["camera_id"],
-            lift=lift["id"],
-            requested_by=lift["requested_by"],
-            approved_by=lift["decided_by"],
-            lapsed_request=lift["decided_by"] is None,
-        )
-    return expired
+    return await store.masks.expire_due(moment, REQUEST_TTL, system_principal("hub"))
 
 
 async def in_force(

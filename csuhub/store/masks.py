@@ -4,17 +4,22 @@ A drawn mask is never deleted: replacing a camera's masks marks the old rows
 removed (by whom, when), so which masks applied at a given time stays known.
 A lift's every transition is one conditional UPDATE, so two approvers, or an
 approval racing the expiry sweep, cannot both win; the requester can never be
-the approver, checked here as well as by the caller.
+the approver, checked here as well as by the caller. Each change writes its
+audit entry in its own transaction (``csuhub.store.audited``): both or neither.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from csuhub.store.audited import Entry, append
+
 if TYPE_CHECKING:
+    from csuhub.security.permissions import Principal
     from csuhub.store.db import Database
 
 LIFT_STATUSES = ("requested", "approved", "refused", "expired", "ended")
@@ -60,6 +65,20 @@ def replace(
             (camera_id, name, json.dumps([list(p) for p in polygon]), actor, now),
         )
     return removed, drawn(conn, camera_id)
+
+
+def audited(conn: sqlite3.Connection, entry: Entry, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(conn, *args)`` and, when it changed something, ``entry`` with the
+    lift's id (or the masks removed), in the caller's transaction."""
+    result = func(conn, *args)
+    if result:
+        params = dict(entry.params)
+        if isinstance(result, dict):
+            params.setdefault("lift", result.get("id"))
+        elif isinstance(result, tuple):  # replace: (removed, in force)
+            params["removed"] = [m["name"] for m in result[0]]
+        append(conn, dataclasses.replace(entry, params=params))
+    return result
 
 
 def lift(conn: sqlite3.Connection, lift_id: int) -> dict[str, Any] | None:
@@ -129,9 +148,12 @@ def end(conn: sqlite3.Connection, lift_id: int, now: float) -> dict[str, Any] | 
     return lift(conn, lift_id) if cur.rowcount else None
 
 
-def expire_due(conn: sqlite3.Connection, now: float, request_ttl: float) -> list[dict[str, Any]]:
+def expire_due(
+    conn: sqlite3.Connection, now: float, request_ttl: float, who: Principal | None = None
+) -> list[dict[str, Any]]:
     """Lifts past their end, and requests nobody decided within ``request_ttl``,
-    become ``expired`` (in the caller's transaction); returns them."""
+    become ``expired`` (in the caller's transaction, each audited as done by
+    ``who``); returns them."""
     due = conn.execute(
         f"SELECT {_LIFT_COLUMNS} FROM mask_lifts "
         "WHERE (status='approved' AND expires_at<=?) OR (status='requested' AND requested_at<=?)",
@@ -142,6 +164,14 @@ def expire_due(conn: sqlite3.Connection, now: float, request_ttl: float) -> list
             "UPDATE mask_lifts SET status='expired', ended_at=? WHERE id=?",
             (row["expires_at"] if row["status"] == "approved" else now, row["id"]),
         )
+        if who is not None:
+            params = {
+                "lift": row["id"],
+                "requested_by": row["requested_by"],
+                "approved_by": row["decided_by"],
+                "lapsed_request": row["status"] == "requested",
+            }
+            append(conn, Entry(who, "mask.lift.expire", row["camera_id"], params))
     return [lift(conn, row["id"]) or dict(row) for row in due]
 
 
@@ -172,10 +202,13 @@ class MaskRepository:
         masks: Sequence[tuple[str, Sequence[tuple[float, float]]]],
         actor: str,
         now: float,
+        entry: Entry | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The camera's drawn masks become ``masks`` (name, polygon); returns
-        (removed, now in force)."""
-        return await self.db.transaction(replace, camera_id, masks, actor, now)
+        (removed, now in force). ``entry`` is audited with them."""
+        if entry is None:
+            return await self.db.transaction(replace, camera_id, masks, actor, now)
+        return await self.db.transaction(audited, entry, replace, camera_id, masks, actor, now)
 
     async def lift(self, lift_id: int) -> dict[str, Any] | None:
         return await self.db.call(lift, lift_id)
@@ -194,21 +227,24 @@ class MaskRepository:
         requested_by: str,
         duration_s: float,
         now: float,
+        entry: Entry,
     ) -> dict[str, Any]:
-        return await self.db.transaction(
-            create_lift, camera_id, reason, requisition_id, requested_by, duration_s, now
-        )
+        args = (camera_id, reason, requisition_id, requested_by, duration_s, now)
+        return await self.db.transaction(audited, entry, create_lift, *args)
 
     async def decide(
-        self, lift_id: int, by: str, approve: bool, now: float
+        self, lift_id: int, by: str, approve: bool, now: float, entry: Entry
     ) -> dict[str, Any] | None:
-        return await self.db.transaction(decide, lift_id, by, approve, now)
+        return await self.db.transaction(audited, entry, decide, lift_id, by, approve, now)
 
-    async def end(self, lift_id: int, now: float) -> dict[str, Any] | None:
-        return await self.db.transaction(end, lift_id, now)
+    async def end(self, lift_id: int, now: float, entry: Entry) -> dict[str, Any] | None:
+        return await self.db.transaction(audited, entry, end, lift_id, now)
 
-    async def expire_due(self, now: float, request_ttl: float) -> list[dict[str, Any]]:
-        return await self.db.transaction(expire_due, now, request_ttl)
+    async def expire_due(
+        self, now: float, request_ttl: float, who: Principal
+    ) -> list[dict[str, Any]]:
+        """Expired lifts, each audited as done by ``who`` (the hub)."""
+        return await self.db.transaction(expire_due, now, request_ttl, who)
 
     async def in_force(
         self, camera_id: str, now: float, requisition_id: int | None = None
