@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import given
+from hypothesis import strategies as st
 
 from csuhub.security import passwords
 from csuhub.security.accounts import AccountError, Accounts
@@ -273,3 +275,23 @@ async def test_a_change_and_its_audit_entry_commit_together(store: Store) -> Non
             "t", "operator", hash_secret("csu_t"), "real", Entry(CLI, "x", "t", outcome="?")
         )
     assert await store.list_tokens() == []
+
+
+@given(st.text(max_size=80))
+def test_account_names_and_scopes_are_accepted_or_refused_never_crash(raw: str) -> None:
+    from csuhub.security.accounts import check_name, check_roles, check_scope
+    from csuhub.security.sessions import hash_session_id
+
+    for check in (check_name, lambda v: check_scope([v]), lambda v: check_roles([v])):
+        try:
+            check(raw)
+        except AccountError:
+            pass
+    try:
+        accepted = check_name(raw)
+    except AccountError:
+        pass
+    else:
+        assert accepted.isprintable() and 0 < len(accepted) <= 64
+        assert not accepted.startswith("token:")
+    assert len(hash_session_id(raw)) == 64  # any cookie value hashes, lone surrogates too
