@@ -26,9 +26,11 @@ pending) are audited as ``refused``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.permissions import Principal, system_principal
@@ -192,6 +194,14 @@ async def end_lift(
     entry = Entry(who, "mask.lift.end", current["camera_id"], {"was": current["status"]})
     ended = await store.masks.end(lift_id, moment, entry)
     if ended is None:
+        await store.audit_event(
+            who,
+            "mask.lift.end",
+            current["camera_id"],
+            outcome="refused",
+            lift=lift_id,
+            why=f"the lift is {current['status']}",
+        )
         raise LiftError(f"mask lift {lift_id} is {current['status']}: nothing to end", "conflict")
     return ended
 
@@ -223,6 +233,19 @@ async def expiry_sweeper(store: Store, interval: float = SWEEP_INTERVAL) -> None
         except Exception:
             _LOGGER.exception("mask lift expiry sweep failed; retrying")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def expiring(store: Store, interval: float = SWEEP_INTERVAL) -> AsyncIterator[None]:
+    """The expiry sweep for as long as the block runs (enter it once the store
+    is open: ``Hub.start`` or the web application's lifetime)."""
+    task = asyncio.create_task(expiry_sweeper(store, interval), name="mask-lift-expiry")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def public_view(lift: dict[str, Any]) -> dict[str, Any]:

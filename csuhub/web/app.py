@@ -31,6 +31,7 @@ from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
 from csuhub.web.ethics import routes as ethics_routes
 from csuhub.web.login import install as install_login
+from csuhub.web.masks import install as install_masks
 from csuhub.web.openapi import install as install_openapi
 from csuhub.web.recordings import routes as recording_routes
 from csuhub.web.requests import (
@@ -138,6 +139,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     app.router.add_routes(with_expect(user_routes))
+    install_masks(app)  # /api/cameras/{id}/masks, /api/mask-lifts; the lift expiry sweep
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub
