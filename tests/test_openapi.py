@@ -238,3 +238,35 @@ async def test_ptz_is_audited_before_the_move_with_its_parameters(hub_factory: A
         assert entries[1]["ref"] == begun["id"] and entries[3]["ref"] == entries[2]["id"]
         assert "garbage" in entries[3]["details"] and "pan" in entries[4]["details"]
         hub.cameras.drivers.pop("cam-p")
+
+
+async def test_the_camera_list_shows_a_district_team_its_district_only(hub_factory: Any) -> None:
+    """The list filters the rows it has read (their district), not one store query
+    per camera; a camera of another district is absent, and a 404 when asked for."""
+    from csuhub.security.accounts import Accounts
+    from csuhub.security.permissions import system_principal
+    from csuhub.security.tokens import hash_secret, new_secret
+
+    async with hub_factory(web=True) as hub:
+        for i, district in enumerate(["nord", "sud", "nord", ""]):
+            await hub.store.upsert_camera(
+                f"cam-{i}",
+                name=f"C{i}",
+                driver="onvif",
+                state="discovered",
+                origin="discovered",
+                location={"district": district} if district else None,
+            )
+        await Accounts(hub.store).add(
+            system_principal("cli"), "nina", roles=["operator"], scope=["district:nord"],
+            password="a long password for nina",
+        )  # fmt: skip
+        secret = new_secret()
+        await hub.store.tokens.create("nina-kiosk", "operator", hash_secret(secret), user="nina")
+        status, data, _ = await _get(hub, "/api/cameras", secret)
+        assert status == 200
+        assert [c["id"] for c in data["cameras"]] == ["cam-0", "cam-2"]
+        assert (await _get(hub, "/api/cameras/cam-1", secret))[0] == 404
+        admin = await api_token(hub, "admin", name="adam")
+        _, everything, _ = await _get(hub, "/api/cameras", admin)
+        assert {c["id"] for c in everything["cameras"]} >= {"cam-0", "cam-1", "cam-2", "cam-3"}
