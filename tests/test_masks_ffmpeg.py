@@ -7,6 +7,7 @@ an approved lift is in force, for the requisition it names."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 import zipfile
@@ -236,8 +237,6 @@ async def test_only_an_approved_lift_in_force_unmasks(
         result = await hub.requisitions.export(req["id"], officer.name, tmp_path / "handover")
         (package,) = (tmp_path / "handover").glob("*.zip")
         with zipfile.ZipFile(package) as archive:
-            import json
-
             manifest = json.loads(archive.read("manifest.json"))
         assert result["files"] and manifest["privacy_masks"]["applied"] is False
         assert manifest["privacy_masks"]["lift"]["decided_by"] == "boss"
@@ -279,3 +278,85 @@ async def test_the_live_transcode_graph_masks_a_stream(tmp_path: Path, ffmpeg_bi
     for frame in gray_frames(out):
         assert_masked(frame, INSIDE_SITE)
     assert Mask("m", ((0, 0), (1, 0), (1, 1)), "site").as_dict()["source"] == "site"
+
+
+# -- the handlers over HTTP: a timeline frame and a camera's snapshot ------------
+
+
+async def http_picture(hub: Hub, path: str, token: str, **params: str) -> bytes:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{hub.web.url}{path}", params=params, headers=headers) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+        assert resp.content_type == "image/jpeg"
+        return await resp.read()
+
+
+async def picture_lift(hub: Hub, camera_id: str) -> dict[str, Any]:
+    asker, approver = person("asker", "operator"), person("approver", "supervisor")
+    lift = await lifts.request_lift(hub.store, asker, camera_id, {"reason": "incident 4"})
+    return await lifts.decide(hub.store, approver, lift["id"], True)
+
+
+async def test_the_frame_route_masks_unless_a_lift_is_in_force(
+    footage: tuple[Hub, float, Path],
+) -> None:
+    from csuhub.testing import api_token
+
+    hub, t0, _ = footage
+    hub.config.data["hub"]["web"]["port"] = 0
+    web_hub = build_hub(hub.data_dir, dict(hub.config.data), web=True)
+    await web_hub.start()
+    try:
+        token = await api_token(web_hub, "admin", name="frames")
+        query = {"t": str(t0 + 1), "reason": "PV 3"}
+        masked = await http_picture(web_hub, "/api/recordings/cam-a/frame.jpg", token, **query)
+        (frame,) = gray_frames(masked)
+        assert_masked(frame, INSIDE_SITE)
+        lift = await picture_lift(web_hub, "cam-a")
+        shown = await http_picture(web_hub, "/api/recordings/cam-a/frame.jpg", token, **query)
+        values = region(gray_frames(shown)[0], INSIDE_SITE)
+        assert max(values) - min(values) > 40  # the pattern, under the lift
+        entries = await web_hub.store.call(
+            lambda c: [
+                (r["details"], r["outcome"])
+                for r in c.execute(
+                    "SELECT details, outcome FROM audit_log WHERE action='recording.frame' "
+                    "AND outcome='ok' ORDER BY id"
+                )
+            ]
+        )
+        details = [json.loads(d) for d, _ in entries]
+        assert [(d["masked"], d["lift"]) for d in details] == [(True, None), (False, lift["id"])]
+    finally:
+        await web_hub.stop()
+
+
+async def test_the_snapshot_route_masks_a_live_camera(tmp_path: Path, ffmpeg_bin: str) -> None:
+    from csuhub.testing import api_token, make_hub, wait_camera_state
+
+    sim = {
+        "id": "cam-sim",
+        "driver": "simcam",
+        "options": {"width": W, "height": H, "fps": 5, "clip_seconds": 4},
+        "privacy_masks": [{"name": "house", "polygon": SITE_MASK}],
+        "authorization": {"reference": "A-1", "issued": "2022-01-01", "expires": "2099-01-01"},
+    }
+    async with make_hub(tmp_path / "data", {"cameras": [sim]}, web=True) as hub:
+        await wait_camera_state(hub, "cam-sim", "online", timeout=60)
+        token = await api_token(hub, "admin", name="snaps")
+        (frame,) = gray_frames(await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token))
+        assert_masked(frame, INSIDE_SITE)
+        values = region(frame, CONTROL)
+        assert max(values) - min(values) > 40
+        lift = await picture_lift(hub, "cam-sim")
+        shown = await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token)
+        values = region(gray_frames(shown)[0], INSIDE_SITE)
+        assert max(values) - min(values) > 40
+        await lifts.end_lift(hub.store, person("approver", "supervisor"), lift["id"])
+        (again,) = gray_frames(await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token))
+        assert_masked(again, INSIDE_SITE)

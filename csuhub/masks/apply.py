@@ -39,6 +39,10 @@ class MaskingFailed(Exception):
     """The picture could not be masked; it must not be shown unmasked."""
 
 
+class MaskingTimeout(MaskingFailed):
+    """ffmpeg took longer than allowed (and was killed)."""
+
+
 def jpeg_size(data: bytes) -> tuple[int, int]:
     """(width, height) from a JPEG's start-of-frame header, walking its segments;
     a ``ValueError`` for anything that is not a well-formed JPEG header."""
@@ -176,7 +180,7 @@ async def _run(processes: ProcessGroup, args: list[str], timeout: float) -> byte
             proc.kill()
         await asyncio.shield(proc.wait())
         if isinstance(err, TimeoutError):
-            raise MaskingFailed("masking the picture took too long") from None
+            raise MaskingTimeout("no picture could be made in time") from None
         raise
     if proc.returncode != 0:
         raise MaskingFailed(f"ffmpeg could not mask the picture (exit {proc.returncode})")

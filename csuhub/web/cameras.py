@@ -20,6 +20,8 @@ from aiohttp import web
 from csuhub.cameras.model import AdoptionError
 from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
 from csuhub.cameras.ptz import validate as validate_ptz
+from csuhub.masks.apply import MaskingFailed, MaskingTimeout, mask_jpeg
+from csuhub.masks.policy import picture_plan
 from csuhub.protocols import PtzUnsupported
 from csuhub.web.auditing import ended, entry, started
 from csuhub.web.auth import PRINCIPAL_KEY, USER_KEY
@@ -391,7 +393,17 @@ async def snapshot(request: web.Request) -> web.Response:
         ) from None
     except Exception as err:
         raise json_error(str(err), web.HTTPBadGateway) from None
-    await entry(request, "camera.snapshot", camera_id, bytes=len(image))
+    plan = await picture_plan(hub, camera_id)  # privacy masks, unless a lift is in force
+    try:  # a picture that cannot be masked is not shown (csuhub.masks.apply)
+        image = await mask_jpeg(hub.processes, image, plan.apply)
+    except MaskingTimeout:
+        raise json_error("the picture was not masked in time", web.HTTPGatewayTimeout) from None
+    except MaskingFailed as err:
+        raise json_error(str(err), web.HTTPBadGateway) from None
+    lift = plan.lift["id"] if plan.lift else None
+    await entry(
+        request, "camera.snapshot", camera_id, bytes=len(image), masked=bool(plan.apply), lift=lift
+    )
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
     )

@@ -9,7 +9,6 @@ the bytes sent). Files are served only from the storage root.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from csuhub.masks.apply import MaskingFailed, MaskingTimeout, masked_frame
+from csuhub.masks.policy import picture_plan
 from csuhub.recording.concat import concat_args, concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.layout import OutsideRoot, resolve_segment
@@ -250,42 +251,17 @@ async def frame(request: web.Request) -> web.Response:
         path = resolve_segment(root, seg.path)
     except OutsideRoot:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
-    ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
-    proc = await hub.processes.spawn(
-        [
-            ffmpeg,
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-ss",
-            f"{max(0.0, at - seg.start):.3f}",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-f",
-            "image2",
-            "-c:v",
-            "mjpeg",
-            "pipe:1",
-        ],
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        image, _ = await asyncio.wait_for(proc.communicate(), FRAME_TIMEOUT)
-    except (TimeoutError, asyncio.CancelledError) as err:
-        # a decode that hangs (or a client gone) must not leave ffmpeg running
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        if isinstance(err, asyncio.CancelledError):
-            raise
+    plan = await picture_plan(hub, camera)  # privacy masks, unless a lift is in force
+    try:  # a picture that cannot be masked is not shown (csuhub.masks.apply)
+        image = await masked_frame(
+            hub.processes, path, at - seg.start, plan.apply, timeout=FRAME_TIMEOUT
+        )
+    except MaskingTimeout:
         raise json_error("no picture could be decoded in time", web.HTTPGatewayTimeout) from None
-    if not image.startswith(b"\xff\xd8"):
-        raise json_error("no picture could be decoded at that time", web.HTTPNotFound)
-    await entry(request, "recording.frame", camera, at=at)
+    except MaskingFailed:
+        raise json_error("no picture could be decoded at that time", web.HTTPNotFound) from None
+    lift = plan.lift["id"] if plan.lift else None
+    await entry(request, "recording.frame", camera, at=at, masked=bool(plan.apply), lift=lift)
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
     )
