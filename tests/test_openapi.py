@@ -270,3 +270,31 @@ async def test_the_camera_list_shows_a_district_team_its_district_only(hub_facto
         admin = await api_token(hub, "admin", name="adam")
         _, everything, _ = await _get(hub, "/api/cameras", admin)
         assert {c["id"] for c in everything["cameras"]} >= {"cam-0", "cam-1", "cam-2", "cam-3"}
+
+
+async def test_the_permission_table_of_docs_api_md_matches_the_routes(hub_factory: Any) -> None:
+    """docs/api.md's table, row for row, is the routes' declarations (plugins aside)."""
+    docs = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+    documented = {
+        line
+        for line in docs.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `") and " /api/" in line
+    }
+    async with hub_factory(web=True) as hub:
+        expected = set()
+        for route in iter_routes(hub.web.app):
+            if route.method == "*" or route.path.startswith("/plugins/"):
+                continue
+            declaration = route.declaration
+            assert declaration is not None, route.path
+            access = declaration.access
+            permission = "public" if access.public else f"`{access.permission}`"
+            scope = f"`{access.camera_param}`" if access.camera_param else ""
+            audited = f"`{declaration.audited}`" if declaration.audited else ""
+            path = openapi_path(route.path)
+            expected.add(f"| `{route.method} {path}` | {permission} | {scope} | {audited} |")
+    missing = "\n".join(sorted(expected - documented))
+    stale = "\n".join(sorted(documented - expected))
+    assert not missing and not stale, (
+        f"docs/api.md's permission table: add\n{missing}\nremove\n{stale}"
+    )
