@@ -240,6 +240,9 @@ async def test_only_an_approved_lift_in_force_unmasks(
             manifest = json.loads(archive.read("manifest.json"))
         assert result["files"] and manifest["privacy_masks"]["applied"] is False
         assert manifest["privacy_masks"]["lift"]["decided_by"] == "boss"
+        receipt = (tmp_path / "handover" / "receipt.html").read_text()
+        assert f"masques levés (house) : levée n° {lift['id']}" in receipt
+        assert "approuvée par boss" in receipt
         frames = gray_frames(video_of(package))
         values = region(frames[0], INSIDE_SITE)
         assert max(values) - min(values) > 40  # the pattern, unmasked

@@ -59,6 +59,7 @@ def render_receipt(
         for f in files
     )
     missing = "".join(f"<li>{e(camera)} : {e(why)}</li>" for camera, why in sorted(skipped.items()))
+    masks = "".join(f"<li>{e(f['camera_id'])} : {e(_masking(f))}</li>" for f in files)
     scope_notes = ""
     for camera_id, entry in sorted((req.get("scope") or {}).items()):
         for piece in entry.get("missing", []):
@@ -84,12 +85,29 @@ def render_receipt(
         },
         {
             "rows": rows,
+            "masks": (
+                f"<h2>Masques de confidentialité (CSI L251-3)</h2><ul>{masks}</ul>"
+                if any(f.get("masks") for f in files)
+                else ""
+            ),
             "missing": f"<h2>Sans extrait</h2><ul>{missing}</ul>" if missing else "",
             "scope": (
                 f"<h2>Périmètre non disponible</h2><ul>{scope_notes}</ul>" if scope_notes else ""
             ),
         },
     )
+
+
+def _masking(file: dict[str, Any]) -> str:
+    """How an extract was masked: applied, or lifted (by which approved lift)."""
+    names = ", ".join(file.get("masks") or [])
+    lift = file.get("lift")
+    if lift:
+        return (
+            f"masques levés ({names}) : levée n° {lift['id']}, demandée par "
+            f"{lift['requested_by']}, approuvée par {lift['decided_by']}"
+        )
+    return f"masques appliqués ({names})" if names else "aucun masque"
 
 
 def _signer(hub: HubServices, key: Ed25519PrivateKey | None) -> str:

@@ -208,6 +208,8 @@ class Requisitions:
                     "from": manifest["actual"]["from"],
                     "to": manifest["actual"]["to"],
                     "gaps": len(manifest["gaps"]),
+                    "masks": [m["name"] for m in manifest["privacy_masks"]["masks"]],
+                    "lift": manifest["privacy_masks"].get("lift"),
                 }
             )
         if not files:
