@@ -175,6 +175,15 @@ def expire_due(
     return [lift(conn, row["id"]) or dict(row) for row in due]
 
 
+def any_due(conn: sqlite3.Connection, now: float, request_ttl: float) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM mask_lifts WHERE (status='approved' AND expires_at<=?) "
+        "OR (status='requested' AND requested_at<=?) LIMIT 1",
+        (now, now - request_ttl),
+    ).fetchone()
+    return row is not None
+
+
 def in_force(
     conn: sqlite3.Connection, camera_id: str, now: float, requisition_id: int | None
 ) -> dict[str, Any] | None:
@@ -243,7 +252,10 @@ class MaskRepository:
     async def expire_due(
         self, now: float, request_ttl: float, who: Principal
     ) -> list[dict[str, Any]]:
-        """Expired lifts, each audited as done by ``who`` (the hub)."""
+        """Expired lifts, each audited as done by ``who`` (the hub). A read first:
+        pictures ask at every use, and nothing is due most of the time."""
+        if not await self.db.call(any_due, now, request_ttl):
+            return []
         return await self.db.transaction(expire_due, now, request_ttl, who)
 
     async def in_force(
