@@ -239,6 +239,8 @@ async def test_dual_control_refuses_self_approval_and_expires(store: Store) -> N
         ("bob", "mask.lift.approve", "refused"),
         ("hub", "mask.lift.expire", "ok"),
     ]
+    # every entry, those written inside the lift's own transactions included, chains
+    assert (await store.audit_trail.verify({})).ok
 
 
 async def test_refuse_end_and_lapse(store: Store) -> None:
