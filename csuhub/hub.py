@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from csuhub import __version__
-from csuhub.audit.anchors import anchoring
 from csuhub.blueprint.loader import BlueprintLoader
 from csuhub.bus import EventBus
 from csuhub.cameras.discovery import DiscoveryManager
@@ -34,6 +33,7 @@ from csuhub.registry import Registry, disabled_plugins
 from csuhub.reload import Reloader, read_secrets
 from csuhub.requisitions import Requisitions
 from csuhub.retention.manager import RetentionManager
+from csuhub.security.lifespan import start_security
 from csuhub.selecting import HubSelectors
 from csuhub.services import BuiltBySetup
 from csuhub.store import DATABASE, Store
@@ -174,7 +174,7 @@ class Hub(HubSelectors):
             stack.push_async_callback(self.processes.close)
             stack.push_async_callback(self.supervisor.stop)
             await self.store.audit("hub", "hub.start", self.name, version=__version__)
-            await stack.enter_async_context(anchoring(self))  # exits after hub.stop below
+            await start_security(self, stack)  # audit anchors, lift expiry; after hub.stop
             stack.push_async_callback(self.store.audit, "hub", "hub.stop", self.name)
             await start_plugins(self, stack)
             await self.cameras.start()

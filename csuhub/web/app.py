@@ -139,7 +139,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     app.router.add_routes(with_expect(user_routes))
-    install_masks(app)  # /api/cameras/{id}/masks, /api/mask-lifts; the lift expiry sweep
+    install_masks(app)  # /api/cameras/{id}/masks, /api/mask-lifts
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub

@@ -13,7 +13,6 @@ the failure middleware does not write it twice.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +26,6 @@ from csuhub.web.auditing import ENDED_KEY
 from csuhub.web.auth import PRINCIPAL_KEY, camera_visible, require_visible
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
-    HUB_KEY,
     hub_of,
     json_body,
     json_error,
@@ -147,14 +145,9 @@ _STATUS = {
 
 
 def install(app: web.Application) -> None:
-    """The mask routes, and the lift expiry sweep while the application serves."""
+    """The mask routes (the lift expiry sweep runs with the hub:
+    ``csuhub.security.lifespan``)."""
     app.router.add_routes(with_expect(routes))
-    app.cleanup_ctx.append(_sweeping)
-
-
-async def _sweeping(app: web.Application) -> AsyncIterator[None]:
-    async with lifts.expiring(app[HUB_KEY].store):
-        yield
 
 
 async def _camera(request: web.Request) -> str:
