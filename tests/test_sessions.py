@@ -317,3 +317,13 @@ def test_origin_must_name_the_host(origin: str, host: str | None, ok: bool) -> N
 @given(st.text(max_size=80), st.one_of(st.none(), st.text(max_size=40)))
 def test_origin_matching_never_raises(origin: str, host: str | None) -> None:
     assert origin_matches(origin, host) in (True, False)
+
+
+async def test_remembered_activity_is_bounded(store: Store) -> None:
+    clock = Clock()
+    logins = _logins(store, clock)
+    for _ in range(3):
+        await logins.login("olga", PASSWORD, source="a", user_agent=None)
+        clock.now += 1000  # past the idle timeout: the earlier ones are over
+    await logins.login("olga", PASSWORD, source="a", user_agent=None)
+    assert len(logins.sessions._seen) == 1

@@ -114,7 +114,15 @@ class Sessions:
         if record is None:  # the account was disabled in between
             raise Expired(new.public_id, "disabled")
         self._seen[new.public_id] = now
+        self._forget_idle(now)
         return Opened(cookie, record)
+
+    def _forget_idle(self, now: float) -> None:
+        """Sessions idle past their timeout are over whether or not anyone asks
+        again: their remembered activity goes (bounded memory, at each login)."""
+        stale = [p for p, seen in self._seen.items() if now - seen > self.policy.idle]
+        for public_id in stale:
+            del self._seen[public_id]
 
     async def resolve(self, cookie: str) -> SessionRecord | None:
         """The live session a cookie names, or None (unknown, ended, or its
