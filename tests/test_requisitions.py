@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import aiohttp
+import pytest
 from conftest import run_cli
 from retention_helpers import indexed, seed
 from test_recording import simcam, site, wait_segments
@@ -20,6 +21,7 @@ from csuhub.hub import Hub
 from csuhub.recording.export import verify_package
 from csuhub.recording.signing import fingerprint
 from csuhub.recording.trust import hub_anchor
+from csuhub.requisitions.model import RequisitionError
 from csuhub.testing import build_hub
 from csuhub.web.auth import hash_secret
 
@@ -76,9 +78,29 @@ async def test_a_requisition_over_a_partly_destroyed_range_reports_exactly_what_
         ]
         assert scope["held_segments"] == 25
         assert req["status"] == "held"
-        # the held hour outlives its age; a duplicate reference is refused
+        # audited in the registration's transaction: the new id, the reason, what is held
+        (created,) = await hub.store.audit_trail.entries(action="requisition.create")
+        assert created["target"] == f"requisition:{req['id']}"
+        assert created["reason"] == "vol à l'arraché" and created["actor"] == "sup"
+        assert json.loads(created["details"])["held_segments"] == 25
+        await hub.requisitions.close(req["id"], "sup", "unknown")
+        steps = [
+            (e["action"], e["outcome"])
+            for e in await hub.store.audit_trail.entries(target=f"requisition:{req['id']}")
+        ]
+        assert steps == [
+            ("requisition.create", "ok"),
+            ("requisition.close", "ok"),
+            ("requisition.release", "ok"),
+        ]
+        with pytest.raises(RequisitionError, match="already closed"):
+            await hub.requisitions.close(req["id"], "sup", "helped")
+        last = (await hub.store.audit_trail.entries(target=f"requisition:{req['id']}"))[-1]
+        assert (last["action"], last["outcome"]) == ("requisition.close", "refused")
+        assert (await hub.store.audit_trail.verify({})).ok
+        # closed, the hour that was held is past its age: the next sweep takes it
         await hub.retention.sweep(now=NOW + 2 * DAY)
-        assert len(indexed(hub.data_dir / "csuhub.db")) == 25
+        assert len(indexed(hub.data_dir / "csuhub.db")) == 0
     finally:
         await hub.stop()
 

@@ -32,6 +32,8 @@ from csuhub.requisitions.model import (
 from csuhub.requisitions.receipt import render_receipt
 from csuhub.requisitions.register import register_csv
 from csuhub.requisitions.scope import requisition_scope
+from csuhub.security.permissions import Principal, acting
+from csuhub.store.audited import Entry
 from csuhub.store.requisitions import DuplicateReference
 
 if TYPE_CHECKING:
@@ -58,7 +60,8 @@ class Requisitions:
         """Per camera, exactly which ranges exist (and are held) and which do not, and why."""
         return await requisition_scope(self.hub, cameras, start, end)
 
-    async def create(self, payload: dict[str, Any], actor: str) -> dict[str, Any]:
+    async def create(self, payload: dict[str, Any], actor: str | Principal) -> dict[str, Any]:
+        who = acting(actor)
         try:
             fields = CREATE_SCHEMA(payload)
         except vol.MultipleInvalid as err:
@@ -78,29 +81,40 @@ class Requisitions:
         if unknown:
             raise RequisitionError(f"unknown camera(s): {', '.join(unknown)}")
         fields["cameras"] = list(dict.fromkeys(fields["cameras"]))
+        entry = Entry(
+            who,
+            "requisition.create",
+            None,
+            {
+                "reference": fields["reference"],
+                "service": fields["service"],
+                "officer": fields["officer"],
+                "legal_frame": fields["legal_frame"],
+                "cameras": fields["cameras"],
+                "range": [fields["start"], fields["end"]],
+            },
+            reason=fields["reason"],
+        )
         try:
-            req_id, held = await self.store.create(fields, actor)
+            req_id, held = await self.store.create(fields, who.name, entry)
         except DuplicateReference:
+            await self.hub.store.audit_event(
+                who,
+                "requisition.create",
+                None,
+                reason=fields["reason"],
+                outcome="refused",
+                reference=fields["reference"],
+                why="duplicate reference",
+            )
             raise RequisitionConflict(
                 f"a requisition with reference {fields['reference']!r} is already registered"
             ) from None
         scope = await self.scope(fields["cameras"], fields["start"], fields["end"])
-        for camera_id, entry in scope.items():
-            entry["held_segments"] = held[camera_id]["segments"]
-            entry["held_bytes"] = held[camera_id]["bytes"]
+        for camera_id, entry_scope in scope.items():
+            entry_scope["held_segments"] = held[camera_id]["segments"]
+            entry_scope["held_bytes"] = held[camera_id]["bytes"]
         await self.store.set_scope(req_id, scope)
-        await self.hub.store.audit(
-            actor,
-            "requisition.create",
-            f"requisition:{req_id}",
-            reference=fields["reference"],
-            service=fields["service"],
-            officer=fields["officer"],
-            legal_frame=fields["legal_frame"],
-            cameras=fields["cameras"],
-            range=[fields["start"], fields["end"]],
-            held_segments=sum(h["segments"] for h in held.values()),
-        )
         self._changed(req_id, fields["reference"], "held")
         return await self.get(req_id)
 
@@ -127,14 +141,56 @@ class Requisitions:
     async def export(
         self,
         req_id: int,
-        actor: str,
+        actor: str | Principal,
         output_dir: Path | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """One signed evidence package per camera with footage, plus the receipt."""
+        """One signed evidence package per camera with footage, plus the receipt.
+
+        Audited when it starts (a crash mid-export leaves that entry), then with
+        the status change that ends it, or as failed."""
+        who = acting(actor)
+        actor = who.name
         req = await self.get(req_id)
+        target_ref = f"requisition:{req_id}"
         if req["status"] not in ("held", "exported", "delivered"):
+            await self.hub.store.audit_event(
+                who, "requisition.export", target_ref, outcome="refused", status=req["status"]
+            )
             raise RequisitionError(f"requisition {req_id} is {req['status']}: nothing to export")
+        started = await self.hub.store.audit_event(
+            who,
+            "requisition.export",
+            target_ref,
+            reason=req["reason"],
+            outcome="started",
+            reference=req["reference"],
+            cameras=req["cameras"],
+            range=[req["start"], req["end"]],
+        )
+        try:
+            return await self._export(req, who, started, output_dir, progress)
+        except BaseException as err:
+            await self.hub.store.audit_event(
+                who,
+                "requisition.export",
+                target_ref,
+                outcome="failed",
+                ref=started,
+                error=str(err)[:300] or type(err).__name__,
+            )
+            raise
+
+    async def _export(
+        self,
+        req: dict[str, Any],
+        who: Principal,
+        started: int,
+        output_dir: Path | None,
+        progress: Progress | None,
+    ) -> dict[str, Any]:
+        req_id = req["id"]
+        actor = who.name
         folder = output_dir or self.export_dir(req_id)
         folder.mkdir(parents=True, exist_ok=True)
         report = progress or (lambda stage, fraction: None)
@@ -231,14 +287,19 @@ class Requisitions:
             json.dumps({**req, "files": files, "skipped": skipped}, indent=2, default=str),
             encoding="utf-8",
         )
-        await self.store.transition(req_id, ("held", "exported", "delivered"), "exported")
-        await self.hub.store.audit(
-            actor,
+        entry = Entry(
+            who,
             "requisition.export",
             f"requisition:{req_id}",
-            reference=req["reference"],
-            files=[{k: f[k] for k in ("file", "sha256", "size")} for f in files],
-            skipped=skipped,
+            {
+                "reference": req["reference"],
+                "files": [{k: f[k] for k in ("file", "sha256", "size")} for f in files],
+                "skipped": skipped,
+            },
+            ref=started,
+        )
+        await self.store.transition(
+            req_id, ("held", "exported", "delivered"), "exported", entry=entry
         )
         self._changed(req_id, req["reference"], "exported")
         report("done", 1.0)
@@ -252,37 +313,44 @@ class Requisitions:
     def export_dir(self, req_id: int) -> Path:
         return self.hub.data_dir / "exports" / "requisitions" / str(req_id)
 
-    async def deliver(self, req_id: int, actor: str, to: str) -> dict[str, Any]:
+    async def deliver(self, req_id: int, actor: str | Principal, to: str) -> dict[str, Any]:
+        who = acting(actor)
         if not to.strip():
             raise RequisitionError("say to whom the package was handed over")
         req = await self.get(req_id)
+        params = {"reference": req["reference"], "to": to.strip()}
+        entry = Entry(who, "requisition.deliver", f"requisition:{req_id}", params)
         if not await self.store.transition(
-            req_id, ("exported",), "delivered", delivered_to=to.strip()
+            req_id, ("exported",), "delivered", entry=entry, delivered_to=to.strip()
         ):
+            await self.hub.store.audit_event(
+                who, "requisition.deliver", entry.target, outcome="refused", status=req["status"]
+            )
             raise RequisitionError(
                 f"requisition {req_id} is {req['status']}: only an exported one is delivered"
             )
-        await self.hub.store.audit(
-            actor,
-            "requisition.deliver",
-            f"requisition:{req_id}",
-            reference=req["reference"],
-            to=to.strip(),
-        )
         self._changed(req_id, req["reference"], "delivered")
         return await self.get(req_id)
 
-    async def close(self, req_id: int, actor: str, outcome: str) -> dict[str, Any]:
+    async def close(self, req_id: int, actor: str | Principal, outcome: str) -> dict[str, Any]:
+        who = acting(actor)
+        actor = who.name
         if outcome not in OUTCOMES:
             raise RequisitionError(f"outcome must be one of {', '.join(OUTCOMES)}")
         req = await self.get(req_id)
+        target = f"requisition:{req_id}"
+        params = {"reference": req["reference"], "outcome": outcome}
         if not await self.store.transition(
             req_id,
             ("requested", "held", "exported", "delivered"),
             "closed",
+            entry=Entry(who, "requisition.close", target, params),
             outcome=outcome,
             closed_at=time.time(),
         ):
+            await self.hub.store.audit_event(
+                who, "requisition.close", target, outcome="refused", status=req["status"]
+            )
             raise RequisitionError(f"requisition {req_id} is already closed")
         released = await self.hub.store.retention.release("requisition", str(req_id), actor)
         # what the release hands back to retention, and what is already past its age
@@ -295,12 +363,11 @@ class Requisitions:
             )
             if entry is not None:
                 past_age[camera_id] = entry["segments"]
-        await self.hub.store.audit(
-            actor,
-            "requisition.close",
-            f"requisition:{req_id}",
+        await self.hub.store.audit_event(
+            who,
+            "requisition.release",
+            target,
             reference=req["reference"],
-            outcome=outcome,
             holds_released=released["holds"],
             past_age_segments=past_age,
         )

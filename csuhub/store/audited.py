@@ -29,6 +29,8 @@ class Entry:
     #: the parameter the change's result is recorded under (the sessions a
     #: password change ended, say), known only inside the transaction
     result_as: str | None = None
+    #: the entry this one concludes (an action audited as "started")
+    ref: int | None = None
 
 
 def append(conn: sqlite3.Connection, entry: Entry, result: Any = None) -> int:
@@ -45,6 +47,7 @@ def append(conn: sqlite3.Connection, entry: Entry, result: Any = None) -> int:
         source=entry.who.source,
         reason=entry.reason,
         outcome=entry.outcome,
+        ref=entry.ref,
         params=params,
     )
 

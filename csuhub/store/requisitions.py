@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from csuhub.store.audited import Entry, append
 from csuhub.store.holds import LEGAL, place_holds
 
 if TYPE_CHECKING:
@@ -46,8 +48,10 @@ def _requisition(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def create(
-    conn: sqlite3.Connection, fields: dict[str, Any], actor: str
+    conn: sqlite3.Connection, fields: dict[str, Any], actor: str, entry: Entry | None = None
 ) -> tuple[int, dict[str, Any]]:
+    """The requisition, its holds and (with ``entry``) its audit entry, which
+    learns the new id and how much is held."""
     now = time.time()
     try:
         cur = conn.execute(
@@ -83,6 +87,9 @@ def create(
         actor=actor,
     )
     conn.execute("UPDATE requisitions SET status='held', updated_at=? WHERE id=?", (now, req_id))
+    if entry is not None:
+        params = {**entry.params, "held_segments": sum(h["segments"] for h in held.values())}
+        append(conn, replace(entry, target=f"requisition:{req_id}", params=params))
     return req_id, held
 
 
@@ -114,14 +121,18 @@ def transition(
     allowed_from: tuple[str, ...],
     status: str,
     fields: dict[str, Any],
+    entry: Entry | None = None,
 ) -> bool:
-    """``fields`` are checked against ``COLUMNS`` by the caller."""
+    """``fields`` are checked against ``COLUMNS`` by the caller; ``entry`` is
+    written with the change, and only if it happened."""
     sets = "".join(f", {key}=?" for key in fields)
     marks = ",".join("?" * len(allowed_from))
     cur = conn.execute(
         f"UPDATE requisitions SET status=?, updated_at=?{sets} WHERE id=? AND status IN ({marks})",
         (status, time.time(), *fields.values(), req_id, *allowed_from),
     )
+    if cur.rowcount > 0 and entry is not None:
+        append(conn, entry)
     return cur.rowcount > 0
 
 
@@ -217,10 +228,13 @@ class RequisitionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, fields: dict[str, Any], actor: str) -> tuple[int, dict[str, Any]]:
-        """Register the requisition and hold its scope in one transaction: there is no
-        instant at which a registered requisition's footage is unheld."""
-        return await self.db.transaction(create, fields, actor)
+    async def create(
+        self, fields: dict[str, Any], actor: str, entry: Entry | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Register the requisition, hold its scope and audit it in one transaction:
+        there is no instant at which a registered requisition's footage is unheld,
+        or at which it exists unaudited."""
+        return await self.db.transaction(create, fields, actor, entry)
 
     async def set_scope(self, req_id: int, scope: dict[str, Any]) -> None:
         await self.db.call(set_scope, req_id, scope)
@@ -235,14 +249,20 @@ class RequisitionStore:
         return await self.db.call(select_all, status)
 
     async def transition(
-        self, req_id: int, allowed_from: tuple[str, ...], status: str, **fields: Any
+        self,
+        req_id: int,
+        allowed_from: tuple[str, ...],
+        status: str,
+        *,
+        entry: Entry | None = None,
+        **fields: Any,
     ) -> bool:
         """Move to ``status`` only from one of ``allowed_from`` (checked in SQL, so two
         clients cannot both close the same requisition)."""
         for key in fields:
             if key not in COLUMNS:
                 raise ValueError(f"unknown requisition column {key!r}")
-        return await self.db.call(transition, req_id, allowed_from, status, fields)
+        return await self.db.transaction(transition, req_id, allowed_from, status, fields, entry)
 
     async def add_extraction(self, **fields: Any) -> int:
         return await self.db.call(add_extraction, fields)
