@@ -32,7 +32,8 @@ from csuhub.requisitions.model import (
 from csuhub.requisitions.receipt import render_receipt
 from csuhub.requisitions.register import register_csv
 from csuhub.requisitions.scope import requisition_scope
-from csuhub.security.permissions import Principal, acting
+from csuhub.security.context import acting
+from csuhub.security.permissions import Principal
 from csuhub.store.audited import Entry
 from csuhub.store.requisitions import DuplicateReference
 

@@ -218,19 +218,3 @@ def access_of(handler: Any) -> Access | None:
         handler = inner
         seen += 1
     return None
-
-
-def acting(actor: str | Principal) -> Principal:
-    """The principal an action is audited under. The web layer passes the
-    request's principal; the CLI and the hub pass a name, for the machine's own
-    administrator acting locally (``--user`` names the person at the console)."""
-    if isinstance(actor, Principal):
-        return actor
-    return Principal(
-        name=actor,
-        kind="hub" if actor == "hub" else "cli",
-        roles=("admin",),
-        permissions=frozenset(PERMISSIONS),
-        scope=CameraScope.of(["*"]),
-        via="hub" if actor == "hub" else "cli",
-    )

@@ -52,8 +52,16 @@ class StoreFacade:
         """Append to the audit trail; returns the record id once it is durable.
 
         The first three are positional-only so that any detail name is free
-        (a PTZ ``action``, an export ``target``...).
+        (a PTZ ``action``, an export ``target``...). Inside a request acting for
+        ``actor``, the entry names the request's role, session or token and
+        address too (``csuhub.security.context``); ``reason``, ``outcome`` and
+        ``ref`` among the details fill those columns.
         """
+        from csuhub.security.context import principal_for
+
+        who = principal_for(actor)
+        if who is not None:
+            return await self.audit_event(who, action, target, **details)
         return await self.audit_trail.append(actor, action, target, **details)
 
     async def audit_event(

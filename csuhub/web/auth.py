@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from csuhub.security.context import reset_principal, set_principal
 from csuhub.security.permissions import ROLES, Access, Principal, access_of
 from csuhub.security.tokens import hash_secret, new_secret
 
@@ -167,7 +168,11 @@ def auth_middleware(
         request[PRINCIPAL_KEY] = principal
         request[USER_KEY] = principal.name
         request[ROLE_KEY] = principal.role
-        return await handler(request)
+        token = set_principal(principal)
+        try:
+            return await handler(request)
+        finally:
+            reset_principal(token)
 
     return middleware
 
