@@ -363,3 +363,54 @@ async def test_the_snapshot_route_masks_a_live_camera(tmp_path: Path, ffmpeg_bin
         await lifts.end_lift(hub.store, person("approver", "supervisor"), lift["id"])
         (again,) = gray_frames(await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token))
         assert_masked(again, INSIDE_SITE)
+
+
+async def test_playback_is_masked_and_raw_segments_of_a_masked_camera_refused(
+    footage: tuple[Hub, float, Path],
+) -> None:
+    import aiohttp
+
+    from csuhub.testing import api_token
+
+    hub, t0, clip = footage
+    hub.config.data["hub"]["web"]["port"] = 0
+    web_hub = build_hub(hub.data_dir, dict(hub.config.data), web=True)
+    await web_hub.start()
+    try:
+        token = await api_token(web_hub, "admin", name="player")
+        headers = {"Authorization": f"Bearer {token}"}
+        query = {"from": str(t0), "to": str(t0 + 2), "reason": "PV 9"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(
+                f"{web_hub.web.url}/api/recordings/cam-a/play.mp4", params=query
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                played = await resp.read()
+            frames = gray_frames(played)
+            assert frames
+            for frame in frames:
+                assert_masked(frame, INSIDE_SITE)
+            assert_pattern(frames[0], gray_frames(clip)[0], CONTROL)
+            # the unmasked camera still plays by stream copy; its raw segments are served
+            async with http.get(
+                f"{web_hub.web.url}/api/recordings/cam-b/play.mp4", params=query
+            ) as resp:
+                assert resp.status == 200
+            segments = {s.camera_id: s.id for s in await web_hub.store.segments("cam-a")}
+            segments |= {s.camera_id: s.id for s in await web_hub.store.segments("cam-b")}
+            async with http.get(
+                f"{web_hub.web.url}/api/segments/{segments['cam-a']}.mp4",
+                params={"reason": "PV 9"},
+            ) as resp:
+                assert resp.status == 409
+                assert "privacy masks" in (await resp.json())["error"]
+            async with http.get(
+                f"{web_hub.web.url}/api/segments/{segments['cam-b']}.mp4",
+                params={"reason": "PV 9"},
+            ) as resp:
+                assert resp.status == 200
+        views = await web_hub.store.audit_trail.entries(action="recording.view")
+        first = json.loads(views[0]["details"])
+        assert views[0]["outcome"] == "started" and first["masked"] is True
+    finally:
+        await web_hub.stop()

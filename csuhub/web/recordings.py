@@ -17,9 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from csuhub.masks.apply import MaskingFailed, MaskingTimeout, masked_frame
+from csuhub.masks.apply import MaskingFailed, MaskingTimeout, export_cut_args, masked_frame
 from csuhub.masks.policy import picture_plan
-from csuhub.recording.concat import concat_args, concat_list
+from csuhub.recording.concat import concat_list
 from csuhub.recording.continuity import continuity, known_camera, recorder_of
 from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.timeutil import TimeError, parse_time
@@ -175,16 +175,45 @@ async def play(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if request.method == "HEAD":  # the headers of what GET would send; no ffmpeg, no view
         return web.Response(headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
+    plan = await picture_plan(hub, camera)  # privacy masks, unless a lift is in force
+    lift = plan.lift["id"] if plan.lift else None
     # before any byte: the playback, its range and its reason (a crash cannot erase it)
-    await started(request, "recording.view", camera, start=start, end=end)
-    sent = 0
+    await started(
+        request, "recording.view", camera, start=start, end=end, masked=bool(plan.apply), lift=lift
+    )
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
-    # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs
-    listing = await asyncio.to_thread(_write_list, script)
+    # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs;
+    # the mask image, if any, beside it in a private folder
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="csuhub-play-"))
+    try:
+        listing = work / "play.ffconcat"
+        await asyncio.to_thread(listing.write_text, script, "utf-8")
+        try:  # a masked camera is re-encoded through its mask, or not shown at all
+            args, _ = await export_cut_args(
+                hub.processes,
+                plan,
+                ffmpeg,
+                listing,
+                resolve_segment(root, segments[0].path),
+                work,
+                "pipe:1",
+            )
+        except (MaskingFailed, MaskingTimeout, OSError) as err:
+            await ended(request, "recording.view", camera, "failed", error=str(err)[:200])
+            raise json_error(
+                "the footage cannot be masked, so it is not shown", web.HTTPServiceUnavailable
+            ) from None
+        return await _stream(request, args, camera)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+async def _stream(request: web.Request, args: list[str], camera: str) -> web.StreamResponse:
+    """ffmpeg's fragmented MP4 to the client, and the playback's ending entry."""
+    hub = hub_of(request)
+    sent = 0
     proc = await hub.processes.spawn(
-        concat_args(ffmpeg, listing, "pipe:1"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
     )
     assert proc.stdout is not None
     response = web.StreamResponse(
@@ -202,17 +231,7 @@ async def play(request: web.Request) -> web.StreamResponse:
         await ended(request, "recording.view", camera, "ok", bytes=sent, client_left=True)
     finally:
         await hub.processes.terminate(proc)
-        await asyncio.to_thread(listing.unlink, True)
     return response
-
-
-def _write_list(text: str) -> Path:
-    handle = tempfile.NamedTemporaryFile(
-        "w", prefix="csuhub-play-", suffix=".ffconcat", delete=False
-    )
-    with handle:
-        handle.write(text)
-    return Path(handle.name)
 
 
 @routes.get("/api/recordings/{camera_id}/frame.jpg")
@@ -305,6 +324,13 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if not path.exists():
         raise json_error("the segment's file is missing", web.HTTPGone)
+    plan = await picture_plan(hub, seg.camera_id)
+    if plan.apply:  # the file as stored is unmasked: a masked camera plays through play.mp4
+        raise json_error(
+            "this camera has privacy masks: play its footage through play.mp4, which applies "
+            "them (or through an approved mask lift)",
+            web.HTTPConflict,
+        )
     await entry(
         request,
         "recording.segment",
