@@ -492,3 +492,50 @@ def test_a_wall_scope_names_the_cameras_of_its_wall(tmp_path: Path) -> None:
     kiosk = Identity(1, "kiosk", "service", ("wall",), ("wall:main",), "screen")
     scope = kiosk.principal(via=None, source=None, wall_cameras=wall_cameras(hub, kiosk.scope))
     assert scope.scope.allows("c1") and not scope.scope.allows("c3")
+
+
+async def test_the_site_file_sets_lockout_and_session_timeouts(hub_factory: Any) -> None:
+    config = {
+        "hub": {
+            "sessions": {"idle": "2m", "absolute": "1h", "secure_cookie": "always"},
+            "lockout": {"account_after": 2, "first_lock": "5m", "max_lock": "10m"},
+        }
+    }
+    async with hub_factory(config) as hub:
+        await Accounts(hub.store).add(
+            system_principal("cli"), "olga", roles=["operator"], scope=["*"], password=PASSWORD
+        )
+        server = TestServer(make_app(hub), host="127.0.0.1")
+        await server.start_server()
+        try:
+            made = Site(hub, server)
+            logins = made.app[LOGINS_KEY]
+            assert logins.sessions.policy.idle == 120 and logins.sessions.policy.absolute == 3600
+            async with made.session() as http:
+                for _ in range(2):
+                    async with http.post(
+                        f"{made.url}/api/auth/login", json={"user": "olga", "password": "no"}
+                    ) as resp:
+                        assert resp.status == 401
+                async with http.post(
+                    f"{made.url}/api/auth/login", json={"user": "olga", "password": PASSWORD}
+                ) as resp:
+                    assert resp.status == 429 and resp.headers["Retry-After"] == "300"
+                made.clock.now += 300
+                async with http.post(
+                    f"{made.url}/api/auth/login", json={"user": "olga", "password": PASSWORD}
+                ) as resp:
+                    assert resp.status == 200
+                    # plain HTTP, yet Secure: the site says a TLS proxy is in front
+                    assert "Secure" in resp.headers["Set-Cookie"]
+        finally:
+            await server.close()
+
+
+def test_a_session_timeout_out_of_order_is_a_config_error() -> None:
+    from csuhub.config import ConfigInvalid, validate_site
+
+    with pytest.raises(ConfigInvalid, match="idle must not be longer than absolute"):
+        validate_site({"hub": {"sessions": {"idle": "2h", "absolute": "1h"}}}, "site.yaml")
+    with pytest.raises(ConfigInvalid, match="first_lock must not be longer than max_lock"):
+        validate_site({"hub": {"lockout": {"first_lock": "2h", "max_lock": "1h"}}}, "site.yaml")

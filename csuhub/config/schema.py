@@ -78,6 +78,42 @@ AUDIT_SCHEMA = vol.Schema(
     }
 )
 
+#: browser sessions (csuhub/security/sessions.py): idle and absolute timeouts,
+#: and whether the cookie is always Secure (behind a TLS-terminating proxy)
+def _ordered(low: str, high: str) -> Any:
+    def check(data: dict[str, Any]) -> dict[str, Any]:
+        if data[low] > data[high]:
+            raise vol.Invalid(f"{low} must not be longer than {high}", path=[low])
+        return data
+
+    return check
+
+
+SESSIONS_SCHEMA = vol.Schema(
+    {
+        vol.Optional("idle", default=900.0): vol.All(cv.duration, vol.Range(min=60, max=86400)),
+        vol.Optional("absolute", default=43200.0): vol.All(
+            cv.duration, vol.Range(min=300, max=7 * 86400)
+        ),
+        vol.Optional("secure_cookie", default="auto"): vol.In(["auto", "always"]),
+    }
+)
+SESSIONS_SCHEMA = vol.All(SESSIONS_SCHEMA, _ordered("idle", "absolute"))
+
+#: failed logins (csuhub/security/lockout.py): after how many failures in a row
+#: an account or an address is locked, for how long at first, at most
+LOCKOUT_SCHEMA = vol.Schema(
+    {
+        vol.Optional("account_after", default=5): vol.All(int, vol.Range(min=1, max=100)),
+        vol.Optional("address_after", default=20): vol.All(int, vol.Range(min=1, max=10000)),
+        vol.Optional("first_lock", default=60.0): vol.All(cv.duration, vol.Range(min=1, max=86400)),
+        vol.Optional("max_lock", default=3600.0): vol.All(
+            cv.duration, vol.Range(min=1, max=7 * 86400)
+        ),
+    }
+)
+LOCKOUT_SCHEMA = vol.All(LOCKOUT_SCHEMA, _ordered("first_lock", "max_lock"))
+
 HUB_SCHEMA = vol.Schema(
     {
         vol.Optional("name", default="csuhub"): cv.bounded_text(100),
@@ -91,6 +127,8 @@ HUB_SCHEMA = vol.Schema(
             cv.ensure_list, [cv.bounded_text(100)], vol.Length(min=1)
         ),
         vol.Optional("audit", default={}): AUDIT_SCHEMA,
+        vol.Optional("sessions", default={}): SESSIONS_SCHEMA,
+        vol.Optional("lockout", default={}): LOCKOUT_SCHEMA,
     }
 )
 

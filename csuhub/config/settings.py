@@ -77,6 +77,38 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Browser sessions, in seconds (the security module's ``SessionPolicy``)."""
+
+    idle: float = 900.0
+    absolute: float = 43200.0
+    secure_cookie: str = "auto"
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> SessionSettings:
+        return cls(float(data["idle"]), float(data["absolute"]), str(data["secure_cookie"]))
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutSettings:
+    """Failed logins (the security module's ``LockoutPolicy``)."""
+
+    account_after: int = 5
+    address_after: int = 20
+    first_lock: float = 60.0
+    max_lock: float = 3600.0
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> LockoutSettings:
+        return cls(
+            int(data["account_after"]),
+            int(data["address_after"]),
+            float(data["first_lock"]),
+            float(data["max_lock"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class HubSettings:
     name: str
     timezone: str
@@ -88,6 +120,8 @@ class HubSettings:
     jurisdiction: str
     districts: tuple[str, ...]
     audit: AuditSettings = AuditSettings()
+    sessions: SessionSettings = SessionSettings()
+    lockout: LockoutSettings = LockoutSettings()
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> HubSettings:
@@ -101,6 +135,10 @@ class HubSettings:
             jurisdiction=data["jurisdiction"],
             districts=tuple(data["districts"]),
             audit=AuditSettings.of(data["audit"]) if "audit" in data else AuditSettings(),
+            sessions=SessionSettings.of(data["sessions"])
+            if "sessions" in data
+            else SessionSettings(),
+            lockout=LockoutSettings.of(data["lockout"]) if "lockout" in data else LockoutSettings(),
         )
 
     @property

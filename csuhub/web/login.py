@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csuhub.security.accounts import record
+from csuhub.security.lockout import LockoutPolicy
 from csuhub.security.login import LoginRefused, Logins
 from csuhub.security.passwords import MAX_LENGTH, WeakPassword
 from csuhub.security.permissions import permissions_of
@@ -33,6 +34,7 @@ from csuhub.security.sessions import (
     CSRF_HEADER,
     SECURE_COOKIE,
     Expired,
+    SessionPolicy,
     csrf_problem,
 )
 from csuhub.store.sessions import SessionRecord
@@ -55,7 +57,18 @@ routes = web.RouteTableDef()
 
 def install(app: web.Application, hub: Hub) -> None:
     """The login routes, and the sessions they and the middleware share."""
-    app[LOGINS_KEY] = Logins(hub.store)
+    hub_settings = hub.config.settings.hub
+    chosen, lock = hub_settings.sessions, hub_settings.lockout
+    app[LOGINS_KEY] = Logins(
+        hub.store,
+        SessionPolicy(idle=chosen.idle, absolute=chosen.absolute, secure=chosen.secure_cookie),
+        LockoutPolicy(
+            account_threshold=lock.account_after,
+            address_threshold=lock.address_after,
+            first_lock=lock.first_lock,
+            max_lock=lock.max_lock,
+        ),
+    )
     app.router.add_routes(with_expect(routes))
 
 
