@@ -78,6 +78,7 @@ AUDIT_SCHEMA = vol.Schema(
     }
 )
 
+
 #: browser sessions (csuhub/security/sessions.py): idle and absolute timeouts,
 #: and whether the cookie is always Secure (behind a TLS-terminating proxy)
 def _ordered(low: str, high: str) -> Any:
