@@ -114,9 +114,11 @@ def _set_cookies(resp: aiohttp.ClientResponse) -> dict[str, Any]:
 def test_the_login_body_parsers_accept_or_refuse_never_crash(body: Any) -> None:
     for parse in (parse_login, parse_password_change):
         try:
-            first, second = parse(body)
+            parsed = parse(body)
         except InputError:
             continue
+        *who, first, second = parsed  # password change: (user or None, current, new)
+        assert who in ([], [None]) or (isinstance(who[0], str) and who[0].isprintable())
         assert isinstance(first, str) and isinstance(second, str) and first and second
         assert set(body) <= {"user", "password", "current", "new"}
 

@@ -5,7 +5,6 @@ repository; a second implementation gets them by providing the repositories
 from __future__ import annotations
 
 from concurrent.futures import Future
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
@@ -30,13 +29,12 @@ class StoreFacade:
     camera_register: CameraRegister
     tokens: TokenStore
     audit_trail: AuditTrail
-
-    @cached_property
-    def masks(self) -> MaskRepository:
-        """Privacy masks drawn through the API and their lifts (``store.masks``)."""
-        from csuhub.store.masks import MaskRepository
-
-        return MaskRepository(self)  # type: ignore[arg-type]
+    #: people and service accounts, browser sessions, failed logins, privacy
+    #: masks and their lifts (each implementation provides its own)
+    users: UserRepository
+    sessions: SessionRepository
+    login_failures: LoginFailureRepository
+    masks: MaskRepository
 
     # -- metadata and the audit trail ------------------------------------------------
 
@@ -79,7 +77,7 @@ class StoreFacade:
         """A chained entry naming who acted (role, session or token, address), the
         stated reason and the outcome (started, ok, refused, failed; ``ref`` is the
         entry an ending concludes); ``params`` are the action's parameters."""
-        return await self.audit_trail.event(  # type: ignore[attr-defined, no-any-return]
+        return await self.audit_trail.event(
             who, action, target, reason=reason, outcome=outcome, ref=ref, **params
         )
 
@@ -165,11 +163,11 @@ class StoreFacade:
         """Without ``user`` the token gets its own service account ``token:<name>``."""
         if user is None:
             return await self.tokens.create(name, role, secret_hash)
-        return await self.tokens.create(name, role, secret_hash, user)  # type: ignore[call-arg]
+        return await self.tokens.create(name, role, secret_hash, user)
 
     async def token_identity(self, secret_hash: str) -> Identity | None:
         """The account behind a working token (its roles, scope, token name)."""
-        return await self.tokens.identity(secret_hash)  # type: ignore[attr-defined, no-any-return]
+        return await self.tokens.identity(secret_hash)
 
     async def token_by_hash(self, secret_hash: str) -> tuple[str, str] | None:
         """``(name, role)`` of an unrevoked token, or None."""
@@ -180,26 +178,6 @@ class StoreFacade:
 
     async def revoke_token(self, name: str) -> bool:
         return await self.tokens.revoke(name)
-
-    # -- people, sessions, failed logins (SQLite repositories, made on first use) --
-
-    @cached_property
-    def users(self) -> UserRepository:
-        from csuhub.store.users import UserRepository
-
-        return UserRepository(self)  # type: ignore[arg-type]
-
-    @cached_property
-    def sessions(self) -> SessionRepository:
-        from csuhub.store.sessions import SessionRepository
-
-        return SessionRepository(self)  # type: ignore[arg-type]
-
-    @cached_property
-    def login_failures(self) -> LoginFailureRepository:
-        from csuhub.store.lockout import LoginFailureRepository
-
-        return LoginFailureRepository(self)  # type: ignore[arg-type]
 
     # -- cameras ----------------------------------------------------------------
 

@@ -13,11 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from csuhub.store.holds import Hold
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
 from csuhub.store.sweeps import Marked, MarkRequest
+
+if TYPE_CHECKING:
+    from csuhub.security.identity import Identity
+    from csuhub.security.permissions import Principal
+    from csuhub.store.audited import Entry
 
 
 class SegmentIndex(Protocol):
@@ -75,19 +80,47 @@ class CameraRegister(Protocol):
 
 
 class TokenStore(Protocol):
-    async def create(self, name: str, role: str, secret_hash: str) -> int: ...
+    async def create(
+        self,
+        name: str,
+        role: str,
+        secret_hash: str,
+        user: str | None = None,
+        audit: Entry | None = None,
+    ) -> int: ...
+
+    async def identity(self, secret_hash: str) -> Identity | None: ...
 
     async def by_hash(self, secret_hash: str) -> tuple[str, str] | None: ...
 
     async def list(self) -> list[dict[str, Any]]: ...
 
-    async def revoke(self, name: str) -> bool: ...
+    async def revoke(self, name: str, audit: Entry | None = None) -> bool: ...
 
 
 class AuditTrail(Protocol):
     async def append(
         self, actor: str, action: str, target: str | None = None, /, **details: Any
     ) -> int: ...
+
+    async def event(
+        self,
+        who: Principal,
+        action: str,
+        target: str | None = None,
+        /,
+        *,
+        reason: str | None = None,
+        outcome: str = "ok",
+        ref: int | None = None,
+        **params: Any,
+    ) -> int: ...
+
+    async def entries(
+        self, start: float | None = None, end: float | None = None, **kw: Any
+    ) -> list[dict[str, Any]]: ...
+
+    async def head(self) -> tuple[int, str, float] | None: ...
 
     async def records(
         self, *, target: str | None = None, limit: int = 100

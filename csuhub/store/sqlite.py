@@ -8,10 +8,14 @@ from csuhub.store.audit import AuditRepository
 from csuhub.store.cameras import CameraRepository
 from csuhub.store.db import Database
 from csuhub.store.facade import StoreFacade
+from csuhub.store.lockout import LoginFailureRepository
+from csuhub.store.masks import MaskRepository
 from csuhub.store.requisitions import RequisitionStore
 from csuhub.store.retention import RetentionStore
 from csuhub.store.segments import SegmentRepository
+from csuhub.store.sessions import SessionRepository
 from csuhub.store.tokens import TokenRepository
+from csuhub.store.users import UserRepository
 
 
 class Store(StoreFacade, Database):
@@ -31,3 +35,7 @@ class Store(StoreFacade, Database):
         self.audit_trail = AuditRepository(self)
         self.retention = RetentionStore(self)
         self.requisitions = RequisitionStore(self)
+        self.users = UserRepository(self)
+        self.sessions = SessionRepository(self)
+        self.login_failures = LoginFailureRepository(self)
+        self.masks = MaskRepository(self)
