@@ -1144,6 +1144,57 @@ def test_segment_names_read_back_and_never_raise(start: int, rank: int, junk: st
     assert layout.segment_order(f"{base}-02.mp4") is None
 
 
+def test_placing_makes_the_hour_folder_only_when_it_is_missing(tmp_path: Path) -> None:
+    """``place`` links first and makes the hour folder only when the link finds it
+    missing: a new hour, a folder the sweeper removed. A staged file that vanished
+    is a FileNotFoundError, not a retry forever."""
+    staging = tmp_path / "cam" / layout.STAGING
+    staging.mkdir(parents=True)
+    start = 1795000000.0
+    folder = hour_dir(tmp_path, "cam", start)
+    assert not folder.exists()
+    first = staging / f"{layout.new_run_id(start)}-000000.mp4"
+    first.write_bytes(b"one")
+    assert layout.place(first, folder, start).read_bytes() == b"one"
+    folder.joinpath(f"{time.strftime(layout.NAME_FORMAT, time.gmtime(start))}.mp4").unlink()
+    folder.rmdir()  # as a sweep leaves it: the next placement makes it again
+    second = staging / f"{layout.new_run_id(start)}-000001.mp4"
+    second.write_bytes(b"two")
+    assert layout.place(second, folder, start + 10).read_bytes() == b"two"
+    with pytest.raises(FileNotFoundError):
+        layout.place(staging / "gone.mp4", folder, start + 20)
+    with pytest.raises(FileNotFoundError):
+        layout.place(staging / "gone.mp4", hour_dir(tmp_path, "cam", start + 7200), start + 7200)
+
+
+async def test_a_staged_segment_is_placed_in_its_hashing_hand_off(
+    tmp_path: Path, ffmpeg_bin: str
+) -> None:
+    """A recorder hands in its file still staged: the manager places it under its
+    start, in the thread that hashes it, and indexes the placed file."""
+    hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
+    await hub.start()
+    try:
+        await wait_segments(hub, "cam-a", 1)
+        good = (await hub.store.segments("cam-a"))[0]
+        root = hub.recording.storage_root()
+        staged = layout.staging_dir(root / "cam-a") / f"{layout.new_run_id()}-999999.mp4"
+        staged.write_bytes((root / good.path).read_bytes())
+        start = 1577836800.0
+        result = await hub.recording.index_segment("cam-a", staged, start, 2.0, "x")
+        assert result is not None and result[1] == "ok"
+        assert not staged.exists()
+        row = await hub.store.segment(result[0])
+        assert row is not None
+        assert row.path == "cam-a/2020/01/01/00/20200101T000000Z.mp4"
+        assert (root / row.path).read_bytes() == (root / good.path).read_bytes()
+        # a staged file that vanished is not indexed
+        gone = staged.with_name(f"{layout.new_run_id()}-999998.mp4")
+        assert await hub.recording.index_segment("cam-a", gone, start + 2, 2.0, "x") is None
+    finally:
+        await hub.stop()
+
+
 def test_placing_never_replaces_a_segment(tmp_path: Path) -> None:
     """Two files placed at the same second both survive, in order; a file left with
     two names by a crash between link and unlink is not placed twice."""

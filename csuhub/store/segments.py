@@ -5,7 +5,8 @@ Indexing is the hot path (one row per camera per segment, forever), so
 
 * segments handed in together are written in one transaction (one fsync):
   while the store's thread commits one batch, the next accumulates. Each
-  segment is its own savepoint, so one bad row fails alone;
+  segment of a batch is its own savepoint, so one bad row fails alone (a
+  segment alone in its transaction needs none: the rollback is its own);
 * the gap before a segment needs the camera's last recorded end. Asked of
   SQLite it is a scan of the camera's footage (milliseconds at 30 days); the
   writer keeps each camera's latest start and end in memory instead, read
@@ -235,9 +236,6 @@ class IndexWriter:
     async def add(self, new: NewSegment) -> tuple[int, Gap | None]:
         return await asyncio.wrap_future(self.submit(new))
 
-    def _state(self, conn: sqlite3.Connection) -> tuple[sqlite3.Connection, int, int]:
-        return conn, conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
-
     def _flush_done(self, done: Future[None]) -> None:
         """A flush that never ran (the store closed first) answers what waits on it,
         and lets the next segment schedule a flush again."""
@@ -261,13 +259,21 @@ class IndexWriter:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # read inside the write lock: no other process can commit until ours
-                state = self._state(conn)
-                if state != self._seen:  # connections compare by identity
+                # does, so this is also the version after our COMMIT (our own
+                # commits never change it)
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if (conn, version, conn.total_changes) != self._seen:  # conn: by identity
                     self._latest.clear()
                 latest = dict(self._latest)
-                for new, _ in batch:
-                    results.append(self._one(conn, new, latest))
-                seen = self._state(conn)
+                if len(batch) == 1:
+                    # alone in its transaction (the usual case: staggered cameras close
+                    # apart), a failure undoes only this segment without a savepoint:
+                    # the transaction is rolled back and the segment's future fails
+                    results.append(insert_segment(conn, batch[0][0], latest))
+                else:
+                    for new, _ in batch:
+                        results.append(self._one(conn, new, latest))
+                seen = conn, version, conn.total_changes
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -331,16 +331,19 @@ class FfmpegRecorder:
                     self.sink.recorder_state(self.camera_id, "retrying", "disk full")
 
     async def _watchdog(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
-        """Sleep towards the deadline, waking at most once per segment time."""
+        """Sleep towards the deadline: until the first segment, at most one segment
+        time at a time; then right to it (each segment only moves it later)."""
         while proc.returncode is None:
             limit = 2 * self.segment_seconds
             if run.first:
                 limit += self.backend.options["startup_grace"]
             remaining = run.last_segment + limit - time.monotonic()
             if remaining > 0:
-                # re-evaluated at least once per segment time: the start-up grace ends
-                # with the first segment, which shortens the deadline
-                await asyncio.sleep(min(remaining, self.segment_seconds))
+                # the start-up grace ends with the first segment, which shortens the
+                # deadline: re-evaluated once per segment time until then. After it,
+                # a wake every one to two segment times, not every one
+                step = min(remaining, self.segment_seconds) if run.first else remaining
+                await asyncio.sleep(step)
                 continue
             _LOGGER.warning(
                 "camera %s: no segment for %.0fs; restarting ffmpeg",
