@@ -379,7 +379,7 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
             assert len(timeline["segments"]) == 3 and timeline["percent"] == 100.0
             async with session.get(
                 f"{base}/api/recordings/cam-a/play.mp4",
-                params={"from": str(start), "to": str(end)},
+                params={"from": str(start), "to": str(end), "reason": "test"},
                 headers=auth,
             ) as resp:
                 assert resp.status == 200
@@ -404,15 +404,15 @@ async def test_playback_frames_files_and_export_roundtrip(tmp_path: Path, ffmpeg
             assert abs(max(times) - min(times) - (end - start)) < 2.5
             async with session.get(
                 f"{base}/api/recordings/cam-a/frame.jpg",
-                params={"t": str(start + 2.2)},
+                params={"t": str(start + 2.2), "reason": "test"},
                 headers=auth,
             ) as resp:
                 assert resp.status == 200 and (await resp.read()).startswith(b"\xff\xd8")
-            seg_url = f"{base}/api/segments/{segments[1].id}.mp4"
+            seg_url = f"{base}/api/segments/{segments[1].id}.mp4?reason=test"
             async with session.get(seg_url, headers={**auth, "Range": "bytes=0-99"}) as resp:
                 assert resp.status == 206 and len(await resp.read()) == 100
             async with session.get(
-                f"{base}/api/segments/..%2F..%2Fetc%2Fpasswd.mp4", headers=auth
+                f"{base}/api/segments/..%2F..%2Fetc%2Fpasswd.mp4?reason=test", headers=auth
             ) as resp:
                 assert resp.status == 404
             async with session.get(seg_url) as resp:
@@ -889,7 +889,7 @@ async def test_a_frame_that_times_out_leaves_no_ffmpeg(
             aiohttp.ClientSession() as session,
             session.get(
                 f"{hub.web.url}/api/recordings/cam-a/frame.jpg",
-                params={"t": str(start + 10)},
+                params={"t": str(start + 10), "reason": "test"},
                 headers={"Authorization": "Bearer csu_v"},
             ) as resp,
         ):
