@@ -35,7 +35,6 @@ import shutil
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,8 +43,9 @@ from csuhub import __version__
 from csuhub.hashing import sha256_file
 from csuhub.masks.apply import MaskingFailed, export_cut_args
 from csuhub.masks.policy import export_plan
-from csuhub.recording.concat import concat_args, concat_list
+from csuhub.recording.concat import concat_list
 from csuhub.recording.continuity import continuity
+from csuhub.recording.cutting import cut_to, hash_following
 from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.recording.package import PackageWriter, readme_text
 from csuhub.recording.signing import fingerprint, load_or_create, public_pem
@@ -59,6 +59,7 @@ from csuhub.recording.verify import (
     Verification,
     verify_package,
 )
+from csuhub.security.context import acting
 
 if TYPE_CHECKING:
     from csuhub.recording.manager import RecordingManager
@@ -119,11 +120,82 @@ async def export_evidence(
     """Build the package at ``output`` (atomically: nothing is left there on failure);
     returns the manifest. ``hub_name`` overrides the hub's name (``hub_name_of``).
     The camera's privacy masks are painted in unless ``requisition_id`` names a
-    requisition a lift in force unmasks this camera for."""
+    requisition a lift in force unmasks this camera for.
+
+    Audited when it starts (the range, the reason), then as ended or failed
+    (``ref`` to the start): a crash mid-export leaves the start on record."""
     if end <= start:
         raise ExportError("the end of the range must be after its start")
     if not reason.strip():
         raise ExportError("an export needs a stated reason (it is recorded)")
+    who = acting(user)
+    started = await hub.store.audit_event(
+        who,
+        "recording.export",
+        camera_id,
+        reason=reason,
+        outcome="started",
+        requested=[start, end],
+        package=str(output),
+        **(extra or {}),
+    )
+    try:
+        manifest = await _export(
+            hub,
+            recording,
+            camera_id,
+            start,
+            end,
+            user=user,
+            reason=reason,
+            output=output,
+            progress=progress,
+            extra=extra,
+            hub_name=hub_name,
+            requisition_id=requisition_id,
+        )
+    except BaseException as err:
+        await hub.store.audit_event(
+            who,
+            "recording.export",
+            camera_id,
+            reason=reason,
+            outcome="failed",
+            ref=started,
+            error=(str(err) or type(err).__name__)[:300],
+        )
+        raise
+    masking = manifest["privacy_masks"]
+    await hub.store.audit_event(
+        who,
+        "recording.export",
+        camera_id,
+        reason=reason,
+        ref=started,
+        output_sha256=manifest["output"]["sha256"],
+        masked=masking["applied"],
+        masks=[m["name"] for m in masking["masks"]],
+        lift=(masking.get("lift") or {}).get("id"),
+    )
+    (progress or (lambda stage, fraction: None))("done", 1.0)
+    return manifest
+
+
+async def _export(
+    hub: HubServices,
+    recording: RecordingManager,
+    camera_id: str,
+    start: float,
+    end: float,
+    *,
+    user: str,
+    reason: str,
+    output: Path,
+    progress: Progress | None,
+    extra: dict[str, Any] | None,
+    hub_name: str | None,
+    requisition_id: int | None,
+) -> dict[str, Any]:
     report = progress or (lambda stage, fraction: None)
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -180,9 +252,9 @@ async def export_evidence(
                 # a thread follows it, hashing (SHA-256, CRC-32) as it grows
                 offset = writer.begin("video.mp4")
                 handle.flush()
-                hashing = loop.run_in_executor(None, _hash_following, package, offset, done)
+                hashing = loop.run_in_executor(None, hash_following, package, offset, done)
                 try:
-                    code, err, duration = await _cut_to(
+                    code, err, duration = await cut_to(
                         hub.processes,
                         handle.fileno(),
                         ffmpeg,
@@ -265,20 +337,6 @@ async def export_evidence(
     except OSError as err:  # unwritable folder, disk full...: the folder is gone with it
         await asyncio.gather(verifying, return_exceptions=True)
         raise OutputError(f"cannot write {output}: {err.strerror or err}") from None
-    await hub.store.audit(
-        user,
-        "recording.export",
-        camera_id,
-        reason=reason,
-        requested=[start, end],
-        output_sha256=output_sha,
-        package=str(output),
-        masked=masking["applied"],
-        masks=[m["name"] for m in masking["masks"]],
-        lift=(masking.get("lift") or {}).get("id"),
-        **(extra or {}),
-    )
-    report("done", 1.0)
     return manifest
 
 
@@ -316,99 +374,6 @@ def _verify_sources(root: Path, segments: list[Any]) -> list[dict[str, Any]]:
             }
         )
     return sources
-
-
-#: what ``-progress`` writes; any other line on stderr is an error message
-PROGRESS_KEYS = frozenset(
-    {
-        "frame",
-        "fps",
-        "bitrate",
-        "total_size",
-        "out_time_us",
-        "out_time_ms",
-        "out_time",
-        "dup_frames",
-        "drop_frames",
-        "speed",
-        "progress",
-    }
-)
-
-
-async def _cut_to(
-    processes: ProcessGroup,
-    fd: int,
-    ffmpeg: str,
-    listing: Path,
-    expected: float,
-    progress: Callable[[float], None],
-    command: list[str] | None = None,
-) -> tuple[int, str, float]:
-    """Run the cut (``command``, else the stream-copy concat of ``listing``) into
-    ``fd`` (ffmpeg's stdout: the package, at the current offset); returns (exit
-    code, errors, duration from ffmpeg's progress)."""
-    proc = await processes.spawn(
-        command or concat_args(ffmpeg, listing, "pipe:1", "-progress", "pipe:2"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=fd,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        return await _follow_cut(proc, expected, progress)
-    except BaseException:
-        # cancelled (hub stopping) or failed here: ffmpeg must not go on writing
-        # into a package that is being thrown away
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
-        raise
-
-
-async def _follow_cut(
-    proc: asyncio.subprocess.Process, expected: float, progress: Callable[[float], None]
-) -> tuple[int, str, float]:
-    assert proc.stderr is not None
-    out_time = 0.0
-    errors: list[str] = []
-    while line := await proc.stderr.readline():
-        text = line.decode(errors="replace").strip()
-        key, sep, value = text.partition("=")
-        if not sep or (key not in PROGRESS_KEYS and not key.startswith("stream_")):
-            if text:
-                errors.append(text)
-            continue
-        if key == "out_time_us" and value.isascii() and value.isdigit():
-            out_time = int(value) / 1e6
-            if expected > 0:
-                progress(min(1.0, out_time / expected))
-    await proc.wait()
-    return proc.returncode or 0, "\n".join(errors[-20:]), out_time
-
-
-def _hash_following(package: Path, offset: int, done: threading.Event) -> tuple[str, int, int]:
-    """SHA-256, CRC-32 and size of the package's bytes from ``offset``, read as
-    ffmpeg writes them (from the page cache); ends at EOF once ``done`` is set."""
-    digest = hashlib.sha256()
-    crc = 0
-    size = 0
-    buffer = bytearray(4 * 1024 * 1024)
-    view = memoryview(buffer)
-    with package.open("rb", buffering=0) as src:
-        src.seek(offset)
-        while True:
-            finished = done.is_set()
-            n = src.readinto(buffer)
-            if n:
-                chunk = view[:n]
-                digest.update(chunk)
-                crc = zlib.crc32(chunk, crc)
-                size += n
-            elif finished:
-                break  # ffmpeg had exited before this empty read: the video is complete
-            else:
-                done.wait(0.005)
-    return digest.hexdigest(), crc, size
 
 
 def _finish_package(
