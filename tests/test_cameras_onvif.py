@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import sqlite3
 import subprocess
 import sys
 import time
@@ -478,3 +479,12 @@ def test_cli_ptz_move_ends_and_refuses_nan(lab: dict[str, Any], tmp_path: Path) 
 
     with netns.entered(lab["net"].hub):
         assert asyncio.run(state())["moving"] is False
+    # audited before the move, with its parameters, then how it ended
+    with sqlite3.connect(tmp_path / "data" / "csuhub.db") as db:
+        rows = db.execute(
+            "SELECT outcome, ref, details, id FROM audit_log WHERE action='camera.ptz' ORDER BY id"
+        ).fetchall()
+    (first, last) = rows
+    assert first[0] == "started" and last[:2] == ("ok", first[3])
+    params = json.loads(first[2])
+    assert params["pan"] == 0.3 and params["duration"] == 0.4 and params["action"] == "move"

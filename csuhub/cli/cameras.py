@@ -33,6 +33,7 @@ from csuhub.cli.common import (
     table,
 )
 from csuhub.hub import Hub
+from csuhub.security.context import acting
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -253,16 +254,27 @@ async def _ptz(hub: Hub, args: argparse.Namespace, out: Output) -> int:
     if not has_ptz(driver):
         raise CliError(f"the {entry.driver} driver has no PTZ", EXIT_INVALID)
     moves = PtzMoves()
+    who = acting(ACTOR)
+    # audited before the camera moves, with its parameters; then how it ended
+    started = await hub.store.audit_event(
+        who, "camera.ptz", args.camera_id, outcome="started", action=action, **params
+    )
+    outcome, why = "failed", ""
     try:
         await driver.connect()
         result = await moves.run(entry.id, driver, action, params)
         await moves.wait(entry.id)  # a move is done when its stop has been sent
+        outcome = "ok"
     except Exception as err:
+        why = str(err)[:300] or type(err).__name__
         raise CliError(f"{args.camera_id}: {err}", EXIT_INVALID) from None
     finally:
         await moves.stop_all()
         await driver.close()
-        await hub.store.audit(ACTOR, "camera.ptz", args.camera_id, action=action, **params)
+        extra = {"error": why} if why else {}
+        await hub.store.audit_event(
+            who, "camera.ptz", args.camera_id, outcome=outcome, ref=started, **extra
+        )
     done = f"moved {params['duration']:g} s, stopped" if action == "move" else "done"
     out.document(
         {"ok": True, "action": action, "result": result},
