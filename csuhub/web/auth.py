@@ -22,6 +22,7 @@ Token secrets are random, shown once, and stored only as SHA-256.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -32,9 +33,11 @@ from aiohttp import web
 from csuhub.security.context import reset_principal, set_principal
 from csuhub.security.permissions import ROLES, Access, Principal, access_of
 from csuhub.security.tokens import hash_secret, new_secret
+from csuhub.web.cache import ARRIVED_KEY, Kept, current_version
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
+    from csuhub.security.identity import Identity
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,6 +160,7 @@ def auth_middleware(
         access = access_of(request.match_info.handler)
         if access is not None and access.public:
             return await handler(request)
+        request[ARRIVED_KEY] = time.monotonic()
         principal = await bearer_principal(request, lookup)
         for authenticate in authenticators:
             if principal is not None:
@@ -211,24 +215,43 @@ def _token_text(secret: str) -> bool:
 # -- the hub's implementations of the three callables ---------------------------
 
 
+#: Working tokens' accounts kept by the lookup (unknown hashes are never kept).
+TOKENS_KEPT = 4096
+
+
 def hub_token_lookup(hub: Hub) -> PrincipalLookup:
-    """A token acts as its account (roles and scope read at each request, so
-    disabling the account or taking its role stops the token at once). A
-    token with an account of its own (``token:<name>``) is named by its name."""
+    """A token acts as its account, as the database says at the request's
+    arrival: disabling the account, taking its role or revoking the token stops
+    it from the next request on, whichever process committed the change. The
+    account read is kept while nothing is committed (``csuhub.web.cache``), so
+    a client polling does not cost a query per request. A token with an
+    account of its own (``token:<name>``) is named by its name."""
+    kept: Kept[Identity] = Kept(entries=TOKENS_KEPT)
+    # (hash, address) -> the principal made from that account read, and its walls
+    made: dict[tuple[str, str | None], tuple[Identity, frozenset[str], Principal]] = {}
 
     async def lookup(secret_hash: str, source: str | None) -> Principal | None:
-        found = await hub.store.token_identity(secret_hash)
-        if found is None or found.token is None:
-            return None
         from csuhub.web.login import wall_cameras
 
-        principal = found.principal(
-            via=f"token:{found.token}",
-            source=source,
-            wall_cameras=wall_cameras(hub, found.scope),
-        )
+        version = await current_version(hub.store)
+        found = kept.get(secret_hash, version) if version is not None else None
+        if found is None:
+            found = await hub.store.token_identity(secret_hash)
+            if found is None or found.token is None:
+                return None
+            if version is not None:
+                kept.put(secret_hash, version, found)
+        walls = wall_cameras(hub, found.scope)  # the site file as it is now
+        key = (secret_hash, source)
+        earlier = made.get(key)
+        if earlier is not None and earlier[0] is found and earlier[1] == walls:
+            return earlier[2]
+        principal = found.principal(via=f"token:{found.token}", source=source, wall_cameras=walls)
         if found.name == f"token:{found.token}":
             principal = replace(principal, name=found.token)
+        if len(made) >= TOKENS_KEPT:
+            made.clear()
+        made[key] = (found, walls, principal)
         return principal
 
     return lookup

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +25,10 @@ from csuhub.cameras.ptz import validate as validate_ptz
 from csuhub.masks.apply import MaskingFailed, MaskingTimeout, mask_jpeg
 from csuhub.masks.policy import picture_plan
 from csuhub.protocols import PtzUnsupported
+from csuhub.store.records import CameraRow
 from csuhub.web.auditing import ended, entry, started
 from csuhub.web.auth import PRINCIPAL_KEY, USER_KEY
+from csuhub.web.cache import Kept, Version, request_version
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, json_body, json_error, path_slug
 from csuhub.web.schemas import (
@@ -145,9 +149,9 @@ def _camera_id(request: web.Request) -> str:
     return path_slug(request, "camera_id", "camera")
 
 
-def _describe(hub: Any, row: Any) -> dict[str, Any]:
+def _describe(row: Any, flag: tuple[bool, str]) -> dict[str, Any]:
     data = row.as_dict()
-    allowed, why = hub.cameras.may_record(row.id)
+    allowed, why = flag
     data["recording_allowed"] = allowed
     data["recording_blocked_reason"] = why or None
     return data
@@ -162,8 +166,72 @@ def _describe(hub: Any, row: Any) -> dict[str, Any]:
 async def list_cameras(request: web.Request) -> web.Response:
     """The cameras in the caller's scope, with their state and whether they may record."""
     hub = hub_of(request)
-    rows = [r for r in await hub.store.list_cameras() if _in_scope(hub, request, r)]
-    return web.json_response({"cameras": [_describe(hub, r) for r in rows]})
+    scope = request[PRINCIPAL_KEY].scope
+    settings = hub.config.settings
+    version = await request_version(request, hub.store)
+    kept = _kept(hub)
+    if version is not None:
+        found = kept.lists.get(scope, version)
+        # the site file (districts, groups) and the recorders' flags as they are now
+        if found is not None and found.settings is settings:
+            if _flags(hub, found.rows) == found.flags:
+                return _json_bytes(found.body)
+    rows = tuple(r for r in await _register(hub, version) if _in_scope(hub, request, r))
+    flags = _flags(hub, rows)
+    data = {"cameras": [_describe(r, flag) for r, flag in zip(rows, flags, strict=True)]}
+    body = json.dumps(data).encode()
+    if version is not None:
+        kept.lists.put(scope, version, _Listing(settings, rows, flags, body), len(body))
+    return _json_bytes(body)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One scope's camera list as sent, and what it was built from."""
+
+    settings: Any
+    rows: tuple[CameraRow, ...]
+    flags: tuple[tuple[bool, str], ...]
+    body: bytes
+
+
+@dataclass
+class _Kept:
+    """The register as read at a database version, and the lists sent from it."""
+
+    rows: Kept[tuple[CameraRow, ...]] = field(default_factory=lambda: Kept(entries=1))
+    lists: Kept[_Listing] = field(default_factory=lambda: Kept(entries=64, size=32 << 20))
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, _Kept] = weakref.WeakKeyDictionary()
+
+
+def _kept(hub: Any) -> _Kept:
+    found = _KEPT.get(hub)
+    if found is None:
+        found = _KEPT[hub] = _Kept()
+    return found
+
+
+async def _register(hub: Any, version: Version | None) -> tuple[CameraRow, ...]:
+    """Every row of the register, read once per database version."""
+    kept = _kept(hub).rows
+    rows = kept.get("rows", version) if version is not None else None
+    if rows is None:
+        rows = tuple(await hub.store.list_cameras())
+        if version is not None:
+            kept.put("rows", version, rows)
+    return rows
+
+
+def _flags(hub: Any, rows: tuple[CameraRow, ...]) -> tuple[tuple[bool, str], ...]:
+    """Whether each camera may record now (the camera manager's memory, not the store)."""
+    may_record = hub.cameras.may_record
+    return tuple([may_record(r.id) for r in rows])
+
+
+def _json_bytes(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 def _in_scope(hub: Any, request: web.Request, row: Any) -> bool:
@@ -195,10 +263,12 @@ def _in_scope(hub: Any, request: web.Request, row: Any) -> bool:
 async def get_camera(request: web.Request) -> web.Response:
     """One camera, with its state and whether it may record."""
     hub = hub_of(request)
-    row = await hub.store.get_camera(_camera_id(request))
+    camera_id = _camera_id(request)
+    version = await request_version(request, hub.store)
+    row = next((r for r in await _register(hub, version) if r.id == camera_id), None)
     if row is None:
         raise json_error("no such camera", web.HTTPNotFound)
-    return web.json_response(_describe(hub, row))
+    return web.json_response(_describe(row, hub.cameras.may_record(row.id)))
 
 
 @routes.get("/api/discovery")
@@ -302,7 +372,7 @@ async def adopt(request: web.Request) -> web.Response:
         raise json_error(str(err), web.HTTPUnprocessableEntity) from None
     await ended(request, "camera.adopt", camera_id)
     row = await hub.store.get_camera(camera_id)
-    return web.json_response(_describe(hub, row), status=201)
+    return web.json_response(_describe(row, hub.cameras.may_record(camera_id)), status=201)
 
 
 #: The PTZ moves of the web API's cameras; their pending stops end with the app.

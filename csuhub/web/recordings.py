@@ -9,22 +9,33 @@ the bytes sent). Files are served only from the storage root.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import tempfile
 import time
+import weakref
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from csuhub.masks.apply import MaskingFailed, MaskingTimeout, export_cut_args, masked_frame
 from csuhub.masks.policy import picture_plan
 from csuhub.recording.concat import concat_list
-from csuhub.recording.continuity import continuity, known_camera, recorder_of
+from csuhub.recording.continuity import (
+    RecorderNow,
+    continuity,
+    known_camera,
+    open_segment,
+    recorder_of,
+)
 from csuhub.recording.layout import OutsideRoot, resolve_segment
 from csuhub.timeutil import TimeError, parse_time
 from csuhub.web.auditing import ended, entry, started, stated_reason
 from csuhub.web.auth import require_visible
+from csuhub.web.cache import Kept, request_version
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
     DISCONNECTS,
@@ -100,10 +111,15 @@ async def timeline(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request)
+    recorder = recorder_of(hub, camera)
+    key = ("timeline", camera, start, end)
+    version = await _closed_version(request, recorder, end)
+    if version is not None and (body := _kept(hub).get(key, version)) is not None:
+        return _json_bytes(body)
     await _known(request, camera)
     segments = await hub.store.segments(camera, start, end, limit=20_000)
-    report = await continuity(hub.store, camera, start, end, recorder=recorder_of(hub, camera))
-    return web.json_response(
+    report = await continuity(hub.store, camera, start, end, recorder=recorder)
+    body = json.dumps(
         {
             "camera_id": camera,
             "from": start,
@@ -115,7 +131,10 @@ async def timeline(request: web.Request) -> web.Response:
             "in_progress_s": report["in_progress_s"],
             "future_s": report["future_s"],
         }
-    )
+    ).encode()
+    if version is not None:
+        _kept(hub).put(key, version, body, len(body))
+    return _json_bytes(body)
 
 
 @routes.get("/api/recordings/{camera_id}/gaps")
@@ -131,10 +150,45 @@ async def gaps(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera = _camera(request)
     start, end = _range(request, 86400.0)
+    recorder = recorder_of(hub, camera)
+    key = ("gaps", camera, start, end)
+    version = await _closed_version(request, recorder, end)
+    if version is not None and (body := _kept(hub).get(key, version)) is not None:
+        report = json.loads(body)  # "now" is the request's; nothing else depends on it
+        report["now"] = time.time()
+        return web.json_response(report)
     await _known(request, camera)
-    return web.json_response(
-        await continuity(hub.store, camera, start, end, recorder=recorder_of(hub, camera))
-    )
+    report = await continuity(hub.store, camera, start, end, recorder=recorder)
+    if version is not None:
+        body = json.dumps(report).encode()
+        _kept(hub).put(key, version, body, len(body))
+    return web.json_response(report)
+
+
+#: Closed ranges' timelines and continuity reports as sent, by hub.
+_KEPT: weakref.WeakKeyDictionary[Any, Kept[bytes]] = weakref.WeakKeyDictionary()
+
+
+def _kept(hub: Any) -> Kept[bytes]:
+    found = _KEPT.get(hub)
+    if found is None:
+        found = _KEPT[hub] = Kept(entries=256, size=64 << 20)
+    return found
+
+
+async def _closed_version(request: web.Request, recorder: RecorderNow, end: float) -> Any:
+    """The database version the answer for a range ending at ``end`` is kept
+    under, or None when the range reaches the present: there the answer moves
+    with the clock (future time, the open segment of a running recorder)."""
+    now = time.time()
+    live = open_segment(now, None, replace(recorder, running=True))
+    if end > now or (live is not None and end > live[0]):
+        return None
+    return await request_version(request, hub_of(request).store)
+
+
+def _json_bytes(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def _known(request: web.Request, camera: str) -> None:
