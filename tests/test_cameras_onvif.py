@@ -292,7 +292,8 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
                     ({"action": "spin"}, "action"),
                 ):
                     kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
-                    async with session.post(ptz_url, headers=operator, **kwargs) as r:
+                    sent = {**operator, "Content-Type": "application/json"}
+                    async with session.post(ptz_url, headers=sent, **kwargs) as r:
                         answer = await r.json()
                         assert r.status == 400, (body, answer)
                         if field:
@@ -350,6 +351,10 @@ def test_hub_discovers_adopts_and_follows_health(lab: dict[str, Any], tmp_path: 
             await wait_state(hub, secured.id, "online", timeout=30)
             trail = [r.action for r in await hub.store.audit_records(target=secured.id)]
             assert {"camera.adopt", "camera.snapshot", "camera.ptz"} <= set(trail)
+            adopted = await hub.store.audit_trail.entries(action="camera.adopt", target=secured.id)
+            # on record before the register changed, then concluded
+            assert [e["outcome"] for e in adopted] == ["started", "ok"]
+            assert adopted[1]["ref"] == adopted[0]["id"] and adopted[0]["role"] == "admin"
         finally:
             await hub.stop()
 

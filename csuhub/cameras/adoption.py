@@ -26,6 +26,7 @@ from csuhub.cameras.model import (
 from csuhub.config import validators as cv
 from csuhub.events import CameraDiscovered
 from csuhub.protocols import DiscoveredCamera
+from csuhub.security.context import acting
 
 if TYPE_CHECKING:
     from csuhub.cameras.manager import CameraManager
@@ -134,6 +135,19 @@ async def record_adoption(
             )
         options = {**row.info.get("driver_options", {}), **data["options"]}
         auth = data["authorization"]
+        # on record before the register changes (a crash between leaves the intent)
+        who = acting(actor)
+        started = await hub.store.audit_event(
+            who,
+            "camera.adopt",
+            camera_id,
+            reason=data["reason"],
+            outcome="started",
+            authorization=auth["reference"],
+            expires=str(auth["expires"]),
+            district=data["location"]["district"],
+            driver=driver,
+        )
         await hub.store.upsert_camera(
             camera_id,
             name=data.get("name") or row.name,
@@ -147,15 +161,8 @@ async def record_adoption(
             adopted_at=time.time(),
             adopted_by=actor,
         )
-        await hub.store.audit(
-            actor,
-            "camera.adopt",
-            camera_id,
-            authorization=auth["reference"],
-            expires=str(auth["expires"]),
-            district=data["location"]["district"],
-            driver=driver,
-            reason=data["reason"],
+        await hub.store.audit_event(
+            who, "camera.adopt", camera_id, reason=data["reason"], ref=started
         )
         await cameras.set_state(camera_id, ADOPTED, f"adopted by {actor}")
 

@@ -38,6 +38,7 @@ from csuhub.config.components import camera_driver_options
 from csuhub.config.diff import KeyedDiff
 from csuhub.events import CameraAuthorizationChanged, CameraDiscovered, CameraStateChanged
 from csuhub.protocols import CameraDriver
+from csuhub.security.context import acting
 
 if TYPE_CHECKING:
     from csuhub.services import HubServices
@@ -287,13 +288,23 @@ class CameraManager:
             raise AdoptionError(f"no camera {camera_id!r}")
         if row.origin == "config" and row.state != REMOVED:
             raise AdoptionError(f"{camera_id} is declared in the site file; remove it there")
+        # on record before the register changes (a crash between leaves the intent)
+        who = acting(actor)
+        started = await self.hub.store.audit_event(
+            who,
+            "camera.forget",
+            camera_id,
+            reason=reason or None,
+            outcome="started",
+            authorization=row.authorization_ref,
+        )
         await self._stop_driver(camera_id)
         self.entries.pop(camera_id, None)
         await self.hub.store.delete_camera(camera_id)
         self.states.pop(camera_id, None)
         self.authorization.pop(camera_id, None)
-        await self.hub.store.audit(
-            actor, "camera.forget", camera_id, reason=reason, authorization=row.authorization_ref
+        await self.hub.store.audit_event(
+            who, "camera.forget", camera_id, reason=reason or None, ref=started
         )
 
     def summary(self) -> dict[str, str]:
