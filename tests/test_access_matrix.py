@@ -105,3 +105,14 @@ async def test_the_auditor_reaches_no_video_route(hub_factory: Any, role: str) -
                     "export.create",
                 }, route.path
                 assert route.declaration.access.permission not in ROLES[role]
+
+
+def test_district_and_group_scopes_ignore_case_camera_ids_do_not() -> None:
+    from csuhub.security.permissions import CameraScope
+
+    scope = CameraScope.of(["district:centre", "group:Parcs", "camera:Cam-1"])
+    assert scope.allows("x", "Centre") and scope.allows("x", "CENTRE")
+    assert scope.allows("x", None, ["parcs"])
+    assert scope.allows("Cam-1") and not scope.allows("cam-1")
+    assert not scope.allows("x", "Vauban", ["gares"])
+    assert not CameraScope().allows("x", "Centre")  # empty: nothing

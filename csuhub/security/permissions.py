@@ -133,13 +133,22 @@ class CameraScope:
     def allows(
         self, camera_id: str, district: str | None = None, groups: Iterable[str] = ()
     ) -> bool:
+        """District and group names compare without case (``district:centre``
+        is the site file's ``Centre``): people type them; camera ids are exact."""
         if "*" in self.selectors:
             return True
         if f"camera:{camera_id}" in self.selectors or camera_id in self.wall_cameras:
             return True
-        if district is not None and f"district:{district}" in self.selectors:
+        folded = self._folded
+        if district is not None and f"district:{district.casefold()}" in folded:
             return True
-        return any(f"group:{g}" in self.selectors for g in groups)
+        return any(f"group:{g.casefold()}" in folded for g in groups)
+
+    @property
+    def _folded(self) -> frozenset[str]:
+        return frozenset(
+            s.casefold() for s in self.selectors if s.startswith(("district:", "group:"))
+        )
 
     def allows_config(self, camera: Any) -> bool:
         """A camera config (anything with ``id``, ``district``, ``groups``)."""
