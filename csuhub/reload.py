@@ -24,6 +24,7 @@ from csuhub.config.diff import diff_config
 from csuhub.config.nodes import Secret, YamlError
 from csuhub.config.secrets import load_secrets
 from csuhub.events import ConfigReloaded, ConfigReloadFailed
+from csuhub.masks.policy import remember_site_masks
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -100,6 +101,7 @@ class Reloader:
             # a shorter period or a removed camera takes effect at once
             hub.retention.configure(built=retention)
             hub.retention.wake()
+        await remember_site_masks(hub)  # for commands run without the site file
         await hub.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
         hub.bus.fire(
             ConfigReloaded(

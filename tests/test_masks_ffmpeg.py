@@ -409,8 +409,24 @@ async def test_playback_is_masked_and_raw_segments_of_a_masked_camera_refused(
                 params={"reason": "PV 9"},
             ) as resp:
                 assert resp.status == 200
+            # a picture lift unmasks pictures, never played footage or raw files (H2)
+            lift = await picture_lift(web_hub, "cam-a")
+            assert (await picture_plan(web_hub, "cam-a")).apply == ()
+            async with http.get(
+                f"{web_hub.web.url}/api/recordings/cam-a/play.mp4", params=query
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                under_lift = gray_frames(await resp.read())
+            for frame in under_lift:
+                assert_masked(frame, INSIDE_SITE)
+            async with http.get(
+                f"{web_hub.web.url}/api/segments/{segments['cam-a']}.mp4",
+                params={"reason": "PV 9"},
+            ) as resp:
+                assert resp.status == 409
         views = await web_hub.store.audit_trail.entries(action="recording.view")
-        first = json.loads(views[0]["details"])
-        assert views[0]["outcome"] == "started" and first["masked"] is True
+        started = [json.loads(v["details"]) for v in views if v["outcome"] == "started"]
+        assert started[0]["masked"] is True  # cam-a, then cam-b (unmasked), then cam-a
+        assert started[-1]["masked"] is True and "lift" not in started[-1], lift
     finally:
         await web_hub.stop()

@@ -10,12 +10,15 @@ within an hour lapses.
 
 What a lift unmasks: a lift naming a requisition unmasks that requisition's
 exports of the camera, and nothing else; a lift naming none unmasks the
-camera's snapshots and timeline frames (and, with issue 14, its live view).
+camera's snapshots and timeline frames (and, with issue 14, its live view),
+never its playback or raw segment files (``csuhub.masks.policy``). It
+unmasks them for everyone allowed that use of the camera, not only for its
+requester.
 
 Expiry, two ways: every use looks only at lifts whose end is still ahead (a
 lift past its time unmasks nothing, whatever its row says), and expires the
-overdue ones first; a sweep (:func:`expiry_sweeper`, run by the web
-application while it serves) expires them within ``SWEEP_INTERVAL`` even when
+overdue ones first; a sweep (:func:`expiry_sweeper`, run with the hub by
+``csuhub.security.lifespan``) expires them within ``SWEEP_INTERVAL`` even when
 nothing looks. Each expiry is audited once, by the hub (the conditional
 update makes a second expiry of the same lift impossible). Every step's audit
 entry is written in the step's own transaction; refused attempts (a

@@ -1,11 +1,21 @@
 """Which masks a picture leaving the hub gets: the camera's effective masks,
-unless a lift is in force.
+unless a lift is in force for that kind of use.
 
 A camera's effective masks are those its site-file entry declares plus those
 drawn through the API (the store), both always: the API cannot remove a mask
 the site file declares. The answer is a :class:`MaskPlan`, the one object the
-export, the frame and snapshot handlers and (issue 14) the live transcode
-consult, so they cannot disagree about whether a picture is masked.
+export, the playback, the frame and snapshot handlers and (issue 14) the live
+transcode consult, so they cannot disagree about whether a picture is masked.
+Three plans, one per use: :func:`picture_plan` (a snapshot, a timeline frame:
+a lift naming no requisition unmasks them), :func:`playback_plan` (played
+footage and raw segment files: no lift unmasks them, since a lift carries no
+footage window and would open the camera's whole history) and
+:func:`export_plan` (a lift naming the export's requisition unmasks it).
+
+Fail closed: a command run without the site file reads the site masks the hub
+recorded (:func:`remember_site_masks`, at start and after each reload); when
+none were ever recorded it refuses (:class:`MasksUnknown`) rather than
+treating the camera as unmasked.
 """
 
 from __future__ import annotations
@@ -15,10 +25,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from csuhub.masks import lifts
+from csuhub.masks.apply import MaskingFailed
 from csuhub.masks.ffmpeg import EXPORT_ENCODER, MASK_COLOUR, filter_graph
 from csuhub.masks.model import Mask, site_masks
+from csuhub.security.context import acting
 
 if TYPE_CHECKING:
+    from csuhub.security.permissions import Principal
     from csuhub.services import HubServices
     from csuhub.store import Store
 
@@ -77,6 +90,11 @@ async def drawn_masks(store: Store, camera_id: str) -> list[Mask]:
 SITE_META = "privacy_masks.site"
 
 
+class MasksUnknown(MaskingFailed):
+    """Run without the site file on a data directory where no hub ever recorded
+    the site file's masks: which cameras are masked is unknown."""
+
+
 def _declared(hub: HubServices) -> dict[str, list[dict[str, Any]]]:
     return {
         camera.id: [m.as_dict() for m in site_masks([camera], camera.id)]
@@ -88,7 +106,9 @@ def _declared(hub: HubServices) -> dict[str, list[dict[str, Any]]]:
 async def remember_site_masks(hub: HubServices) -> None:
     """Record the site file's masks in the store (when they changed), so that a
     command given only the data directory (``csuhub export --data``) still
-    masks what the site file declares."""
+    masks what the site file declares. Called at hub start
+    (``csuhub.security.lifespan``), after each successful reload
+    (``csuhub.reload``) and before each export made with the site file."""
     if hub.source == "<none>":
         return
     text = json.dumps(_declared(hub), sort_keys=True)
@@ -98,15 +118,21 @@ async def remember_site_masks(hub: HubServices) -> None:
 
 async def effective_masks(hub: HubServices, camera_id: str) -> tuple[Mask, ...]:
     """The site file's masks of the camera (as last recorded, for a hub made
-    without its site file), then the drawn ones."""
+    without its site file: ``MasksUnknown`` when none were ever recorded), then
+    the drawn ones."""
     if hub.source == "<none>":
-        recorded = json.loads(await hub.store.get_meta(SITE_META) or "{}")
+        text = await hub.store.get_meta(SITE_META)
+        if text is None:
+            raise MasksUnknown(
+                "the privacy masks are unknown (no hub has recorded its site file's masks "
+                "in this data directory): give -c SITE"
+            )
+        recorded = json.loads(text)
         declared = [
             Mask(m["name"], tuple((float(x), float(y)) for x, y in m["polygon"]), "site")
             for m in recorded.get(camera_id, [])
         ]
     else:
-        await remember_site_masks(hub)
         declared = site_masks(hub.config.settings.cameras, camera_id)
     return (*declared, *await drawn_masks(hub.store, camera_id))
 
@@ -119,13 +145,50 @@ async def picture_plan(hub: HubServices, camera_id: str) -> MaskPlan:
     return MaskPlan(camera_id, masks, lift)
 
 
+async def playback_plan(hub: HubServices, camera_id: str) -> MaskPlan:
+    """For played footage (``play.mp4``) and raw segment files: always masked.
+    A picture lift is approved for a moment's pictures; it names no footage
+    window, so honouring it here would open the camera's whole history to
+    everyone in scope while it runs."""
+    return MaskPlan(camera_id, await effective_masks(hub, camera_id))
+
+
 async def export_plan(
     hub: HubServices, camera_id: str, requisition_id: int | None = None
 ) -> MaskPlan:
     """For an evidence export: masked, unless the export is a requisition's and
-    a lift naming that requisition is in force on the camera."""
+    a lift naming that requisition is in force on the camera. Once the cut is
+    made, :func:`lift_held` says whether the lift still is."""
+    if hub.source != "<none>":
+        await remember_site_masks(hub)  # a CLI export with -c SITE keeps them current
     masks = await effective_masks(hub, camera_id)
     lift = None
     if masks and requisition_id is not None:
         lift = await lifts.in_force(hub.store, camera_id, requisition_id)
     return MaskPlan(camera_id, masks, lift)
+
+
+async def lift_held(
+    hub: HubServices, plan: MaskPlan, actor: str | Principal, *, now: float | None = None
+) -> bool:
+    """Whether the lift ``plan`` was made under is still in force, checked once
+    an unmasked cut is made and before it is kept: a lift ended or expired
+    during the cut did not cover all of it, so the caller discards the cut
+    (and the refusal is audited here). True for a plan under no lift."""
+    if plan.lift is None:
+        return True
+    lift_id = plan.lift["id"]
+    requisition_id = plan.lift.get("requisition_id")
+    current = await lifts.in_force(hub.store, plan.camera_id, requisition_id, now=now)
+    if current is not None and current["id"] == lift_id:
+        return True
+    await hub.store.audit_event(
+        acting(actor),
+        "recording.export",
+        plan.camera_id,
+        outcome="refused",
+        lift=lift_id,
+        requisition=requisition_id,
+        why="the mask lift ended during the export: the unmasked cut is discarded",
+    )
+    return False

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from csuhub.masks.apply import MaskingFailed, MaskingTimeout, export_cut_args, masked_frame
-from csuhub.masks.policy import picture_plan
+from csuhub.masks.policy import picture_plan, playback_plan
 from csuhub.recording.concat import concat_list
 from csuhub.recording.continuity import (
     RecorderNow,
@@ -229,12 +229,9 @@ async def play(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if request.method == "HEAD":  # the headers of what GET would send; no ffmpeg, no view
         return web.Response(headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
-    plan = await picture_plan(hub, camera)  # privacy masks, unless a lift is in force
-    lift = plan.lift["id"] if plan.lift else None
+    plan = await playback_plan(hub, camera)  # privacy masks; no lift unmasks played footage
     # before any byte: the playback, its range and its reason (a crash cannot erase it)
-    await started(
-        request, "recording.view", camera, start=start, end=end, masked=bool(plan.apply), lift=lift
-    )
+    await started(request, "recording.view", camera, start=start, end=end, masked=bool(plan.apply))
     ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
     # the list goes in a file: read from a pipe, its entries would be taken as pipe: URLs;
     # the mask image, if any, beside it in a private folder
@@ -378,11 +375,10 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
         raise json_error("segment outside the storage root", web.HTTPForbidden) from None
     if not path.exists():
         raise json_error("the segment's file is missing", web.HTTPGone)
-    plan = await picture_plan(hub, seg.camera_id)
-    if plan.apply:  # the file as stored is unmasked: a masked camera plays through play.mp4
+    plan = await playback_plan(hub, seg.camera_id)
+    if plan.masks:  # the file as stored is unmasked, and no lift opens it: use play.mp4
         raise json_error(
-            "this camera has privacy masks: play its footage through play.mp4, which applies "
-            "them (or through an approved mask lift)",
+            "this camera has privacy masks: play its footage through play.mp4, which applies them",
             web.HTTPConflict,
         )
     await entry(
