@@ -13,6 +13,7 @@ from csuhub.requisitions.model import (
     STATUSES,
     RequisitionConflict,
     RequisitionError,
+    UnknownCamera,
 )
 from csuhub.requisitions.receipt import render_receipt
 from csuhub.requisitions.workflow import Requisitions
@@ -24,5 +25,6 @@ __all__ = [
     "RequisitionConflict",
     "RequisitionError",
     "Requisitions",
+    "UnknownCamera",
     "render_receipt",
 ]

@@ -27,6 +27,11 @@ class RequisitionConflict(RequisitionError):
     """The request is valid but clashes with the register (a reference already used)."""
 
 
+class UnknownCamera(RequisitionError):
+    """A camera the register does not know, or one outside the caller's scope: the
+    same error, so that a scoped caller cannot tell the two apart."""
+
+
 def _epoch(value: float) -> float:
     """A time the register can print (1970..9999); 1e15 was stored, then failed every listing."""
     try:

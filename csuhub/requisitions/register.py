@@ -38,8 +38,9 @@ COLUMNS = (
 )
 
 
-async def register_csv(hub: HubServices) -> str:
-    """The whole register, times in the hub's time zone."""
+async def register_csv(hub: HubServices, requisitions: list[dict[str, Any]] | None = None) -> str:
+    """The register of ``requisitions`` (rows of ``store.requisitions.list``; by
+    default, all), times in the hub's time zone."""
     store = hub.store.requisitions
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -48,7 +49,7 @@ async def register_csv(hub: HubServices) -> str:
     extractions: dict[int, list[dict[str, Any]]] = {}
     for row in await store.extractions():
         extractions.setdefault(row["requisition_id"], []).append(row)
-    for req in await store.list():
+    for req in await store.list() if requisitions is None else requisitions:
         base = [
             req["id"],
             req["reference"],

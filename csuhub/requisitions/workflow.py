@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +28,14 @@ from csuhub.requisitions.model import (
     OUTCOMES,
     RequisitionConflict,
     RequisitionError,
+    UnknownCamera,
 )
 from csuhub.requisitions.receipt import render_receipt
 from csuhub.requisitions.register import register_csv
 from csuhub.requisitions.scope import requisition_scope
+from csuhub.requisitions.story import Story
 from csuhub.security.context import acting
 from csuhub.security.permissions import Principal
-from csuhub.store.audited import Entry
 from csuhub.store.requisitions import DuplicateReference
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from csuhub.services import HubServices
 
 Progress = Callable[[str, float], None]
+#: the caller's camera scope: may it see this camera?
+Visible = Callable[[str], Awaitable[bool]]
 
 
 class Requisitions:
@@ -61,31 +64,54 @@ class Requisitions:
         """Per camera, exactly which ranges exist (and are held) and which do not, and why."""
         return await requisition_scope(self.hub, cameras, start, end)
 
-    async def create(self, payload: dict[str, Any], actor: str | Principal) -> dict[str, Any]:
+    async def create(
+        self,
+        payload: dict[str, Any],
+        actor: str | Principal,
+        visible: Visible | None = None,
+    ) -> dict[str, Any]:
+        """Register the requisition and hold its footage. ``visible`` is the
+        caller's camera scope: a camera outside it is refused as unknown."""
         who = acting(actor)
+        reason = payload.get("reason")
+        story = Story(self.hub.store, who, "requisition.create", None, _text(reason, 2000))
+        async with story.told():
+            return await self._create(story, payload, visible)
+
+    async def _create(
+        self, story: Story, payload: dict[str, Any], visible: Visible | None
+    ) -> dict[str, Any]:
+        named = {"reference": _text(payload.get("reference"), 100)}
         try:
             fields = CREATE_SCHEMA(payload)
         except vol.MultipleInvalid as err:
-            raise RequisitionError(
+            raise await story.refuse(
                 "; ".join(
                     f"{'.'.join(str(p) for p in e.path) or 'requisition'}: {e.msg}"
                     for e in err.errors
-                )
+                ),
+                **named,
             ) from None
         if fields["end"] <= fields["start"]:
-            raise RequisitionError("the end of the range must be after its start")
+            raise await story.refuse("the end of the range must be after its start", **named)
         if fields["end"] - fields["start"] > MAX_RANGE:
-            raise RequisitionError("a requisition covers at most 31 days; register several")
+            raise await story.refuse(
+                "a requisition covers at most 31 days; register several", **named
+            )
+        fields["cameras"] = list(dict.fromkeys(fields["cameras"]))
+        hidden = [c for c in fields["cameras"] if visible is not None and not await visible(c)]
         known = {row.id for row in await self.hub.store.list_cameras()}
         known |= set(await self.hub.store.recorded_cameras())
-        unknown = [c for c in fields["cameras"] if c not in known]
+        unknown = [c for c in fields["cameras"] if c not in known or c in hidden]
         if unknown:
-            raise RequisitionError(f"unknown camera(s): {', '.join(unknown)}")
-        fields["cameras"] = list(dict.fromkeys(fields["cameras"]))
-        entry = Entry(
-            who,
-            "requisition.create",
-            None,
+            # out of scope and unknown read the same to the caller; the audit tells them apart
+            raise await story.refuse(
+                f"unknown camera(s): {', '.join(unknown)}",
+                UnknownCamera,
+                **named,
+                out_of_scope=hidden,
+            )
+        entry = story.entry(
             {
                 "reference": fields["reference"],
                 "service": fields["service"],
@@ -93,24 +119,17 @@ class Requisitions:
                 "legal_frame": fields["legal_frame"],
                 "cameras": fields["cameras"],
                 "range": [fields["start"], fields["end"]],
-            },
-            reason=fields["reason"],
+            }
         )
         try:
-            req_id, held = await self.store.create(fields, who.name, entry)
+            req_id, held = await self.store.create(fields, story.who.name, entry)
         except DuplicateReference:
-            await self.hub.store.audit_event(
-                who,
-                "requisition.create",
-                None,
-                reason=fields["reason"],
-                outcome="refused",
-                reference=fields["reference"],
-                why="duplicate reference",
-            )
-            raise RequisitionConflict(
-                f"a requisition with reference {fields['reference']!r} is already registered"
+            raise await story.refuse(
+                f"a requisition with reference {fields['reference']!r} is already registered",
+                RequisitionConflict,
+                **named,
             ) from None
+        story.done()
         scope = await self.scope(fields["cameras"], fields["start"], fields["end"])
         for camera_id, entry_scope in scope.items():
             entry_scope["held_segments"] = held[camera_id]["segments"]
@@ -150,48 +169,31 @@ class Requisitions:
 
         Audited when it starts (a crash mid-export leaves that entry), then with
         the status change that ends it, or as failed."""
-        who = acting(actor)
-        actor = who.name
-        req = await self.get(req_id)
-        target_ref = f"requisition:{req_id}"
-        if req["status"] not in ("held", "exported", "delivered"):
-            await self.hub.store.audit_event(
-                who, "requisition.export", target_ref, outcome="refused", status=req["status"]
+        story = Story(self.hub.store, acting(actor), "requisition.export", f"requisition:{req_id}")
+        async with story.told():
+            req = await self._get(story, req_id)
+            story.reason = req["reason"]
+            if req["status"] not in ("held", "exported", "delivered"):
+                raise await story.refuse(
+                    f"requisition {req_id} is {req['status']}: nothing to export",
+                    status=req["status"],
+                )
+            await story.start(
+                reference=req["reference"],
+                cameras=req["cameras"],
+                range=[req["start"], req["end"]],
             )
-            raise RequisitionError(f"requisition {req_id} is {req['status']}: nothing to export")
-        started = await self.hub.store.audit_event(
-            who,
-            "requisition.export",
-            target_ref,
-            reason=req["reason"],
-            outcome="started",
-            reference=req["reference"],
-            cameras=req["cameras"],
-            range=[req["start"], req["end"]],
-        )
-        try:
-            return await self._export(req, who, started, output_dir, progress)
-        except BaseException as err:
-            await self.hub.store.audit_event(
-                who,
-                "requisition.export",
-                target_ref,
-                outcome="failed",
-                ref=started,
-                error=str(err)[:300] or type(err).__name__,
-            )
-            raise
+            return await self._export(req, story, output_dir, progress)
 
     async def _export(
         self,
         req: dict[str, Any],
-        who: Principal,
-        started: int,
+        story: Story,
         output_dir: Path | None,
         progress: Progress | None,
     ) -> dict[str, Any]:
         req_id = req["id"]
-        actor = who.name
+        actor = story.who.name
         folder = output_dir or self.export_dir(req_id)
         folder.mkdir(parents=True, exist_ok=True)
         report = progress or (lambda stage, fraction: None)
@@ -288,20 +290,18 @@ class Requisitions:
             json.dumps({**req, "files": files, "skipped": skipped}, indent=2, default=str),
             encoding="utf-8",
         )
-        entry = Entry(
-            who,
-            "requisition.export",
-            f"requisition:{req_id}",
+        entry = story.entry(
             {
                 "reference": req["reference"],
                 "files": [{k: f[k] for k in ("file", "sha256", "size")} for f in files],
                 "skipped": skipped,
-            },
-            ref=started,
+            }
         )
-        await self.store.transition(
+        if not await self.store.transition(
             req_id, ("held", "exported", "delivered"), "exported", entry=entry
-        )
+        ):
+            raise RequisitionError(f"requisition {req_id} was closed during its export")
+        story.done()
         self._changed(req_id, req["reference"], "exported")
         report("done", 1.0)
         return {
@@ -315,45 +315,51 @@ class Requisitions:
         return self.hub.data_dir / "exports" / "requisitions" / str(req_id)
 
     async def deliver(self, req_id: int, actor: str | Principal, to: str) -> dict[str, Any]:
-        who = acting(actor)
-        if not to.strip():
-            raise RequisitionError("say to whom the package was handed over")
-        req = await self.get(req_id)
-        params = {"reference": req["reference"], "to": to.strip()}
-        entry = Entry(who, "requisition.deliver", f"requisition:{req_id}", params)
-        if not await self.store.transition(
-            req_id, ("exported",), "delivered", entry=entry, delivered_to=to.strip()
-        ):
-            await self.hub.store.audit_event(
-                who, "requisition.deliver", entry.target, outcome="refused", status=req["status"]
-            )
-            raise RequisitionError(
-                f"requisition {req_id} is {req['status']}: only an exported one is delivered"
-            )
+        story = Story(self.hub.store, acting(actor), "requisition.deliver", f"requisition:{req_id}")
+        async with story.told():
+            if not to.strip():
+                raise await story.refuse("say to whom the package was handed over")
+            req = await self._get(story, req_id)
+            params = {"reference": req["reference"], "to": to.strip()}
+            if not await self.store.transition(
+                req_id,
+                ("exported",),
+                "delivered",
+                entry=story.entry(params),
+                delivered_to=to.strip(),
+            ):
+                raise await story.refuse(
+                    f"requisition {req_id} is {req['status']}: only an exported one is delivered",
+                    status=req["status"],
+                )
+            story.done()
         self._changed(req_id, req["reference"], "delivered")
         return await self.get(req_id)
 
     async def close(self, req_id: int, actor: str | Principal, outcome: str) -> dict[str, Any]:
         who = acting(actor)
-        actor = who.name
-        if outcome not in OUTCOMES:
-            raise RequisitionError(f"outcome must be one of {', '.join(OUTCOMES)}")
-        req = await self.get(req_id)
         target = f"requisition:{req_id}"
-        params = {"reference": req["reference"], "outcome": outcome}
-        if not await self.store.transition(
-            req_id,
-            ("requested", "held", "exported", "delivered"),
-            "closed",
-            entry=Entry(who, "requisition.close", target, params),
-            outcome=outcome,
-            closed_at=time.time(),
-        ):
-            await self.hub.store.audit_event(
-                who, "requisition.close", target, outcome="refused", status=req["status"]
-            )
-            raise RequisitionError(f"requisition {req_id} is already closed")
-        released = await self.hub.store.retention.release("requisition", str(req_id), actor)
+        story = Story(self.hub.store, who, "requisition.close", target)
+        async with story.told():
+            if outcome not in OUTCOMES:
+                raise await story.refuse(
+                    f"outcome must be one of {', '.join(OUTCOMES)}", asked=_text(outcome, 40)
+                )
+            req = await self._get(story, req_id)
+            params = {"reference": req["reference"], "outcome": outcome}
+            if not await self.store.transition(
+                req_id,
+                ("requested", "held", "exported", "delivered"),
+                "closed",
+                entry=story.entry(params),
+                outcome=outcome,
+                closed_at=time.time(),
+            ):
+                raise await story.refuse(
+                    f"requisition {req_id} is already closed", status=req["status"]
+                )
+            story.done()
+        released = await self.hub.store.retention.release("requisition", str(req_id), who.name)
         # what the release hands back to retention, and what is already past its age
         ctx = await self.retention.context()
         past_age = {}
@@ -378,9 +384,17 @@ class Requisitions:
         result["released"] = {**released, "past_age_segments": past_age}
         return result
 
-    async def register_csv(self) -> str:
+    async def _get(self, story: Story, req_id: int) -> dict[str, Any]:
+        """The requisition a step is on (as :meth:`get`); none is a refusal of the step."""
+        found = await self.store.get(req_id)
+        if found is None:
+            raise await story.refuse(f"no requisition {req_id}")
+        found["extractions"] = await self.store.extractions(req_id)
+        return found
+
+    async def register_csv(self, requisitions: list[dict[str, Any]] | None = None) -> str:
         """The register of requisitions and extractions (see ``register.py``)."""
-        return await register_csv(self.hub)
+        return await register_csv(self.hub, requisitions)
 
     def _changed(self, req_id: int, reference: str, status: str) -> None:
         self.hub.bus.fire(
@@ -399,6 +413,11 @@ def _reserve(folder: Path, stem: str) -> Path:
         except FileExistsError:
             continue
     raise RequisitionError(f"no free file name for {stem} in {folder}")
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """A field of a refused request as the audit keeps it: text, bounded."""
+    return (value.strip()[:limit] or None) if isinstance(value, str) else None
 
 
 def _safe(reference: str) -> str:

@@ -28,7 +28,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: the id of the entry the request's action started with
 STARTED_KEY: web.RequestKey[int] = web.RequestKey("audit_started", int)
-#: set once the handler wrote the action's ending itself
+#: set once the handler wrote the action's ending itself, or handed the
+#: action to a layer that audits it (:func:`audited_below`)
 ENDED_KEY: web.RequestKey[bool] = web.RequestKey("audit_ended", bool)
 #: the stated reason, once the handler has read and checked it
 REASON_KEY: web.RequestKey[str] = web.RequestKey("audit_reason", str)
@@ -82,6 +83,13 @@ async def ended(
     return await entry(
         request, action, target, outcome=outcome, ref=request.get(STARTED_KEY), **params
     )
+
+
+def audited_below(request: web.Request) -> None:
+    """From here on the layer below (the requisition workflow) audits the action,
+    every outcome of it: this request writes nothing more, so that one action is
+    one story in the audit, not two."""
+    request[ENDED_KEY] = True
 
 
 def _message(err: BaseException) -> str:

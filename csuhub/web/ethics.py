@@ -1,9 +1,13 @@
 """The ethics committee's routes: the figures, and the audit searched or exported.
 
-Both need ``audit.read`` (the auditor role: numbers and the trail, never an
+All need ``audit.read`` (the auditor role: numbers and the trail, never an
 image). Query parameters are parsed strictly: an unknown, repeated or
 malformed parameter is a 400 naming it, never ignored, so a typo cannot
 silently widen or narrow what the committee is shown.
+
+Reading the trail is itself audited (``audit.search``, ``audit.export``, with
+the query): who read or downloaded which part of it is on record, as any
+other access to personal data. The figures, numbers only, are not.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from aiohttp import web
 from csuhub.audit.ethics import figures
 from csuhub.audit.export import write_csv
 from csuhub.timeutil import TimeError, parse_time
+from csuhub.web.auditing import ended, entry, started
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, json_error
 
@@ -174,6 +179,7 @@ async def ethics_summary(request: web.Request) -> web.Response:
 @endpoint(
     "audit.read",
     tags=("ethics",),
+    audited="audit.search",
     params=(
         time_param("from", "entries written at or after this time"),
         time_param("to", "entries written before this time"),
@@ -194,6 +200,15 @@ async def audit_search(request: web.Request) -> web.Response:
         query = parse_audit(request.query.items(), _tz(request))
     except QueryError as err:
         raise json_error(str(err)) from None
+    await entry(
+        request,
+        "audit.search",
+        None,
+        start=query.start,
+        end=query.end,
+        filters={"action": query.action, "actor": query.actor, "target": query.target},
+        limit=query.limit,
+    )
     entries = await hub_of(request).store.audit_trail.entries(
         query.start,
         query.end,
@@ -210,6 +225,7 @@ async def audit_search(request: web.Request) -> web.Response:
 @endpoint(
     "audit.read",
     tags=("ethics",),
+    audited="audit.export",
     params=(
         Param("from", TIME_TEXT, required=True, description="start of the period"),
         Param("to", TIME_TEXT, required=True, description="end of the period, excluded"),
@@ -222,6 +238,7 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
         start, end = parse_export(request.query.items(), _tz(request))
     except QueryError as err:
         raise json_error(str(err)) from None
+    await started(request, "audit.export", None, start=start, end=end)
     trail = hub_of(request).store.audit_trail
     response = web.StreamResponse(
         headers={
@@ -232,6 +249,7 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     after: int | None = None
     header = True
+    rows = 0
     while True:
         page = await trail.entries(start, end, after=after, limit=EXPORT_PAGE)
         buffer = io.StringIO()
@@ -239,8 +257,10 @@ async def audit_export(request: web.Request) -> web.StreamResponse:
         text = buffer.getvalue()
         await response.write((text if header else text.split("\n", 1)[1]).encode("utf-8"))
         header = False
+        rows += len(page)
         if len(page) < EXPORT_PAGE:
             break
         after = page[-1]["id"]
+    await ended(request, "audit.export", None, "ok", rows=rows)
     await response.write_eof()
     return response

@@ -2,11 +2,20 @@
 
 Least privilege, by permission: ``retention.read`` for the status and the
 destruction register (which carry no footage, so the ethics committee's
-auditor reads them), ``requisition.read`` for requisitions and their figures,
-``requisition.manage`` (the requisition officer's) to register, export, hand
-over and close one. Each step is audited at the web layer when it is asked
-(who, from where, with what), before the workflow runs it and audits the step
-itself; refused steps are audited too (``csuhub.web.auditing``).
+auditor reads them), ``requisition.read`` for requisitions, ``audit.read``
+for their figures, ``requisition.manage`` (the requisition officer's) to
+register, export, hand over and close one.
+
+Everything here is limited to the principal's camera scope: the status and
+the registers list only cameras in scope (a ``camera=`` outside it is a 404),
+and a requisition holding any camera outside it does not exist for the
+principal (404 everywhere, and absent from the lists), nor can one be
+registered over such a camera.
+
+A requisition step is audited once, by the workflow (``csuhub.requisitions.
+story``), from the moment this layer hands it over (``audited_below``);
+what this layer refuses before that (a bad body, a requisition out of scope)
+the middleware audits as refused (``csuhub.web.auditing``).
 """
 
 from __future__ import annotations
@@ -15,16 +24,21 @@ import csv
 import io
 import json
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
-from csuhub.requisitions import RequisitionConflict, RequisitionError
+from csuhub.requisitions import (
+    STATUSES,
+    RequisitionConflict,
+    RequisitionError,
+    UnknownCamera,
+)
 from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import TimeError, check_epoch, parse_time
-from csuhub.web.auditing import entry, started
-from csuhub.web.auth import USER_KEY
+from csuhub.web.auditing import audited_below, entry
+from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
     file_response,
@@ -91,6 +105,47 @@ _STEP_ANSWERS = {
 }
 
 
+Visible = Callable[[str], Awaitable[bool]]
+
+
+def _scope(request: web.Request) -> Visible:
+    """The principal's camera scope (``camera_visible``), each camera looked up
+    once per request: a list asks about the same cameras row after row."""
+    seen: dict[str, bool] = {}
+
+    async def visible(camera_id: str) -> bool:
+        if camera_id not in seen:
+            seen[camera_id] = await camera_visible(request, camera_id)
+        return seen[camera_id]
+
+    return visible
+
+
+async def _sees_all(visible: Visible, cameras: Iterable[str]) -> bool:
+    for camera_id in cameras:
+        if not await visible(camera_id):
+            return False
+    return True
+
+
+async def _camera_query(request: web.Request, visible: Visible) -> str | None:
+    """``?camera=``, a 404 (as for a camera that does not exist) outside the scope."""
+    camera = request.query.get("camera")
+    if camera is not None and not await visible(camera):
+        raise json_error(f"no camera {camera[:64]!r}", web.HTTPNotFound)
+    return camera
+
+
+async def _requisition(request: web.Request, visible: Visible | None = None) -> dict[str, Any]:
+    """The path's requisition; one holding a camera outside the principal's scope
+    is answered as one that does not exist."""
+    req_id = _id(request)
+    found = await hub_of(request).store.requisitions.get(req_id)
+    if found is None or not await _sees_all(visible or _scope(request), found["cameras"]):
+        raise json_error(f"no requisition {req_id}", web.HTTPNotFound)
+    return found
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
@@ -136,8 +191,18 @@ def _csv(text: str, name: str) -> web.Response:
     responses={200: json_answer("Policies, storage and the last sweeps")},
 )
 async def retention_status(request: web.Request) -> web.Response:
-    """Retention policies, storage use and the last sweeps."""
-    return _json(await hub_of(request).retention.status())
+    """Retention policies, storage use and the last sweeps: per camera, only
+    the cameras in scope (the disk and the sweeps' totals are the hub's)."""
+    status = await hub_of(request).retention.status()
+    visible = _scope(request)
+    for key in ("cameras", "holds"):
+        status[key] = [row for row in status[key] if await visible(row["camera_id"])]
+    status["alerts"] = [
+        alert
+        for alert in status["alerts"]
+        if alert.get("camera_id") is None or await visible(alert["camera_id"])
+    ]
+    return _json(status)
 
 
 @routes.get("/api/register/destructions")
@@ -156,10 +221,12 @@ async def retention_status(request: web.Request) -> web.Response:
 async def destructions(request: web.Request) -> web.Response:
     """The destruction register: what footage each sweep destroyed, and why."""
     hub = hub_of(request)
-    camera = request.query.get("camera")
+    visible = _scope(request)
+    camera = await _camera_query(request, visible)
     start = _when(hub, request.query["from"], "from") if "from" in request.query else None
     end = _when(hub, request.query["to"], "to") if "to" in request.query else None
-    rows = await hub.store.retention.destructions(camera, start, end)
+    found = await hub.store.retention.destructions(camera, start, end)
+    rows = [row for row in found if await visible(row["camera_id"])]
     if request.query.get("format") == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -179,8 +246,10 @@ async def destructions(request: web.Request) -> web.Response:
 )
 async def kept(request: web.Request) -> web.Response:
     """Expired footage a sweep kept because a retention_hold plugin vetoed or failed."""
-    camera = request.query.get("camera")
-    return _json({"kept": await hub_of(request).store.retention.kept(camera)})
+    visible = _scope(request)
+    camera = await _camera_query(request, visible)
+    found = await hub_of(request).store.retention.kept(camera)
+    return _json({"kept": [row for row in found if await visible(row["camera_id"])]})
 
 
 @routes.get("/api/requisitions")
@@ -190,21 +259,30 @@ async def kept(request: web.Request) -> web.Response:
     params=(
         Param(
             "status",
-            {"type": "string", "enum": ["requested", "held", "exported", "delivered", "closed"]},
+            {"type": "string", "enum": list(STATUSES)},
             description="only requisitions in this state",
         ),
         FORMAT,
     ),
-    responses={200: json_answer("The requisitions", _LIST)},
+    responses={200: json_answer("The requisitions", _LIST), 400: error("An unknown status")},
     also={200: _CSV},
 )
 async def list_requisitions(request: web.Request) -> web.Response:
-    """The requisitions, or the requisition register as CSV."""
+    """The requisitions, or the requisition register as CSV: those whose cameras
+    are all in the principal's scope."""
     hub = hub_of(request)
-    if request.query.get("format") == "csv":
-        return _csv(await hub.requisitions.register_csv(), "requisitions.csv")
     status = request.query.get("status")
-    return _json({"requisitions": await hub.store.requisitions.list(status)})
+    if status is not None and status not in STATUSES:
+        raise json_error(f"status: one of {', '.join(STATUSES)}")
+    visible = _scope(request)
+    shown = [
+        req
+        for req in await hub.store.requisitions.list(status)
+        if await _sees_all(visible, req["cameras"])
+    ]
+    if request.query.get("format") == "csv":
+        return _csv(await hub.requisitions.register_csv(shown), "requisitions.csv")
+    return _json({"requisitions": shown})
 
 
 @routes.get("/api/requisitions/stats")
@@ -227,6 +305,7 @@ async def requisition_stats(request: web.Request) -> web.Response:
     body_required=True,
     responses={
         201: json_answer("The requisition, registered, its footage held", REQUISITION),
+        404: error("A camera unknown, or outside the caller's scope"),
         409: error("A requisition with that reference exists"),
     },
 )
@@ -239,18 +318,11 @@ async def create_requisition(request: web.Request) -> web.Response:
         if field not in body:
             raise json_error(f"{field}: required")
         payload[key] = _when(hub, body[field], field)
-    cameras = body.get("cameras")
-    await started(
-        request,
-        "requisition.create",
-        str(body.get("reference"))[:100],
-        start=payload["start"],
-        end=payload["end"],
-        cameras=[str(c)[:64] for c in cameras[:50]] if isinstance(cameras, list) else None,
-        legal_frame=str(body.get("legal_frame"))[:40],
-    )
+    audited_below(request)
     try:
-        created = await hub.requisitions.create(payload, request[USER_KEY])
+        created = await hub.requisitions.create(payload, request[PRINCIPAL_KEY], _scope(request))
+    except UnknownCamera as err:
+        raise json_error(str(err), web.HTTPNotFound) from None
     except RequisitionConflict as err:
         raise json_error(str(err), web.HTTPConflict) from None
     except RequisitionError as err:
@@ -267,6 +339,7 @@ async def create_requisition(request: web.Request) -> web.Response:
 )
 async def get_requisition(request: web.Request) -> web.Response:
     """A requisition with its extractions."""
+    await _requisition(request)
     try:
         return _json(await hub_of(request).requisitions.get(_id(request)))
     except RequisitionError as err:
@@ -285,8 +358,9 @@ async def get_requisition(request: web.Request) -> web.Response:
 async def export_requisition(request: web.Request) -> web.Response:
     """Export the requisition's footage to an evidence package."""
     await no_body(request)
-    await started(request, "requisition.export", f"requisition:{_id(request)}")
-    return await _step(hub_of(request).requisitions.export(_id(request), request[USER_KEY]))
+    await _requisition(request)
+    audited_below(request)
+    return await _step(hub_of(request).requisitions.export(_id(request), request[PRINCIPAL_KEY]))
 
 
 @routes.get("/api/requisitions/{req_id}/files/{name}")
@@ -313,6 +387,7 @@ async def export_requisition(request: web.Request) -> web.Response:
 async def requisition_file(request: web.Request) -> web.StreamResponse:
     """A file of the requisition's export, with HTTP range support."""
     hub = hub_of(request)
+    await _requisition(request)
     name = path_name(request, "name", "file")
     folder = hub.requisitions.export_dir(_id(request)).resolve()
     path = (folder / name).resolve()
@@ -340,9 +415,10 @@ async def deliver_requisition(request: web.Request) -> web.Response:
     """Record to whom the exported package was handed over."""
     body = await json_body(request)
     to = str(body.get("to", ""))
+    await _requisition(request)
+    audited_below(request)
     requisitions = hub_of(request).requisitions
-    await started(request, "requisition.deliver", f"requisition:{_id(request)}", to=to[:200])
-    return await _step(requisitions.deliver(_id(request), request[USER_KEY], to))
+    return await _step(requisitions.deliver(_id(request), request[PRINCIPAL_KEY], to))
 
 
 @routes.post("/api/requisitions/{req_id}/close")
@@ -363,6 +439,7 @@ async def close_requisition(request: web.Request) -> web.Response:
     """Close the requisition with its outcome, releasing its holds."""
     body = await json_body(request)
     outcome = str(body.get("outcome", ""))
+    await _requisition(request)
+    audited_below(request)
     requisitions = hub_of(request).requisitions
-    await started(request, "requisition.close", f"requisition:{_id(request)}", result=outcome[:40])
-    return await _step(requisitions.close(_id(request), request[USER_KEY], outcome))
+    return await _step(requisitions.close(_id(request), request[PRINCIPAL_KEY], outcome))
