@@ -19,6 +19,7 @@ from csuhub.masks.model import MAX_MASKS, MAX_POINTS, MaskError, parse_masks, po
 from csuhub.masks.raster import coverage, mask_pgm
 from csuhub.security.permissions import ROLES, Principal, permissions_of
 from csuhub.store import Store
+from csuhub.web.validation import MAX_REASON
 
 # -- the parser ------------------------------------------------------------------
 
@@ -291,3 +292,92 @@ def test_parse_request_refuses_anything_else_with_a_lift_error(body: Any) -> Non
 def test_parse_request_refusals(body: dict[str, Any]) -> None:
     with pytest.raises(lifts.LiftError):
         lifts.parse_request(body)
+
+
+# -- who may decide (a person), and the decision's body --------------------------
+
+
+async def test_only_a_person_decides_a_lift_never_a_service_account(store: Store) -> None:
+    """A machine token holding the supervisor role (a CAD link) is not the
+    second pair of eyes: its approval is refused and audited; a person's,
+    whether signed in or through a token of their own account, is taken."""
+    alice = person("alice", "operator")
+    cad = Principal("cad-link", "service", ("supervisor",), permissions_of(["supervisor"]))
+    asked = await lifts.request_lift(store, alice, "cam-a", {"reason": "r"}, now=0)
+    for approve in (True, False):
+        with pytest.raises(lifts.LiftError) as machine:
+            await lifts.decide(store, cad, asked["id"], approve, now=1)
+        assert machine.value.kind == "forbidden"
+    assert (await store.masks.lift(asked["id"]))["status"] == "requested"
+    by_token = Principal(
+        "bob", "user", ("supervisor",), permissions_of(["supervisor"]), via="token:bob-phone"
+    )
+    approved = await lifts.decide(store, by_token, asked["id"], True, now=2)
+    assert approved["status"] == "approved" and approved["decided_by"] == "bob"
+    rows = await store.call(
+        lambda c: [
+            (r["actor"], r["action"], r["outcome"], json.loads(r["details"]).get("why"))
+            for r in c.execute(
+                "SELECT * FROM audit_log WHERE action LIKE 'mask.lift.%' ORDER BY id"
+            )
+        ]
+    )
+    assert rows[1:3] == [
+        (
+            "cad-link",
+            "mask.lift.approve",
+            "refused",
+            "a service account cannot decide a lift: a person does",
+        ),
+        (
+            "cad-link",
+            "mask.lift.refuse",
+            "refused",
+            "a service account cannot decide a lift: a person does",
+        ),
+    ]
+    assert rows[3][:3] == ("bob", "mask.lift.approve", "ok")
+
+
+@given(JSONISH | st.dictionaries(st.sampled_from(["reason", "note"]), JSONISH, max_size=2))
+def test_parse_decision_takes_an_optional_printable_reason_or_refuses(body: Any) -> None:
+    try:
+        reason = lifts.parse_decision(body)
+    except lifts.LiftError as err:
+        assert err.field in ("body", "reason")
+        return
+    assert isinstance(body, dict) and set(body) <= {"reason"}
+    if reason is None:
+        assert not (body.get("reason") or "").strip()
+    else:
+        assert reason == body["reason"].strip() and reason.isprintable()
+        assert 0 < len(reason) <= MAX_REASON
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, None),
+        ({"reason": "  "}, None),
+        ({"reason": None}, None),
+        ({"reason": " seen the PV "}, "seen the PV"),
+    ],
+)
+def test_parse_decision_accepts(body: dict[str, Any], expected: str | None) -> None:
+    assert lifts.parse_decision(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"reason": 3},
+        {"reason": "x", "approve": True},
+        {"reason": "x" * (MAX_REASON + 1)},
+        {"reason": "x\u202e"},
+        {"reason": "x\udcff"},
+    ],
+)
+def test_parse_decision_refusals(body: Any) -> None:
+    with pytest.raises(lifts.LiftError):
+        lifts.parse_decision(body)

@@ -1,12 +1,15 @@
 """The mask and lift routes over real HTTP: permissions per route, dual control
-(the requester can never approve), the audit of each step, scope."""
+(the requester can never approve, a service account never decides), the audit
+of each step, scope."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
 
+from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.testing import api_token
 
 SITE_MASK = [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]]
@@ -31,6 +34,16 @@ async def call(
         return resp.status, await resp.json()
 
 
+async def person_token(hub: Any, name: str, role: str, scope: tuple[str, ...] = ("*",)) -> str:
+    """A bearer token of the person ``name`` (an account of kind person)."""
+    await hub.store.users.add(
+        name, kind="person", roles=[role], scope=list(scope), password_hash=None, now=time.time()
+    )
+    secret = new_secret()
+    await hub.store.create_token(f"{name}-token", role, hash_secret(secret), user=name)
+    return secret
+
+
 async def mask_audit(hub: Any) -> list[tuple[str, str, str]]:
     return await hub.store.call(
         lambda c: [
@@ -46,8 +59,9 @@ async def mask_audit(hub: Any) -> list[tuple[str, str, str]]:
 async def test_masks_and_dual_control_over_http(hub_factory: Any) -> None:
     async with hub_factory(CONFIG, web=True) as hub:
         admin = await api_token(hub, "admin", name="admin")
-        sup_a = await api_token(hub, "supervisor", name="sup-a")
-        sup_b = await api_token(hub, "supervisor", name="sup-b")
+        sup_a = await person_token(hub, "sup-a", "supervisor")
+        sup_b = await person_token(hub, "sup-b", "supervisor")
+        cad = await api_token(hub, "supervisor", name="cad-link")  # a machine's token
         operator = await api_token(hub, "operator", name="op")
         auditor = await api_token(hub, "auditor", name="aud")
         base = hub.web.url
@@ -80,6 +94,11 @@ async def test_masks_and_dual_control_over_http(hub_factory: Any) -> None:
             # the requester cannot approve; an operator may not approve at all
             assert (await call(http, "POST", approve, sup_a, {}))[0] == 403
             assert (await call(http, "POST", approve, operator, {}))[0] == 403
+            # a service account holding the role is no second person
+            status, err = await call(http, "POST", approve, cad, {"reason": "auto"})
+            assert status == 403 and "person" in err["error"]
+            status, err = await call(http, "POST", approve, sup_b, {"reason": 5})
+            assert status == 400 and err["field"] == "reason"
             status, lift = await call(http, "POST", approve, sup_b, {"reason": "seen"})
             assert status == 200 and lift["status"] == "approved" and lift["decided_by"] == "sup-b"
             assert (await call(http, "POST", approve, sup_b, {}))[0] == 409
@@ -106,6 +125,8 @@ async def test_masks_and_dual_control_over_http(hub_factory: Any) -> None:
             ("sup-a", "mask.lift.request", "refused"),  # no reason
             ("sup-a", "mask.lift.request", "ok"),
             ("sup-a", "mask.lift.approve", "refused"),  # their own
+            ("cad-link", "mask.lift.approve", "refused"),  # a machine
+            ("sup-b", "mask.lift.approve", "refused"),  # a bad body
             ("sup-b", "mask.lift.approve", "ok"),
             ("sup-b", "mask.lift.approve", "refused"),  # no longer pending
             ("op", "mask.lift.end", "refused"),

@@ -2,8 +2,13 @@
 
 The flow: a user with ``mask.lift.request`` asks, with a reason, for one
 camera, optionally for one requisition, for a duration (15 min by default, 1
-min to 2 h); a *different* user with ``mask.lift.approve`` approves or refuses
-(the store refuses an approval by the requester too, so no caller can forget);
+min to 2 h); a *different* person with ``mask.lift.approve`` approves or
+refuses (the store refuses an approval by the requester too, so no caller can
+forget). A person is a ``user`` principal: signed in, or through a token of
+their own account (the token is their credential, the audit's ``via`` names
+it); a service account (a machine's token, ``kind`` ``service``), the CLI and
+the hub never decide, whatever their roles, so the second pair of eyes is a
+person's;
 the lift then runs from its approval for its duration, and ends by itself, or
 earlier when the requester or an approver ends it. A request nobody decides
 within an hour lapses.
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.audited import Entry
+from csuhub.web.validation import MAX_ID, InputError, check_reason
 
 if TYPE_CHECKING:
     from csuhub.store import Store
@@ -50,8 +56,8 @@ MAX_DURATION = 2 * 3600.0
 #: a request nobody approved or refused within this lapses
 REQUEST_TTL = 3600.0
 SWEEP_INTERVAL = 30.0
-MAX_REASON = 500
-MAX_ID = 2**63 - 1
+#: the only principal kind that may approve or refuse a lift: a person
+DECIDER_KIND = "user"
 
 
 class LiftError(Exception):
@@ -73,11 +79,9 @@ def parse_request(body: Any) -> tuple[str, int | None, float]:
     if unknown:
         raise LiftError(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     raw = body.get("reason")
-    reason = raw.strip() if isinstance(raw, str) else ""
-    if not reason:
+    if not isinstance(raw, str) or not raw.strip():
         raise LiftError("a lift needs a stated reason", field="reason")
-    if len(reason) > MAX_REASON or not reason.isprintable():
-        raise LiftError(f"the reason is 1 to {MAX_REASON} printable characters", field="reason")
+    reason = _reason(raw)
     requisition = body.get("requisition_id")
     if requisition is not None and (
         isinstance(requisition, bool)
@@ -124,6 +128,44 @@ async def request_lift(
     )
 
 
+def _reason(raw: str) -> str:
+    """A stated reason, as every footage route checks one
+    (``csuhub.web.validation.check_reason``), refused as a lift error."""
+    try:
+        return check_reason(raw)
+    except InputError as err:
+        raise LiftError(str(err), field="reason") from None
+
+
+def parse_decision(body: Any) -> str | None:
+    """The optional reason of an approval or refusal, from ``{"reason": ...}``
+    or an empty body (``None`` for none, or blanks only)."""
+    if not isinstance(body, dict):
+        raise LiftError('the body is {"reason": "..."} or nothing', field="body")
+    reason = body.get("reason")
+    if set(body) - {"reason"} or (reason is not None and not isinstance(reason, str)):
+        raise LiftError('the body is {"reason": "..."} or nothing', field="reason")
+    return _reason(reason) if reason is not None and reason.strip() else None
+
+
+async def _refusal(
+    store: Store,
+    who: Principal,
+    action: str,
+    camera_id: str,
+    lift_id: int,
+    why: str,
+    error: LiftError,
+    *,
+    reason: str | None = None,
+) -> LiftError:
+    """Audit a refused step (``why`` on record) and return ``error`` to raise."""
+    await store.audit_event(
+        who, action, camera_id, reason=reason, outcome="refused", lift=lift_id, why=why
+    )
+    return error
+
+
 async def decide(
     store: Store,
     who: Principal,
@@ -133,8 +175,8 @@ async def decide(
     reason: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Approve or refuse a pending request; the requester's own is refused (and
-    the attempt audited)."""
+    """Approve or refuse a pending request: by a person, never its requester
+    (either attempt is refused and audited)."""
     action = "mask.lift.approve" if approve else "mask.lift.refuse"
     moment = time.time() if now is None else now
     await expire(store, now=moment)
@@ -142,33 +184,44 @@ async def decide(
     if current is None:
         raise LiftError(f"no mask lift {lift_id}", "not_found")
     camera_id = current["camera_id"]
-    if current["requested_by"] == who.name:
-        await store.audit_event(
+    if who.kind != DECIDER_KIND:
+        raise await _refusal(
+            store,
             who,
             action,
             camera_id,
+            lift_id,
+            f"a {who.kind} account cannot decide a lift: a person does",
+            LiftError("a lift is decided by a person, not a service account", "forbidden"),
             reason=reason,
-            outcome="refused",
-            lift=lift_id,
-            why="the requester cannot decide their own request",
         )
-        raise LiftError("a lift is approved by someone other than its requester", "forbidden")
+    if current["requested_by"] == who.name:
+        raise await _refusal(
+            store,
+            who,
+            action,
+            camera_id,
+            lift_id,
+            "the requester cannot decide their own request",
+            LiftError("a lift is approved by someone other than its requester", "forbidden"),
+            reason=reason,
+        )
     params = {"requested_by": current["requested_by"], "requisition": current["requisition_id"]}
     entry = Entry(who, action, camera_id, params, reason=reason)
     decided = await store.masks.decide(lift_id, who.name, approve, moment, entry)
     if decided is None:
         again = await store.masks.lift(lift_id)
         status = again["status"] if again else "gone"
-        await store.audit_event(
+        raise await _refusal(
+            store,
             who,
             action,
             camera_id,
+            lift_id,
+            f"the lift is {status}",
+            LiftError(f"mask lift {lift_id} is {status}, not pending", "conflict"),
             reason=reason,
-            outcome="refused",
-            lift=lift_id,
-            why=f"the lift is {status}",
         )
-        raise LiftError(f"mask lift {lift_id} is {status}, not pending", "conflict")
     return decided
 
 
@@ -182,30 +235,31 @@ async def end_lift(
     current = await store.masks.lift(lift_id)
     if current is None:
         raise LiftError(f"no mask lift {lift_id}", "not_found")
+    camera_id = current["camera_id"]
     if who.name not in (current["requested_by"], current["decided_by"]) and not who.has(
         "mask.lift.approve"
     ):
-        await store.audit_event(
+        raise await _refusal(
+            store,
             who,
             "mask.lift.end",
-            current["camera_id"],
-            outcome="refused",
-            lift=lift_id,
-            why="neither its requester, its approver, nor an approver",
+            camera_id,
+            lift_id,
+            "neither its requester, its approver, nor an approver",
+            LiftError("only the requester or an approver ends a lift", "forbidden"),
         )
-        raise LiftError("only the requester or an approver ends a lift", "forbidden")
-    entry = Entry(who, "mask.lift.end", current["camera_id"], {"was": current["status"]})
+    entry = Entry(who, "mask.lift.end", camera_id, {"was": current["status"]})
     ended = await store.masks.end(lift_id, moment, entry)
     if ended is None:
-        await store.audit_event(
+        raise await _refusal(
+            store,
             who,
             "mask.lift.end",
-            current["camera_id"],
-            outcome="refused",
-            lift=lift_id,
-            why=f"the lift is {current['status']}",
+            camera_id,
+            lift_id,
+            f"the lift is {current['status']}",
+            LiftError(f"mask lift {lift_id} is {current['status']}: nothing to end", "conflict"),
         )
-        raise LiftError(f"mask lift {lift_id} is {current['status']}: nothing to end", "conflict")
     return ended
 
 

@@ -35,7 +35,7 @@ from csuhub.web.requests import (
     with_expect,
 )
 from csuhub.web.schemas import error, json_answer
-from csuhub.web.validation import is_slug
+from csuhub.web.validation import MAX_ID, MAX_REASON, is_slug
 
 routes = web.RouteTableDef()
 
@@ -47,7 +47,7 @@ CAMERA_ID = Param(
 )
 LIFT_ID = Param(
     "lift_id",
-    {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     where="path",
     description="a mask lift's id",
 )
@@ -121,7 +121,7 @@ LIFT_BODY = {
     "required": ["reason"],
     "additionalProperties": False,
     "properties": {
-        "reason": {"type": "string", "minLength": 1, "maxLength": lifts.MAX_REASON},
+        "reason": {"type": "string", "minLength": 1, "maxLength": MAX_REASON},
         "requisition_id": {"type": ["integer", "null"], "minimum": 1},
         "duration": {
             "type": "number",
@@ -134,7 +134,7 @@ LIFT_BODY = {
 DECISION_BODY = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"reason": {"type": "string", "maxLength": lifts.MAX_REASON}},
+    "properties": {"reason": {"type": "string", "maxLength": MAX_REASON}},
 }
 _STATUS = {
     "invalid": web.HTTPBadRequest,
@@ -288,13 +288,10 @@ async def list_lifts(request: web.Request) -> web.Response:
 async def _decide(request: web.Request, approve: bool) -> web.Response:
     store = hub_of(request).store
     lift_id = path_id(request, "lift_id", "mask lift")
-    body = await json_body(request, empty_ok=True)
-    reason = body.get("reason")
-    if set(body) - {"reason"} or (reason is not None and not isinstance(reason, str)):
-        raise json_error('the body is {"reason": "..."} or nothing', field="reason")
-    reason = (reason or "").strip() or None
-    if reason is not None and (len(reason) > lifts.MAX_REASON or not reason.isprintable()):
-        raise json_error("the reason is printable text of 500 characters at most", field="reason")
+    try:
+        reason = lifts.parse_decision(await json_body(request, empty_ok=True))
+    except lifts.LiftError as err:
+        raise _refused(request, err) from None
     await _visible_lift(request, lift_id)
     try:
         lift = await lifts.decide(store, request[PRINCIPAL_KEY], lift_id, approve, reason=reason)
