@@ -547,6 +547,7 @@ def main() -> int:
             make_clip(work / f"clip-{bitrate}.mp4", bitrate)
         for n, bitrate in plan:
             raw_work = work / f"b{n}{bitrate}"
+            load_before = os.getloadavg()[0]
             raw = start_baseline(work / f"clip-{bitrate}.mp4", n, raw_work, segment)
             try:
                 result = asyncio.run(
@@ -594,7 +595,8 @@ def main() -> int:
                 f"{pass_bytes / 1e6:.0f} MB; at the hub's bytes {share * 100:.1f} % of raw "
                 f"ffmpeg); ratio {ratio:.3f}, ratio_raw "
                 f"{ratio_raw:.3f}; {result['segments']} segments, {result['lost']} gaps or "
-                f"damaged; loop lag p99 {float(result['lag_p99']) * 1000:.1f} ms"
+                f"damaged; loop lag p99 {float(result['lag_p99']) * 1000:.1f} ms; load average "
+                f"(1 min) {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
             )
     p99 = _p99(all_latencies)
     loaded = _p99(loaded_latencies)
