@@ -6,7 +6,10 @@ of a connection, run on the store's thread (``store.call(figures, ...)``).
 
 An action audited when it starts and again when it ends is counted once: by
 its first entry (the one with no ``ref``); refused and failed attempts are
-counted apart.
+counted apart, once each (an export that started and failed counts as failed,
+not as an export). A requisition's export writes, besides its own entries, a
+``recording.export`` story per camera (its details name the requisition):
+parts of one export, not exports of their own.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ import sqlite3
 from typing import Any
 
 #: the audited actions that are exports of footage
-EXPORT_ACTIONS = ("recording.export", "requisition.export", "export.create")
+EXPORT_ACTIONS = ("recording.export", "requisition.export")
 #: the audited actions that are playback with a start and an end parameter
-PLAYBACK_ACTIONS = ("recording.view", "playback.view", "playback.start")
+PLAYBACK_ACTIONS = ("recording.view",)
 _COUNTED = "ref IS NULL AND outcome IN ('ok', 'started')"
+#: a ``recording.export`` made for a requisition (``extra``: its details carry it)
+_FOR_REQUISITION = (
+    "action = 'recording.export' AND json_valid(details) "
+    "AND json_extract(details, '$.requisition') IS NOT NULL"
+)
 
 
 def figures(
@@ -54,18 +62,35 @@ def requisitions(conn: sqlite3.Connection, start: float, end: float) -> dict[str
 
 
 def exports(conn: sqlite3.Connection, start: float, end: float) -> dict[str, Any]:
+    """Exports begun in the period, by stated reason; refused and failed ones apart."""
     marks = ", ".join("?" * len(EXPORT_ACTIONS))
-    where = f"FROM audit_log WHERE ts >= ? AND ts < ? AND action IN ({marks})"
-    args = (start, end, *EXPORT_ACTIONS)
-    by_reason = conn.execute(
-        f"SELECT reason, count(*) {where} AND {_COUNTED} GROUP BY reason ORDER BY 2 DESC", args
-    )
-    reasons = _pairs(by_reason)
-    refused = conn.execute(
-        f"SELECT outcome, count(*) {where} AND outcome IN ('refused', 'failed') GROUP BY outcome",
-        args,
-    )
-    return {"total": sum(reasons.values()), "by_reason": reasons, "not_done": _pairs(refused)}
+    rows = conn.execute(
+        f"SELECT id, ref, outcome, reason, {_FOR_REQUISITION} FROM audit_log "
+        f"WHERE ts >= ? AND ts < ? AND action IN ({marks}) ORDER BY id",
+        (start, end, *EXPORT_ACTIONS),
+    ).fetchall()
+    # an ending may fall after the period: the failures of what began in it
+    failed = {
+        ref
+        for (ref,) in conn.execute(
+            f"SELECT ref FROM audit_log WHERE ts >= ? AND action IN ({marks}) "
+            "AND outcome = 'failed' AND ref IS NOT NULL",
+            (start, *EXPORT_ACTIONS),
+        )
+    }
+    parts: set[int] = set()  # a requisition export's per-camera entries
+    reasons: dict[str, int] = {}
+    not_done: dict[str, int] = {}
+    for entry_id, ref, outcome, reason, for_requisition in rows:
+        if for_requisition or ref in parts:
+            parts.add(entry_id)
+        elif outcome in ("refused", "failed"):
+            not_done[outcome] = not_done.get(outcome, 0) + 1
+        elif ref is None and entry_id not in failed:
+            key = "(none)" if reason is None else str(reason)
+            reasons[key] = reasons.get(key, 0) + 1
+    by_reason = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return {"total": sum(reasons.values()), "by_reason": by_reason, "not_done": not_done}
 
 
 def playback(conn: sqlite3.Connection, start: float, end: float) -> dict[str, Any]:
