@@ -133,3 +133,42 @@ async def test_masks_and_dual_control_over_http(hub_factory: Any) -> None:
             ("sup-a", "mask.lift.end", "ok"),
             ("admin", "mask.lift.end", "refused"),  # no such lift
         ], audit
+
+
+async def test_the_lift_list_applies_the_scope_before_its_limit(hub_factory: Any) -> None:
+    """A district's approver sees their district's pending request even when
+    more than a page of newer lifts exist on other districts' cameras (they
+    were cut at 200 first, then filtered: the list came back empty)."""
+    async with hub_factory(web=True) as hub:
+        for camera_id, district in (("north-1", "north"), ("south-1", "south")):
+            await hub.store.upsert_camera(
+                camera_id,
+                name=camera_id,
+                driver="onvif",
+                state="discovered",
+                origin="discovered",
+                location={"district": district, "lat": 43.6, "lon": 3.9},
+            )
+        north = await person_token(hub, "nora", "supervisor", ("district:north",))
+        everyone = await person_token(hub, "ed", "supervisor")
+        now = time.time()
+
+        def fill(conn: Any) -> None:
+            insert = (
+                "INSERT INTO mask_lifts(camera_id, reason, requisition_id, status, requested_by,"
+                " requested_at, duration_s) VALUES(?, 'r', NULL, 'requested', 'sam', ?, 900)"
+            )
+            conn.execute(insert, ("north-1", now))
+            conn.executemany(insert, [("south-1", now + 1)] * 250)
+
+        await hub.store.masks.db.transaction(fill)
+        async with aiohttp.ClientSession() as http:
+            url = f"{hub.web.url}/api/mask-lifts?status=requested"
+            status, listed = await call(http, "GET", url, north)
+            assert status == 200
+            assert [x["camera_id"] for x in listed["lifts"]] == ["north-1"]
+            status, listed = await call(http, "GET", f"{url}&camera=south-1", north)
+            assert (status, listed["lifts"]) == (200, [])
+            status, listed = await call(http, "GET", url, everyone)
+            assert len(listed["lifts"]) == 200
+            assert {x["camera_id"] for x in listed["lifts"]} == {"south-1"}  # the newest

@@ -87,12 +87,19 @@ def lift(conn: sqlite3.Connection, lift_id: int) -> dict[str, Any] | None:
 
 
 def lifts(
-    conn: sqlite3.Connection, camera_id: str | None, statuses: Sequence[str], limit: int
+    conn: sqlite3.Connection,
+    camera_ids: Sequence[str] | None,
+    statuses: Sequence[str],
+    limit: int,
 ) -> list[dict[str, Any]]:
+    """Newest first, on ``camera_ids`` only (every camera with None): the scope
+    is applied before the limit, so a narrow scope still gets its newest."""
     where, params = [], []
-    if camera_id is not None:
-        where.append("camera_id=?")
-        params.append(camera_id)
+    if camera_ids is not None:
+        if not camera_ids:
+            return []
+        where.append(f"camera_id IN ({','.join('?' * len(camera_ids))})")
+        params.extend(camera_ids)
     if statuses:
         where.append(f"status IN ({','.join('?' * len(statuses))})")
         params.extend(statuses)
@@ -102,6 +109,13 @@ def lifts(
         (*params, limit),
     )
     return [dict(r) for r in rows]
+
+
+def lift_cameras(conn: sqlite3.Connection) -> list[str]:
+    """Every camera a lift was ever asked for (a few hundred at most: the
+    city's cameras), for the caller to keep those in a scope."""
+    rows = conn.execute("SELECT DISTINCT camera_id FROM mask_lifts ORDER BY camera_id")
+    return [str(r[0]) for r in rows]
 
 
 def create_lift(
@@ -223,10 +237,18 @@ class MaskRepository:
         return await self.db.call(lift, lift_id)
 
     async def lifts(
-        self, camera_id: str | None = None, statuses: Sequence[str] = (), limit: int = 200
+        self,
+        camera_ids: Sequence[str] | None = None,
+        statuses: Sequence[str] = (),
+        limit: int = 200,
     ) -> list[dict[str, Any]]:
-        """Newest first."""
-        return await self.db.call(lifts, camera_id, tuple(statuses), limit)
+        """Newest first, on those cameras (all with None), at most ``limit``."""
+        cameras = None if camera_ids is None else tuple(camera_ids)
+        return await self.db.call(lifts, cameras, tuple(statuses), limit)
+
+    async def lift_cameras(self) -> list[str]:
+        """The cameras any lift names."""
+        return await self.db.call(lift_cameras)
 
     async def create_lift(
         self,

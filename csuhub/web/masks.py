@@ -136,6 +136,8 @@ DECISION_BODY = {
     "additionalProperties": False,
     "properties": {"reason": {"type": "string", "maxLength": MAX_REASON}},
 }
+#: the most lifts one list answers with, newest first
+MAX_LIFTS = 200
 _STATUS = {
     "invalid": web.HTTPBadRequest,
     "not_found": web.HTTPNotFound,
@@ -260,7 +262,7 @@ async def request_lift(request: web.Request) -> web.Response:
     ),
     responses={
         200: json_answer(
-            "Lifts on the cameras in the caller's scope, newest first (at most 200)",
+            f"Lifts on the cameras in the caller's scope, newest first (at most {MAX_LIFTS})",
             {
                 "type": "object",
                 "required": ["lifts"],
@@ -280,9 +282,13 @@ async def list_lifts(request: web.Request) -> web.Response:
         raise json_error("camera is a camera id", field="camera")
     store = hub_of(request).store
     await lifts.expire(store)
-    found = await store.masks.lifts(camera, (status,) if status else ())
-    visible = [lift for lift in found if await camera_visible(request, lift["camera_id"])]
-    return web.json_response({"lifts": [lifts.public_view(lift) for lift in visible]})
+    cameras = [camera] if camera is not None else await store.masks.lift_cameras()
+    if camera is None and request[PRINCIPAL_KEY].scope.everything:
+        in_scope = None  # every camera: no filter
+    else:  # the scope before the limit, so a district's newest are never crowded out
+        in_scope = [c for c in cameras if await camera_visible(request, c)]
+    found = await store.masks.lifts(in_scope, (status,) if status else (), MAX_LIFTS)
+    return web.json_response({"lifts": [lifts.public_view(lift) for lift in found]})
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:
