@@ -17,6 +17,7 @@ from conftest import run_cli
 from retention_helpers import indexed, seed
 from test_recording import simcam, site, wait_segments
 
+from csuhub.audit.ethics import exports
 from csuhub.hub import Hub
 from csuhub.recording.export import verify_package
 from csuhub.recording.signing import fingerprint
@@ -242,6 +243,31 @@ async def test_requisition_workflow_over_the_api(tmp_path: Path, ffmpeg_bin: str
             "requisition.download",
         ):
             assert action in actions
+        # one story per step, none left unconcluded, and one export in the figures
+        entries = await hub.store.audit_trail.entries()
+        steps = [
+            (e["action"], e["outcome"], e["ref"] is not None)
+            for e in entries
+            if e["action"].startswith("requisition.")
+        ]
+        assert steps == [
+            ("requisition.create", "refused", False),  # the legal frame
+            ("requisition.create", "ok", False),
+            ("requisition.create", "refused", False),  # the reference is taken
+            ("requisition.export", "started", False),
+            ("requisition.export", "ok", True),
+            ("requisition.download", "ok", False),
+            ("requisition.download", "refused", False),
+            ("requisition.download", "ok", False),
+            ("requisition.close", "refused", False),  # "maybe"
+            ("requisition.deliver", "ok", False),
+            ("requisition.close", "ok", False),
+            ("requisition.release", "ok", False),
+        ]
+        ended = {e["ref"] for e in entries}
+        assert [e for e in entries if e["outcome"] == "started" and e["id"] not in ended] == []
+        figures = await hub.store.call(exports, 0, time.time() + 60)
+        assert figures == {"total": 1, "by_reason": {"rixe": 1}, "not_done": {}}
     finally:
         await hub.stop()
 
