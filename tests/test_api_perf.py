@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csuhub.hub import DATABASE
@@ -273,3 +273,46 @@ def test_kept_values_stay_within_bounds_and_versions(ops: list[tuple[str, int, i
             assert found is None or found == f"{key}@{version}"
         assert len(kept) <= 3
         assert kept._used <= 50
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["info", "options", "location", "device"]),
+        st.dictionaries(st.text(max_size=6), _JSON, max_size=3),
+    ),
+    st.sampled_from([None, "ref-1"]),
+)
+def test_the_register_reads_back_what_was_written(
+    tmp_path_factory: Any, objects: dict[str, dict[str, Any]], ref: str | None
+) -> None:
+    """Rows are read as tuples into ``CameraRow`` by position, empty objects unparsed."""
+
+    async def roundtrip() -> None:
+        store = Store(tmp_path_factory.mktemp("register") / DATABASE)
+        await store.open()
+        try:
+            await store.upsert_camera(
+                "cam-a", name="A", driver="onvif", state="adopted", ref=ref, **objects
+            )
+            await store.upsert_camera("cam-b", name="B", driver="rtsp", state="discovered")
+            row = await store.get_camera("cam-a")
+            assert row is not None and row.ref == ref and row.name == "A"
+            for column in ("info", "options", "location", "device"):
+                assert getattr(row, column) == objects.get(column, {})
+            assert [r.id for r in await store.list_cameras()] == ["cam-a", "cam-b"]
+            assert (await store.list_cameras())[0] == row
+            if ref is not None:
+                assert await store.camera_by_ref(ref) == row
+            assert (await store.get_camera("cam-b")).info == {}  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    asyncio.run(roundtrip())
