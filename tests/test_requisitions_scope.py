@@ -18,12 +18,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from csuhub.hub import Hub
+from csuhub.requisitions import STATUSES
 from csuhub.security.accounts import Accounts
 from csuhub.security.permissions import system_principal
 from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.testing import index_footage, make_hub
+from csuhub.web.retention import parse_status
 
 NOW = time.time() // 60 * 60
 PASSWORD = "a long enough password for tests"
@@ -216,3 +221,13 @@ async def test_the_retention_registers_and_status_list_only_cameras_in_scope(
     _, every = await site.call("GET", "/api/retention/status", site.everyone)
     assert [c["camera_id"] for c in every["cameras"]] == ["north-1", "south-1"]
     assert [h["camera_id"] for h in every["holds"]] == ["south-1"]
+
+
+@given(st.text(max_size=20) | st.sampled_from(STATUSES))
+def test_the_status_filter_takes_exactly_a_status(value: str) -> None:
+    if value in STATUSES:
+        assert parse_status(value) == value
+    else:
+        with pytest.raises(web.HTTPBadRequest):
+            parse_status(value)
+    assert parse_status(None) is None

@@ -28,21 +28,9 @@ from csuhub.timeutil import TimeError, parse_time
 from csuhub.web.auditing import ended, entry, started
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, json_error
+from csuhub.web.schemas import ANY_OBJECT, JSON, TIME_TEXT, time_param
 
 routes = web.RouteTableDef()
-
-JSON = "application/json"
-ANY_OBJECT: dict[str, Any] = {"type": "object"}
-#: what ``timeutil.parse_time`` reads
-TIME_TEXT: dict[str, Any] = {
-    "type": "string",
-    "description": "ISO 8601 (without an offset, the hub's time zone) or epoch seconds",
-}
-
-
-def time_param(name: str, what: str) -> Param:
-    return Param(name, TIME_TEXT, description=what)
-
 
 DEFAULT_PERIOD = 30 * 86400.0
 EXPORT_PAGE = 5000

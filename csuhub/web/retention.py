@@ -146,6 +146,13 @@ async def _requisition(request: web.Request, visible: Visible | None = None) -> 
     return found
 
 
+def parse_status(value: str | None) -> str | None:
+    """``?status=``: one of the statuses exactly, else a 400 (not an empty list)."""
+    if value is not None and value not in STATUSES:
+        raise json_error(f"status: one of {', '.join(STATUSES)}")
+    return value
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
 
@@ -271,9 +278,7 @@ async def list_requisitions(request: web.Request) -> web.Response:
     """The requisitions, or the requisition register as CSV: those whose cameras
     are all in the principal's scope."""
     hub = hub_of(request)
-    status = request.query.get("status")
-    if status is not None and status not in STATUSES:
-        raise json_error(f"status: one of {', '.join(STATUSES)}")
+    status = parse_status(request.query.get("status"))
     visible = _scope(request)
     shown = [
         req
