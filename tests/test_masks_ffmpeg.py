@@ -20,7 +20,7 @@ from csuhub.hub import Hub
 from csuhub.masks import lifts
 from csuhub.masks.apply import mask_jpeg, masked_frame
 from csuhub.masks.ffmpeg import live_transcode_args
-from csuhub.masks.policy import effective_masks, picture_plan
+from csuhub.masks.policy import effective_masks, export_plan, lift_held, picture_plan
 from csuhub.recording.export import export_evidence
 from csuhub.recording.layout import hour_dir
 from csuhub.security.permissions import Principal, permissions_of
@@ -246,15 +246,23 @@ async def test_only_an_approved_lift_in_force_unmasks(
         frames = gray_frames(video_of(package))
         values = region(frames[0], INSIDE_SITE)
         assert max(values) - min(values) > 40  # the pattern, unmasked
+        # once an unmasked cut is made, is its lift still in force? (review M8)
+        plan = await export_plan(hub, "cam-a", req["id"])
+        assert plan.lift is not None and plan.apply == ()
+        assert await lift_held(hub, plan)
         # over by itself: masked again, the expiry audited
         assert await lifts.expire(hub.store, now=time.time() + lifts.MAX_DURATION + 1)
+        assert not await lift_held(hub, plan)
         after = await export(hub, tmp_path / "3.zip", "cam-a", t0, requisition_id=req["id"])
         assert after["privacy_masks"]["applied"] is True
         # a picture lift: snapshots and frames unmasked while it runs
         seen = await lifts.request_lift(hub.store, officer, "cam-a", {"reason": "incident"})
         await lifts.decide(hub.store, boss, seen["id"], True)
         assert (await picture_plan(hub, "cam-a")).apply == ()
+        under = await picture_plan(hub, "cam-a")
+        assert await lift_held(hub, under)
         await lifts.end_lift(hub.store, officer, seen["id"])
+        assert not await lift_held(hub, under)  # ended early: no longer held
         assert (await picture_plan(hub, "cam-a")).apply
     finally:
         await hub.stop()

@@ -21,6 +21,7 @@ treating the camera as unmasked.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +29,8 @@ from csuhub.masks import lifts
 from csuhub.masks.apply import MaskingFailed
 from csuhub.masks.ffmpeg import EXPORT_ENCODER, MASK_COLOUR, filter_graph
 from csuhub.masks.model import Mask, site_masks
-from csuhub.security.context import acting
 
 if TYPE_CHECKING:
-    from csuhub.security.permissions import Principal
     from csuhub.services import HubServices
     from csuhub.store import Store
 
@@ -168,27 +167,21 @@ async def export_plan(
     return MaskPlan(camera_id, masks, lift)
 
 
-async def lift_held(
-    hub: HubServices, plan: MaskPlan, actor: str | Principal, *, now: float | None = None
-) -> bool:
-    """Whether the lift ``plan`` was made under is still in force, checked once
-    an unmasked cut is made and before it is kept: a lift ended or expired
-    during the cut did not cover all of it, so the caller discards the cut
-    (and the refusal is audited here). True for a plan under no lift."""
+async def lift_held(hub: HubServices, plan: MaskPlan, *, now: float | None = None) -> bool:
+    """Whether the lift ``plan`` was made under is still in force: asked once an
+    unmasked cut is made, before it is kept. A lift ended or expired during
+    the cut did not cover all of it, so the caller discards the cut and fails
+    the export (its failure entry is the audit). True for a plan under no lift.
+    An export takes minutes at most, a lift runs 1 min to 2 h, and a lift ends
+    for good (it is never approved again): still in force at the end means in
+    force throughout."""
     if plan.lift is None:
         return True
-    lift_id = plan.lift["id"]
-    requisition_id = plan.lift.get("requisition_id")
-    current = await lifts.in_force(hub.store, plan.camera_id, requisition_id, now=now)
-    if current is not None and current["id"] == lift_id:
-        return True
-    await hub.store.audit_event(
-        acting(actor),
-        "recording.export",
-        plan.camera_id,
-        outcome="refused",
-        lift=lift_id,
-        requisition=requisition_id,
-        why="the mask lift ended during the export: the unmasked cut is discarded",
+    moment = time.time() if now is None else now
+    await lifts.expire(hub.store, now=moment)  # an overdue one is expired (and audited) first
+    current = await hub.store.masks.lift(plan.lift["id"])
+    return (
+        current is not None
+        and current["status"] == "approved"
+        and float(current["expires_at"]) > moment
     )
-    return False
