@@ -68,16 +68,20 @@ def replace(
 
 
 def audited(conn: sqlite3.Connection, entry: Entry, func: Callable[..., Any], *args: Any) -> Any:
-    """``func(conn, *args)`` and, when it changed something, ``entry`` with the
-    lift's id (or the masks removed), in the caller's transaction."""
+    """``csuhub.store.audited.apply`` for these changes, whose entry names what
+    only the transaction knows: the lift's id (or the masks removed). A change
+    that returns None changed nothing (a lift no longer pending) and writes no
+    entry, as ``apply``'s ``False``; anything else (an empty list of masks
+    included) is written."""
     result = func(conn, *args)
-    if result:
-        params = dict(entry.params)
-        if isinstance(result, dict):
-            params.setdefault("lift", result.get("id"))
-        elif isinstance(result, tuple):  # replace: (removed, in force)
-            params["removed"] = [m["name"] for m in result[0]]
-        append(conn, dataclasses.replace(entry, params=params))
+    if result is None:
+        return None
+    params = dict(entry.params)
+    if isinstance(result, dict):
+        params.setdefault("lift", result.get("id"))
+    elif isinstance(result, tuple):  # replace: (removed, in force)
+        params["removed"] = [m["name"] for m in result[0]]
+    append(conn, dataclasses.replace(entry, params=params))
     return result
 
 
