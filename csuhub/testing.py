@@ -43,8 +43,9 @@ from csuhub.hub import Hub
 from csuhub.plugins import make_plugin_manager
 from csuhub.registry import Registry
 from csuhub.retention import SweepReport
+from csuhub.security.permissions import ROLES
+from csuhub.security.tokens import SERVICE_PREFIX, hash_secret, new_secret
 from csuhub.specs import ComponentSpec, ConfigSectionSpec
-from csuhub.web.auth import ROLES, hash_secret, new_secret
 
 __all__ = [
     "IndexedSegment",
@@ -172,11 +173,22 @@ async def wait_camera_state(hub: Hub, camera_id: str, state: str, timeout: float
 async def api_token(hub: Hub, role: str = "viewer", name: str | None = None) -> str:
     """A new bearer token of ``role`` for ``hub``'s API: send it as
     ``Authorization: Bearer <token>``. Like ``csuhub token create``, only its
-    hash is stored."""
+    hash is stored. The kit's promise is a token that sees every camera: it
+    belongs to a service account ``token:<name>`` made with scope ``*``
+    (``csuhub tokens create`` without ``--user`` gives most roles none)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     secret = new_secret()
-    await hub.store.create_token(name or f"test-{role}-{secret[-8:]}", role, hash_secret(secret))
+    token = name or f"test-{role}-{secret[-8:]}"
+    await hub.store.users.add(
+        SERVICE_PREFIX + token,
+        kind="service",
+        roles=[role],
+        scope=["*"],
+        password_hash=None,
+        now=time.time(),
+    )
+    await hub.store.create_token(token, role, hash_secret(secret), SERVICE_PREFIX + token)
     return secret
 
 

@@ -2,7 +2,9 @@
 
 A token belongs to an account (``--user``) and acts with one of its roles;
 without ``--user`` it gets a service account of its own, ``token:<name>``,
-holding its role and every camera (as tokens did before accounts existed)."""
+holding its role and no camera (the legacy ``viewer`` role: every camera, as
+tokens had before accounts existed) until one is granted
+(:func:`csuhub.security.tokens.service_scope`); the output says so."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from csuhub.cli.common import (
     table,
 )
 from csuhub.hub import Hub
+from csuhub.security.accounts import normalize_name
 from csuhub.security.permissions import ROLES, system_principal
-from csuhub.security.tokens import hash_secret, new_secret
+from csuhub.security.tokens import SERVICE_PREFIX, hash_secret, new_secret, service_scope
 from csuhub.store import StoreError
 from csuhub.store.audited import Entry
 
@@ -54,25 +57,37 @@ async def _tokens(hub: Hub, args: argparse.Namespace, out: Output) -> int:
         cli = system_principal("cli")
         if args.tokens_command == "create":
             secret = new_secret()
-            owner = args.user or f"token:{args.name}"
-            entry = Entry(cli, "token.create", args.name, {"role": args.role, "user": owner})
+            user = normalize_name(args.user) if args.user else None
+            owner = user or SERVICE_PREFIX + args.name
+            params: dict[str, Any] = {"role": args.role, "user": owner}
+            scope = None if user else service_scope(args.role)
+            if scope is not None:
+                params["scope"] = scope
+            entry = Entry(cli, "token.create", args.name, params)
             try:
+                # TokenStore (store/protocols.py) does not declare scope yet
                 await store.tokens.create(  # type: ignore[call-arg]
-                    args.name, args.role, hash_secret(secret), args.user, entry
+                    args.name, args.role, hash_secret(secret), user, entry, scope=scope
                 )
             except StoreError as err:
                 raise CliError(str(err), EXIT_INVALID) from None
+            human = f"token {args.name} ({args.role}, of {owner}) created"
+            if scope == []:
+                human += (
+                    f"; {owner} sees no camera until granted one"
+                    f" (csuhub users grant {owner} --scope ...)"
+                )
             out.document(
-                {"name": args.name, "role": args.role, "user": owner, "token": secret},
-                f"token {args.name} ({args.role}, of {owner}) created; "
-                f"it is shown only once:\n{secret}",
+                {"name": args.name, "role": args.role, "user": owner, "token": secret}
+                | ({"scope": scope} if scope is not None else {}),
+                f"{human}; it is shown only once:\n{secret}",
             )
         elif args.tokens_command == "list":
             tokens = await store.list_tokens()
             out.document({"tokens": tokens}, _token_table(tokens) if tokens else "no tokens")
         else:
             entry = Entry(cli, "token.revoke", args.name)
-            if not await store.tokens.revoke(args.name, entry):  # type: ignore[call-arg]
+            if not await store.tokens.revoke(args.name, entry):
                 raise CliError(f"no active token named {args.name!r}", EXIT_INVALID)
             out.document({"revoked": args.name}, f"token {args.name} revoked")
     return EXIT_OK

@@ -154,11 +154,6 @@ class Sessions:
             self._seen[record.public_id] = last
         return record
 
-    def seen(self, public_id: str) -> None:
-        """Remember activity without writing it (the write comes at most every
-        ``touch_every``)."""
-        self._seen[public_id] = max(self._seen.get(public_id, 0.0), self.clock())
-
     async def end(self, public_id: str, why: str, audit: Entry | None = None) -> bool:
         self._seen.pop(public_id, None)
         return await self.store.sessions.end(public_id, self.clock(), why, audit)

@@ -98,18 +98,6 @@ def end(conn: sqlite3.Connection, public_id: str, now: float, reason: str) -> bo
     return cur.rowcount > 0
 
 
-def end_for_user(
-    conn: sqlite3.Connection, user_id: int, now: float, reason: str, keep: str | None
-) -> list[str]:
-    """End the account's sessions but ``keep`` (a public id); their public ids."""
-    rows = conn.execute(
-        "UPDATE sessions SET ended_at=?, end_reason=?"
-        " WHERE user_id=? AND ended_at IS NULL AND public_id IS NOT ? RETURNING public_id",
-        (now, reason, user_id, keep),
-    ).fetchall()
-    return sorted(str(r[0]) for r in rows)
-
-
 def select(conn: sqlite3.Connection, user: str | None, active: bool) -> list[dict[str, Any]]:
     where, args = [], []
     if user is not None:
@@ -146,11 +134,6 @@ class SessionRepository:
     ) -> bool:
         """End a live session (False: none); ``audit`` is written only if it was live."""
         return await self.db.transaction(apply, audit, end, public_id, now, reason)
-
-    async def end_for_user(
-        self, user_id: int, now: float, reason: str, *, keep: str | None = None
-    ) -> list[str]:
-        return await self.db.call(end_for_user, user_id, now, reason, keep)
 
     async def list(self, *, user: str | None = None, active: bool = True) -> list[dict[str, Any]]:
         """Sessions (never their secret or CSRF token), oldest first."""

@@ -2,9 +2,13 @@
 
 Every token belongs to an account (``users``). A token made without one gets
 a service account of its own, ``token:<name>``, holding the token's role and
-every camera, as migration 8 did for the tokens made before accounts existed.
-Lookups join the account, so a disabled account's tokens are not found and a
-role taken from the account is taken from its tokens.
+the camera scope its creator gives. The CLI and the API give
+:func:`csuhub.security.tokens.service_scope` (no camera, but for the legacy
+``viewer``); a caller that gives none gets every camera, as migration 8 did for
+the tokens made before accounts existed (``StoreFacade.create_token``, which
+test suites use, relies on it). Lookups join the account, so a disabled
+account's tokens are not found and a role taken from the account is taken
+from its tokens.
 """
 
 from __future__ import annotations
@@ -15,31 +19,44 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.identity import Identity, token_roles
+from csuhub.security.tokens import SERVICE_PREFIX
 from csuhub.store.audited import Entry, apply
 from csuhub.store.records import StoreError
 
 if TYPE_CHECKING:
     from csuhub.store.db import Database
 
-#: the account a token made without --user belongs to
-SERVICE_PREFIX = "token:"
+#: the scope of a token's own account when its creator states none
+LEGACY_SCOPE = ("*",)
 
 
 def create(
-    conn: sqlite3.Connection, name: str, role: str, secret_hash: str, user: str | None
+    conn: sqlite3.Connection,
+    name: str,
+    role: str,
+    secret_hash: str,
+    user: str | None,
+    scope: list[str] | None = None,
 ) -> int:
-    """In the caller's transaction: the token, and its own service account when
-    it is given none. ``role`` must be one of the account's roles."""
+    """In the caller's transaction: the token, and its own service account with
+    ``scope`` when it is given none. ``role`` must be one of the account's roles."""
     now = time.time()
     if conn.execute("SELECT 1 FROM api_tokens WHERE name=?", (name,)).fetchone():
         raise StoreError(f"a token named {name!r} already exists")
     if user is None:
         account = SERVICE_PREFIX + name
+        chosen = list(LEGACY_SCOPE) if scope is None else scope
         try:
             cur = conn.execute(
                 "INSERT INTO users(name, kind, roles, scope, created_at, updated_at)"
-                " VALUES(?, 'service', ?, '[\"*\"]', ?, ?)",
-                (account, json.dumps([role]), now, now),
+                " VALUES(?, 'service', ?, ?, ?, ?)",
+                (
+                    account,
+                    json.dumps([role]),
+                    json.dumps(chosen),
+                    now,
+                    now,
+                ),
             )
         except sqlite3.IntegrityError:
             raise StoreError(f"an account named {account!r} already exists") from None
@@ -112,10 +129,16 @@ class TokenRepository:
         secret_hash: str,
         user: str | None = None,
         audit: Entry | None = None,
+        *,
+        scope: list[str] | None = None,
     ) -> int:
         """A taken name, an unknown or disabled user, or a role the user does
-        not hold is a ``StoreError``; ``audit`` commits with the token."""
-        return await self.db.transaction(apply, audit, create, name, role, secret_hash, user)
+        not hold is a ``StoreError``; ``audit`` commits with the token.
+        ``scope``: the camera scope of the token's own account (without
+        ``user``; None: every camera)."""
+        if user is not None and scope is not None:
+            raise StoreError("a token of an account has the account's scope")
+        return await self.db.transaction(apply, audit, create, name, role, secret_hash, user, scope)
 
     async def identity(self, secret_hash: str) -> Identity | None:
         """The account behind an unrevoked token of an active account, or None."""
@@ -123,7 +146,9 @@ class TokenRepository:
 
     async def by_hash(self, secret_hash: str) -> tuple[str, str] | None:
         """``(token name, role)`` while the token works (unrevoked, its account
-        active and still holding the role), or None."""
+        active and still holding the role), or None. Only
+        ``StoreFacade.token_by_hash`` (and its test) uses it: the web layer
+        reads :meth:`identity`."""
         found = await self.identity(secret_hash)
         if found is None or found.token is None or not found.roles:
             return None

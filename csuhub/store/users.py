@@ -30,7 +30,6 @@ class UserRow:
     roles: tuple[str, ...]
     scope: tuple[str, ...]
     password_hash: str | None
-    must_change: bool
     created_at: float
     updated_at: float
     disabled_at: float | None
@@ -47,7 +46,6 @@ class UserRow:
             "roles": list(self.roles),
             "scope": list(self.scope),
             "has_password": self.password_hash is not None,
-            "must_change": self.must_change,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "disabled_at": self.disabled_at,
@@ -62,7 +60,6 @@ def row_to_user(row: sqlite3.Row) -> UserRow:
         roles=tuple(json.loads(row["roles"])),
         scope=tuple(json.loads(row["scope"])),
         password_hash=row["password_hash"],
-        must_change=bool(row["must_change"]),
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
         disabled_at=row["disabled_at"],
@@ -103,11 +100,6 @@ def by_name(conn: sqlite3.Connection, name: str) -> UserRow | None:
     return None if row is None else row_to_user(row)
 
 
-def by_id(conn: sqlite3.Connection, user_id: int) -> UserRow | None:
-    row = conn.execute("SELECT * FROM users WHERE id=?", (user_id,)).fetchone()
-    return None if row is None else row_to_user(row)
-
-
 def select_all(conn: sqlite3.Connection) -> list[UserRow]:
     return [row_to_user(r) for r in conn.execute("SELECT * FROM users ORDER BY name")]
 
@@ -121,7 +113,6 @@ def set_password(
     name: str,
     password_hash: str,
     now: float,
-    must_change: bool,
     keep: str | None,
 ) -> list[str] | bool:
     """Store the hash and end the account's sessions but ``keep`` (in the
@@ -130,9 +121,8 @@ def set_password(
     if row is None:
         return False
     conn.execute(
-        "UPDATE users SET password_hash=?, password_changed_at=?, must_change=?, updated_at=?"
-        " WHERE id=?",
-        (password_hash, now, int(must_change), now, row[0]),
+        "UPDATE users SET password_hash=?, password_changed_at=?, updated_at=? WHERE id=?",
+        (password_hash, now, now, row[0]),
     )
     ended = conn.execute(
         "UPDATE sessions SET ended_at=?, end_reason='password'"
@@ -206,9 +196,6 @@ class UserRepository:
     async def get(self, name: str) -> UserRow | None:
         return await self.db.call(by_name, name)
 
-    async def get_by_id(self, user_id: int) -> UserRow | None:
-        return await self.db.call(by_id, user_id)
-
     async def list(self) -> list[UserRow]:
         return await self.db.call(select_all)
 
@@ -222,14 +209,13 @@ class UserRepository:
         password_hash: str,
         now: float,
         *,
-        must_change: bool = False,
         keep: str | None = None,
         audit: Entry | None = None,
     ) -> list[str] | None:
         """Set the hash and end the account's sessions but ``keep``, with the
         audit entry, at once; the ended sessions (None: no such account)."""
         ended = await self.db.transaction(
-            apply, audit, set_password, name, password_hash, now, must_change, keep
+            apply, audit, set_password, name, password_hash, now, keep
         )
         return None if ended is False else list(ended)  # type: ignore[arg-type]
 

@@ -4,7 +4,13 @@ The four routes are public to the middleware: login and the password change
 take the password itself as the credential (and count toward the lockout);
 ``me`` says whether there is a session at all, and logout ends one if there is
 (both with nothing to refuse). With a session cookie, the unsafe ones need its
-CSRF token like every other route.
+CSRF token like every other route. Login and the password change have no
+session to carry a CSRF token, so they refuse a request whose ``Origin`` names
+another site (a cross-site form posting the attacker's credentials would
+otherwise log the victim in as the attacker), and like every JSON route they
+take only ``Content-Type: application/json``, which a form cannot send.
+A flood of logins is answered 503 with ``Retry-After`` before any hashing
+(:class:`~csuhub.security.passwords.HashGate`).
 :func:`session_principal` is the same lookup for every other route: the
 middleware tries it after the bearer token.
 
@@ -27,7 +33,7 @@ from aiohttp import web
 from csuhub.security.accounts import record
 from csuhub.security.lockout import LockoutPolicy
 from csuhub.security.login import LoginRefused, Logins
-from csuhub.security.passwords import MAX_LENGTH, WeakPassword
+from csuhub.security.passwords import MAX_LENGTH, Busy, WeakPassword
 from csuhub.security.permissions import permissions_of
 from csuhub.security.sessions import (
     COOKIE,
@@ -36,6 +42,7 @@ from csuhub.security.sessions import (
     Expired,
     SessionPolicy,
     csrf_problem,
+    origin_matches,
 )
 from csuhub.store.sessions import SessionRecord
 from csuhub.web.declare import endpoint
@@ -118,20 +125,32 @@ def parse_password_change(body: Any) -> tuple[str | None, str, str]:
 # -- sessions for every route ----------------------------------------------------
 
 
-def _cookie(request: web.Request) -> str | None:
+def _cookie(request: web.Request, logins: Logins) -> str | None:
+    """The session cookie. When the hub's cookies are Secure (TLS, or
+    ``secure_cookie: always``) only the ``__Host-`` one counts: a plain one
+    could have been planted by a network attacker or a sibling domain."""
+    if logins.sessions.secure_cookie(request.secure):
+        return request.cookies.get(SECURE_COOKIE)
     return request.cookies.get(SECURE_COOKIE) or request.cookies.get(COOKIE)
 
 
-async def current_session(request: web.Request) -> SessionRecord | None:
+async def current_session(
+    request: web.Request, *, expired_ok: bool = False
+) -> SessionRecord | None:
     """The live session of the request's cookie (None without one); a 401 for
-    a session a timeout has just ended, which is audited."""
-    cookie = _cookie(request)
+    a session a timeout has just ended, which is audited (None with
+    ``expired_ok``: logging out of it is already done)."""
     logins = request.config_dict.get(LOGINS_KEY)
-    if cookie is None or logins is None:
+    if logins is None:
+        return None
+    cookie = _cookie(request, logins)
+    if cookie is None:
         return None
     try:
         return await logins.sessions.resolve(cookie)
     except Expired as gone:  # ended and audited by resolve
+        if expired_ok:
+            return None
         raise json_error(
             f"the session has ended ({gone.why} timeout); log in again", web.HTTPUnauthorized
         ) from None
@@ -156,11 +175,11 @@ def wall_cameras(hub: Hub, scope: tuple[str, ...]) -> frozenset[str]:
     )
 
 
-async def session_principal(request: web.Request) -> Principal | None:
+async def session_principal(request: web.Request, *, expired_ok: bool = False) -> Principal | None:
     """The principal of the session cookie, with the CSRF check of unsafe
     methods (403 when it fails); None when there is no cookie or it names no
     live session."""
-    session = await current_session(request)
+    session = await current_session(request, expired_ok=expired_ok)
     if session is None:
         return None
     principal = session.identity.principal(
@@ -242,7 +261,10 @@ _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
     responses={
         200: ("logged in; the session cookie is set", JSON, _ME_SCHEMA),
         401: ("wrong user name or password", JSON, _ERROR),
+        403: ("the request's Origin is another site", JSON, _ERROR),
+        415: ("the body is not application/json", JSON, _ERROR),
         429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
+        503: ("too many password checks at once (Retry-After)", JSON, _ERROR),
     },
     audited="login",
 )
@@ -252,6 +274,7 @@ async def login(request: web.Request) -> web.Response:
     The cookie is HttpOnly, SameSite=Strict, Path=/, and Secure over TLS; its
     id is new at every login. The answer carries the CSRF token that unsafe
     requests must send in ``X-CSRF-Token``."""
+    refuse_foreign_origin(request)
     name, password = parse_login(await json_body(request))
     logins = request.config_dict[LOGINS_KEY]
     try:
@@ -261,7 +284,7 @@ async def login(request: web.Request) -> web.Response:
             source=request.remote,
             user_agent=request.headers.get("User-Agent"),
         )
-    except LoginRefused as err:
+    except (LoginRefused, Busy) as err:
         raise _refused(err) from None
     response = web.json_response(_me(done.opened.record), headers=_NO_STORE)
     secure = logins.sessions.secure_cookie(request.secure)
@@ -289,9 +312,10 @@ async def login(request: web.Request) -> web.Response:
     audited="logout",
 )
 async def logout(request: web.Request) -> web.Response:
-    """End this session (with its CSRF token, like every unsafe request)."""
+    """End this session (with its CSRF token, like every unsafe request); a
+    session a timeout has ended is already over: 200, and the cookie goes."""
     await no_body(request)
-    await session_principal(request)
+    await session_principal(request, expired_ok=True)
     session = request.get(SESSION_KEY)
     if session is not None:
         await request.config_dict[LOGINS_KEY].logout(session, request.remote)
@@ -337,8 +361,10 @@ async def me(request: web.Request) -> web.Response:
         200: ("changed; the person's other sessions have ended", JSON, None),
         400: ("the new password is refused, or no user named", JSON, _ERROR),
         401: ("wrong user name or current password", JSON, _ERROR),
-        403: ("the CSRF token is missing or wrong", JSON, _ERROR),
+        403: ("the CSRF token is missing or wrong, or a foreign Origin", JSON, _ERROR),
+        415: ("the body is not application/json", JSON, _ERROR),
         429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
+        503: ("too many password checks at once (Retry-After)", JSON, _ERROR),
     },
     audited="user.passwd",
 )
@@ -346,6 +372,7 @@ async def change_password(request: web.Request) -> web.Response:
     """Change a password, proving the current one; the person's other sessions end.
 
     With a session, ``user`` is the session's and may be left out."""
+    refuse_foreign_origin(request)
     name, current, new = parse_password_change(await json_body(request))
     await session_principal(request)
     session = request.get(SESSION_KEY)
@@ -360,17 +387,25 @@ async def change_password(request: web.Request) -> web.Response:
         ended = await logins.change_password(
             name, current, new, source=request.remote, session=session
         )
-    except LoginRefused as err:
+    except (LoginRefused, Busy) as err:
         raise _refused(err) from None
     except WeakPassword as err:
         raise json_error(str(err)) from None
     return web.json_response({"sessions_ended": len(ended)}, headers=_NO_STORE)
 
 
-def _refused(err: LoginRefused) -> web.HTTPException:
+def refuse_foreign_origin(request: web.Request) -> None:
+    """A 403 for a request whose ``Origin`` (when sent) is not this host."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_matches(origin, request.host):
+        raise json_error("the request's Origin is not this hub", web.HTTPForbidden)
+
+
+def _refused(err: LoginRefused | Busy) -> web.HTTPException:
     if err.retry_after > 0:
-        wait = math.ceil(err.retry_after)
-        return web.HTTPTooManyRequests(
+        wait = max(1, math.ceil(err.retry_after))
+        status = web.HTTPServiceUnavailable if isinstance(err, Busy) else web.HTTPTooManyRequests
+        return status(
             text=json.dumps({"error": str(err), "retry_after": wait}),
             content_type=JSON,
             headers={"Retry-After": str(wait)},

@@ -99,10 +99,19 @@ async def read_body(request: web.Request) -> bytes:
 
 
 async def json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
-    """The body as a JSON object; ``empty_ok``: no body at all reads as ``{}``."""
+    """The body as a JSON object; ``empty_ok``: no body at all reads as ``{}``.
+
+    A body must be typed ``application/json`` (415 otherwise): an HTML form can
+    send ``text/plain`` across sites without a preflight, and a ``text/plain``
+    body can be made to parse as JSON."""
     data = await read_body(request)
     if empty_ok and not data.strip():
         return {}
+    if request.content_type != JSON:
+        raise json_error(
+            "the body must be sent as Content-Type: application/json",
+            web.HTTPUnsupportedMediaType,
+        )
     try:
         body = loads(data)
     except InputError as err:

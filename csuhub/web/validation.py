@@ -10,7 +10,13 @@ request helpers in ``csuhub.web.requests`` turn their ``InputError`` into a JSON
 * ``json.loads`` recurses once per bracket (``RecursionError`` at ~1,000
   levels), accepts ``NaN`` and ``Infinity``, and reads ``1e400`` as infinity:
   non-finite numbers then pass every ``x > 0`` or ``if x:`` check downstream;
-* a NUL byte in a file name makes ``os.stat`` raise ``ValueError``.
+* a NUL byte in a file name makes ``os.stat`` raise ``ValueError``;
+* ``json.loads`` turns ``"\\udcff"`` into a lone surrogate, a ``str`` that
+  cannot be encoded: argon2, SQLite and the audit's hash then fail with a 500.
+  :func:`loads` refuses one anywhere in the document (keys too). Query strings
+  and paths cannot carry one (aiohttp refuses raw non-ASCII in the request
+  line and yarl decodes bad percent-escapes to U+FFFD), and the text checks
+  here refuse non-printable characters, surrogates among them.
 """
 
 from __future__ import annotations
@@ -156,7 +162,7 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if json_depth(text) > max_depth:
         raise InputError(f"the JSON is nested deeper than {max_depth} levels")
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
@@ -166,6 +172,32 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except (ValueError, RecursionError) as err:  # JSONDecodeError, too many int digits
         raise InputError(f"the body is not valid JSON ({_short(err)})") from None
+    _refuse_surrogates(value)
+    return value
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (it cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _refuse_surrogates(value: Any) -> None:
+    """Walk a parsed document (depth already bounded) without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if has_surrogate(item):
+                raise InputError("the JSON holds a lone surrogate (\\ud800-\\udfff), not text")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def _short(err: BaseException) -> str:
