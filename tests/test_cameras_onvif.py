@@ -30,7 +30,7 @@ from csuhub.cameras.model import AdoptionError
 from csuhub.events import CameraAuthorizationChanged, CameraStateChanged
 from csuhub.hub import Hub
 from csuhub.protocols import PtzUnsupported
-from csuhub.web.auth import hash_secret
+from csuhub.security.tokens import hash_secret
 
 pytestmark = pytest.mark.skipif(not netns.available(), reason="needs root and iproute2")
 

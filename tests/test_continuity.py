@@ -28,9 +28,9 @@ from csuhub.recording.continuity import (
     continuity,
     known_camera,
 )
+from csuhub.security.tokens import hash_secret
 from csuhub.store import Store
 from csuhub.testing import build_hub, make_hub
-from csuhub.web.auth import hash_secret
 
 DAY = 86400.0
 NOW = time.time() // 3600 * 3600

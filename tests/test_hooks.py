@@ -21,6 +21,7 @@ from csuhub.hookspecs import hookimpl
 from csuhub.protocols import DiscoveredCamera
 from csuhub.refs import IncidentRef, LinkedCamera, Location, Priority, WallRef
 from csuhub.retention.context import SegmentRef
+from csuhub.security.tokens import hash_secret
 from csuhub.specs import (
     CallLineSpec,
     ConfigSectionSpec,
@@ -30,7 +31,7 @@ from csuhub.specs import (
     WallLayoutSpec,
 )
 from csuhub.testing import build_hub, registered_plugin, wait_camera_state
-from csuhub.web.auth import USER_KEY, hash_secret
+from csuhub.web.auth import USER_KEY
 from csuhub.web.declare import endpoint
 
 

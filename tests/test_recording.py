@@ -32,8 +32,8 @@ from csuhub.recording import layout
 from csuhub.recording.export import ExportError, export_evidence, verify_package
 from csuhub.recording.layout import hour_dir
 from csuhub.recording.trust import hub_anchor
+from csuhub.security.tokens import hash_secret
 from csuhub.testing import wait_camera_state
-from csuhub.web.auth import hash_secret
 
 AUTH = {"reference": "2022-VP-1", "issued": "2022-01-10", "expires": "2099-01-09"}
 SIM = {"width": 320, "height": 180, "fps": 10, "clip_seconds": 4}

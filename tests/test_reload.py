@@ -23,9 +23,9 @@ from csuhub.events import ConfigReloaded, ConfigReloadFailed
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
 from csuhub.plugins import make_plugin_manager
+from csuhub.security.tokens import hash_secret
 from csuhub.specs import RetentionPolicySpec
 from csuhub.testing import wait_camera_state
-from csuhub.web.auth import hash_secret
 
 AUTH = "authorization: {reference: A-1, issued: 2022-01-10, expires: 2099-01-09}"
 

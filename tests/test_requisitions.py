@@ -23,8 +23,8 @@ from csuhub.recording.export import verify_package
 from csuhub.recording.signing import fingerprint
 from csuhub.recording.trust import hub_anchor
 from csuhub.requisitions.model import RequisitionError
+from csuhub.security.tokens import hash_secret
 from csuhub.testing import build_hub
-from csuhub.web.auth import hash_secret
 
 DAY = 86400.0
 NOW = time.time() // 3600 * 3600

@@ -26,9 +26,9 @@ from csuhub.events import RetentionAlert, RetentionSwept
 from csuhub.hookspecs import hookimpl
 from csuhub.hub import Hub
 from csuhub.retention import destroy, sweep
+from csuhub.security.tokens import hash_secret
 from csuhub.store.retention import LEGAL, PRESERVE, MarkRequest
 from csuhub.testing import build_hub, index_footage, registered_plugin, sweep_at
-from csuhub.web.auth import hash_secret
 
 DAY = 86400.0
 HOUR = 3600.0

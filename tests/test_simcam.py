@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from csuhub_simcam import SimulatedCamera
 
+from csuhub.security.tokens import hash_secret
 from csuhub.testing import make_hub, wait_camera_state
-from csuhub.web.auth import hash_secret
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
