@@ -64,11 +64,15 @@ BAD_LOG = ("Error handling request", "unhandled", "Traceback")
 
 #: any code point, lone surrogates (category Cs) often: ``st.text()`` leaves them
 #: out, and a surrogate in a JSON string once reached argon2 and SQLite (a 500)
-ANY_CHARACTER = st.one_of(st.characters(categories=["Cs"]), st.characters(exclude_categories=()))
+#: (drawn one by one: hypothesis's text() over this alphabet drops the surrogates)
+ANY_CHARACTER = st.one_of(
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.characters(exclude_categories=()),
+)
 
 
-def texts(**kwargs: Any) -> st.SearchStrategy[str]:
-    return st.text(ANY_CHARACTER, **kwargs)
+def texts(*, min_size: int = 0, max_size: int = 20) -> st.SearchStrategy[str]:
+    return st.lists(ANY_CHARACTER, min_size=min_size, max_size=max_size).map("".join)
 
 
 def _has_surrogate(value: Any) -> bool:
@@ -104,7 +108,9 @@ def test_loads_raises_only_input_error(data: bytes | str) -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | texts(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts(), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(texts(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 

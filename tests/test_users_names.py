@@ -79,3 +79,13 @@ def test_an_accepted_name_is_its_own_normal_form(raw: str) -> None:
     assert name == normalize_name(name) == normalize_name(raw)
     assert unicodedata.is_normalized("NFC", name) and name == name.casefold()
     assert 0 < len(name) <= 64 and name.isprintable()
+
+
+async def test_unknown_names_are_hashed_under_one_kept_key(store: Store) -> None:
+    import asyncio
+
+    first = Logins(store)
+    labels = await asyncio.gather(*(first.unknown_label("nobody") for _ in range(5)))
+    assert len(set(labels)) == 1 and labels[0].startswith("unknown:")
+    assert await Logins(store).unknown_label("nobody") == labels[0]  # the key is kept
+    assert await first.unknown_label("somebody") != labels[0]

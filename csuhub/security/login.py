@@ -17,6 +17,7 @@ the same for the same name, so repeated tries still show.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -102,6 +103,7 @@ class Logins:
         self.gate = gate or HashGate()
         self.attempts = AttemptLocks()
         self._name_key: bytes | None = None
+        self._name_key_made = asyncio.Lock()
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -120,13 +122,13 @@ class Logins:
     async def unknown_label(self, name: str) -> str:
         """``unknown:<16 hex>``: an HMAC of the name under a key kept in the
         store's meta (made once), so a copy of the audit alone cannot test guesses."""
-        if self._name_key is None:
-            stored = await self.store.get_meta(NAME_KEY)
-            if stored is None:
-                stored = secrets.token_hex(32)
-                await self.store.set_meta(NAME_KEY, stored)
-                stored = await self.store.get_meta(NAME_KEY) or stored
-            self._name_key = bytes.fromhex(stored)
+        async with self._name_key_made:  # two first attempts make one key
+            if self._name_key is None:
+                stored = await self.store.get_meta(NAME_KEY)
+                if stored is None:
+                    stored = secrets.token_hex(32)
+                    await self.store.set_meta(NAME_KEY, stored)
+                self._name_key = bytes.fromhex(stored)
         digest = hmac.new(self._name_key, name.encode("utf-8", "replace"), hashlib.sha256)
         return "unknown:" + digest.hexdigest()[:16]
 
