@@ -89,3 +89,24 @@ async def test_unknown_names_are_hashed_under_one_kept_key(store: Store) -> None
     assert len(set(labels)) == 1 and labels[0].startswith("unknown:")
     assert await Logins(store).unknown_label("nobody") == labels[0]  # the key is kept
     assert await first.unknown_label("somebody") != labels[0]
+
+
+def test_the_cli_shows_and_finds_the_stored_name(cli_env: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "csuhub", *args, "--data", str(data)],
+            capture_output=True, text=True, env=cli_env, timeout=60,
+        )  # fmt: skip
+
+    added = cli("users", "add", "Nina", "--role", "operator", "--scope", "*")
+    assert added.returncode == 0 and "person nina added" in added.stdout, added.stderr
+    assert cli("users", "add", "NINA", "--role", "operator").returncode == 1
+    assert cli("users", "grant", "NiNa", "--role", "supervisor").returncode == 0
+    token = cli("tokens", "create", "nina-cad", "--user", "NINA", "--role", "supervisor")
+    assert token.returncode == 0 and "of nina" in token.stdout, token.stderr

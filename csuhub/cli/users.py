@@ -93,7 +93,8 @@ async def _act(
             password=password,
         )
         data = added.user.public()
-        human = f"{added.user.kind} {name} added ({'+'.join(added.user.roles)})"
+        # the stored name: case-folded and NFC-normalised (security.accounts)
+        human = f"{added.user.kind} {added.user.name} added ({'+'.join(added.user.roles)})"
         if not added.user.scope:
             human += "; no camera scope yet: it sees no camera (users grant --scope)"
         if added.generated is not None:
