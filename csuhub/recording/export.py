@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from csuhub import __version__
 from csuhub.hashing import sha256_file
 from csuhub.masks.apply import MaskingFailed, export_cut_args
-from csuhub.masks.policy import export_plan
+from csuhub.masks.policy import export_plan, lift_held
 from csuhub.recording.concat import concat_list
 from csuhub.recording.continuity import continuity
 from csuhub.recording.cutting import cut_to, hash_following
@@ -209,7 +209,10 @@ async def _export(
     if not segments:
         raise ExportError(f"no footage of {camera_id} between those times")
     hub_name = hub_name or await hub_name_of(hub)
-    plan = await export_plan(hub, camera_id, requisition_id)
+    try:  # masks unknown (a --data export before the hub ever recorded them): refuse
+        plan = await export_plan(hub, camera_id, requisition_id)
+    except MaskingFailed as err:
+        raise ExportError(str(err)) from None
     root = recording.storage_root()
     loop = asyncio.get_running_loop()
     try:  # checks every segment's path against the storage root, before any is read
@@ -333,6 +336,11 @@ async def _export(
                 if hashing is not None:  # the hashing thread reads the package
                     await asyncio.gather(hashing, return_exceptions=True)
                 handle.close()
+            if not await lift_held(hub, plan):  # a lift ended mid-cut did not cover it all
+                raise ExportError(
+                    f"mask lift {plan.lift['id'] if plan.lift else '?'} ended during the "
+                    "export: the unmasked cut is discarded"
+                )
             package.replace(output)
     except OSError as err:  # unwritable folder, disk full...: the folder is gone with it
         await asyncio.gather(verifying, return_exceptions=True)
