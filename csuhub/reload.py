@@ -25,6 +25,7 @@ from csuhub.config.nodes import Secret, YamlError
 from csuhub.config.secrets import load_secrets
 from csuhub.events import ConfigReloaded, ConfigReloadFailed
 from csuhub.masks.policy import remember_site_masks
+from csuhub.security.context import current_principal
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -75,7 +76,7 @@ class Reloader:
             retention = hub.retention.build(new)
         except ConfigInvalid as err:
             errors = [str(i) for i in err.issues if i.severity == "error"]
-            await hub.store.audit(trigger, "config.reload_refused", str(source), errors=errors)
+            await _audit(hub, trigger, "config.reload_refused", str(source), errors=errors)
             hub.bus.fire(ConfigReloadFailed(trigger=trigger, errors=errors))
             return {"ok": False, "errors": errors, "issues": [i.as_dict() for i in err.issues]}
         except OSError as err:
@@ -102,7 +103,7 @@ class Reloader:
             hub.retention.configure(built=retention)
             hub.retention.wake()
         await remember_site_masks(hub)  # for commands run without the site file
-        await hub.store.audit(trigger, "config.reload", str(source), diff=diff.as_dict())
+        await _audit(hub, trigger, "config.reload", str(source), diff=diff.as_dict())
         hub.bus.fire(
             ConfigReloaded(
                 trigger=trigger,
@@ -130,3 +131,13 @@ def read_secrets(source: str) -> dict[str, Secret]:
     except (OSError, YamlError) as err:  # the message names the file, never a value
         _LOGGER.warning("secrets.yaml beside %s not read: %s", source, err)
         return {}
+
+
+async def _audit(hub: Any, trigger: str, action: str, target: str, **params: Any) -> None:
+    """By the request's principal when an API call asked (its role, session or
+    token, address), else by the trigger (``sighup``, ``cli``)."""
+    who = current_principal()
+    if who is not None:
+        await hub.store.audit_event(who, action, target, trigger=trigger, **params)
+    else:
+        await hub.store.audit(trigger, action, target, **params)

@@ -144,6 +144,12 @@ async def test_reload_api_needs_admin(running: Any) -> None:
         async with session.post(url, headers={"Authorization": "Bearer csu_admin"}) as resp:
             assert resp.status == 422
             assert (await resp.json())["ok"] is False
+    # the entries holding the diff and the refusal name the request's principal
+    for action, key in (("config.reload", '"diff"'), ("config.reload_refused", '"errors"')):
+        entries = await hub.store.audit_trail.entries(action=action)
+        (done,) = [e for e in entries if key in e["details"]]
+        assert done["actor"] == "admin-1" and done["role"] == "admin", entries
+        assert done["source"] == "127.0.0.1" and done["via"]
 
 
 async def test_one_hub_per_data_directory(running: Any, tmp_path: Path) -> None:
