@@ -216,14 +216,18 @@ class Access:
 
 def access_of(handler: Any) -> Access | None:
     """The declaration on a handler, looking through aiohttp's and functools' wrappers."""
-    seen = 0
-    while seen < 6:
-        found = getattr(handler, ACCESS_ATTR, None)
-        if isinstance(found, Access):
+    found = marked(handler, ACCESS_ATTR)
+    return found if isinstance(found, Access) else None
+
+
+def marked(handler: Any, attr: str) -> Any:
+    """``attr`` on ``handler`` or on what it wraps (sub-app and partial wrappers)."""
+    for _ in range(6):
+        found = getattr(handler, attr, None)
+        if found is not None:
             return found
         inner = getattr(handler, "__wrapped__", None) or getattr(handler, "func", None)
         if inner is None:
             return None
         handler = inner
-        seen += 1
     return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from csuhub.security.permissions import ACCESS_ATTR, Access
+from csuhub.security.permissions import ACCESS_ATTR, Access, marked
 
 DECLARATION_ATTR = "__csuhub_endpoint__"
 
@@ -97,17 +97,8 @@ def endpoint(
 
 def declaration_of(handler: Any) -> Declaration | None:
     """The declaration on a handler, looking through wrappers."""
-    seen = 0
-    while seen < 6:
-        found = getattr(handler, DECLARATION_ATTR, None)
-        if isinstance(found, Declaration):
-            return found
-        inner = getattr(handler, "__wrapped__", None) or getattr(handler, "func", None)
-        if inner is None:
-            return None
-        handler = inner
-        seen += 1
-    return None
+    found = marked(handler, DECLARATION_ATTR)
+    return found if isinstance(found, Declaration) else None
 
 
 @dataclass(frozen=True)
