@@ -598,7 +598,7 @@ async def test_stall_watchdog_restarts_a_hung_stream(tmp_path: Path, ffmpeg_bin:
 async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: str) -> None:
     """Hub stopping mid-export: ffmpeg must not go on writing into a package that is
     being thrown away (it used to live on until garbage collection)."""
-    from csuhub.recording.export import _cut_to
+    from csuhub.recording.cutting import cut_to
     from csuhub.supervisor import ProcessGroup
 
     group = ProcessGroup()
@@ -608,7 +608,7 @@ async def test_a_cancelled_export_kills_its_ffmpeg(tmp_path: Path, ffmpeg_bin: s
     listing.write_text(f"ffconcat version 1.0\nfile '{source}'\n")
     with (tmp_path / "package.zip").open("wb") as out:
         task = asyncio.create_task(
-            _cut_to(group, out.fileno(), ffmpeg_bin, listing, 10.0, lambda f: None)
+            cut_to(group, out.fileno(), ffmpeg_bin, listing, 10.0, lambda f: None)
         )
         pid = None
         deadline = time.monotonic() + 10
