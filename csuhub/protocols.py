@@ -112,7 +112,9 @@ class SegmentSink(Protocol):
     async def segment_closed(
         self, camera_id: str, path: Any, start: float, duration: float | None
     ) -> None:
-        """``duration=None``: not known (a file cut short); read from the file itself."""
+        """``duration=None``: not known (a file cut short); read from the file itself.
+        ``path`` is the placed file, or one still in the staging folder, which the
+        hub then places (``place``) in the thread that hashes it."""
 
     def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None: ...
 
