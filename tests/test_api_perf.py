@@ -316,3 +316,65 @@ def test_the_register_reads_back_what_was_written(
             await store.close()
 
     asyncio.run(roundtrip())
+
+
+async def test_each_cameras_footage_version_counts_its_own_writes(hub_factory: Any) -> None:
+    async with hub_factory(sweeping=False) as hub:
+        index = hub.store.segment_index
+        day = (time.time() // DAY - 3) * DAY
+        seen: list[int] = []
+
+        async def changed() -> bool:
+            seen.append(await index.footage_version("cam-a"))
+            return len(seen) == 1 or seen[-1] > seen[-2]
+
+        assert await changed()
+        await _add_cameras(hub, {"cam-a": "north"})
+        assert await changed()
+        (first,) = await index_footage(hub, "cam-a", day, 1 / 60)
+        assert await changed()
+        await hub.store.add_gap("cam-a", day + 60, day + 120, "camera offline")
+        assert await changed()
+        await hub.store.set_segment_status([first.id], "corrupt")
+        assert await changed()
+        # another camera's footage, its state: not this camera's version
+        await index_footage(hub, "cam-b", day, 1 / 60)
+        await hub.store.set_camera_state("cam-a", "offline", "cable cut")
+        assert not await changed()
+        await sweep_at(hub, day + 40 * DAY)  # destroyed and registered
+        assert await changed()
+        await hub.store.delete_camera("cam-a")
+        assert await changed()
+
+
+async def test_a_kept_timeline_outlives_other_cameras_writes_not_its_own(
+    hub_factory: Any,
+) -> None:
+    """Recording cameras commit every few seconds: a closed range's answer is
+    checked against its own camera's footage version, not rebuilt at each commit."""
+    from csuhub.web.recordings import _kept
+
+    async with hub_factory(web=True, sweeping=False) as hub:
+        day = (time.time() // DAY - 3) * DAY
+        token = await api_token(hub, "admin")
+        await index_footage(hub, "cam-a", day, 1)
+        url = f"{hub.web.url}/api/recordings/cam-a?from={day}&to={day + 7200}"
+        key = ("timeline", "cam-a", day, day + 7200)
+        first = (await _get(url, token))[1]
+        kept = _kept(hub).peek(key)
+        assert kept is not None
+        await index_footage(hub, "cam-b", day, 1)  # the database changes, not cam-a's footage
+        assert (await _get(url, token))[1] == first
+        again = _kept(hub).peek(key)
+        assert again is not None and again[1] is kept[1] and again[0] != kept[0]
+        # its own gap, recorded late (the hub was down), is seen at once
+        await hub.store.add_gap("cam-a", day + 3600, day + 7200, "hub down")
+        seen = (await _get(url, token))[1]
+        assert [g["reason"] for g in seen["gaps"]] == ["hub down"]
+        # a camera only the register knew: forgotten, it is unknown again
+        await _add_cameras(hub, {"cam-x": "north"})
+        x_url = f"{hub.web.url}/api/recordings/cam-x?from={day}&to={day + 3600}"
+        assert (await _get(x_url, token))[0] == 200
+        assert (await _get(x_url, token))[0] == 200
+        await hub.store.delete_camera("cam-x")
+        assert (await _get(x_url, token))[0] == 404

@@ -391,7 +391,8 @@ MIGRATIONS.append(
 MIGRATIONS.append(
     (
         9,
-        "audit trail indexes for its newest-first searches by actor, action and target",
+        "audit trail indexes for its newest-first searches by actor, action and target; "
+        "a version per camera of its footage records",
         """
         -- The audit is searched newest first (by id). An index on a column alone
         -- keeps each value's entries in id order, so the newest of an action or a
@@ -402,6 +403,39 @@ MIGRATIONS.append(
         CREATE INDEX audit_log_actor ON audit_log(actor, ts);
         CREATE INDEX audit_log_action_id ON audit_log(action);
         CREATE INDEX audit_log_target_id ON audit_log(target);
+
+        -- Each write to a camera's footage records (segments, gaps, destructions,
+        -- its register entry) counts up its version in the writer's transaction,
+        -- whichever process writes: a kept timeline stays good while its camera's
+        -- version does, through other cameras' writes (csuhub.web.cache).
+        CREATE TABLE footage_versions (camera_id TEXT PRIMARY KEY, version INTEGER NOT NULL)
+            WITHOUT ROWID;
+        CREATE TRIGGER segments_insert_version AFTER INSERT ON segments BEGIN
+            INSERT INTO footage_versions VALUES(NEW.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER segments_update_version AFTER UPDATE ON segments BEGIN
+            INSERT INTO footage_versions VALUES(NEW.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1;
+            UPDATE footage_versions SET version = version + 1
+            WHERE camera_id = OLD.camera_id AND OLD.camera_id <> NEW.camera_id; END;
+        CREATE TRIGGER segments_delete_version AFTER DELETE ON segments BEGIN
+            INSERT INTO footage_versions VALUES(OLD.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER gaps_insert_version AFTER INSERT ON gaps BEGIN
+            INSERT INTO footage_versions VALUES(NEW.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER gaps_delete_version AFTER DELETE ON gaps BEGIN
+            INSERT INTO footage_versions VALUES(OLD.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER destructions_insert_version AFTER INSERT ON destructions BEGIN
+            INSERT INTO footage_versions VALUES(NEW.camera_id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER cameras_insert_version AFTER INSERT ON cameras BEGIN
+            INSERT INTO footage_versions VALUES(NEW.id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        CREATE TRIGGER cameras_delete_version AFTER DELETE ON cameras BEGIN
+            INSERT INTO footage_versions VALUES(OLD.id, 1)
+            ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
         """,
     )
 )

@@ -111,6 +111,15 @@ def camera_known(conn: sqlite3.Connection, camera_id: str) -> bool:
     return bool(row[0])
 
 
+def footage_version(conn: sqlite3.Connection, camera_id: str) -> int:
+    """How many writes the camera's footage records have had (migration 9's
+    triggers count them): unchanged, so is everything a timeline shows."""
+    row = conn.execute(
+        "SELECT version FROM footage_versions WHERE camera_id=?", (camera_id,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def segment_paths(conn: sqlite3.Connection, camera_id: str | None) -> dict[str, int]:
     if camera_id is None:
         rows = conn.execute("SELECT path, id FROM segments").fetchall()
@@ -355,6 +364,9 @@ class SegmentRepository:
 
     async def camera_known(self, camera_id: str) -> bool:
         return await self.db.call(camera_known, camera_id)
+
+    async def footage_version(self, camera_id: str) -> int:
+        return await self.db.call(footage_version, camera_id)
 
     async def paths(self, camera_id: str | None = None) -> dict[str, int]:
         return await self.db.call(segment_paths, camera_id)

@@ -136,6 +136,12 @@ class Kept(Generic[V]):
         self._values.move_to_end(key)
         return found[1]
 
+    def peek(self, key: Hashable) -> tuple[Version, V] | None:
+        """The value and the version it was kept under, whatever the current one:
+        for values that can be checked otherwise (then ``put`` again)."""
+        found = self._values.get(key)
+        return None if found is None else (found[0], found[1])
+
     def put(self, key: Hashable, version: Version, value: V, size: int = 0) -> None:
         if size > self.size:
             return

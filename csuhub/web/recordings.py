@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,10 @@ async def timeline(request: web.Request) -> web.Response:
     recorder = recorder_of(hub, camera)
     key = ("timeline", camera, start, end)
     version = await _closed_version(request, recorder, end)
-    if version is not None and (body := _kept(hub).get(key, version)) is not None:
+    body = await _kept_answer(hub, key, camera, version)
+    if body is not None:
         return _json_bytes(body)
+    footage = 0 if version is None else await hub.store.segment_index.footage_version(camera)
     await _known(request, camera)
     segments = await hub.store.segments(camera, start, end, limit=20_000)
     report = await continuity(hub.store, camera, start, end, recorder=recorder)
@@ -133,7 +135,7 @@ async def timeline(request: web.Request) -> web.Response:
         }
     ).encode()
     if version is not None:
-        _kept(hub).put(key, version, body, len(body))
+        _kept(hub).put(key, version, _Answer(footage, body), len(body))
     return _json_bytes(body)
 
 
@@ -153,27 +155,58 @@ async def gaps(request: web.Request) -> web.Response:
     recorder = recorder_of(hub, camera)
     key = ("gaps", camera, start, end)
     version = await _closed_version(request, recorder, end)
-    if version is not None and (body := _kept(hub).get(key, version)) is not None:
+    body = await _kept_answer(hub, key, camera, version)
+    if body is not None:
         report = json.loads(body)  # "now" is the request's; nothing else depends on it
         report["now"] = time.time()
         return web.json_response(report)
+    footage = 0 if version is None else await hub.store.segment_index.footage_version(camera)
     await _known(request, camera)
     report = await continuity(hub.store, camera, start, end, recorder=recorder)
     if version is not None:
         body = json.dumps(report).encode()
-        _kept(hub).put(key, version, body, len(body))
+        _kept(hub).put(key, version, _Answer(footage, body), len(body))
     return web.json_response(report)
 
 
-#: Closed ranges' timelines and continuity reports as sent, by hub.
-_KEPT: weakref.WeakKeyDictionary[Any, Kept[bytes]] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A closed range's answer as sent, and its camera's footage version then."""
+
+    footage: int
+    body: bytes
 
 
-def _kept(hub: Any) -> Kept[bytes]:
+#: Closed ranges' timelines and continuity reports, by hub.
+_KEPT: weakref.WeakKeyDictionary[Any, Kept[_Answer]] = weakref.WeakKeyDictionary()
+
+
+def _kept(hub: Any) -> Kept[_Answer]:
     found = _KEPT.get(hub)
     if found is None:
         found = _KEPT[hub] = Kept(entries=256, size=64 << 20)
     return found
+
+
+async def _kept_answer(hub: Any, key: tuple[Any, ...], camera: str, version: Any) -> bytes | None:
+    """The kept answer while the database is unchanged; after other writes (other
+    cameras recording), while the camera's footage version is: one indexed read
+    instead of the range's segments, gaps and destructions."""
+    if version is None:
+        return None
+    kept = _kept(hub)
+    found = kept.peek(key)
+    if found is None:
+        return None
+    tagged, answer = found
+    if tagged == version:
+        return answer.body
+    # read after the probe behind ``version`` ran: the same count then means
+    # no write to this camera's footage between the answer and that probe
+    if await hub.store.segment_index.footage_version(camera) != answer.footage:
+        return None
+    kept.put(key, version, answer, len(answer.body))
+    return answer.body
 
 
 async def _closed_version(request: web.Request, recorder: RecorderNow, end: float) -> Any:
