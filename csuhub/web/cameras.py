@@ -265,7 +265,11 @@ async def get_camera(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera_id = _camera_id(request)
     version = await request_version(request, hub.store)
-    row = next((r for r in await _register(hub, version) if r.id == camera_id), None)
+    rows = _kept(hub).rows.get("rows", version) if version is not None else None
+    if rows is not None:  # the register as the lists read it, at this version
+        row = next((r for r in rows if r.id == camera_id), None)
+    else:  # one row, not the whole register
+        row = await hub.store.get_camera(camera_id)
     if row is None:
         raise json_error("no such camera", web.HTTPNotFound)
     return web.json_response(_describe(row, hub.cameras.may_record(row.id)))
