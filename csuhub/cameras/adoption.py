@@ -100,7 +100,21 @@ async def on_discovered(cameras: CameraManager, event: CameraDiscovered) -> None
 async def record_adoption(
     cameras: CameraManager, camera_id: str, request: dict[str, Any], *, actor: str
 ) -> None:
-    """Validate and write the adoption to the register (no hub needs to be running)."""
+    """Validate and write the adoption to the register (no hub needs to be running).
+    Audited: refused (with why), or started before the register changes and then
+    concluded."""
+    try:
+        await _record_adoption(cameras, camera_id, request, actor=actor)
+    except AdoptionError as err:
+        await cameras.hub.store.audit_event(
+            acting(actor), "camera.adopt", camera_id, outcome="refused", why=str(err)[:300]
+        )
+        raise
+
+
+async def _record_adoption(
+    cameras: CameraManager, camera_id: str, request: dict[str, Any], *, actor: str
+) -> None:
     hub = cameras.hub
     try:
         data = ADOPT_SCHEMA(request)

@@ -26,7 +26,7 @@ from csuhub.masks.apply import MaskingFailed, MaskingTimeout, mask_jpeg
 from csuhub.masks.policy import picture_plan
 from csuhub.protocols import PtzUnsupported
 from csuhub.store.records import CameraRow
-from csuhub.web.auditing import ended, entry, started
+from csuhub.web.auditing import audited_below, ended, entry, started
 from csuhub.web.auth import PRINCIPAL_KEY, USER_KEY
 from csuhub.web.cache import Kept, Version, request_version
 from csuhub.web.declare import Param, endpoint
@@ -358,23 +358,11 @@ async def adopt(request: web.Request) -> web.Response:
     hub = hub_of(request)
     camera_id = _camera_id(request)
     body = await json_body(request, empty_ok=True)
-    authorization = body.get("authorization")
-    location = body.get("location")
-    await started(
-        request,
-        "camera.adopt",
-        camera_id,
-        authorization=str(authorization.get("reference"))[:100]
-        if isinstance(authorization, dict)
-        else None,
-        district=str(location.get("district"))[:100] if isinstance(location, dict) else None,
-        driver=str(body.get("driver"))[:64] if body.get("driver") is not None else None,
-    )
+    audited_below(request)  # the adoption audits itself: started, refused, ok (one story)
     try:
         await hub.cameras.adopt(camera_id, body, actor=request[USER_KEY])
     except AdoptionError as err:
         raise json_error(str(err), web.HTTPUnprocessableEntity) from None
-    await ended(request, "camera.adopt", camera_id)
     row = await hub.store.get_camera(camera_id)
     return web.json_response(_describe(row, hub.cameras.may_record(camera_id)), status=201)
 
