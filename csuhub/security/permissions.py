@@ -29,7 +29,7 @@ PERMISSIONS: Mapping[str, str] = {
     "incident.read": "read incidents and the logbook",
     "incident.write": "open, annotate and close incidents; write the logbook",
     "incident.caller.view": "see a caller's number unmasked",
-    "requisition.read": "read requisitions and their statistics",
+    "requisition.read": "read requisitions and their extractions (statistics need audit.read)",
     "requisition.manage": "record, export, deliver and close requisitions",
     "retention.read": "read retention status and the destruction register",
     "camera.adopt": "scan for cameras, adopt and retire them",
@@ -38,7 +38,7 @@ PERMISSIONS: Mapping[str, str] = {
     "audit.read": "read and export the audit, the ethics figures, requisition statistics",
     "mask.edit": "draw and remove privacy masks",
     "mask.lift.request": "ask for a privacy mask to be lifted, with a reason",
-    "mask.lift.approve": "approve another user's mask lift request",
+    "mask.lift.approve": "approve another person's mask lift request",
 }
 
 _OPERATOR = frozenset(

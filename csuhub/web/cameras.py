@@ -29,120 +29,21 @@ from csuhub.store.records import CameraRow
 from csuhub.web.auditing import audited_below, ended, entry, started
 from csuhub.web.auth import PRINCIPAL_KEY, USER_KEY
 from csuhub.web.cache import Kept, Version, request_version
-from csuhub.web.declare import Param, endpoint
+from csuhub.web.declare import endpoint
 from csuhub.web.requests import hub_of, json_body, json_error, path_slug
 from csuhub.web.schemas import (
+    ADOPT_BODY,
     CAMERA,
+    CAMERA_ID,
     CAMERA_LIST,
+    PTZ_BODY,
+    SCAN_BODY,
     binary,
     error,
     json_answer,
 )
 
 routes = web.RouteTableDef()
-
-CAMERA_ID = Param(
-    "camera_id",
-    {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
-    where="path",
-    description="a camera id (anything else is a 404)",
-)
-_PRESET = {"type": "string", "minLength": 1, "maxLength": 64}
-_UNIT = {"type": "number", "minimum": -1, "maximum": 1}
-#: csuhub.cameras.ptz.validate: one action, only its own fields
-PTZ_BODY = {
-    "oneOf": [
-        {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {
-                "action": {"const": "move"},
-                "pan": _UNIT,
-                "tilt": _UNIT,
-                "zoom": _UNIT,
-                "duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-            },
-        },
-        {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {
-                "action": {"const": "relative"},
-                "pan": _UNIT,
-                "tilt": _UNIT,
-                "zoom": _UNIT,
-            },
-        },
-        {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {
-                "action": {"const": "absolute"},
-                "pan": _UNIT,
-                "tilt": _UNIT,
-                "zoom": {"type": "number", "minimum": 0, "maximum": 1},
-            },
-        },
-        {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {"action": {"enum": ["stop", "home", "status", "presets"]}},
-        },
-        {
-            "type": "object",
-            "required": ["action", "preset"],
-            "additionalProperties": False,
-            "properties": {"action": {"enum": ["preset", "remove_preset"]}, "preset": _PRESET},
-        },
-        {
-            "type": "object",
-            "required": ["action"],
-            "additionalProperties": False,
-            "properties": {"action": {"const": "set_preset"}, "name": _PRESET, "preset": _PRESET},
-        },
-    ]
-}
-#: csuhub.cameras.adoption.ADOPT_SCHEMA
-ADOPT_BODY = {
-    "type": "object",
-    "required": ["authorization", "location"],
-    "additionalProperties": False,
-    "properties": {
-        "authorization": {
-            "type": "object",
-            "required": ["reference", "expires"],
-            "additionalProperties": False,
-            "properties": {
-                "reference": {"type": "string", "minLength": 1, "maxLength": 100},
-                "issued": {"type": "string", "format": "date"},
-                "expires": {"type": "string", "format": "date"},
-            },
-        },
-        "location": {
-            "type": "object",
-            "required": ["lat", "lon", "district"],
-            "additionalProperties": False,
-            "properties": {
-                "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                "lon": {"type": "number", "minimum": -180, "maximum": 180},
-                "district": {"type": "string", "minLength": 1, "maxLength": 100},
-                "address": {"type": "string", "maxLength": 300},
-            },
-        },
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "driver": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
-        "options": {"type": "object"},
-        "reason": {"type": "string", "maxLength": 500},
-    },
-}
-SCAN_BODY = {
-    "type": "object",
-    "properties": {"timeout": {"type": "number", "minimum": 0.1, "maximum": 30, "default": 3}},
-}
 
 
 def _camera_id(request: web.Request) -> str:

@@ -34,17 +34,11 @@ from csuhub.web.requests import (
     path_slug,
     with_expect,
 )
-from csuhub.web.schemas import error, json_answer
+from csuhub.web.schemas import CAMERA_ID, error, json_answer
 from csuhub.web.validation import MAX_ID, MAX_REASON, is_slug
 
 routes = web.RouteTableDef()
 
-CAMERA_ID = Param(
-    "camera_id",
-    {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
-    where="path",
-    description="a camera id (anything else is a 404)",
-)
 LIFT_ID = Param(
     "lift_id",
     {"type": "integer", "minimum": 1, "maximum": MAX_ID},

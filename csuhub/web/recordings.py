@@ -46,6 +46,7 @@ from csuhub.web.requests import (
     path_slug,
 )
 from csuhub.web.schemas import (
+    CAMERA_ID,
     CONTINUITY,
     REASON,
     TIME_TEXT,
@@ -63,12 +64,6 @@ MAX_PLAY = 3 * 3600.0
 FRAME_TIMEOUT = 20.0
 
 
-CAMERA_ID = Param(
-    "camera_id",
-    {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
-    where="path",
-    description="a camera id (anything else is a 404)",
-)
 _UNKNOWN = error("No such camera, or no footage there")
 
 
