@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from csuhub.security.context import reset_principal, set_principal
-from csuhub.security.permissions import ROLES, Access, Principal, access_of
-from csuhub.security.tokens import hash_secret, new_secret
+from csuhub.security.permissions import Access, Principal, access_of
+from csuhub.security.tokens import hash_secret
 from csuhub.web.cache import ARRIVED_KEY, Kept, current_version
 
 if TYPE_CHECKING:
@@ -303,15 +303,13 @@ def hub_refusal_audit(hub: Hub) -> RefusalAudit:
 
 __all__ = [
     "PRINCIPAL_KEY",
-    "ROLES",
     "ROLE_KEY",
     "USER_KEY",
-    "Access",
     "auth_middleware",
-    "hash_secret",
-    "new_secret",
+    "camera_visible",
     "public",
     "require_role",
+    "require_visible",
 ]
 
 
