@@ -178,11 +178,7 @@ async def decide(
     """Approve or refuse a pending request: by a person, never its requester
     (either attempt is refused and audited)."""
     action = "mask.lift.approve" if approve else "mask.lift.refuse"
-    moment = time.time() if now is None else now
-    await expire(store, now=moment)
-    current = await store.masks.lift(lift_id)
-    if current is None:
-        raise LiftError(f"no mask lift {lift_id}", "not_found")
+    moment, current = await _current(store, lift_id, now)
     camera_id = current["camera_id"]
     if who.kind != DECIDER_KIND:
         raise await _refusal(
@@ -225,16 +221,23 @@ async def decide(
     return decided
 
 
-async def end_lift(
-    store: Store, who: Principal, lift_id: int, *, now: float | None = None
-) -> dict[str, Any]:
-    """End a lift early (or withdraw a request): its requester, its approver, or
-    anyone who may approve lifts."""
+async def _current(store: Store, lift_id: int, now: float | None) -> tuple[float, dict[str, Any]]:
+    """The moment of a decision and the lift as it stands then (overdue lifts
+    expired first, so nothing is decided on one already over)."""
     moment = time.time() if now is None else now
     await expire(store, now=moment)
     current = await store.masks.lift(lift_id)
     if current is None:
         raise LiftError(f"no mask lift {lift_id}", "not_found")
+    return moment, current
+
+
+async def end_lift(
+    store: Store, who: Principal, lift_id: int, *, now: float | None = None
+) -> dict[str, Any]:
+    """End a lift early (or withdraw a request): its requester, its approver, or
+    anyone who may approve lifts."""
+    moment, current = await _current(store, lift_id, now)
     camera_id = current["camera_id"]
     if who.name not in (current["requested_by"], current["decided_by"]) and not who.has(
         "mask.lift.approve"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from csuhub.security.context import principal_for
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
 
 if TYPE_CHECKING:
@@ -55,8 +56,6 @@ class StoreFacade:
         address too (``csuhub.security.context``); ``reason``, ``outcome`` and
         ``ref`` among the details fill those columns.
         """
-        from csuhub.security.context import principal_for
-
         who = principal_for(actor)
         if who is not None:
             return await self.audit_event(who, action, target, **details)

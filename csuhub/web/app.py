@@ -40,6 +40,7 @@ from csuhub.web.requests import (
     HUB_KEY,
     JSON,
     describe_fault,
+    dumps_lenient,
     expect_continue,
     input_error,
     json_error,
@@ -220,10 +221,4 @@ async def reload_config(request: web.Request) -> web.Response:
     report = await hub.reload(f"api:{request[USER_KEY]}")
     outcome = "ok" if report["ok"] else "failed"
     await ended(request, "config.reload", None, outcome, errors=len(report.get("errors") or ()))
-    return web.json_response(report, status=200 if report["ok"] else 422, dumps=_dumps)
-
-
-def _dumps(data: Any) -> str:
-    import json
-
-    return json.dumps(data, default=str)
+    return web.json_response(report, status=200 if report["ok"] else 422, dumps=dumps_lenient)

@@ -30,7 +30,7 @@ from csuhub.web.auditing import audited_below, ended, entry, started
 from csuhub.web.auth import PRINCIPAL_KEY, USER_KEY
 from csuhub.web.cache import Kept, Version, request_version
 from csuhub.web.declare import endpoint
-from csuhub.web.requests import hub_of, json_body, json_error, path_slug
+from csuhub.web.requests import dumps_lenient, hub_of, json_body, json_error, path_slug
 from csuhub.web.schemas import (
     ADOPT_BODY,
     CAMERA,
@@ -237,7 +237,7 @@ async def scan(request: web.Request) -> web.Response:
     await started(request, "discovery.scan", None, timeout=float(timeout))
     found = await hub.discovery.scan_all(float(timeout))
     await ended(request, "discovery.scan", None, found=len(found))
-    return web.json_response({"found": [e.as_dict() for e in found]}, dumps=_dumps)
+    return web.json_response({"found": [e.as_dict() for e in found]}, dumps=dumps_lenient)
 
 
 @routes.post("/api/cameras/{camera_id}/adopt")
@@ -370,7 +370,3 @@ async def snapshot(request: web.Request) -> web.Response:
     return web.Response(
         body=image, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
     )
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, default=str)

@@ -13,12 +13,10 @@ other access to personal data. The figures, numbers only, are not.
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -27,7 +25,7 @@ from csuhub.audit.export import write_csv
 from csuhub.timeutil import TimeError, parse_time
 from csuhub.web.auditing import ended, entry, started
 from csuhub.web.declare import Param, endpoint
-from csuhub.web.requests import hub_of, json_error
+from csuhub.web.requests import dumps_lenient, hub_of, json_error
 from csuhub.web.schemas import ANY_OBJECT, JSON, TIME_TEXT, time_param
 
 routes = web.RouteTableDef()
@@ -132,10 +130,6 @@ def _tz(request: web.Request) -> str:
     return str(hub_of(request).config.hub["timezone"])
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, default=str)
-
-
 _TEXT_PARAM = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 
 
@@ -160,7 +154,7 @@ async def ethics_summary(request: web.Request) -> web.Response:
         raise json_error(str(err)) from None
     cap = float(hub.retention.cap()[0])
     data = await hub.store.call(figures, start, end, cap, now)
-    return web.json_response(data, dumps=_dumps)
+    return web.json_response(data, dumps=dumps_lenient)
 
 
 @routes.get("/api/audit")
@@ -206,7 +200,7 @@ async def audit_search(request: web.Request) -> web.Response:
         limit=query.limit,
         newest_first=True,
     )
-    return web.json_response({"entries": entries, "count": len(entries)}, dumps=_dumps)
+    return web.json_response({"entries": entries, "count": len(entries)}, dumps=dumps_lenient)
 
 
 @routes.get("/api/audit/export")

@@ -47,6 +47,7 @@ from csuhub.security.sessions import (
 from csuhub.store.sessions import SessionRecord
 from csuhub.web.declare import endpoint
 from csuhub.web.requests import HUB_KEY, JSON, json_body, json_error, no_body, with_expect
+from csuhub.web.schemas import ERROR
 from csuhub.web.validation import InputError
 
 if TYPE_CHECKING:
@@ -241,7 +242,6 @@ _ME_SCHEMA = {
         "created_at": {"type": "number"},
     },
 }
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
 
 
 @routes.post("/api/auth/login")
@@ -260,11 +260,11 @@ _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
     body_required=True,
     responses={
         200: ("logged in; the session cookie is set", JSON, _ME_SCHEMA),
-        401: ("wrong user name or password", JSON, _ERROR),
-        403: ("the request's Origin is another site", JSON, _ERROR),
-        415: ("the body is not application/json", JSON, _ERROR),
-        429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
-        503: ("too many password checks at once (Retry-After)", JSON, _ERROR),
+        401: ("wrong user name or password", JSON, ERROR),
+        403: ("the request's Origin is another site", JSON, ERROR),
+        415: ("the body is not application/json", JSON, ERROR),
+        429: ("locked after repeated failures (Retry-After)", JSON, ERROR),
+        503: ("too many password checks at once (Retry-After)", JSON, ERROR),
     },
     audited="login",
 )
@@ -307,7 +307,7 @@ async def login(request: web.Request) -> web.Response:
     tags=("auth",),
     responses={
         200: ("the session has ended (or there was none)", JSON, None),
-        403: ("the CSRF token is missing or wrong", JSON, _ERROR),
+        403: ("the CSRF token is missing or wrong", JSON, ERROR),
     },
     audited="logout",
 )
@@ -359,12 +359,12 @@ async def me(request: web.Request) -> web.Response:
     body_required=True,
     responses={
         200: ("changed; the person's other sessions have ended", JSON, None),
-        400: ("the new password is refused, or no user named", JSON, _ERROR),
-        401: ("wrong user name or current password", JSON, _ERROR),
-        403: ("the CSRF token is missing or wrong, or a foreign Origin", JSON, _ERROR),
-        415: ("the body is not application/json", JSON, _ERROR),
-        429: ("locked after repeated failures (Retry-After)", JSON, _ERROR),
-        503: ("too many password checks at once (Retry-After)", JSON, _ERROR),
+        400: ("the new password is refused, or no user named", JSON, ERROR),
+        401: ("wrong user name or current password", JSON, ERROR),
+        403: ("the CSRF token is missing or wrong, or a foreign Origin", JSON, ERROR),
+        415: ("the body is not application/json", JSON, ERROR),
+        429: ("locked after repeated failures (Retry-After)", JSON, ERROR),
+        503: ("too many password checks at once (Retry-After)", JSON, ERROR),
     },
     audited="user.passwd",
 )

@@ -35,6 +35,12 @@ def describe_fault(fault: BaseException) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)[:200]
 
 
+def dumps_lenient(data: Any) -> str:
+    """JSON for answers that may hold dates or paths (``str`` of them): the
+    ``dumps=`` of ``web.json_response`` for reports built elsewhere."""
+    return json.dumps(data, default=str)
+
+
 def hub_of(request: web.Request) -> Hub:
     return request.app[HUB_KEY]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from csuhub.web.declare import Param
+from csuhub.web.requests import JSON
 from csuhub.web.validation import MAX_REASON
 
-JSON = "application/json"
 Schema = dict[str, Any]
 
 ERROR: Schema = {

@@ -23,11 +23,11 @@ from csuhub.web.auth import PRINCIPAL_KEY
 from csuhub.web.declare import endpoint
 from csuhub.web.login import LOGINS_KEY, MAX_NAME
 from csuhub.web.requests import JSON, hub_of, json_body, json_error, no_body
+from csuhub.web.schemas import ERROR
 from csuhub.web.validation import InputError
 
 routes = web.RouteTableDef()
 
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
 _LIST = {"type": "array", "items": {"type": "string", "maxLength": MAX_NAME}, "maxItems": 64}
 _USER = {
     "type": "object",
@@ -116,8 +116,8 @@ async def list_users(request: web.Request) -> web.Response:
     body_required=True,
     responses={
         201: ("created; a generated password is in the answer, once", JSON, _USER),
-        400: ("refused (unknown role, bad scope, weak password)", JSON, _ERROR),
-        409: ("the name is taken", JSON, _ERROR),
+        400: ("refused (unknown role, bad scope, weak password)", JSON, ERROR),
+        409: ("the name is taken", JSON, ERROR),
     },
     audited="user.add",
 )
@@ -176,7 +176,7 @@ async def _change(request: web.Request, grant: bool) -> web.Response:
     tags=_TAGS,
     body=_GRANTS,
     body_required=True,
-    responses={200: ("the account now", JSON, _USER), 404: ("no such user", JSON, _ERROR)},
+    responses={200: ("the account now", JSON, _USER), 404: ("no such user", JSON, ERROR)},
     audited="user.grant",
 )
 async def grant(request: web.Request) -> web.Response:
@@ -190,7 +190,7 @@ async def grant(request: web.Request) -> web.Response:
     tags=_TAGS,
     body=_GRANTS,
     body_required=True,
-    responses={200: ("the account now", JSON, _USER), 404: ("no such user", JSON, _ERROR)},
+    responses={200: ("the account now", JSON, _USER), 404: ("no such user", JSON, ERROR)},
     audited="user.revoke",
 )
 async def revoke(request: web.Request) -> web.Response:
@@ -204,8 +204,8 @@ async def revoke(request: web.Request) -> web.Response:
     tags=_TAGS,
     responses={
         200: ("disabled: its sessions and tokens stop", JSON, None),
-        400: ("already disabled, or one's own account", JSON, _ERROR),
-        404: ("no such user", JSON, _ERROR),
+        400: ("already disabled, or one's own account", JSON, ERROR),
+        404: ("no such user", JSON, ERROR),
     },
     audited="user.disable",
 )
@@ -226,7 +226,7 @@ async def disable(request: web.Request) -> web.Response:
 @endpoint(
     "user.manage",
     tags=_TAGS,
-    responses={200: ("enabled", JSON, None), 404: ("no such user", JSON, _ERROR)},
+    responses={200: ("enabled", JSON, None), 404: ("no such user", JSON, ERROR)},
     audited="user.enable",
 )
 async def enable(request: web.Request) -> web.Response:
@@ -250,8 +250,8 @@ async def enable(request: web.Request) -> web.Response:
     },
     responses={
         200: ("set; a generated password is in the answer, once", JSON, None),
-        400: ("refused", JSON, _ERROR),
-        404: ("no such user", JSON, _ERROR),
+        400: ("refused", JSON, ERROR),
+        404: ("no such user", JSON, ERROR),
     },
     audited="user.passwd",
 )
@@ -285,7 +285,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 @endpoint(
     "user.manage",
     tags=_TAGS,
-    responses={200: ("ended", JSON, None), 404: ("no live session", JSON, _ERROR)},
+    responses={200: ("ended", JSON, None), 404: ("no live session", JSON, ERROR)},
     audited="session.end",
 )
 async def end_session(request: web.Request) -> web.Response:
@@ -327,8 +327,8 @@ async def list_tokens(request: web.Request) -> web.Response:
     body_required=True,
     responses={
         201: ("created; the secret is in the answer, once", JSON, None),
-        400: ("refused", JSON, _ERROR),
-        409: ("the name is taken", JSON, _ERROR),
+        400: ("refused", JSON, ERROR),
+        409: ("the name is taken", JSON, ERROR),
     },
     audited="token.create",
 )
@@ -365,7 +365,7 @@ async def create_token(request: web.Request) -> web.Response:
 @endpoint(
     "user.manage",
     tags=_TAGS,
-    responses={200: ("revoked", JSON, None), 404: ("no active token", JSON, _ERROR)},
+    responses={200: ("revoked", JSON, None), 404: ("no active token", JSON, ERROR)},
     audited="token.revoke",
 )
 async def revoke_token(request: web.Request) -> web.Response:
