@@ -48,6 +48,7 @@ from csuhub.events import (
     TaskCrashed,
 )
 from csuhub.hookspecs import hookimpl
+from csuhub.incidents.calls import CallDesk, CallRefused, CallReport, CallState, HttpCallLine
 from csuhub.protocols import (
     CallLine,
     CameraDriver,
@@ -117,8 +118,12 @@ __all__ = [
     "AlarmCleared",
     "AlarmRaised",
     "Backoff",
+    "CallDesk",
     "CallLine",
     "CallLineSpec",
+    "CallRefused",
+    "CallReport",
+    "CallState",
     "CameraAuthorizationChanged",
     "CameraDiscovered",
     "CameraDriver",
@@ -140,6 +145,7 @@ __all__ = [
     "Expiry",
     "GapRecorded",
     "Hold",
+    "HttpCallLine",
     "HubStarted",
     "HubStarting",
     "HubStopping",

@@ -69,6 +69,12 @@ class RetentionPolicySpec(ComponentSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class CallLineSpec(ComponentSpec):
+    """Receives the police desk's calls (SIP monitoring leg, CAD webhook).
+
+    ``factory(hub, line_id, options)`` returns a ``CallLine`` for one entry of
+    ``call_lines:``; it reports calls to ``hub.calls`` (``csuhub.incidents.calls``).
+    """
+
     kind: str = field(default="call_line", init=False)
 
 

@@ -18,7 +18,9 @@ from csuhub.cli import (
     audit,
     blueprints,
     cameras,
+    incidents,
     keys,
+    logbook,
     recordings,
     requisitions,
     retention,
@@ -44,6 +46,8 @@ GROUPS: tuple[ModuleType, ...] = (
     tokens,
     users,
     audit,  # audit verify, audit export
+    incidents,
+    logbook,
 )
 
 Handler = Callable[[argparse.Namespace, Output], int]

@@ -42,6 +42,7 @@ CORE_SECTIONS = (
     "recording",
     "retention",
     "call_lines",
+    "incidents",
     "walls",
 )
 
@@ -141,6 +142,11 @@ LOCATION_SCHEMA = vol.Schema(
         vol.Required("lon"): cv.longitude,
         vol.Optional("address"): cv.bounded_text(300),
         vol.Optional("district"): cv.bounded_text(100),
+        # the declared field of view: where the camera looks (degrees from true
+        # north, clockwise) and how wide; nearest-camera ranking prefers cameras
+        # whose view covers an incident's point
+        vol.Optional("bearing"): vol.All(vol.Coerce(float), vol.Range(min=0, max=360)),
+        vol.Optional("fov"): vol.All(vol.Coerce(float), vol.Range(min=1, max=360)),
     }
 )
 
@@ -233,6 +239,28 @@ CALL_LINE_SCHEMA = vol.Schema(
     }
 )
 
+#: incidents (csuhub/incidents/): which cameras a call links, what footage it protects
+INCIDENTS_SCHEMA = vol.Schema(
+    {
+        # cameras farther than this from the incident's point are not linked
+        vol.Optional("radius", default=500.0): vol.All(
+            vol.Coerce(float), vol.Range(min=10, max=50000)
+        ),
+        # at most this many cameras are linked by proximity (nearest first)
+        vol.Optional("max_cameras", default=6): vol.All(int, vol.Range(min=1, max=64)),
+        # rank first the cameras whose declared field of view covers the point
+        vol.Optional("prefer_field_of_view", default=True): bool,
+        # an incident's hold on its cameras' footage starts this long before the call
+        vol.Optional("hold_before", default=600.0): vol.All(
+            cv.duration, vol.Range(min=0, max=86400)
+        ),
+        # an open incident nobody touched for this long is closed as stale (0: never)
+        vol.Optional("auto_close", default=0.0): vol.All(
+            cv.duration, vol.Range(min=0, max=30 * 86400)
+        ),
+    }
+)
+
 SCREEN_SCHEMA = vol.Schema(
     {
         vol.Required("id"): cv.slug,
@@ -270,6 +298,7 @@ CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
         vol.All(cv.ensure_list, cv.each(CALL_LINE_SCHEMA, "id", "call line id")),
         [],
     ),
+    "incidents": (INCIDENTS_SCHEMA, {}),
     "walls": (vol.All(cv.ensure_list, cv.each(WALL_SCHEMA, "id", "wall id")), []),
 }
 

@@ -12,6 +12,10 @@ default, never from a value written here.
 ``options`` mappings are the validated dicts themselves, handed to the
 plugin that owns them (a driver's or backend's schema): read them, do not
 change them.
+
+This module is longer than 450 lines because it is one flat list of small
+dataclasses, one per section of the site file; splitting it would scatter
+what ``Settings.from_data`` composes.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "CredentialsSettings",
     "DiscoverySettings",
     "HubSettings",
+    "IncidentSettings",
     "LocationSettings",
     "MaskSettings",
     "PluginsSettings",
@@ -183,6 +188,10 @@ class LocationSettings:
     lon: float
     address: str | None
     district: str | None
+    #: degrees clockwise from true north; None when undeclared
+    bearing: float | None = None
+    #: the horizontal angle of view in degrees; None when undeclared
+    fov: float | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> LocationSettings:
@@ -191,7 +200,13 @@ class LocationSettings:
             lon=float(data["lon"]),
             address=data.get("address"),
             district=data.get("district"),
+            bearing=_float_or_none(data.get("bearing")),
+            fov=_float_or_none(data.get("fov")),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +373,29 @@ class CallLineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentSettings:
+    #: metres: cameras farther from the incident's point are not linked
+    radius: float
+    #: at most this many cameras are linked by proximity
+    max_cameras: int
+    prefer_field_of_view: bool
+    #: seconds before the call that the footage hold starts
+    hold_before: float
+    #: seconds without change after which an open incident is closed (0: never)
+    auto_close: float
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> IncidentSettings:
+        return cls(
+            radius=float(data["radius"]),
+            max_cameras=int(data["max_cameras"]),
+            prefer_field_of_view=bool(data["prefer_field_of_view"]),
+            hold_before=float(data["hold_before"]),
+            auto_close=float(data["auto_close"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ScreenSettings:
     id: str
     name: str | None
@@ -403,6 +441,7 @@ class Settings:
     recording: RecordingSettings
     retention: RetentionSettings
     call_lines: tuple[CallLineSettings, ...]
+    incidents: IncidentSettings
     walls: tuple[WallSettings, ...]
 
     @classmethod
@@ -428,6 +467,7 @@ class Settings:
             recording=RecordingSettings.of(section("recording")),
             retention=RetentionSettings.of(section("retention")),
             call_lines=tuple(CallLineSettings.of(c) for c in section("call_lines")),
+            incidents=IncidentSettings.of(section("incidents")),
             walls=tuple(WallSettings.of(w) for w in section("walls")),
         )
 

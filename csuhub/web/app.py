@@ -26,10 +26,13 @@ from csuhub.web.auth import (
     hub_token_lookup,
     public,
 )
+from csuhub.web.calllines import routes as call_line_routes
 from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
 from csuhub.web.ethics import routes as ethics_routes
+from csuhub.web.incidents import routes as incident_routes
+from csuhub.web.logbook import routes as logbook_routes
 from csuhub.web.login import install as install_login
 from csuhub.web.masks import install as install_masks
 from csuhub.web.openapi import install as install_openapi
@@ -141,6 +144,9 @@ def make_app(hub: Hub) -> web.Application:
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     app.router.add_routes(with_expect(user_routes))
     install_masks(app)  # /api/cameras/{id}/masks, /api/mask-lifts
+    app.router.add_routes(with_expect(incident_routes))
+    app.router.add_routes(with_expect(logbook_routes))
+    app.router.add_routes(with_expect(call_line_routes))  # signed by the line, not a session
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub

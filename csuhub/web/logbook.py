@@ -1,0 +1,7 @@
+"""Routes of the logbook API (issue 13; being built)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
