@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from csuhub.refs import IncidentRef, LinkedCamera
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Event:
@@ -288,3 +290,52 @@ class RequisitionChanged(Event):
     requisition_id: int
     reference: str
     status: str
+
+
+# --- incidents (csuhub/incidents/, docs/incidents.md) -------------------------------
+# Fired after the change is committed to the store (and audited). ``incident`` is
+# the reference a plugin sees (no caller's number), as it is after the change.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentOpened(Event):
+    """A call (or an operator, or a plugin) opened an incident; its nearest
+    cameras are already linked and their footage held."""
+
+    name: ClassVar[str] = "incident.opened"
+    incident: IncidentRef
+    #: call_line | operator | plugin
+    source: str
+    #: the call line's id, for a call
+    line: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentUpdated(Event):
+    """A later report of its call (answered, abandoned, ended, a better location)
+    or an operator changed it; ``changes`` names what changed (``call_state``,
+    ``location``, ``note``, ``bookmark``...)."""
+
+    name: ClassVar[str] = "incident.updated"
+    incident: IncidentRef
+    changes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentCameraLinked(Event):
+    """Cameras were linked to an incident (nearest, by district, by an operator);
+    ``cameras`` are the new links only, ``incident.cameras`` all of them."""
+
+    name: ClassVar[str] = "incident.camera_linked"
+    incident: IncidentRef
+    cameras: tuple[LinkedCamera, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentClosed(Event):
+    """An incident was closed with its outcome; its footage holds were released
+    (a requisition's own hold still keeps what it covers)."""
+
+    name: ClassVar[str] = "incident.closed"
+    incident: IncidentRef
+    outcome: str

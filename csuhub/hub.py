@@ -26,6 +26,7 @@ from csuhub.config import ConfigInvalid, SiteConfig, load_raw, validate_site
 from csuhub.config.secrets import Secret
 from csuhub.datadir import DataDirLock, resolve_data_dir
 from csuhub.events import HubStarted, HubStarting, HubStopping, PluginFailed
+from csuhub.incidents.lifespan import HubIncidents, IncidentDesk, start_incidents
 from csuhub.lifespans import start_plugins
 from csuhub.plugins import CsuhubPluginManager, PluginState, make_plugin_manager
 from csuhub.recording.manager import RecordingManager
@@ -40,7 +41,7 @@ from csuhub.store import DATABASE, Store
 from csuhub.supervisor import ProcessGroup, Supervisor
 
 
-class Hub(HubSelectors):
+class Hub(HubSelectors, HubIncidents):
     """One supervision centre's hub."""
 
     config = BuiltBySetup[SiteConfig]()
@@ -80,8 +81,7 @@ class Hub(HubSelectors):
         self.supervisor = Supervisor(self.bus)
         self.processes = ProcessGroup()
         self.web_enabled = web
-        site = Path(source) if not source.startswith("<") else None
-        self.blueprints = BlueprintLoader.for_site(site)
+        self.blueprints = BlueprintLoader.for_site(None if source[:1] == "<" else Path(source))
         self.web: Any = None
         self.state = "created"
         self.started_at: float | None = None
@@ -118,6 +118,7 @@ class Hub(HubSelectors):
         self.recording = RecordingManager(self, self.cameras)
         self.retention = RetentionManager(self, self.cameras, self.recording)
         self.requisitions = Requisitions(self, self.retention, self.recording)
+        self.incidents = IncidentDesk(self, self.cameras)  # also hub.calls
         self.config = config  # last: a hub whose managers could not be built is not set up
         return config
 
@@ -151,7 +152,6 @@ class Hub(HubSelectors):
             self.bus.fire(PluginFailed(plugin=plugin, stage=stage, reason=reason))
 
     # -- lifecycle --------------------------------------------------------------
-
     async def start(self) -> None:
         """Start everything in order. On failure or cancellation, undo what started."""
         if self.state not in ("created", "stopped"):
@@ -187,7 +187,7 @@ class Hub(HubSelectors):
             stack.push_async_callback(self.recording.stop)
             self.retention.start_sweeping()
             stack.push_async_callback(self.retention.stop)
-
+            await start_incidents(self, stack)  # the desk, then the call lines
             if self.web_enabled:
                 from csuhub.web.server import serve  # aiohttp only for a hub that serves
 

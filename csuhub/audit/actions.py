@@ -7,7 +7,7 @@ an action matching nothing is ``admin``. docs/audit.md lists the table.
 
 from __future__ import annotations
 
-CLASSES = ("consultation", "extraction", "access", "admin")
+CLASSES = ("consultation", "extraction", "access", "operation", "admin")
 
 #: exact action names
 ACTIONS: dict[str, str] = {
@@ -28,6 +28,9 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("requisition.", "extraction"),
     ("session.", "access"),
     ("login.", "access"),
+    # the centre's work: calls received, incidents opened, linked, annotated, closed
+    ("incident.", "operation"),
+    ("call.", "operation"),
 )
 
 OUTCOMES = ("started", "ok", "refused", "failed")

@@ -5,9 +5,11 @@ repository; a second implementation gets them by providing the repositories
 from __future__ import annotations
 
 from concurrent.futures import Future
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from csuhub.security.context import principal_for
+from csuhub.store.incidents import IncidentRepository
 from csuhub.store.records import AuditRecord, CameraRow, Gap, NewSegment, Segment
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ class StoreFacade:
     sessions: SessionRepository
     login_failures: LoginFailureRepository
     masks: MaskRepository
+
+    @cached_property
+    def incidents(self) -> IncidentRepository:
+        """Incidents, their cameras, bookmarks and notes (``csuhub.incidents``)."""
+        return IncidentRepository(self)  # type: ignore[arg-type]  # a Store is its Database
 
     # -- metadata and the audit trail ------------------------------------------------
 

@@ -185,10 +185,11 @@ def open_incident(
     end: float | None,
     title: str,
 ) -> int:
+    now = time.time()
     cur = conn.execute(
-        "INSERT INTO incidents(reference, title, cameras, start, end, opened_at) "
-        "VALUES(?,?,?,?,?,?)",
-        (reference, title, json.dumps(cameras), start, end, time.time()),
+        "INSERT INTO incidents(reference, title, cameras, start, end, opened_at, updated_at, "
+        "received_at) VALUES(?,?,?,?,?,?,?,?)",
+        (reference, title, json.dumps(cameras), start, end, now, now, start),
     )
     return int(cur.lastrowid or 0)
 
@@ -196,10 +197,22 @@ def open_incident(
 def close_incident(conn: sqlite3.Connection, incident_id: int, end: float | None) -> bool:
     now = time.time()
     cur = conn.execute(
-        "UPDATE incidents SET closed_at=?, end=COALESCE(end, ?) WHERE id=? AND closed_at IS NULL",
-        (now, end if end is not None else now, incident_id),
+        "UPDATE incidents SET closed_at=?, updated_at=?, status='closed', end=COALESCE(end, ?) "
+        "WHERE id=? AND closed_at IS NULL",
+        (now, now, end if end is not None else now, incident_id),
     )
     return cur.rowcount > 0
+
+
+def end_holds(conn: sqlite3.Connection, kind: str, ref: str, end: float) -> int:
+    """End the active holds of (kind, ref) at ``end`` (an open incident's hold,
+    open-ended until then, ends when it is closed): the register then says what
+    the hold covered, before it is released."""
+    cur = conn.execute(
+        "UPDATE holds SET end=? WHERE kind=? AND ref=? AND released_at IS NULL AND end > ?",
+        (end, kind, ref, end),
+    )
+    return cur.rowcount
 
 
 def select_incidents(conn: sqlite3.Connection) -> list[dict[str, Any]]:

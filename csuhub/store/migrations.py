@@ -1,5 +1,9 @@
 """Versioned schema migrations. Append only: never edit a released step.
 
+This module is longer than 450 lines because it is the schema's history: one
+append-only list of every step since the first release, which must not be
+split or rewritten once a database has applied it.
+
 ``PRAGMA user_version`` holds the applied version; each step runs in its own
 transaction, so a crash mid-migration leaves the previous version intact.
 """
@@ -436,6 +440,82 @@ MIGRATIONS.append(
         CREATE TRIGGER cameras_delete_version AFTER DELETE ON cameras BEGIN
             INSERT INTO footage_versions VALUES(OLD.id, 1)
             ON CONFLICT(camera_id) DO UPDATE SET version = version + 1; END;
+        """,
+    )
+)
+
+MIGRATIONS.append(
+    (
+        10,
+        "incidents: source, caller, location, category, priority, status, outcome; "
+        "their linked cameras, bookmarks and notes",
+        """
+        -- The incidents table of step 4 (what retention's incident_preservation reads:
+        -- reference, cameras, start, end, closed_at) grows into the incident itself
+        -- (csuhub/incidents/, docs/incidents.md). reference is the id as text, so the
+        -- hold's reason reads "incident 12" whoever places it; cameras mirrors
+        -- incident_cameras and start is where the footage hold begins.
+        ALTER TABLE incidents ADD COLUMN source_kind TEXT NOT NULL DEFAULT 'operator';
+        ALTER TABLE incidents ADD COLUMN source_line TEXT;
+        ALTER TABLE incidents ADD COLUMN call_id TEXT;
+        ALTER TABLE incidents ADD COLUMN caller TEXT;
+        ALTER TABLE incidents ADD COLUMN lat REAL;
+        ALTER TABLE incidents ADD COLUMN lon REAL;
+        ALTER TABLE incidents ADD COLUMN radius_m REAL;
+        ALTER TABLE incidents ADD COLUMN address TEXT;
+        ALTER TABLE incidents ADD COLUMN district TEXT;
+        ALTER TABLE incidents ADD COLUMN category TEXT NOT NULL DEFAULT 'incident';
+        ALTER TABLE incidents ADD COLUMN priority INTEGER NOT NULL DEFAULT 2;
+        ALTER TABLE incidents ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+        ALTER TABLE incidents ADD COLUMN text TEXT NOT NULL DEFAULT '';
+        ALTER TABLE incidents ADD COLUMN received_at REAL;
+        ALTER TABLE incidents ADD COLUMN updated_at REAL;
+        ALTER TABLE incidents ADD COLUMN outcome TEXT;
+        ALTER TABLE incidents ADD COLUMN call_state TEXT;
+        ALTER TABLE incidents ADD COLUMN opened_by TEXT;
+        ALTER TABLE incidents ADD COLUMN closed_by TEXT;
+        UPDATE incidents SET
+            status = CASE WHEN closed_at IS NULL THEN 'open' ELSE 'closed' END,
+            updated_at = COALESCE(closed_at, opened_at),
+            received_at = opened_at,
+            category = CASE WHEN title <> '' THEN title ELSE 'incident' END;
+        -- a call is one incident, however often its line reports it (and whichever
+        -- process reports it): the desk checks in its transaction, this is the backstop
+        CREATE UNIQUE INDEX incidents_call ON incidents(source_line, call_id)
+            WHERE call_id IS NOT NULL;
+        CREATE INDEX incidents_opened ON incidents(opened_at);
+        CREATE INDEX incidents_open ON incidents(status, updated_at);
+        -- the cameras linked to an incident, in the order they were linked (rowid):
+        -- nearest first, then those linked later
+        CREATE TABLE incident_cameras (
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            camera_id   TEXT NOT NULL,
+            distance_m  REAL,
+            reason      TEXT NOT NULL,
+            linked_at   REAL NOT NULL,
+            linked_by   TEXT NOT NULL,
+            UNIQUE(incident_id, camera_id)
+        );
+        CREATE INDEX incident_cameras_camera ON incident_cameras(camera_id);
+        -- a moment of one camera's footage an operator marked during the incident
+        CREATE TABLE incident_bookmarks (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            camera_id   TEXT NOT NULL,
+            time        REAL NOT NULL,
+            note        TEXT NOT NULL DEFAULT '',
+            created_at  REAL NOT NULL,
+            created_by  TEXT NOT NULL
+        );
+        CREATE INDEX incident_bookmarks_incident ON incident_bookmarks(incident_id);
+        CREATE TABLE incident_notes (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident_id INTEGER NOT NULL REFERENCES incidents(id),
+            text        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            created_by  TEXT NOT NULL
+        );
+        CREATE INDEX incident_notes_incident ON incident_notes(incident_id);
         """,
     )
 )

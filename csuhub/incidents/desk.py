@@ -1,0 +1,439 @@
+"""The incident desk: the hub's :class:`~csuhub.incidents.calls.CallDesk`
+(``hub.calls``) and the operators' incident actions (``hub.incidents``).
+
+A call line reports; the desk opens the incident once per ``(line, call_id)``,
+links the nearest adopted, online cameras (``csuhub.incidents.nearest``; the
+district's when the call has no point) and holds their footage, in one
+transaction with the audit entries (``csuhub.store.incidents``); then fires
+the bus events. Reports of one call are serialised by a lock per call, so two
+legs of a forked call arriving together open one incident; the transaction
+and the store's unique index keep that true across processes too.
+
+It runs without a started hub as well (the CLI opens and closes incidents on
+the data directory): the cameras' states then come from the register.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from csuhub.cameras.model import ADOPTED, DEGRADED, DISABLED, ONLINE, REMOVED
+from csuhub.events import (
+    CameraStateChanged,
+    ConfigReloaded,
+    IncidentCameraLinked,
+    IncidentClosed,
+    IncidentOpened,
+    IncidentUpdated,
+)
+from csuhub.incidents.calls import CallReport, CallState
+from csuhub.incidents.model import Incident, IncidentError, SourceKind
+from csuhub.refs import IncidentRef, LinkedCamera, Location, Priority
+from csuhub.security.permissions import Principal, system_principal
+from csuhub.store.incidents import Link
+
+if TYPE_CHECKING:
+    from csuhub.cameras.manager import CameraManager
+    from csuhub.config.settings import IncidentSettings
+    from csuhub.protocols import CallLine
+    from csuhub.services import HubServices
+
+_LOGGER = logging.getLogger(__name__)
+
+#: camera states a camera is linked by proximity in
+LINKABLE = frozenset({ONLINE, DEGRADED})
+#: the widest search, whatever the call's uncertainty (the schema's ``radius`` maximum)
+MAX_RADIUS = 50_000.0
+#: how often open incidents are checked against ``incidents.auto_close``
+AUTO_CLOSE_EVERY = 60.0
+AUTO_CLOSE_OUTCOME = "auto_closed"
+
+
+def line_principal(line: str) -> Principal:
+    """Who a call line's reports are audited as: the line, acting for the hub
+    (it holds no permission: it reaches nothing but the desk)."""
+    return Principal(name=f"line:{line}", kind="hub", roles=(), permissions=frozenset(), via=line)
+
+
+class IncidentDesk:
+    """``hub.incidents`` and ``hub.calls``."""
+
+    def __init__(self, hub: HubServices, cameras: CameraManager) -> None:
+        self.hub = hub
+        self.cameras = cameras
+        #: the running call lines by id (``hub.call_lines``), filled by ``lines.start_lines``
+        self.lines: dict[str, CallLine] = {}
+        self._index: Any = None
+        self._stored_states: dict[str, str] = {}
+        self._points: dict[str, tuple[float, float]] = {}
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        self._unsub: list[Callable[[], None]] = []
+
+    @property
+    def settings(self) -> IncidentSettings:
+        return self.hub.config.settings.incidents
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Follow the register (the index is rebuilt when cameras come or go, or the
+        site changes), and close stale incidents if ``incidents.auto_close`` says so."""
+        self._unsub.append(self.hub.bus.listen(CameraStateChanged, self._on_camera))
+        self._unsub.append(self.hub.bus.listen(ConfigReloaded, lambda event: self.invalidate()))
+        if self.settings.auto_close > 0:
+            self.hub.supervisor.spawn("incidents-auto-close", self._auto_close_loop)
+
+    async def stop(self) -> None:
+        for undo in self._unsub:
+            undo()
+        self._unsub.clear()
+        await self.hub.supervisor.cancel("incidents-auto-close")
+
+    def invalidate(self) -> None:
+        """The cameras' places may have changed: rebuild the index at the next use."""
+        self._index = None
+
+    def _on_camera(self, event: CameraStateChanged) -> None:
+        # health flaps (online <-> offline) do not move cameras: the filter reads
+        # states live; joining or leaving the register does
+        if event.new_state in (ADOPTED, REMOVED, DISABLED) or event.old_state is None:
+            self.invalidate()
+
+    # -- nearest cameras -----------------------------------------------------------
+
+    async def _camera_index(self) -> Any:
+        if self._index is not None:
+            return self._index
+        from csuhub.incidents.nearest import CameraIndex, CameraPoint
+
+        points = []
+        states: dict[str, str] = {}
+        where_is: dict[str, tuple[float, float]] = {}
+        for row in await self.hub.store.list_cameras():
+            states[row.id] = row.state
+            where = row.location or {}
+            lat, lon = where.get("lat"), where.get("lon")
+            if row.state == REMOVED or lat is None or lon is None:
+                continue
+            where_is[row.id] = (float(lat), float(lon))
+            points.append(
+                CameraPoint(
+                    id=row.id,
+                    lat=float(lat),
+                    lon=float(lon),
+                    district=where.get("district"),
+                    bearing=_number(where.get("bearing")),
+                    fov=_number(where.get("fov")),
+                )
+            )
+        self._stored_states, self._points = states, where_is
+        self._index = CameraIndex(points)
+        return self._index
+
+    def linkable(self, camera_id: str) -> bool:
+        """Adopted (in the register, enabled) and online now: the live state when
+        this process drives the cameras, else the register's."""
+        entry = self.cameras.entries.get(camera_id)
+        if entry is not None and not entry.enabled:
+            return False
+        state = self.cameras.states.get(camera_id) or self._stored_states.get(camera_id)
+        return state in LINKABLE
+
+    async def rank(self, location: Location | None, district: str | None = None) -> list[Link]:
+        """The cameras to link: the nearest linkable ones within ``incidents.radius``
+        (plus the call's uncertainty), else the district's, else none. A failure
+        here links nothing but never stops the incident from opening."""
+        try:
+            index = await self._camera_index()
+            settings = self.settings
+            if location is not None and location.lat is not None and location.lon is not None:
+                radius = min(settings.radius + (location.radius_m or 0.0), MAX_RADIUS)
+                ranked = index.nearest(
+                    location.lat,
+                    location.lon,
+                    radius_m=radius,
+                    limit=settings.max_cameras,
+                    prefer_fov=settings.prefer_field_of_view,
+                    allowed=self.linkable,
+                )
+                return [Link(r.id, float(r.distance_m), "nearest") for r in ranked]
+            if district:
+                found = [c for c in index.in_district(district) if self.linkable(c)]
+                return [Link(c, None, "district") for c in found[: settings.max_cameras]]
+        except Exception:
+            _LOGGER.exception("incidents: ranking the nearest cameras failed; none linked")
+        return []
+
+    # -- calls (hub.calls) ---------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _call_lock(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def report(self, call: CallReport) -> IncidentRef:
+        """Open the incident of a new call, or update the one of a known call."""
+        if not isinstance(call, CallReport):
+            raise TypeError(f"report() takes a CallReport, not {type(call).__name__}")
+        async with self._call_lock((call.line, call.call_id)):
+            found = await self.hub.store.incidents.by_call(call.line, call.call_id)
+            if found is None:
+                incident = await self._open_call(call)
+                if incident is not None:
+                    return incident.to_ref()
+                found = await self.hub.store.incidents.by_call(call.line, call.call_id)
+                assert found is not None  # opened by another process meanwhile
+            return (await self._update_call(Incident.from_row(found), call)).to_ref()
+
+    async def _open_call(self, call: CallReport) -> Incident | None:
+        received = call.received_at or time.time()
+        fields = {
+            "source_kind": str(SourceKind.CALL_LINE),
+            "source_line": call.line,
+            "call_id": call.call_id,
+            "caller": call.caller,
+            **_location_fields(call.location),
+            "category": call.category,
+            "priority": int(call.priority),
+            "text": call.text,
+            "received_at": received,
+            "call_state": str(call.state),
+        }
+        links = await self.rank(call.location)
+        hold_start = received - self.settings.hold_before
+        who = line_principal(call.line)
+        incident_id, opened, added = await self.hub.store.incidents.open(
+            fields, links, hold_start, who
+        )
+        if not opened:
+            return None
+        return await self._opened(incident_id, added, SourceKind.CALL_LINE, call.line)
+
+    async def _opened(
+        self, incident_id: int, added: list[Link], source: SourceKind, line: str | None
+    ) -> Incident:
+        incident = await self._get(incident_id)
+        ref = incident.to_ref()
+        self.hub.bus.fire(IncidentOpened(incident=ref, source=str(source), line=line))
+        if added:
+            self.hub.bus.fire(IncidentCameraLinked(incident=ref, cameras=_linked(added)))
+        return incident
+
+    async def _update_call(self, incident: Incident, call: CallReport) -> Incident:
+        changes: dict[str, Any] = {}
+        if call.state is not CallState.RINGING and str(call.state) != incident.call_state:
+            changes["call_state"] = str(call.state)
+        if call.caller is not None and call.caller != incident.caller:
+            changes["caller"] = call.caller
+        moved = call.location is not None and call.location != incident.location
+        if moved:
+            changes.update(_location_fields(call.location))
+        if call.category != incident.category:
+            changes["category"] = call.category
+        if call.priority is not incident.priority:
+            changes["priority"] = int(call.priority)
+        if call.text and call.text != incident.text:
+            changes["text"] = call.text
+        if not changes:  # a retransmission: nothing new, nothing written
+            return incident
+        links = await self.rank(call.location) if moved and incident.is_open else []
+        context = {"line": call.line, "call_id": call.call_id}
+        added = await self.hub.store.incidents.update(
+            incident.id, changes, links, line_principal(call.line), context
+        )
+        return await self._updated(incident.id, tuple(changes), added or [])
+
+    async def _updated(
+        self, incident_id: int, changes: tuple[str, ...], added: list[Link]
+    ) -> Incident:
+        incident = await self._get(incident_id)
+        ref = incident.to_ref()
+        names = tuple(dict.fromkeys("location" if c in _WHERE else c for c in changes))
+        self.hub.bus.fire(IncidentUpdated(incident=ref, changes=names))
+        if added:
+            self.hub.bus.fire(IncidentCameraLinked(incident=ref, cameras=_linked(added)))
+        return incident
+
+    # -- operators' actions (hub.incidents) ------------------------------------------
+
+    async def get(self, incident_id: int) -> Incident | None:
+        row = await self.hub.store.incidents.get(incident_id)
+        return None if row is None else Incident.from_row(row)
+
+    async def _get(self, incident_id: int) -> Incident:
+        found = await self.get(incident_id)
+        if found is None:
+            raise IncidentError(f"no incident {incident_id}", "not_found")
+        return found
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        camera: str | None = None,
+        limit: int = 200,
+    ) -> list[Incident]:
+        """Newest first."""
+        rows = await self.hub.store.incidents.select(status, start, end, camera, limit)
+        return [Incident.from_row(r) for r in rows]
+
+    async def open(
+        self,
+        who: Principal,
+        *,
+        category: str,
+        priority: Priority = Priority.NORMAL,
+        location: Location | None = None,
+        district: str | None = None,
+        text: str = "",
+        caller: str | None = None,
+        received_at: float | None = None,
+        source: SourceKind = SourceKind.OPERATOR,
+    ) -> Incident:
+        """Open an incident by hand (or for a plugin), with its nearest cameras."""
+        received = time.time() if received_at is None else received_at
+        fields = {
+            "source_kind": str(source),
+            "caller": caller,
+            **_location_fields(location),
+            "district": district,
+            "category": category,
+            "priority": int(priority),
+            "text": text,
+            "received_at": received,
+        }
+        links = await self.rank(location, district)
+        hold_start = received - self.settings.hold_before
+        incident_id, _, added = await self.hub.store.incidents.open(fields, links, hold_start, who)
+        return await self._opened(incident_id, added, source, None)
+
+    async def note(self, incident_id: int, text: str, who: Principal) -> Incident:
+        result = await self.hub.store.incidents.note(incident_id, text, who)
+        self._check(incident_id, result)
+        return await self._updated(incident_id, ("note",), [])
+
+    async def bookmark(
+        self, incident_id: int, camera_id: str, moment: float, note: str, who: Principal
+    ) -> Incident:
+        await self._known_camera(camera_id)
+        result = await self.hub.store.incidents.bookmark(incident_id, camera_id, moment, note, who)
+        self._check(incident_id, result)
+        return await self._updated(incident_id, ("bookmark",), [])
+
+    async def link(self, incident_id: int, camera_id: str, who: Principal) -> Incident:
+        """Link a camera by hand (reason ``operator``): its footage is held too."""
+        await self._known_camera(camera_id)
+        distance = await self._distance(incident_id, camera_id)
+        result = await self.hub.store.incidents.link(
+            incident_id, [Link(camera_id, distance, "operator")], who
+        )
+        self._check(incident_id, result)
+        incident = await self._get(incident_id)
+        if result:
+            added = result if isinstance(result, list) else []
+            ref = incident.to_ref()
+            self.hub.bus.fire(IncidentCameraLinked(incident=ref, cameras=_linked(added)))
+        return incident
+
+    async def close(self, incident_id: int, outcome: str, who: Principal) -> Incident:
+        """Close with the outcome; the incident's holds end now and are released."""
+        result = await self.hub.store.incidents.close(incident_id, outcome, who)
+        self._check(incident_id, result)
+        incident = await self._get(incident_id)
+        self.hub.bus.fire(IncidentClosed(incident=incident.to_ref(), outcome=outcome))
+        return incident
+
+    async def _distance(self, incident_id: int, camera_id: str) -> float | None:
+        """How far a camera linked by hand is from the incident's point, if both
+        have one (the list is nearest first; an operator's link says so too)."""
+        incident = await self._get(incident_id)
+        await self._camera_index()
+        where = incident.location
+        point = self._points.get(camera_id)
+        if where is None or where.lat is None or where.lon is None or point is None:
+            return None
+        from csuhub.incidents.nearest import haversine_m
+
+        return float(haversine_m(where.lat, where.lon, *point))
+
+    @staticmethod
+    def _check(incident_id: int, result: object) -> None:
+        if result is None:
+            raise IncidentError(f"no incident {incident_id}", "not_found")
+        if result is False:
+            raise IncidentError(f"incident {incident_id} is closed", "conflict")
+
+    async def _known_camera(self, camera_id: str) -> None:
+        declared = any(c.id == camera_id for c in self.hub.config.settings.cameras)
+        if not declared and await self.hub.store.get_camera(camera_id) is None:
+            raise IncidentError(f"no camera {camera_id!r}", "invalid", "camera")
+
+    # -- auto close --------------------------------------------------------------
+
+    async def close_stale(self, now: float | None = None) -> list[int]:
+        """Close the open incidents unchanged for ``incidents.auto_close``."""
+        after = self.settings.auto_close
+        if after <= 0:
+            return []
+        moment = time.time() if now is None else now
+        closed = []
+        for incident_id in await self.hub.store.incidents.stale(moment - after):
+            try:
+                await self.close(incident_id, AUTO_CLOSE_OUTCOME, system_principal("hub"))
+            except IncidentError:  # closed meanwhile
+                continue
+            closed.append(incident_id)
+        return closed
+
+    async def _auto_close_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(AUTO_CLOSE_EVERY, max(self.settings.auto_close / 4, 1.0)))
+            await self.close_stale()
+
+
+_WHERE = frozenset({"lat", "lon", "radius_m", "address"})
+
+
+def _location_fields(location: Location | None) -> dict[str, Any]:
+    if location is None:
+        return {}
+    return {
+        "lat": location.lat,
+        "lon": location.lon,
+        "radius_m": location.radius_m,
+        "address": location.address,
+    }
+
+
+def _linked(links: list[Link]) -> tuple[LinkedCamera, ...]:
+    return tuple(LinkedCamera(link.camera_id, link.distance_m, link.reason) for link in links)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+__all__ = ["IncidentDesk", "line_principal"]

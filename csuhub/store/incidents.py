@@ -1,0 +1,394 @@
+"""Incidents, their linked cameras, bookmarks and notes (SQL, on the store's thread).
+
+Every change is one transaction with its audit entries (``csuhub.store.audited``)
+and, when it links cameras to an open incident, the footage holds it places:
+an incident, its cameras, its holds and its entries are all written or none is.
+A call is opened once: :func:`open_incident` looks for the call's incident
+inside its ``BEGIN IMMEDIATE`` transaction (so a CLI or a second hub on the same
+database cannot open it twice either), with the ``incidents_call`` unique
+index as the backstop.
+
+Rows come out as plain dicts and the caller (``csuhub.incidents``) makes its
+model from them: no ``sqlite3`` type leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from csuhub.store.audited import Entry, append
+from csuhub.store.holds import FOREVER, PRESERVE, end_holds, place_holds, release_holds
+from csuhub.store.incident_reads import by_call, get, select, stale
+
+if TYPE_CHECKING:
+    from csuhub.security.permissions import Principal
+    from csuhub.store.db import Database
+
+#: the hold kind an incident places (retention's ``incident_preservation`` policy
+#: places and releases the same kind and ref, so the two agree)
+HOLD_KIND = "incident"
+
+#: the columns a new incident is written with (``open_incident``'s ``fields``)
+FIELDS = (
+    "source_kind",
+    "source_line",
+    "call_id",
+    "caller",
+    "lat",
+    "lon",
+    "radius_m",
+    "address",
+    "district",
+    "category",
+    "priority",
+    "text",
+    "received_at",
+    "call_state",
+)
+#: what a later report or an operator may change
+UPDATABLE = frozenset(
+    {"caller", "lat", "lon", "radius_m", "address", "district", "category", "priority", "text"}
+    | {"call_state"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A camera to link, and why."""
+
+    camera_id: str
+    distance_m: float | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.camera_id, "distance_m": self.distance_m, "reason": self.reason}
+
+
+def target(incident_id: int) -> str:
+    return f"incident:{incident_id}"
+
+
+def call_target(line: str, call_id: str) -> str:
+    return f"call:{line}/{call_id}"
+
+
+# -- writes (each in the caller's transaction) ---------------------------------------------
+
+
+def _link(
+    conn: sqlite3.Connection,
+    incident_id: int,
+    links: Sequence[Link],
+    actor: str,
+    now: float,
+) -> list[Link]:
+    """Link the cameras not linked yet and hold their footage from the incident's
+    start, open-ended (the incident is open: the caller checked); returns the new ones."""
+    row = conn.execute("SELECT start FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    added: list[Link] = []
+    for link in links:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO incident_cameras(incident_id, camera_id, distance_m, reason, "
+            "linked_at, linked_by) VALUES(?,?,?,?,?,?)",
+            (incident_id, link.camera_id, link.distance_m, link.reason, now, actor),
+        )
+        if cur.rowcount:
+            added.append(link)
+    if added:
+        place_holds(
+            conn,
+            [link.camera_id for link in added],
+            float(row["start"]),
+            FOREVER,
+            level=PRESERVE,
+            kind=HOLD_KIND,
+            ref=str(incident_id),
+            reason=f"incident {incident_id}",
+            actor=actor,
+        )
+        cameras = [
+            r[0]
+            for r in conn.execute(
+                "SELECT camera_id FROM incident_cameras WHERE incident_id=? ORDER BY rowid",
+                (incident_id,),
+            )
+        ]
+        conn.execute(
+            "UPDATE incidents SET cameras=?, updated_at=? WHERE id=?",
+            (json.dumps(cameras), now, incident_id),
+        )
+    return added
+
+
+def _linked_entry(who: Principal, incident_id: int, added: Sequence[Link]) -> Entry:
+    return Entry(
+        who, "incident.camera_link", target(incident_id), {"cameras": [a.as_dict() for a in added]}
+    )
+
+
+def open_incident(
+    conn: sqlite3.Connection,
+    fields: Mapping[str, Any],
+    links: Sequence[Link],
+    hold_start: float,
+    who: Principal,
+) -> tuple[int, bool, list[Link]]:
+    """Open an incident (audited ``call.received`` for a call, then
+    ``incident.open``), link ``links`` and hold their footage from ``hold_start``:
+    ``(id, True, linked)``. A call already opened (same line and call id) is
+    left alone: ``(its id, False, [])``."""
+    line, call_id = fields.get("source_line"), fields.get("call_id")
+    if call_id is not None:
+        found = conn.execute(
+            "SELECT id FROM incidents WHERE source_line=? AND call_id=?", (line, call_id)
+        ).fetchone()
+        if found is not None:
+            return int(found[0]), False, []
+    now = time.time()
+    values = {name: fields.get(name) for name in FIELDS}
+    columns = ", ".join(values)
+    cur = conn.execute(
+        f"INSERT INTO incidents(reference, title, cameras, start, opened_at, updated_at, "
+        f"status, opened_by, {columns}) VALUES('', ?, '[]', ?, ?, ?, 'open', ?, "
+        f"{', '.join('?' * len(values))})",
+        (str(values["category"] or ""), hold_start, now, now, who.name, *values.values()),
+    )
+    incident_id = int(cur.lastrowid or 0)
+    conn.execute("UPDATE incidents SET reference=? WHERE id=?", (str(incident_id), incident_id))
+    if call_id is not None:
+        append(
+            conn,
+            Entry(
+                who,
+                "call.received",
+                call_target(str(line), str(call_id)),
+                {
+                    "line": line,
+                    "call_id": call_id,
+                    "state": values["call_state"],
+                    "caller": values["caller"],
+                    "incident": incident_id,
+                },
+            ),
+        )
+    params = {
+        k: v for k, v in values.items() if v is not None and k not in ("received_at", "call_state")
+    }
+    params["hold_start"] = hold_start
+    append(conn, Entry(who, "incident.open", target(incident_id), params))
+    added = _link(conn, incident_id, links, who.name, now)
+    if added:
+        append(conn, _linked_entry(who, incident_id, added))
+    return incident_id, True, added
+
+
+def _is_open(conn: sqlite3.Connection, incident_id: int) -> bool | None:
+    row = conn.execute("SELECT status FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    return None if row is None else row[0] == "open"
+
+
+def update(
+    conn: sqlite3.Connection,
+    incident_id: int,
+    changes: Mapping[str, Any],
+    links: Sequence[Link],
+    who: Principal,
+    call: Mapping[str, Any] | None = None,
+) -> list[Link] | None:
+    """Apply ``changes`` (audited ``incident.update``; a call's new state also
+    ``call.updated``) and, while the incident is open, link ``links``; None
+    when there is no such incident."""
+    state = _is_open(conn, incident_id)
+    if state is None:
+        return None
+    now = time.time()
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    if changes:
+        assignments = ", ".join(f"{name}=?" for name in changes)
+        conn.execute(
+            f"UPDATE incidents SET {assignments}, updated_at=? WHERE id=?",
+            (*changes.values(), now, incident_id),
+        )
+        if call is not None and "call_state" in changes:
+            append(
+                conn,
+                Entry(
+                    who,
+                    "call.updated",
+                    call_target(str(call["line"]), str(call["call_id"])),
+                    {**call, "state": changes["call_state"], "incident": incident_id},
+                ),
+            )
+        append(conn, Entry(who, "incident.update", target(incident_id), dict(changes)))
+    added = _link(conn, incident_id, links, who.name, now) if state else []
+    if added:
+        append(conn, _linked_entry(who, incident_id, added))
+    return added
+
+
+def link(
+    conn: sqlite3.Connection, incident_id: int, links: Sequence[Link], who: Principal
+) -> list[Link] | bool | None:
+    """Link cameras to an open incident (and hold their footage): the new links;
+    None without such an incident, False when it is closed."""
+    state = _is_open(conn, incident_id)
+    if not state:
+        return None if state is None else False
+    added = _link(conn, incident_id, links, who.name, time.time())
+    if added:
+        append(conn, _linked_entry(who, incident_id, added))
+    return added
+
+
+def add_note(
+    conn: sqlite3.Connection, incident_id: int, text: str, who: Principal
+) -> int | bool | None:
+    """A note on an open incident (its id); None without one, False when closed."""
+    state = _is_open(conn, incident_id)
+    if not state:
+        return None if state is None else False
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO incident_notes(incident_id, text, created_at, created_by) VALUES(?,?,?,?)",
+        (incident_id, text, now, who.name),
+    )
+    conn.execute("UPDATE incidents SET updated_at=? WHERE id=?", (now, incident_id))
+    note_id = int(cur.lastrowid or 0)
+    append(conn, Entry(who, "incident.note", target(incident_id), {"note": note_id, "text": text}))
+    return note_id
+
+
+def add_bookmark(
+    conn: sqlite3.Connection,
+    incident_id: int,
+    camera_id: str,
+    moment: float,
+    note: str,
+    who: Principal,
+) -> int | bool | None:
+    """A bookmark (camera, time, note) on an incident, open or closed (footage is
+    reviewed after the fact too); None without such an incident."""
+    if _is_open(conn, incident_id) is None:
+        return None
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO incident_bookmarks(incident_id, camera_id, time, note, created_at, "
+        "created_by) VALUES(?,?,?,?,?,?)",
+        (incident_id, camera_id, moment, note, now, who.name),
+    )
+    conn.execute("UPDATE incidents SET updated_at=? WHERE id=?", (now, incident_id))
+    bookmark_id = int(cur.lastrowid or 0)
+    append(
+        conn,
+        Entry(
+            who,
+            "incident.bookmark",
+            target(incident_id),
+            {"bookmark": bookmark_id, "camera": camera_id, "time": moment, "note": note},
+        ),
+    )
+    return bookmark_id
+
+
+def close(
+    conn: sqlite3.Connection, incident_id: int, outcome: str, who: Principal
+) -> dict[str, Any] | bool | None:
+    """Close an open incident with its outcome: its holds end now and are released
+    (footage a requisition holds stays held by the requisition's own hold). What
+    the release did, or None without such an incident, False when closed already."""
+    state = _is_open(conn, incident_id)
+    if not state:
+        return None if state is None else False
+    now = time.time()
+    conn.execute(
+        "UPDATE incidents SET status='closed', closed_at=?, end=?, updated_at=?, outcome=?, "
+        "closed_by=? WHERE id=?",
+        (now, now, now, outcome, who.name, incident_id),
+    )
+    ref = str(incident_id)
+    end_holds(conn, HOLD_KIND, ref, now)
+    released = release_holds(conn, HOLD_KIND, ref, who.name)
+    append(
+        conn,
+        Entry(who, "incident.close", target(incident_id), {"outcome": outcome, "holds": released}),
+    )
+    return released
+
+
+class IncidentRepository:
+    """The incidents' SQL on the store's thread; each write one transaction with
+    its audit entries and holds."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, incident_id: int) -> dict[str, Any] | None:
+        return await self.db.call(get, incident_id)
+
+    async def by_call(self, line: str, call_id: str) -> dict[str, Any] | None:
+        return await self.db.call(by_call, line, call_id)
+
+    async def select(
+        self,
+        status: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        camera_id: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        return await self.db.call(select, status, start, end, camera_id, limit)
+
+    async def stale(self, before: float) -> list[int]:
+        return await self.db.call(stale, before)
+
+    async def open(
+        self,
+        fields: Mapping[str, Any],
+        links: Sequence[Link],
+        hold_start: float,
+        who: Principal,
+    ) -> tuple[int, bool, list[Link]]:
+        try:
+            return await self.db.transaction(open_incident, fields, links, hold_start, who)
+        except sqlite3.IntegrityError:
+            # the unique index: another writer opened the call between our look and
+            # our insert (it cannot within one transaction; this is the backstop)
+            found = await self.by_call(str(fields["source_line"]), str(fields["call_id"]))
+            if found is None:
+                raise
+            return int(found["id"]), False, []
+
+    async def update(
+        self,
+        incident_id: int,
+        changes: Mapping[str, Any],
+        links: Sequence[Link],
+        who: Principal,
+        call: Mapping[str, Any] | None = None,
+    ) -> list[Link] | None:
+        return await self.db.transaction(update, incident_id, changes, links, who, call)
+
+    async def link(
+        self, incident_id: int, links: Sequence[Link], who: Principal
+    ) -> list[Link] | bool | None:
+        return await self.db.transaction(link, incident_id, links, who)
+
+    async def note(self, incident_id: int, text: str, who: Principal) -> int | bool | None:
+        return await self.db.transaction(add_note, incident_id, text, who)
+
+    async def bookmark(
+        self, incident_id: int, camera_id: str, moment: float, note: str, who: Principal
+    ) -> int | bool | None:
+        return await self.db.transaction(add_bookmark, incident_id, camera_id, moment, note, who)
+
+    async def close(
+        self, incident_id: int, outcome: str, who: Principal
+    ) -> dict[str, Any] | bool | None:
+        return await self.db.transaction(close, incident_id, outcome, who)
