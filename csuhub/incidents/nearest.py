@@ -133,27 +133,35 @@ class Ranked:
     covers: bool
 
 
-def _bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Initial great-circle bearing from point 1 to point 2, degrees in [0, 360)."""
-    p1 = _radians(lat1)
-    p2 = _radians(lat2)
-    dl = _radians(_remainder(lon2 - lon1, 360.0))
-    y = _sin(dl) * _cos(p2)
-    x = _cos(p1) * _sin(p2) - _sin(p1) * _cos(p2) * _cos(dl)
+def _towards(
+    sin_c: float, cos_c: float, lon_c: float, sin_q: float, cos_q: float, lon_q: float
+) -> float:
+    """Initial great-circle bearing from a camera to a point, degrees in [0, 360),
+    from the sines and cosines of their latitudes (the index keeps the camera's)."""
+    dl = _radians(_remainder(lon_q - lon_c, 360.0))
+    y = _sin(dl) * cos_q
+    x = cos_c * sin_q - sin_c * cos_q * _cos(dl)
     return math.degrees(math.atan2(y, x)) % 360.0
+
+
+def _within(towards: float, bearing: float, half_fov: float) -> bool:
+    off = abs(towards - bearing) % 360.0
+    return min(off, 360.0 - off) <= half_fov
 
 
 def _covers(camera: CameraPoint, lat: float, lon: float, distance_m: float) -> bool:
     """Whether the camera's declared view covers the point: the bearing from the
     camera to the point is within half the angle of view of where it looks.
-    A point at the camera itself is covered (there is no direction to miss)."""
+    A point at the camera itself is covered (there is no direction to miss).
+    The index computes the same from values it keeps; this is the reference."""
     if camera.bearing is None or camera.fov is None:
         return False
     if camera.fov >= 360.0 or distance_m == 0.0:
         return True
-    towards = _bearing_deg(camera.lat, camera.lon, lat, lon)
-    off = abs(towards - camera.bearing) % 360.0
-    return min(off, 360.0 - off) <= camera.fov / 2
+    pc = _radians(camera.lat)
+    pq = _radians(lat)
+    towards = _towards(_sin(pc), _cos(pc), camera.lon, _sin(pq), _cos(pq), lon)
+    return _within(towards, camera.bearing, camera.fov / 2)
 
 
 def _check_query(lat: float, lon: float, radius_m: float, limit: int) -> tuple[float, float]:
@@ -169,6 +177,23 @@ def _check_query(lat: float, lon: float, radius_m: float, limit: int) -> tuple[f
     return lat, lon
 
 
+def _a_cut(radius_m: float) -> float:
+    """The haversine term ``a`` above which a camera is surely beyond the radius,
+    with a relative margin of 1e-9 (float error is near 1e-16): comparing ``a``
+    spares the sqrt and asin of the box's corners. Off (infinite) where the
+    margin would not survive: a radius so small that sin^2 underflows, or so
+    large (beyond a quarter meridian) that sin flattens near its maximum."""
+    d = radius_m / EARTH_RADIUS_M * (1 + _MARGIN)
+    if not 1e-100 < d <= _HALF_PI:
+        return math.inf
+    return _sin(d / 2) ** 2 * (1 + _MARGIN)
+
+
+#: what the index keeps of a declared view: bearing, half the angle, whether it
+#: sees all around, and the sine and cosine of the camera's latitude
+_View = tuple[float, float, bool, float, float]
+
+
 class _Row:
     """The cameras of one latitude row, sorted by longitude for bisection."""
 
@@ -176,8 +201,8 @@ class _Row:
 
     def __init__(self) -> None:
         self.lons: list[float] = []
-        # (lat radians, cos lat, lon degrees, camera), aligned with lons
-        self.entries: list[tuple[float, float, float, CameraPoint]] = []
+        # (lat radians, cos lat, lon degrees, id, view), aligned with lons
+        self.entries: list[tuple[float, float, float, str, _View | None]] = []
 
 
 class CameraIndex:
@@ -208,8 +233,11 @@ class CameraIndex:
             row = _Row()
             for lon, _, camera in sorted(rows[key], key=lambda item: (item[0], item[1])):
                 p = _radians(camera.lat)
+                view: _View | None = None
+                if camera.bearing is not None and camera.fov is not None:
+                    view = (camera.bearing, camera.fov / 2, camera.fov >= 360.0, _sin(p), _cos(p))
                 row.lons.append(lon)
-                row.entries.append((p, _cos_lat(camera.lat), lon, camera))
+                row.entries.append((p, _cos_lat(camera.lat), lon, camera.id, view))
             self._rows.append(row)
         self._districts = {name: sorted(ids) for name, ids in districts.items()}
 
@@ -246,30 +274,41 @@ class CameraIndex:
         prefer = bool(prefer_fov)
         p1 = _radians(lat)
         c1 = _cos_lat(lat)
+        sin_q = _sin(p1)
+        cos_q = _cos(p1)
         d = radius_m / EARTH_RADIUS_M + _MARGIN
         keys = self._keys
         first = bisect_left(keys, self._row_of(max(-90.0, lat - math.degrees(d))))
         last = bisect_right(keys, self._row_of(min(90.0, lat + math.degrees(d))))
         intervals = self._lon_intervals(lat, lon, radius_m)
+        a_cut = _a_cut(radius_m)
         for row in self._rows[first:last]:
             lons = row.lons
             entries = row.entries
             for lo, hi in intervals:
                 start = bisect_left(lons, lo)
                 stop = bisect_right(lons, hi)
-                for p2, c2, lon2, camera in entries[start:stop]:
+                for p2, c2, lon2, cid, view in entries[start:stop]:
                     # the very expression of haversine_m, so that the distances
                     # (and so the ranking) equal a scan's to the last bit
                     dl = _radians(_remainder(lon2 - lon, 360.0))
                     a = _sin((p2 - p1) / 2) ** 2 + c1 * c2 * _sin(dl / 2) ** 2
+                    if a > a_cut:  # surely outside: spare the sqrt and asin
+                        continue
                     distance = _DIAMETER * _asin(min(1.0, _sqrt(a)))
                     if distance > radius_m:
                         continue
-                    if allowed is not None and not allowed(camera.id):
+                    if allowed is not None and not allowed(cid):
                         continue
-                    covers = _covers(camera, lat, lon, distance)
+                    if view is None:
+                        covers = False
+                    elif view[2] or distance == 0.0:
+                        covers = True
+                    else:
+                        towards = _towards(view[3], view[4], lon2, sin_q, cos_q, lon)
+                        covers = _within(towards, view[0], view[1])
                     # ids are unique, so the order never reaches the last field
-                    found.append((prefer and not covers, distance, camera.id, covers))
+                    found.append((prefer and not covers, distance, cid, covers))
         best = nsmallest(limit, found) if limit < len(found) else sorted(found)
         return [Ranked(cid, distance, covers) for _, distance, cid, covers in best]
 
