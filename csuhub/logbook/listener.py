@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -180,10 +181,20 @@ def _kind(state: str) -> str | None:
     return None
 
 
+#: the hubs listening now: a second call for one of them adds no second listener
+#: (each change would be written twice)
+_LISTENING: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
 async def start_logbook(hub: Hub, stack: AsyncExitStack) -> None:
     """Listen for camera state changes for as long as the hub runs. Call it after
     the store opened and before the cameras start (so the first failure is
-    seen); the unwind unsubscribes and writes what is queued."""
+    seen); the unwind unsubscribes and writes what is queued. Calling it again
+    for a hub already listening does nothing."""
+    if hub in _LISTENING:
+        return
+    _LISTENING.add(hub)
+    stack.callback(_LISTENING.discard, hub)
 
     async def write(camera_id: str, action: str, params: dict[str, Any]) -> None:
         await hub.store.audit("hub", action, camera_id, **params)
