@@ -42,6 +42,8 @@ _cos = math.cos
 _sin = math.sin
 _sqrt = math.sqrt
 _remainder = math.remainder
+_atan2 = math.atan2
+_degrees = math.degrees
 _radians = math.radians
 _DIAMETER = 2 * EARTH_RADIUS_M
 #: radians added to the prefilter box: about 6 mm, some 10^7 times any
@@ -295,7 +297,8 @@ class CameraIndex:
                     a = _sin((p2 - p1) / 2) ** 2 + c1 * c2 * _sin(dl / 2) ** 2
                     if a > a_cut:  # surely outside: spare the sqrt and asin
                         continue
-                    distance = _DIAMETER * _asin(min(1.0, _sqrt(a)))
+                    root = _sqrt(a)
+                    distance = _DIAMETER * _asin(root if root < 1.0 else 1.0)
                     if distance > radius_m:
                         continue
                     if allowed is not None and not allowed(cid):
@@ -304,9 +307,13 @@ class CameraIndex:
                         covers = False
                     elif view[2] or distance == 0.0:
                         covers = True
-                    else:
-                        towards = _towards(view[3], view[4], lon2, sin_q, cos_q, lon)
-                        covers = _within(towards, view[0], view[1])
+                    else:  # _towards and _within, inlined (a third of the time)
+                        bearing, half, _, sin_c, cos_c = view
+                        back = _radians(_remainder(lon - lon2, 360.0))
+                        y = _sin(back) * cos_q
+                        x = cos_c * sin_q - sin_c * cos_q * _cos(back)
+                        off = abs(_degrees(_atan2(y, x)) % 360.0 - bearing) % 360.0
+                        covers = off <= half or 360.0 - off <= half
                     # ids are unique, so the order never reaches the last field
                     found.append((prefer and not covers, distance, cid, covers))
         best = nsmallest(limit, found) if limit < len(found) else sorted(found)
