@@ -22,11 +22,13 @@ right on its own:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import math
 import time
 import weakref
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -39,7 +41,7 @@ from csuhub.incidents.calls import (
     CallRefused,
     HttpCallLine,
 )
-from csuhub.security.permissions import Principal
+from csuhub.incidents.desk import line_principal
 from csuhub.web.auth import source_of
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import CLIENT_FAULTS, describe_fault, hub_of
@@ -206,9 +208,10 @@ async def report_call(request: web.Request) -> web.Response:
         report = await line.receive(request.headers, body, remote)
     except CallRefused as refused:
         return await _refuse(hub, line_id, remote, refused)
-    before = time.time()
     try:
-        incident = await hub.calls.report(report)
+        async with _state(hub).call_lock((report.line, report.call_id)):
+            known = await hub.store.incidents.by_call(report.line, report.call_id)
+            incident = await hub.calls.report(report)
     except Exception:
         _LOGGER.exception("call line %s: the desk could not record a call", line_id)
         return _error(503, "the call could not be recorded; sign it again and retry")
@@ -221,7 +224,7 @@ async def report_call(request: web.Request) -> web.Response:
                 for c in incident.cameras
             ],
         },
-        status=201 if _opened_now(incident, before) else 200,
+        status=201 if known is None else 200,
     )
 
 
@@ -259,19 +262,13 @@ async def _read(request: web.Request, limit: int) -> bytes:
     return bytes(data)
 
 
-def _opened_now(incident: Any, before: float) -> bool:
-    """Whether the desk opened the incident for this report (else it updated one)."""
-    opened = getattr(incident, "opened_at", None)
-    return isinstance(opened, int | float) and math.isfinite(opened) and opened >= before - 0.001
-
-
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
 
 
 async def _refuse(hub: Hub, line_id: str, remote: str | None, refused: CallRefused) -> web.Response:
     reason = _printable(refused.reason)
-    await _refusals(hub).note(hub, line_id, remote, refused.status, reason)
+    await _state(hub).refusals.note(hub, line_id, remote, refused.status, reason)
     headers = {}
     if refused.status == 401:  # RFC 9110: a 401 names how to authenticate
         headers["WWW-Authenticate"] = 'CsuhubSignature realm="call-lines"'
@@ -328,19 +325,12 @@ class _Refusals:
             reason,
             f" ({suppressed} more refused since the last entry)" if suppressed else "",
         )
-        principal = Principal(
-            name=f"call-line:{line_id}",
-            kind="service",
-            roles=(),
-            permissions=frozenset(),
-            via=f"call-line:{line_id}",
-            source=remote,
-        )
+        principal = replace(line_principal(line_id), source=remote)
         try:
             await hub.store.audit_event(
                 principal,
                 "call.refused",
-                f"call-line:{line_id}",
+                f"line:{line_id}",
                 outcome="refused",
                 line=line_id,
                 status=status,
@@ -351,13 +341,38 @@ class _Refusals:
             _LOGGER.exception("could not audit a refused call on line %s", line_id)
 
 
-_BY_HUB: weakref.WeakKeyDictionary[Any, _Refusals] = weakref.WeakKeyDictionary()
+@dataclass
+class _State:
+    """What the route keeps per hub: the refusals of the minute, and a lock per
+    call being reported, so that of two requests reporting the same new call
+    at once, the one that opened the incident answers 201 and the other 200
+    (the desk's own lock keeps it one incident either way)."""
+
+    refusals: _Refusals = field(default_factory=_Refusals)
+    locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def call_lock(self, key: tuple[str, str]) -> AsyncIterator[None]:
+        lock, users = self.locks.get(key, (asyncio.Lock(), 0))
+        self.locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self.locks[key]
+            if users <= 1:
+                del self.locks[key]
+            else:
+                self.locks[key] = (lock, users - 1)
 
 
-def _refusals(hub: Hub) -> _Refusals:
+_BY_HUB: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
+
+
+def _state(hub: Hub) -> _State:
     found = _BY_HUB.get(hub)
     if found is None:
-        found = _BY_HUB[hub] = _Refusals()
+        found = _BY_HUB[hub] = _State()
     return found
 
 
