@@ -23,7 +23,6 @@ from csuhub_webhook.signing import signature
 
 from csuhub.api import CallLineSpec, CameraDriverSpec, hookimpl
 from csuhub.testing import api_token, wait_camera_state
-from csuhub.web.declare import iter_routes
 
 SECRET = "exemple-de-secret-partage-du-cad"
 #: Lille, Grand-Place
@@ -153,18 +152,20 @@ async def test_a_signed_call_opens_an_incident_with_its_nearest_cameras(hub: Any
     assert incident.camera_ids == ("cam-a", "cam-b")
     received = await hub.store.audit_trail.entries(action="call.received")
     assert received and received[-1]["actor"] == "line:cad"
-    if any(r.path == "/api/incidents" and r.method == "GET" for r in iter_routes(hub.web.app)):
-        token = await api_token(hub, "operator", name="olga")
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(
-                f"{hub.web.url}/api/incidents", headers={"Authorization": f"Bearer {token}"}
-            ) as resp,
-        ):
-            listed = await resp.json()
-        assert resp.status == 200
-        [shown] = [i for i in listed["incidents"] if i["id"] == answer["incident"]]
-        assert [c["id"] for c in shown["cameras"]] == ["cam-a", "cam-b"]
+    # what the operators see: the incident with those cameras, the caller masked
+    token = await api_token(hub, "operator", name="olga")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{hub.web.url}/api/incidents", headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        listed = await resp.json()
+    assert resp.status == 200
+    [shown] = [i for i in listed["incidents"] if i["id"] == answer["incident"]]
+    assert [c["id"] for c in shown["cameras"]] == ["cam-a", "cam-b"]
+    assert shown["source"] == {"kind": "call_line", "line": "cad", "call_id": "2026-000123"}
+    assert shown["caller"] != "+33 6 12 34 56 78"
 
 
 async def test_the_same_external_id_updates_the_same_incident(hub: Any) -> None:
