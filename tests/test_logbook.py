@@ -330,3 +330,28 @@ def test_day_bounds_chain(day: str) -> None:
     nxt = parse_day(day) + dt.timedelta(days=1)
     assert end == day_bounds(nxt, PARIS)[0]
     assert clock(start, PARIS).hour == 0 and clock(end, PARIS).hour == 0
+
+
+async def test_the_logbook_shows_a_call_and_its_incident(hub_factory: Any) -> None:
+    from csuhub.incidents.calls import CallReport, CallState
+
+    async with hub_factory(web=True) as hub:
+        ref = await hub.calls.report(
+            CallReport(line="sip", call_id="c-1", caller="+33612345678", text="rixe")
+        )
+        await hub.calls.report(
+            CallReport(line="sip", call_id="c-1", caller="+33612345678", state=CallState.ANSWERED)
+        )
+        token = await api_token(hub, "operator")
+        async with aiohttp.ClientSession() as http:
+            _, day, _ = await Api(hub, http).get(token)
+    lines = [line for line in day["lines"] if line["action"].startswith(("call.", "incident."))]
+    actions = [line["action"] for line in lines]
+    assert actions[:2] == ["call.received", "incident.open"]
+    assert "call.updated" in actions
+    number = str(getattr(ref, "id", ""))
+    opened = lines[1]
+    assert opened["target"] == f"incident:{number}"
+    assert opened["what"].startswith(f"Incident {number} ouvert")
+    assert lines[0]["what"] == f"Appel reçu sur la ligne sip (ringing), incident {number}"
+    assert "12345678" not in str(lines)

@@ -8,8 +8,12 @@ does not name reads as its name). Parameters are placed as text, shortened,
 never as markup: the HTML page escapes the whole sentence.
 
 Placeholders are ``{name}``, or ``{a|b}`` for the first of several parameter
-names present (the writers of ``incident.note`` and ``requisition.deliver``
-may name their text either way). A missing parameter reads ``?``.
+names present. A missing parameter reads ``?``, except inside ``[...]``: an
+optional part, left out whole when a parameter in it is missing. A few values
+are derived: ``number`` (the incident's id, from the target), ``linked`` (the
+cameras an ``incident.camera_link`` names, with their distances), ``changed``
+(the fields an ``incident.update`` changed: their names only, never their
+values, which may hold a caller's number).
 """
 
 from __future__ import annotations
@@ -29,25 +33,37 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "Correction of entry #{corrects}: {text}",
     ),
     "call.received": (
-        "Appel reçu sur la ligne {line} ({state})",
-        "Call received on line {line} ({state})",
+        "Appel reçu sur la ligne {line} ({state})[, incident {incident}]",
+        "Call received on line {line} ({state})[, incident {incident}]",
     ),
-    "call.updated": ("Appel sur la ligne {line} : {state}", "Call on line {line}: {state}"),
+    "call.updated": (
+        "Appel sur la ligne {line} : {state}[, incident {incident}]",
+        "Call on line {line}: {state}[, incident {incident}]",
+    ),
     "incident.open": (
-        "Incident ouvert : {category}, priorité {priority}",
-        "Incident opened: {category}, priority {priority}",
+        "Incident {number} ouvert[ : {category}][, priorité {priority}][, {address|district}]",
+        "Incident {number} opened[: {category}][, priority {priority}][, {address|district}]",
     ),
-    "incident.update": ("Incident mis à jour", "Incident updated"),
+    "incident.update": (
+        "Incident {number} mis à jour[ : {changed}]",
+        "Incident {number} updated[: {changed}]",
+    ),
     "incident.camera_link": (
-        "Caméra {camera|camera_id} liée à l'incident",
-        "Camera {camera|camera_id} linked to the incident",
+        "Incident {number} : caméra(s) liée(s) {linked}",
+        "Incident {number}: camera(s) linked {linked}",
     ),
     "incident.bookmark": (
-        "Signet sur la caméra {camera|camera_id} : {note|text}",
-        "Bookmark on camera {camera|camera_id}: {note|text}",
+        "Incident {number} : signet sur {camera|camera_id}[ : {note|text}]",
+        "Incident {number}: bookmark on {camera|camera_id}[: {note|text}]",
     ),
-    "incident.note": ("Note d'incident : {text|note}", "Incident note: {text|note}"),
-    "incident.close": ("Incident clos : {outcome}", "Incident closed: {outcome}"),
+    "incident.note": (
+        "Incident {number} : note : {text|note}",
+        "Incident {number}: note: {text|note}",
+    ),
+    "incident.close": (
+        "Incident {number} clos[ : {outcome}]",
+        "Incident {number} closed[: {outcome}]",
+    ),
     "camera.offline": ("Caméra hors service : {why}", "Camera offline: {why}"),
     "camera.online": ("Caméra rétablie{down}", "Camera back online{down}"),
     "recording.export": (
@@ -99,6 +115,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
 }
 
 _FIELD = re.compile(r"\{([a-z_|]+)\}")
+_TOKEN = re.compile(r"\[([^\[\]]*)\]|\{([a-z_|]+)\}")
 
 
 def _text(value: Any) -> str:
@@ -124,6 +141,32 @@ def _duration(seconds: Any, lang: str) -> str:
     return f" après {shown}" if lang == "fr" else f" after {shown}"
 
 
+def _linked(cameras: Any) -> str | None:
+    if not isinstance(cameras, list) or not cameras:
+        return None
+    shown = []
+    for cam in cameras[:10]:
+        if isinstance(cam, dict):
+            distance = cam.get("distance_m")
+            far = f" ({distance:.0f} m)" if isinstance(distance, int | float) else ""
+            shown.append(f"{cam.get('id', '?')}{far}")
+        else:
+            shown.append(str(cam))
+    return ", ".join(shown) + (" …" if len(cameras) > 10 else "")
+
+
+def _derived(action: str, params: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    target = str(extra.get("target") or "")
+    found: dict[str, Any] = {}
+    if target.startswith("incident:"):
+        found["number"] = target.partition(":")[2]
+    if action == "incident.camera_link":
+        found["linked"] = _linked(params.get("cameras")) or params.get("camera")
+    if action == "incident.update":
+        found["changed"] = ", ".join(sorted(str(k) for k in params)) or None
+    return found
+
+
 def describe(
     action: str, params: Mapping[str, Any], lang: str = "fr", *, extra: Mapping[str, Any] = {}
 ) -> str:
@@ -133,18 +176,30 @@ def describe(
     if pair is None:
         return action
     template = pair[0] if lang == "fr" else pair[1]
-    values: dict[str, Any] = {**extra, **params}
+    values: dict[str, Any] = {**extra, **params, **_derived(action, params, extra)}
     if action == "camera.online":
         values["down"] = _duration(params.get("down_s"), lang)
 
-    def fill(match: re.Match[str]) -> str:
-        for name in match.group(1).split("|"):
-            value = values.get(name)
-            if value is not None and value != "":
-                return _text(value)
-        return "?"
+    def value(names: str) -> str | None:
+        for name in names.split("|"):
+            found = values.get(name)
+            if found is not None and found != "" and found != []:
+                return _text(found)
+        return None
 
-    said = _FIELD.sub(fill, template)
+    def optional(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        if any(value(m.group(1)) is None for m in _FIELD.finditer(inner)):
+            return ""
+        return _FIELD.sub(lambda m: value(m.group(1)) or "?", inner)
+
+    def token(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return optional(match)
+        return value(match.group(2)) or "?"
+
+    # one pass over the template: a value is never read again as a placeholder
+    said = _TOKEN.sub(token, template)
     flaps = params.get("flaps")
     if isinstance(flaps, int) and not isinstance(flaps, bool) and flaps > 0:
         said += (
