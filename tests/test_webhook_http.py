@@ -274,6 +274,21 @@ async def test_a_flood_of_refusals_is_one_audit_entry_a_minute(hub: Any) -> None
     assert len(await refusals(hub)) <= 2  # one, or two across a minute's turn
 
 
+async def test_the_next_minutes_entry_counts_the_refusals_left_out(hub: Any) -> None:
+    from csuhub.web.calllines import _state
+
+    headers, body = signed(CALL)
+    headers["X-Csuhub-Signature"] = "sha256=" + "0" * 64
+    for _ in range(5):
+        assert (await post(hub, headers, body))[0] == 401
+    _state(hub).refusals.window -= 1  # as if the minute had turned
+    assert (await post(hub, headers, body))[0] == 401
+    entries = await refusals(hub)
+    assert len(entries) == 2
+    assert '"suppressed":0' in entries[0]["details"]
+    assert '"suppressed":4' in entries[1]["details"]
+
+
 async def test_the_route_is_described_in_openapi(hub: Any) -> None:
     token = await api_token(hub, "wall", name="kiosk")
     async with (

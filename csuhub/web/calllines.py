@@ -12,9 +12,9 @@ right on its own:
   and no further: a larger one is a 413 without reading the rest;
 - the line's refusal (``CallRefused``) becomes its status with a JSON error,
   logged and audited as ``call.refused`` (never with the secret or the
-  signature), at most once per source address per minute, so that a flood
-  of bad requests cannot fill the audit chain: the others are counted into
-  the next entry;
+  signature), at most once per source address (IPv6: per /64) and minute, so
+  that a flood of bad requests cannot fill the audit chain: the others are
+  counted into the next entry;
 - the report goes to the hub's desk (``hub.calls.report``), which opens or
   updates the incident and audits it; the CAD is answered the incident's id,
   status and linked cameras, and nothing more (no caller, no text).
@@ -42,6 +42,7 @@ from csuhub.incidents.calls import (
     HttpCallLine,
 )
 from csuhub.incidents.desk import line_principal
+from csuhub.security.lockout import address_key
 from csuhub.web.auth import source_of
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import CLIENT_FAULTS, describe_fault, hub_of
@@ -306,7 +307,7 @@ class _Refusals:
         if window != self.window:
             self.window = window
             self.audited.clear()
-        source = remote or "unknown"
+        source = address_key(remote).removeprefix("addr:")  # IPv6 counted per /64
         if len(self.audited) >= MAX_SOURCES and source not in self.audited:
             source = "*"  # a flood from many addresses: one entry a minute for all of them
         if source in self.audited:
