@@ -58,10 +58,15 @@ ACTIONS = frozenset(
         "mask.lift.expire",
         "hub.start",
         "hub.stop",
+        # every step of the requisition workflow (requisitions/workflow.py, web)
+        "requisition.create",
+        "requisition.export",
+        "requisition.deliver",
+        "requisition.close",
+        "requisition.release",
+        "requisition.download",
     }
 )
-#: families whose every action is a line
-PREFIXES = ("requisition.",)
 #: actions whose target is a camera: a reader sees them only for cameras in scope
 CAMERA_TARGETS = frozenset(
     {CAMERA_OFFLINE, CAMERA_ONLINE, "recording.export"}
@@ -85,7 +90,7 @@ def selected(action: str, outcome: str) -> bool:
     written (a refused note, audited by the web layer, is no line)."""
     if action in (NOTE, CORRECT):
         return outcome == "ok"
-    return action in ACTIONS or action.startswith(PREFIXES)
+    return action in ACTIONS
 
 
 def check_text(raw: Any) -> str:
@@ -220,7 +225,14 @@ async def read_day(
     start, end = day_bounds(day, tz)
     book = Logbook(hub, day, tz, start, end, lang)
     seen: dict[str, bool] = {}
-    async for entry in _entries(trail, start, end):
+    # one indexed query per action (audit_log_action: action, ts), not a scan of
+    # the day: a day of 200,000 entries (playback, snapshots) holds a few
+    # hundred lines, read in milliseconds rather than in seconds
+    found: list[dict[str, Any]] = []
+    for action in sorted(ACTIONS):
+        found.extend([e async for e in _entries(trail, start, end, action=action)])
+    found.sort(key=lambda e: int(e["id"]))
+    for entry in found:
         if selected(entry["action"], entry["outcome"]) and await _visible(entry, visible, seen):
             book.lines.append(line_of(entry, tz, lang, show_callers))
     if book.lines:
