@@ -179,6 +179,7 @@ async def test_concurrent_and_retransmitted_reports_open_one_incident(still_hub:
         call = CallReport(line="sip", call_id="fork-1", location=Location(*ORIGIN))
         refs = await asyncio.gather(*(hub.calls.report(call) for _ in range(20)))
         assert len({r.id for r in refs}) == 1
+        assert hub.incidents._locks == {}  # the per-call locks do not pile up
         before = len(await hub.store.audit_records(limit=1000))
         again = await hub.calls.report(call)  # a retransmission: nothing new
         assert again.id == refs[0].id
@@ -445,3 +446,32 @@ async def test_an_incident_survives_a_restart_and_the_audit_verifies(
         assert incident.camera_ids == ref.camera_ids and incident.outcome == "done"
     result = cli("audit", "verify", "--data", str(data), "--json", env=cli_env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_camera_looking_at_the_point_comes_first_and_the_index_follows_the_register(
+    still_hub: Any,
+) -> None:
+    config = site()
+    # cam-c, 300 m north, looks south at the origin: it covers the point
+    config["cameras"][2]["location"].update({"bearing": 180, "fov": 60})
+    async with still_hub(config) as hub:
+        await ready(hub)
+        ref = await hub.calls.report(
+            CallReport(line="sip", call_id="1", location=Location(*ORIGIN))
+        )
+        assert ref.camera_ids == ("cam-c", "cam-a", "cam-b")
+        index = hub.incidents._index
+        await hub.cameras.set_state("cam-a", "offline", "test")
+        await hub.bus.drain()
+        assert hub.incidents._index is index  # a health change moves no camera
+        ref = await hub.calls.report(
+            CallReport(line="sip", call_id="2", location=Location(*ORIGIN))
+        )
+        assert ref.camera_ids == ("cam-c", "cam-b")  # the live state filters
+        await hub.cameras.set_state("cam-b", "removed", "test")
+        await hub.bus.drain()
+        assert hub.incidents._index is None  # rebuilt at its next use, without cam-b
+        ref = await hub.calls.report(
+            CallReport(line="sip", call_id="3", location=Location(*ORIGIN))
+        )
+        assert ref.camera_ids == ("cam-c",)

@@ -34,6 +34,7 @@ from csuhub.events import (
 )
 from csuhub.incidents.calls import CallReport, CallState
 from csuhub.incidents.model import Incident, IncidentError, SourceKind
+from csuhub.incidents.nearest import CameraIndex, CameraPoint, haversine_m
 from csuhub.refs import IncidentRef, LinkedCamera, Location, Priority
 from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.incidents import Link
@@ -69,7 +70,7 @@ class IncidentDesk:
         self.cameras = cameras
         #: the running call lines by id (``hub.call_lines``), filled by ``lines.start_lines``
         self.lines: dict[str, CallLine] = {}
-        self._index: Any = None
+        self._index: CameraIndex | None = None
         self._stored_states: dict[str, str] = {}
         self._points: dict[str, tuple[float, float]] = {}
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
@@ -107,11 +108,9 @@ class IncidentDesk:
 
     # -- nearest cameras -----------------------------------------------------------
 
-    async def _camera_index(self) -> Any:
+    async def _camera_index(self) -> CameraIndex:
         if self._index is not None:
             return self._index
-        from csuhub.incidents.nearest import CameraIndex, CameraPoint
-
         points = []
         states: dict[str, str] = {}
         where_is: dict[str, tuple[float, float]] = {}
@@ -369,8 +368,6 @@ class IncidentDesk:
         point = self._points.get(camera_id)
         if where is None or where.lat is None or where.lon is None or point is None:
             return None
-        from csuhub.incidents.nearest import haversine_m
-
         return float(haversine_m(where.lat, where.lon, *point))
 
     @staticmethod
