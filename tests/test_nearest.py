@@ -104,8 +104,10 @@ def scenes(draw):  # type: ignore[no-untyped-def]
     if distances:
         exact = st.sampled_from(distances)
         choices += [exact, exact.map(lambda d: math.nextafter(d, -math.inf) if d else 0.0)]
+    if distances:  # all of them: the case where ranking, not the radius, decides
+        choices.append(st.just(distances[-1]))
     radius = draw(st.one_of(*choices))
-    limit = draw(st.integers(0, len(cameras) + 2))
+    limit = draw(st.one_of(st.integers(0, 3), st.integers(0, len(cameras) + 2)))
     cell = draw(st.sampled_from([1.0, 37.0, 250.0, 5000.0, 1e6, 5e7]))
     return cameras, qlat, qlon, radius, limit, cell
 
@@ -259,6 +261,25 @@ def test_covering_cameras_rank_first_when_preferred() -> None:
     assert index.nearest(plat, plon, radius_m=50, limit=4) == [
         Ranked("near", haversine_m(plat, plon, nlat, nlon), False)
     ]
+
+
+def test_a_far_covering_camera_beats_many_near_ones_across_rows() -> None:
+    """The ranking stops opening rows once its last pick is nearer than any row
+    left; a non-covering pick must not stop it when coverage ranks first."""
+    plat, plon = 50.6369, 3.0635
+    cameras = []
+    for i in range(30):  # a crowd within 60 m, none looking at the point
+        clat, clon = _at(plat, plon, i * 12.0, 10.0 + 2 * i)
+        cameras.append(CameraPoint(f"near-{i:02d}", clat, clon))
+    flat, flon = _at(plat, plon, 0.0, 1500.0)  # six rows north, looking south
+    cameras.append(CameraPoint("far", flat, flon, bearing=180.0, fov=20.0))
+    index = CameraIndex(cameras)
+    got = index.nearest(plat, plon, radius_m=2000, limit=2)
+    assert [(r.id, r.covers) for r in got] == [("far", True), ("near-00", False)]
+    assert [r.id for r in index.nearest(plat, plon, radius_m=2000, limit=1)] == ["far"]
+    plain = index.nearest(plat, plon, radius_m=2000, limit=2, prefer_fov=False)
+    assert [r.id for r in plain] == ["near-00", "near-01"]
+    assert index.nearest(plat, plon, radius_m=1400, limit=1)[0].id == "near-00"
 
 
 def test_districts() -> None:

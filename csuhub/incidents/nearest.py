@@ -27,10 +27,9 @@ over all cameras returns (the property tests compare the two).
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from heapq import nsmallest
 
 __all__ = ["EARTH_RADIUS_M", "CameraIndex", "CameraPoint", "Ranked", "haversine_m"]
 
@@ -272,19 +271,45 @@ class CameraIndex:
         lat, lon = _check_query(lat, lon, radius_m, limit)
         if limit == 0 or not self._cameras:
             return []
-        found: list[tuple[bool, float, str, bool]] = []
         prefer = bool(prefer_fov)
         p1 = _radians(lat)
         c1 = _cos_lat(lat)
         sin_q = _sin(p1)
         cos_q = _cos(p1)
-        d = radius_m / EARTH_RADIUS_M + _MARGIN
         keys = self._keys
+        d = radius_m / EARTH_RADIUS_M + _MARGIN
         first = bisect_left(keys, self._row_of(max(-90.0, lat - math.degrees(d))))
         last = bisect_right(keys, self._row_of(min(90.0, lat + math.degrees(d))))
-        intervals = self._lon_intervals(lat, lon, radius_m)
-        a_cut = _a_cut(radius_m)
-        for row in self._rows[first:last]:
+        home = bisect_left(keys, self._row_of(lat))
+        # the best `limit` so far, sorted; keys are unique (ids are), so a
+        # tuple never compares its last field
+        top: list[tuple[bool, float, str, bool]] = []
+        full = False
+        # no camera farther than `bound` can enter `top`: the radius, then,
+        # once `top` is full and its last is covering (or coverage does not
+        # rank), that last one's distance
+        bound = float(radius_m)
+        cut_for = math.nan
+        intervals: list[tuple[float, float]] = []
+        a_cut = math.inf
+        down, up = home - 1, home
+        # rows nearest the point first, so that the bound shrinks early and
+        # the rows beyond it are never opened
+        while down >= first or up < last:
+            gap_down = self._gap_m(keys[down], lat) if down >= first else math.inf
+            gap_up = self._gap_m(keys[up], lat) if up < last else math.inf
+            if gap_down <= gap_up:
+                row, gap = self._rows[down], gap_down
+                down -= 1
+            else:
+                row, gap = self._rows[up], gap_up
+                up += 1
+            if gap > bound:  # this row is the nearer front: every row left is farther
+                break
+            if bound != cut_for:
+                intervals = self._lon_intervals(lat, lon, bound)
+                a_cut = _a_cut(bound)
+                cut_for = bound
             lons = row.lons
             entries = row.entries
             for lo, hi in intervals:
@@ -299,7 +324,7 @@ class CameraIndex:
                         continue
                     root = _sqrt(a)
                     distance = _DIAMETER * _asin(root if root < 1.0 else 1.0)
-                    if distance > radius_m:
+                    if distance > bound:
                         continue
                     if allowed is not None and not allowed(cid):
                         continue
@@ -314,10 +339,26 @@ class CameraIndex:
                         x = cos_c * sin_q - sin_c * cos_q * _cos(back)
                         off = abs(_degrees(_atan2(y, x)) % 360.0 - bearing) % 360.0
                         covers = off <= half or 360.0 - off <= half
-                    # ids are unique, so the order never reaches the last field
-                    found.append((prefer and not covers, distance, cid, covers))
-        best = nsmallest(limit, found) if limit < len(found) else sorted(found)
-        return [Ranked(cid, distance, covers) for _, distance, cid, covers in best]
+                    key = (prefer and not covers, distance, cid, covers)
+                    if full:
+                        if key > top[-1]:
+                            continue
+                        insort(top, key)
+                        top.pop()
+                    else:
+                        insort(top, key)
+                        full = len(top) == limit
+                    if full and not top[-1][0]:
+                        bound = top[-1][1]
+        return [Ranked(cid, distance, covers) for _, distance, cid, covers in top]
+
+    def _gap_m(self, key: int, lat: float) -> float:
+        """A lower bound of the distance from latitude ``lat`` to any camera of row
+        ``key``: the meridian arc to the row's nearer edge, less 1e-9 degree
+        (0.1 mm) for the rounding of the row arithmetic."""
+        south = key * self._row_deg - 90.0
+        gap = max(south - lat, lat - south - self._row_deg) - 1e-9
+        return EARTH_RADIUS_M * _radians(gap) if gap > 0.0 else 0.0
 
     @staticmethod
     def _lon_intervals(lat: float, lon: float, radius_m: float) -> list[tuple[float, float]]:
