@@ -193,3 +193,20 @@ async def test_a_settle_to_the_state_already_written_writes_nothing() -> None:
     await asyncio.sleep(0.35)
     await log.close()
     assert written == ["camera.offline"]
+
+
+async def test_a_camera_held_back_is_settled_when_the_hub_stops() -> None:
+    written: list[tuple[str, dict[str, Any]]] = []
+    states: dict[str, str] = {}
+
+    async def write(camera_id: str, action: str, params: dict[str, Any]) -> None:
+        written.append((action, params))
+
+    log = CameraLog(write, states.get, window=600.0, burst=1)
+    log.start()
+    for new, old in ((OFFLINE, ONLINE), (ONLINE, OFFLINE), (OFFLINE, ONLINE), (ONLINE, OFFLINE)):
+        states["c"] = new
+        log.on_event(CameraStateChanged(camera_id="c", old_state=old, new_state=new))
+    await log.close()  # long before the window ends
+    assert [a for a, _ in written] == ["camera.offline", "camera.online"]
+    assert written[1][1]["flaps"] == 3 and written[1][1]["down_s"] >= 0

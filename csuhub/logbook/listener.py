@@ -12,7 +12,8 @@ A flapping camera must not flood the journal: each camera may write at most
 written, and when the window has room again the camera's state at that moment
 is written if it differs from the last one written, with the count of changes
 left out (``flaps``). The logbook therefore always ends on the truth, and the
-operator reads "offline (12 changes not logged)" instead of 24 lines.
+operator reads "offline (12 changes not logged)" instead of 24 lines. When
+the hub stops, a camera still held back is settled at once.
 
 Entries are written in order by one task reading a queue: the bus listener
 decides synchronously, in event order, and never awaits the store.
@@ -101,12 +102,20 @@ class CameraLog:
         params = {"why": event.reason} if kind == CAMERA_OFFLINE else {"state": event.new_state}
         self._offer(event.camera_id, cam, kind, params)
 
-    def _offer(self, camera_id: str, cam: _Camera, kind: str, params: dict[str, Any]) -> None:
+    def _offer(
+        self,
+        camera_id: str,
+        cam: _Camera,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        change: bool = True,
+    ) -> None:
         now = self._clock()
         while cam.written and now - cam.written[0] >= self.window:
             cam.written.popleft()
         if len(cam.written) >= self.burst:
-            cam.flaps += 1
+            cam.flaps += change  # a settle that came a tick early is no change
             if cam.timer is None:
                 delay = cam.written[0] + self.window - now
                 loop = asyncio.get_running_loop()
@@ -133,15 +142,20 @@ class CameraLog:
         is not the one last written (the changes counted go with the next entry)."""
         cam = self._cameras[camera_id]
         cam.timer = None
+        found = self._truth(camera_id, cam)
+        if found is not None:
+            self._offer(camera_id, cam, *found, change=False)
+
+    def _truth(self, camera_id: str, cam: _Camera) -> tuple[str, dict[str, Any]] | None:
+        """The line the camera's current state needs, if the last one written
+        does not say it."""
         state = self._state_of(camera_id) or ""
         kind = _kind(state)
         if kind is None or kind == cam.logged:
-            return
+            return None
         if kind == CAMERA_OFFLINE:
-            params: dict[str, Any] = {"why": "unstable: offline after repeated changes"}
-        else:
-            params = {"state": state}
-        self._offer(camera_id, cam, kind, params)
+            return kind, {"why": "unstable: offline after repeated changes"}
+        return kind, {"state": state}
 
     # -- writing (one task, in order) --------------------------------------------
 
@@ -156,12 +170,15 @@ class CameraLog:
                 _LOGGER.exception("logbook: could not write %s of %s", item.action, item.camera_id)
 
     async def close(self) -> None:
-        """Write what is queued, then stop; pending settles are dropped (the hub
-        is stopping: its own ``hub.stop`` line follows)."""
-        for cam in self._cameras.values():
+        """Settle now every camera held back by its burst (the journal ends on
+        the truth, over the limit if need be), write what is queued, then stop."""
+        for camera_id, cam in self._cameras.items():
             if cam.timer is not None:
                 cam.timer.cancel()
                 cam.timer = None
+                found = self._truth(camera_id, cam)
+                if found is not None:
+                    self._emit(camera_id, cam, *found, self._clock())
         if self._task is None:
             return
         self._queue.put_nowait(None)
