@@ -299,7 +299,10 @@ async def test_the_route_is_described_in_openapi(hub: Any) -> None:
     ):
         doc = await resp.json()
     operation = doc["paths"]["/api/call-lines/{line}/calls"]["post"]
-    assert operation["security"] == [] and operation["x-permission"] is None
+    assert operation["security"] == [{"callLineSignature": []}]
+    assert operation["x-permission"] is None
+    scheme = doc["components"]["securitySchemes"]["callLineSignature"]
+    assert scheme["in"] == "header" and scheme["name"] == "X-Csuhub-Signature"
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["external_id"] and schema["additionalProperties"] is False
     headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}

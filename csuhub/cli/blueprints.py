@@ -61,7 +61,7 @@ segment: !input segment
 id: !input line_id
 type: webhook
 options:
-  path: !input path
+  secret: !input shared_secret
 """,
     "discovery": """\
 source: onvif
@@ -131,9 +131,9 @@ SCAFFOLD_INPUTS: dict[str, str] = {
     line_id:
       name: Line id
       selector: {text: {}}
-    path:
-      name: Webhook path
-      default: /hooks/calls
+    shared_secret:
+      name: Shared secret
+      description: "HMAC key shared with the CAD; use !secret in the instance"
       selector: {text: {}}
 """,
     "discovery": """\

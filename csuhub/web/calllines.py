@@ -158,6 +158,7 @@ _HEADERS = (
 @routes.post("/api/call-lines/{line}/calls")
 @endpoint(
     public=True,
+    signed_by="callLineSignature",
     summary="A dispatch system reports a call (signed by the call line's secret)",
     tags=("incidents",),
     params=(

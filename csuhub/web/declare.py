@@ -51,6 +51,9 @@ class Declaration:
     also: Mapping[int, Mapping[str, Schema | None]] = field(default_factory=dict)
     #: the route changes state, or shows footage, and writes an audit entry
     audited: str | None = None
+    #: a public route that authenticates its caller itself: the OpenAPI security
+    #: scheme that says how (``openapi.SIGNED_SCHEMES``), e.g. a call line's HMAC
+    signed_by: str | None = None
 
 
 def endpoint(
@@ -66,11 +69,14 @@ def endpoint(
     responses: Mapping[int, tuple[str, str, Schema | None]] | None = None,
     audited: str | None = None,
     also: Mapping[int, Mapping[str, Schema | None]] | None = None,
+    signed_by: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a route. ``permission`` is the one permission it needs (or
     ``public=True``); ``camera`` names the path parameter holding a camera id,
     which the principal's camera scope must allow (else the route answers 404,
     as for a camera that does not exist)."""
+    if signed_by is not None and not public:
+        raise ValueError("signed_by names how a public route authenticates its caller")
     access = Access(permission, public=public, camera_param=camera)
 
     def mark(handler: Handler) -> Handler:
@@ -87,6 +93,7 @@ def endpoint(
             responses=dict(responses or {}),
             also=dict(also or {}),
             audited=audited,
+            signed_by=signed_by,
         )
         setattr(handler, ACCESS_ATTR, access)
         setattr(handler, DECLARATION_ATTR, declaration)

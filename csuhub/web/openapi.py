@@ -43,6 +43,19 @@ _GENERAL = {
 }
 
 
+#: how public routes that authenticate their caller themselves do it (``signed_by``)
+SIGNED_SCHEMES: dict[str, dict[str, str]] = {
+    "callLineSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Csuhub-Signature",
+        "description": "sha256=<hex HMAC-SHA256 over the X-Csuhub-Timestamp value, '.' and "
+        "the raw body, keyed with the call line's shared secret> (docs/webhook.md); the "
+        "header names are the line's signature_header and timestamp_header",
+    },
+}
+
+
 def openapi_path(template: str) -> str:
     """aiohttp's ``{name:regex}`` as OpenAPI's ``{name}``."""
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", template)
@@ -77,6 +90,7 @@ def document(app: web.Application) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "csu_..."},
                 "session": {"type": "apiKey", "in": "cookie", "name": COOKIE},
+                **SIGNED_SCHEMES,
             },
         },
         "security": [{"bearer": []}, {"session": []}],
@@ -114,7 +128,8 @@ def _operation(route: RouteInfo, path: str, used: set[str]) -> dict[str, Any]:
         }
     operation["responses"] = _responses(declaration, route.method, bool(parameters))
     if access.public:
-        operation["security"] = []
+        signed = declaration.signed_by
+        operation["security"] = [{signed: []}] if signed else []
         operation["x-permission"] = None
     else:
         operation["x-permission"] = access.permission
