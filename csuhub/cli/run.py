@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from csuhub import __version__
+from csuhub.cli import demolines
 from csuhub.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -91,7 +93,9 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     if args.site is not None:
         hub = _simulated_site(args.site, data_dir, args.port, out)
     else:
-        hub = Hub(_demo_raw(args.cameras, args.port), source="<demo>", data_dir=data_dir)
+        raw = _demo_raw(args.cameras, args.port)
+        demolines.prepare(raw, data_dir, args.port)
+        hub = Hub(raw, source="<demo>", data_dir=data_dir)
     try:
         hub.setup()
     except ConfigInvalid as err:
@@ -108,7 +112,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         "simulated cameras are encoded with ffmpeg on first start (a few seconds)", event="info"
     )
     asyncio.run(_first_admin(hub, out))
-    return run_hub(hub, out, banner=["press Ctrl+C to stop"])
+    return run_hub(hub, out, banner=["press Ctrl+C to stop"], lines=demolines.describe)
 
 
 #: the person account the demo makes on its first start
@@ -134,7 +138,12 @@ async def _first_admin(hub: Hub, out: Output) -> None:
     )
 
 
-def run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
+def run_hub(
+    hub: Hub,
+    out: Output,
+    banner: list[str] | None = None,
+    lines: Callable[[Hub], list[tuple[str, dict[str, Any]]]] | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT, printing what an operator watching the console
     needs: each event worth a line, and once started, retention and failed plugins."""
 
@@ -148,6 +157,8 @@ def run_hub(hub: Hub, out: Output, banner: list[str] | None = None) -> int:
     def started(h: Hub) -> None:
         for line in banner or []:
             out.emit(line, event="info", message=line)
+        for text, data in lines(h) if lines is not None else []:
+            out.emit(text, event="call_line", **data)
         cap, law = h.retention.cap()
         default = h.retention.settings.default
         policies = ", ".join(name for name, _ in h.retention.policies) or "none"
