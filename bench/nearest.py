@@ -23,9 +23,17 @@ during a query is the hub's pause, not the ranking's (without the freeze a
 10,000-camera set-up puts a 1-10 ms collection into a few queries of both
 sides, which is all a p99 over 1,000 queries then measures).
 
-Figures: p50 and p99 per query for each (size, area), and the build time.
+Figures: p50 and p99 per query for each (size, area), and the build time;
+for information, 10,000 cameras with the largest radius a site may set
+(50 km: in Lille every camera is within it).
 Targets: p99 at 10,000 cameras < 2 ms in both areas, and ratio (index p99
-over scan p99 at 10,000 cameras, the worse area) <= 0.2. ``--quick``: fewer
+over scan p99 at 10,000 cameras, the worse area) <= 0.2.
+
+Each query is timed twice: thread CPU time (``time.thread_time_ns``), which
+the targets judge, and wall-clock time, printed beside it. On the shared
+2-core CI box (load 2-4 from other test runs) a query of 0.2 ms that happens
+to straddle a scheduler time slice waits 4 ms for the core: the wall p99 then
+measures the neighbours, not the ranking; the CPU p99 does not. ``--quick``: fewer
 queries (under 60 s; about 15 s on the CI box). Last line: the JSON result.
 """
 
@@ -54,6 +62,7 @@ AREAS = {
 }
 SIZES = (100, 10_000)
 RADIUS = 500.0
+WIDE = 50_000.0
 LIMIT = 6
 DIAMETER = 2 * EARTH_RADIUS_M
 
@@ -123,7 +132,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(size: int, area: str, queries: int, seed: int) -> dict[str, float | bool]:
+def run(
+    size: int, area: str, queries: int, seed: int, radius: float = RADIUS
+) -> dict[str, float | bool]:
     rng = random.Random(seed)
     box = AREAS[area]
     cameras = cameras_in(box, size, rng)
@@ -134,11 +145,14 @@ def run(size: int, area: str, queries: int, seed: int) -> dict[str, float | bool
     build_ms = (time.perf_counter() - started) * 1000
     scan = Scan(cameras)
     points = [(rng.uniform(box[0], box[1]), rng.uniform(box[2], box[3])) for _ in range(queries)]
-    ours: list[float] = []
+    ours: list[float] = []  # thread CPU time per query, ms
     theirs: list[float] = []
+    ours_wall: list[float] = []  # wall-clock time per query, ms
+    theirs_wall: list[float] = []
     equal = True
     hits = 0
     clock = time.perf_counter_ns
+    cpu = time.thread_time_ns
     # the set-up's objects would be old in a running hub: a collection walking
     # them while a query runs is the hub's cost, not the ranking's
     gc.collect()
@@ -146,13 +160,17 @@ def run(size: int, area: str, queries: int, seed: int) -> dict[str, float | bool
     for k, (lat, lon) in enumerate(points):
         for side in (0, 1) if k % 2 else (1, 0):
             if side == 0:
-                t0 = clock()
-                got = index.nearest(lat, lon, radius_m=RADIUS, limit=LIMIT, allowed=allowed)
-                ours.append((clock() - t0) / 1e6)
+                c0, t0 = cpu(), clock()
+                got = index.nearest(lat, lon, radius_m=radius, limit=LIMIT, allowed=allowed)
+                t1, c1 = clock(), cpu()
+                ours.append((c1 - c0) / 1e6)
+                ours_wall.append((t1 - t0) / 1e6)
             else:
-                t0 = clock()
-                want = scan.nearest(lat, lon, RADIUS, LIMIT, allowed)
-                theirs.append((clock() - t0) / 1e6)
+                c0, t0 = cpu(), clock()
+                want = scan.nearest(lat, lon, radius, LIMIT, allowed)
+                t1, c1 = clock(), cpu()
+                theirs.append((c1 - c0) / 1e6)
+                theirs_wall.append((t1 - t0) / 1e6)
         hits += len(got)
         if [(r.id, r.distance_m, r.covers) for r in got] != want:
             equal = False
@@ -163,9 +181,21 @@ def run(size: int, area: str, queries: int, seed: int) -> dict[str, float | bool
         "p99": pct(ours, 0.99),
         "scan_p50": statistics.median(theirs),
         "scan_p99": pct(theirs, 0.99),
+        "wall_p50": statistics.median(ours_wall),
+        "wall_p99": pct(ours_wall, 0.99),
+        "scan_wall_p99": pct(theirs_wall, 0.99),
         "mean_hits": hits / queries,
         "equal": equal,
     }
+
+
+def line(size: int, area: str, radius: float, queries: int, r: dict[str, float | bool]) -> str:
+    return (
+        f"{size:>7,} {area:>6} {radius / 1000:>4g}km {queries:>6} {r['build_ms']:>6.1f} "
+        f"{r['mean_hits']:>4.1f} | {r['p50']:>7.4f} {r['p99']:>7.4f} {r['wall_p99']:>7.4f} | "
+        f"{r['scan_p50']:>7.3f} {r['scan_p99']:>7.3f} {r['scan_wall_p99']:>7.3f} | "
+        f"{r['p99'] / r['scan_p99']:>5.3f}" + ("" if r["equal"] else "  DIFFERENT ANSWERS")
+    )
 
 
 def main() -> int:
@@ -174,24 +204,27 @@ def main() -> int:
     args = parser.parse_args()
     queries = {100: 2000, 10_000: 1000} if args.quick else {100: 10_000, 10_000: 3000}
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cpu, python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.1f}"
     )
-    print(f"radius {RADIUS:g} m, limit {LIMIT}, prefer_fov, 95 % online; per query, ms")
+    print(f"limit {LIMIT}, prefer_fov, 95 % online; per query, ms (cpu: thread CPU time)")
     print(
-        f"{'cameras':>8} {'area':>7} {'queries':>7} {'build':>7} {'hits':>5} "
-        f"{'index p50':>10} {'index p99':>10} {'scan p50':>9} {'scan p99':>9} {'p99 ratio':>9}"
+        "cameras   area radius  quer. build hits |   index: cpu p50 p99, wall p99 |"
+        "    scan: cpu p50 p99, wall p99 | ratio"
     )
     results = {}
     for size in SIZES:
         for area in AREAS:
             r = run(size, area, queries[size], seed=size * 7 + len(area))
             results[(size, area)] = r
-            print(
-                f"{size:>8,} {area:>7} {queries[size]:>7} {r['build_ms']:>6.1f}m "
-                f"{r['mean_hits']:>5.1f} "
-                f"{r['p50']:>10.4f} {r['p99']:>10.4f} {r['scan_p50']:>9.3f} {r['scan_p99']:>9.3f} "
-                f"{r['p99'] / r['scan_p99']:>9.3f}" + ("" if r["equal"] else "  DIFFERENT ANSWERS")
-            )
+            print(line(size, area, RADIUS, queries[size], r))
+    # information, not judged: the largest radius a site may set (50 km), where
+    # in Lille every camera is within it and the ranking, not the radius, decides
+    for area in AREAS:
+        n = queries[10_000] // 3
+        r = run(10_000, area, n, seed=11 + len(area), radius=WIDE)
+        results[("wide", area)] = r
+        print(line(10_000, area, WIDE, n, r))
     equal = all(r["equal"] for r in results.values())
     big = [results[(10_000, area)] for area in AREAS]
     worst = max(big, key=lambda r: r["p99"] / r["scan_p99"])
@@ -199,8 +232,8 @@ def main() -> int:
     ratio = worst["p99"] / worst["scan_p99"]
     ok = equal and value < 2.0 and ratio <= 0.2
     print(
-        f"target: p99 at 10,000 cameras < 2 ms (worst {value:.3f} ms) and index/scan p99 "
-        f"<= 0.2 (worst {ratio:.3f}); answers equal to the scan: {equal}"
+        f"target: cpu p99 at 10,000 cameras, radius 500 m, < 2 ms (worst {value:.3f} ms) and "
+        f"index/scan cpu p99 <= 0.2 (worst {ratio:.3f}); answers equal to the scan: {equal}"
     )
     print(
         json.dumps(
@@ -211,6 +244,7 @@ def main() -> int:
                 "ratio": round(ratio, 3),
                 "target": 0.2,
                 "p99_target_ms": 2.0,
+                "wall_p99_ms": round(max(r["wall_p99"] for r in big), 4),
                 "equal": equal,
                 "ok": ok,
             }

@@ -190,6 +190,15 @@ def _a_cut(radius_m: float) -> float:
     return _sin(d / 2) ** 2 * (1 + _MARGIN)
 
 
+def _gap_m(key: int, row_deg: float, lat: float) -> float:
+    """A lower bound of the distance from latitude ``lat`` to any camera of row
+    ``key``: the meridian arc to the row's nearer edge, less 1e-9 degree
+    (0.1 mm) for the rounding of the row arithmetic."""
+    south = key * row_deg - 90.0
+    gap = max(south - lat, lat - south - row_deg) - 1e-9
+    return EARTH_RADIUS_M * _radians(gap) if gap > 0.0 else 0.0
+
+
 #: what the index keeps of a declared view: bearing, half the angle, whether it
 #: sees all around, and the sine and cosine of the camera's latitude
 _View = tuple[float, float, bool, float, float]
@@ -277,10 +286,12 @@ class CameraIndex:
         sin_q = _sin(p1)
         cos_q = _cos(p1)
         keys = self._keys
-        d = radius_m / EARTH_RADIUS_M + _MARGIN
-        first = bisect_left(keys, self._row_of(max(-90.0, lat - math.degrees(d))))
-        last = bisect_right(keys, self._row_of(min(90.0, lat + math.degrees(d))))
-        home = bisect_left(keys, self._row_of(lat))
+        rows = self._rows
+        row_deg = self._row_deg
+        reach = math.degrees(radius_m / EARTH_RADIUS_M + _MARGIN)
+        first = bisect_left(keys, math.floor((max(-90.0, lat - reach) + 90.0) / row_deg))
+        last = bisect_right(keys, math.floor((min(90.0, lat + reach) + 90.0) / row_deg))
+        home = bisect_left(keys, math.floor((lat + 90.0) / row_deg))
         # the best `limit` so far, sorted; keys are unique (ids are), so a
         # tuple never compares its last field
         top: list[tuple[bool, float, str, bool]] = []
@@ -293,18 +304,20 @@ class CameraIndex:
         intervals: list[tuple[float, float]] = []
         a_cut = math.inf
         down, up = home - 1, home
+        gap_down = _gap_m(keys[down], row_deg, lat) if down >= first else math.inf
+        gap_up = _gap_m(keys[up], row_deg, lat) if up < last else math.inf
         # rows nearest the point first, so that the bound shrinks early and
         # the rows beyond it are never opened
         while down >= first or up < last:
-            gap_down = self._gap_m(keys[down], lat) if down >= first else math.inf
-            gap_up = self._gap_m(keys[up], lat) if up < last else math.inf
             if gap_down <= gap_up:
-                row, gap = self._rows[down], gap_down
+                row, gap = rows[down], gap_down
                 down -= 1
+                gap_down = _gap_m(keys[down], row_deg, lat) if down >= first else math.inf
             else:
-                row, gap = self._rows[up], gap_up
+                row, gap = rows[up], gap_up
                 up += 1
-            if gap > bound:  # this row is the nearer front: every row left is farther
+                gap_up = _gap_m(keys[up], row_deg, lat) if up < last else math.inf
+            if gap > bound:  # the nearer front: every row left is farther still
                 break
             if bound != cut_for:
                 intervals = self._lon_intervals(lat, lon, bound)
@@ -351,14 +364,6 @@ class CameraIndex:
                     if full and not top[-1][0]:
                         bound = top[-1][1]
         return [Ranked(cid, distance, covers) for _, distance, cid, covers in top]
-
-    def _gap_m(self, key: int, lat: float) -> float:
-        """A lower bound of the distance from latitude ``lat`` to any camera of row
-        ``key``: the meridian arc to the row's nearer edge, less 1e-9 degree
-        (0.1 mm) for the rounding of the row arithmetic."""
-        south = key * self._row_deg - 90.0
-        gap = max(south - lat, lat - south - self._row_deg) - 1e-9
-        return EARTH_RADIUS_M * _radians(gap) if gap > 0.0 else 0.0
 
     @staticmethod
     def _lon_intervals(lat: float, lon: float, radius_m: float) -> list[tuple[float, float]]:
