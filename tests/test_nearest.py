@@ -342,7 +342,7 @@ def test_bad_cameras_are_refused(kwargs) -> None:  # type: ignore[no-untyped-def
 def test_bad_indexes_are_refused() -> None:
     with pytest.raises(ValueError, match="twice"):
         CameraIndex([CameraPoint("a", 0.0, 0.0), CameraPoint("a", 1.0, 1.0)])
-    for cell in (0.0, -5.0, math.inf, math.nan):
+    for cell in (0.0, 0.5, -5.0, math.inf, math.nan):
         with pytest.raises(ValueError):
             CameraIndex([], cell_m=cell)
     with pytest.raises(TypeError):

@@ -18,6 +18,11 @@ So a 50 km radius costs a few hundred bisections, not the 160,000 dictionary
 probes a square grid of 250 m cells would, and a pole or the antimeridian is
 an interval like any other, not a special case of cell arithmetic.
 
+Rows are opened nearest the point first. Once the last of the ``limit`` picks
+can no longer be displaced by a farther camera (it covers the point, or
+coverage does not rank), no row or camera beyond its distance is looked at:
+with a wide radius over a dense city the ranking, not the radius, decides.
+
 The box is only a prefilter, widened by a margin far above float rounding;
 every candidate is then measured with the very same haversine expression as
 :func:`haversine_m`, so the index returns exactly what a brute-force ranking
@@ -218,12 +223,12 @@ class _Row:
 class CameraIndex:
     """The cameras of a site, indexed for "nearest to this point" and "in this
     district". Immutable: the desk rebuilds it when the cameras change (a
-    build of 10,000 cameras takes milliseconds)."""
+    build of 10,000 cameras takes some 20 ms)."""
 
     def __init__(self, cameras: Iterable[CameraPoint], cell_m: float = 250.0) -> None:
         cell = _number(cell_m, "cell_m")
-        if not 0 < cell < math.inf:
-            raise ValueError(f"cell_m must be a positive finite number, not {cell_m!r}")
+        if not 1.0 <= cell < math.inf:  # below a metre, rows only cost memory
+            raise ValueError(f"cell_m must be a finite number of metres >= 1, not {cell_m!r}")
         self._row_deg = math.degrees(cell / EARTH_RADIUS_M)
         self._cameras: dict[str, CameraPoint] = {}
         rows: dict[int, list[tuple[float, str, CameraPoint]]] = {}
