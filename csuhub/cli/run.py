@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from csuhub import __version__
-from csuhub.cli import demolines
 from csuhub.cli.common import (
     EXIT_INVALID,
     EXIT_OK,
@@ -22,6 +21,8 @@ from csuhub.cli.common import (
     plural,
     report_invalid,
 )
+from csuhub.cli.demolines import describe as describe_lines
+from csuhub.cli.demolines import prepare as prepare_lines
 from csuhub.config import ConfigInvalid
 from csuhub.config.yaml_loader import loads
 from csuhub.datadir import default_data_dir
@@ -94,7 +95,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         hub = _simulated_site(args.site, data_dir, args.port, out)
     else:
         raw = _demo_raw(args.cameras, args.port)
-        demolines.prepare(raw, data_dir, args.port)
+        prepare_lines(raw, data_dir, args.port)
         hub = Hub(raw, source="<demo>", data_dir=data_dir)
     try:
         hub.setup()
@@ -112,7 +113,7 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
         "simulated cameras are encoded with ffmpeg on first start (a few seconds)", event="info"
     )
     asyncio.run(_first_admin(hub, out))
-    return run_hub(hub, out, banner=["press Ctrl+C to stop"], lines=demolines.describe)
+    return run_hub(hub, out, banner=["press Ctrl+C to stop"], lines=describe_lines)
 
 
 #: the person account the demo makes on its first start
