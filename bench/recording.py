@@ -18,7 +18,9 @@ evidence chain and stays. So ``ratio`` is the hub's tree over (the raw
 segmenters + a bare ``hashlib.sha256`` pass over the very segment files they
 closed during the CPU window). That pass runs in a thread of this process
 after the lag window, while both sides still record (same load), and is read
-with ``thread_time`` (its own CPU only, reads included). It is charged at the
+with ``thread_time`` (its own CPU only, reads included); it is
+``hashlib.file_digest``, which reads into one reused buffer as the hub's hash
+does (``csuhub.hashing``). It is charged at the
 bytes the hub hashed in its window: segments close in bursts, and a window
 edge can catch one side's burst and miss the other's (at 60 s segments the
 hub's window held 50-66 % of the raw side's bytes), which would measure the
@@ -77,7 +79,6 @@ from csuhub_simcam import DRIVER_SCHEMA, SimulatedCamera  # noqa: E402
 
 from csuhub.api import CameraDriverSpec, StreamSource, hookimpl  # noqa: E402
 from csuhub.events import GapRecorded, SegmentRecorded  # noqa: E402
-from csuhub.hashing import HASH_CHUNK  # noqa: E402
 from csuhub.hub import Hub  # noqa: E402
 from csuhub.plugins import make_plugin_manager  # noqa: E402
 from csuhub.recording.layout import FFMPEG_PATTERN  # noqa: E402
@@ -307,19 +308,16 @@ def closed_segments(outs: list[Path]) -> set[Path]:
 
 
 def sha256_pass(paths: list[Path]) -> tuple[float, int]:
-    """CPU-seconds of this thread hashing the files as the hub does (1 MiB reads,
-    nothing else), and the bytes hashed. Runs in its own thread so ``thread_time``
-    charges it alone, never the event loop beside it."""
+    """CPU-seconds of this thread hashing the files the idiomatic way
+    (:func:`hashlib.file_digest`: ``readinto`` into one buffer, as the hub
+    does, nothing else), and the bytes hashed. Runs in its own thread so
+    ``thread_time`` charges it alone, never the event loop beside it."""
+    sizes = [path.stat().st_size for path in paths]
     t0 = time.thread_time()
-    total = 0
     for path in paths:
-        digest = hashlib.sha256()
         with path.open("rb") as handle:
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                total += len(chunk)
-        digest.hexdigest()
-    return time.thread_time() - t0, total
+            hashlib.file_digest(handle, "sha256").hexdigest()
+    return time.thread_time() - t0, sum(sizes)
 
 
 def raw_dir(workdir: Path, i: int) -> Path:
@@ -393,12 +391,16 @@ async def run_hub(
     hub = Hub(config, source="<bench>", data_dir=workdir / "hub", web=False, pm=pm)
     hub.setup()
     # pre-encode the clips (untimed): every camera reads the same one, from its
-    # own offset
+    # own offset; linked, not copied, so the hub's ffmpeg read the very file (the
+    # same page cache pages) the raw segmenters read
     (workdir / "hub" / "simcam").mkdir(parents=True, exist_ok=True)
     spec = hub.registry.camera_drivers.get("benchcam")
     for camera in cameras:
         sim = PhasedCamera(hub, camera["id"], spec.config_schema(camera["options"]))
-        shutil.copy(clip_dir / f"clip-{bitrate}.mp4", sim.clip)
+        try:
+            os.link(clip_dir / f"clip-{bitrate}.mp4", sim.clip)
+        except OSError:  # no hard links here: a copy reads the same bytes
+            shutil.copy(clip_dir / f"clip-{bitrate}.mp4", sim.clip)
     latencies: list[float] = []
     gaps: list[GapRecorded] = []
     hashed = [0]  # bytes indexed (hence SHA-256'd) while the CPU window is open

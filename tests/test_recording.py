@@ -1191,6 +1191,14 @@ async def test_a_staged_segment_is_placed_in_its_hashing_hand_off(
         # a staged file that vanished is not indexed
         gone = staged.with_name(f"{layout.new_run_id()}-999998.mp4")
         assert await hub.recording.index_segment("cam-a", gone, start + 2, 2.0, "x") is None
+        # a file outside the storage root is never indexed, not even beside it under
+        # a name the root's is a prefix of
+        beside = root.parent / f"{root.name}-beside" / "cam-a" / "x.mp4"
+        beside.parent.mkdir(parents=True)
+        beside.write_bytes((root / good.path).read_bytes())
+        with pytest.raises(ValueError, match="not under the storage root"):
+            await hub.recording.index_segment("cam-a", beside, start + 4, 2.0, "x")
+        assert len(await hub.store.segments("cam-a", start, start + 10)) == 1
     finally:
         await hub.stop()
 

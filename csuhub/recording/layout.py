@@ -93,6 +93,11 @@ def hour_dir(root: Path, camera_id: str, when: float) -> Path:
     return root / camera_id / time.strftime(HOUR_FORMAT, time.gmtime(when))
 
 
+def hour_folder(camera_dir: str, when: float) -> str:
+    """:func:`hour_dir` of a camera's folder, as a string (the per-segment path)."""
+    return f"{camera_dir}/{time.strftime(HOUR_FORMAT, time.gmtime(when))}"
+
+
 def staging_dir(camera_dir: Path) -> Path:
     return camera_dir / STAGING
 
@@ -113,7 +118,7 @@ def staged_key(name: str) -> tuple[str, int] | None:
     return match.group(1), int(match.group(2))
 
 
-def place(staged: Path, folder: Path, start: float) -> Path:
+def place_file(staged: str, folder: str, start: float) -> str:
     """Move a finished staged file to ``folder`` under the name of ``start``.
 
     Blocking (a thread). The final name is created exclusively (``link``
@@ -125,13 +130,14 @@ def place(staged: Path, folder: Path, start: float) -> Path:
     for all but the first segment of each hour, so a ``mkdir`` failing with
     ``EEXIST`` and a ``stat`` per segment are saved (about 5 us of the
     placement's 55). Nothing is cached, so a folder the sweeper removed is
-    simply made again.
+    simply made again. Paths are strings: this runs once per segment, in the
+    hashing thread, and building ``Path`` objects cost more than the ``link``.
     """
     base = time.strftime(NAME_FORMAT, time.gmtime(start))
     made = False
     number = 1
     while number < MAX_SUFFIX:
-        target = folder / (f"{base}.mp4" if number == 1 else f"{base}-{number}.mp4")
+        target = f"{folder}/{base}.mp4" if number == 1 else f"{folder}/{base}-{number}.mp4"
         try:
             os.link(staged, target)
         except FileExistsError:
@@ -141,7 +147,7 @@ def place(staged: Path, folder: Path, start: float) -> Path:
             if made:  # the folder is there: the staged file is what is missing
                 raise
             # no hour folder yet (or the staged file vanished: the retry says so)
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             made = True
             continue
         except OSError as err:
@@ -150,19 +156,24 @@ def place(staged: Path, folder: Path, start: float) -> Path:
             # a filesystem without hard links: check, then rename (one recorder
             # per camera places files, so nothing races it for the name)
             if not made:
-                folder.mkdir(parents=True, exist_ok=True)
+                os.makedirs(folder, exist_ok=True)
                 made = True
-            if target.exists():
+            if os.path.exists(target):
                 number += 1
                 continue
             os.rename(staged, target)
             return target
         try:
-            staged.unlink()
+            os.unlink(staged)
         except OSError as err:  # placed all the same; the leftover has two links
             _LOGGER.warning("%s placed as %s but not removed: %s", staged, target, err)
         return target
     raise FileExistsError(errno.EEXIST, f"no free name for {base} in {folder}")
+
+
+def place(staged: Path, folder: Path, start: float) -> Path:
+    """:func:`place_file` on ``Path`` objects."""
+    return Path(place_file(os.fspath(staged), os.fspath(folder), start))
 
 
 def already_placed(staged: Path) -> bool:

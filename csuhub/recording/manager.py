@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -41,10 +42,9 @@ from csuhub.events import (
     RecordingStateChanged,
     SegmentRecorded,
 )
-from csuhub.hashing import sha256_handle
 from csuhub.protocols import Recorder, RecordingBackend
-from csuhub.recording.layout import hour_dir, place, staging_dir
-from csuhub.recording.mp4info import MediaInfo, Mp4Error, read_info
+from csuhub.recording.layout import STAGING, hour_dir, hour_folder, place_file
+from csuhub.recording.mp4info import inspect_segment
 from csuhub.recording.reconcile import reconcile_storage
 from csuhub.recording.signing import load_or_create
 from csuhub.store.records import Gap, NewSegment
@@ -97,6 +97,10 @@ class RecordingManager:
         #: the validated ``recording:`` section, set at start (defaults from the schema)
         self.settings: RecordingSettings | None = None
         self.root: Path = Path()
+        #: the root as a string ending in ``/``: the prefix every indexed file has
+        self._root_prefix = "/"
+        #: each camera's folder under the root, as a string (made once per camera)
+        self._camera_dirs: dict[str, str] = {}
         self.reconciliation: dict[str, Any] = {}
         self.signing_key: Ed25519PrivateKey | None = None
 
@@ -105,6 +109,8 @@ class RecordingManager:
     async def start(self) -> None:
         self.settings = settings = self.hub.config.settings.recording
         self.root = self.storage_root()
+        self._root_prefix = os.path.join(os.fspath(self.root), "")
+        self._camera_dirs.clear()
         self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
         # the evidence signing key exists from the first start, so its public half
         # can be published (``csuhub keys public``) before any export
@@ -317,18 +323,26 @@ class RecordingManager:
         """In a hashing thread: place a staged file, hash and read it, then hand
         the row to the store's writer; ``settle`` wakes the loop once the row is
         durable."""
+        # paths as strings: ``Path`` operations cost more than the link (tens of us)
+        file = os.fspath(path)
         try:
             try:
-                if path.parent == staging_dir(self.root / camera_id):
+                camera_dir = self._camera_dirs.get(camera_id)
+                if camera_dir is None:
+                    camera_dir = self._camera_dirs[camera_id] = os.fspath(self.root / camera_id)
+                if os.path.dirname(file) == f"{camera_dir}/{STAGING}":
                     # a recorder's finished file: filed under its start here, in the
                     # same hand-off as its hash (a thread of its own cost a loop wake)
-                    path = place(path, self.segment_dir(camera_id, start), start)
-                size, digest, info = inspect_segment(path)
+                    file = place_file(file, hour_folder(camera_dir, start), start)
+                size, digest, info = inspect_segment(file)
             except FileNotFoundError:
-                _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, path)
+                _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, file)
                 settle(None, None)
                 return
-            relative = path.relative_to(self.root).as_posix()  # raises if outside the root
+            root = self._root_prefix
+            if not file.startswith(root):
+                raise ValueError(f"{file} is not under the storage root {self.root}")
+            relative = file[len(root) :]
             if duration is None:
                 duration = info.duration if info is not None else 0.0
             # fail closed: no whole video sample, or a file we cannot read, is not footage
@@ -406,23 +420,6 @@ def _human(seconds: float) -> str:
 
 def _free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
-
-
-def inspect_segment(path: Path) -> tuple[int, str, MediaInfo | None]:
-    """Size, SHA-256 and video content (None if unreadable as MP4), in one open file.
-
-    Blocking: runs in the hasher pool. The box walk reads a few hundred small
-    headers, next to the hash's full read of the file.
-    """
-    with path.open("rb") as handle:
-        digest = sha256_handle(handle)
-        size = handle.tell()
-        try:
-            info: MediaInfo | None = read_info(handle)
-        except Mp4Error as err:
-            _LOGGER.debug("%s: %s", path, err)
-            info = None
-    return size, digest, info
 
 
 def _settler(loop: asyncio.AbstractEventLoop, target: asyncio.Future[_Indexed | None]) -> Settle:
