@@ -45,6 +45,9 @@ def test_demo_secret_is_made_once_and_private(tmp_path: Path) -> None:
     again, _ = demolines.demo_secret(tmp_path / "d")
     assert first == again and len(first) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o644)  # loosened by hand: tightened again, same secret
+    assert demolines.demo_secret(tmp_path / "d")[0] == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     raw = {
         "call_lines": [
             {"id": "cad", "type": "webhook", "options": {"secret": "x" * 20}},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,22 @@ def demo_secret(data_dir: Path) -> tuple[str, Path]:
     """The demo webhook secret of ``data_dir`` (made on first use, mode 0600)."""
     path = data_dir / SECRET_FILE
     try:
-        text = path.read_text("ascii").strip()
-        if len(text) >= 32:
-            return text, path
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         pass
+    else:
+        with os.fdopen(fd, encoding="ascii", errors="replace") as f:
+            # a secret others could read is no secret: tighten it (we own the folder)
+            if stat.S_IMODE(os.fstat(f.fileno()).st_mode) & 0o077:
+                os.fchmod(f.fileno(), 0o600)
+            text = f.read().strip()
+        if len(text) >= 32 and text.isascii() and text.isprintable():
+            return text, path
     data_dir.mkdir(parents=True, exist_ok=True)
     text = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
+        os.fchmod(f.fileno(), 0o600)
         f.write(text + "\n")
     return text, path
 
