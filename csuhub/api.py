@@ -66,7 +66,6 @@ from csuhub.protocols import (
     RetentionPolicy,
     SegmentSink,
     StreamSource,
-    WallLayout,
 )
 from csuhub.recording.layout import new_run_id, place, staged_key, staging_dir
 from csuhub.recording.reconcile import place_unlisted
@@ -93,6 +92,14 @@ from csuhub.specs import (
     WallLayoutSpec,
 )
 from csuhub.store.retention import FOREVER, LEGAL, PRESERVE, Hold
+from csuhub.walls.tiles import (
+    LayoutRequest,
+    SourceKind,
+    Tile,
+    TileSource,
+    WallLayout,
+    check_tiles,
+)
 from csuhub.web.auth import (
     PRINCIPAL_KEY,
     ROLE_KEY,
@@ -160,6 +167,7 @@ __all__ = [
     "IncidentStatus",
     "IncidentUpdated",
     "IncidentWindow",
+    "LayoutRequest",
     "LinkedCamera",
     "Location",
     "Param",
@@ -183,14 +191,18 @@ __all__ = [
     "SegmentRecorded",
     "SegmentRef",
     "SegmentSink",
+    "SourceKind",
     "SteppedBackoff",
     "StreamSource",
     "SweepContext",
     "TaskCrashed",
+    "Tile",
+    "TileSource",
     "WallLayout",
     "WallLayoutSpec",
     "WallRef",
     "camera_visible",
+    "check_tiles",
     "cv",
     "endpoint",
     "hookimpl",
