@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csuhub.logbook.day import clock, day_bounds
 from csuhub.logbook.masking import mask_params
+from csuhub.logbook.scope import RequisitionCameras, Scope, Visible
 from csuhub.logbook.sentences import describe, outcome_word
 
 if TYPE_CHECKING:
@@ -67,18 +68,10 @@ ACTIONS = frozenset(
         "requisition.download",
     }
 )
-#: actions whose target is a camera: a reader sees them only for cameras in scope
-CAMERA_TARGETS = frozenset(
-    {CAMERA_OFFLINE, CAMERA_ONLINE, "recording.export"}
-    | {a for a in ACTIONS if a.startswith("mask.lift.")}
-)
-
 MAX_NOTE = 4000
 MAX_SEQ = 2**63 - 1
 PAGE = 5000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-Visible = Callable[[str], Awaitable[bool]]
 
 
 class NoteError(ValueError):
@@ -161,9 +154,16 @@ def _params(entry: Mapping[str, Any]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def line_of(entry: Mapping[str, Any], tz: str, lang: str, show_callers: bool) -> dict[str, Any]:
-    """One audit entry as a logbook line (its parameters masked unless ``show_callers``)."""
-    params = _params(entry)
+def line_of(
+    entry: Mapping[str, Any],
+    tz: str,
+    lang: str,
+    show_callers: bool,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit entry as a logbook line (its parameters masked unless
+    ``show_callers``); ``params``: the entry's as the reader's scope left them."""
+    params = _params(entry) if params is None else dict(params)
     if not show_callers:
         params = mask_params(params)
     extra = {"target": entry["target"], "reason": entry["reason"]}
@@ -188,15 +188,30 @@ def line_of(entry: Mapping[str, Any], tz: str, lang: str, show_callers: bool) ->
     }
 
 
-async def _visible(
-    entry: Mapping[str, Any], visible: Visible | None, seen: dict[str, bool]
+async def _shown(
+    entry: Mapping[str, Any], scope: Scope, cited: Mapping[int, bool], trail: AuditTrail
+) -> dict[str, Any] | None:
+    """The parameters of a line the reader may see, or None (not a line for them).
+    A correction is shown only with the line it corrects (``cited``: the
+    decisions already taken, by seq)."""
+    params = await scope.params(entry["action"], entry["target"], _params(entry))
+    if params is None or entry["action"] != CORRECT or scope.everything:
+        return params
+    seq = params.get("corrects")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    if seq not in cited:
+        found = await entry_at(trail, seq)
+        cited[seq] = found is not None and await _sees(found, scope, cited, trail)
+    return params if cited[seq] else None
+
+
+async def _sees(
+    entry: Mapping[str, Any], scope: Scope, cited: dict[int, bool], trail: AuditTrail
 ) -> bool:
-    if visible is None or entry["action"] not in CAMERA_TARGETS or not entry["target"]:
-        return True
-    camera = str(entry["target"])
-    if camera not in seen:
-        seen[camera] = await visible(camera)
-    return seen[camera]
+    if not selected(entry["action"], entry["outcome"]):
+        return False
+    return await _shown(entry, scope, cited, trail) is not None
 
 
 async def _entries(trail: AuditTrail, start: float | None, end: float | None, **kw: Any) -> Any:
@@ -220,11 +235,16 @@ async def read_day(
     lang: str = "fr",
     show_callers: bool = False,
     visible: Visible | None = None,
+    requisition_cameras: RequisitionCameras | None = None,
 ) -> Logbook:
-    """The day's lines in seq order, each with the corrections written since."""
+    """The day's lines in seq order, each with the corrections written since.
+    ``visible`` is the reader's camera scope (None: every camera), with
+    ``requisition_cameras`` to tell which requisitions it covers
+    (:mod:`csuhub.logbook.scope`)."""
     start, end = day_bounds(day, tz)
     book = Logbook(hub, day, tz, start, end, lang)
-    seen: dict[str, bool] = {}
+    scope = Scope(visible, requisition_cameras)
+    cited: dict[int, bool] = {}
     # one indexed query per action (audit_log_action: action, ts), not a scan of
     # the day: a day of 200,000 entries (playback, snapshots) holds a few
     # hundred lines, read in milliseconds rather than in seconds
@@ -233,8 +253,12 @@ async def read_day(
         found.extend([e async for e in _entries(trail, start, end, action=action)])
     found.sort(key=lambda e: int(e["id"]))
     for entry in found:
-        if selected(entry["action"], entry["outcome"]) and await _visible(entry, visible, seen):
-            book.lines.append(line_of(entry, tz, lang, show_callers))
+        if not selected(entry["action"], entry["outcome"]):
+            continue
+        params = await _shown(entry, scope, cited, trail)
+        cited[int(entry["id"])] = params is not None
+        if params is not None:
+            book.lines.append(line_of(entry, tz, lang, show_callers, params))
     if book.lines:
         by_seq = {line["seq"]: line for line in book.lines}
         first = book.lines[0]["seq"]
@@ -264,6 +288,7 @@ async def write_note(
     corrects: int | None = None,
     *,
     visible: Visible | None = None,
+    requisition_cameras: RequisitionCameras | None = None,
 ) -> int:
     """Append a note (or a correction of the line ``corrects``) to the chain as
     ``who``; returns its seq. A correction must cite a logbook line the writer
@@ -271,10 +296,6 @@ async def write_note(
     if corrects is None:
         return await trail.event(who, NOTE, None, text=text)
     cited = await entry_at(trail, corrects)
-    if (
-        cited is None
-        or not selected(cited["action"], cited["outcome"])
-        or not await _visible(cited, visible, {})
-    ):
+    if cited is None or not await _sees(cited, Scope(visible, requisition_cameras), {}, trail):
         raise NoteError(f"corrects: there is no logbook entry {corrects}")
     return await trail.event(who, CORRECT, f"logbook:{corrects}", text=text, corrects=corrects)

@@ -32,6 +32,7 @@ from csuhub.logbook.journal import (
 )
 from csuhub.logbook.journal import entry_at as _entry_at
 from csuhub.logbook.render import FORMATS, to_csv, to_html
+from csuhub.logbook.scope import RequisitionCameras, Visible
 from csuhub.logbook.sentences import LANGS
 from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import Param, endpoint
@@ -43,6 +44,22 @@ routes = web.RouteTableDef()
 PARAMS = ("day", "format", "lang")
 #: the printed page loads nothing and runs nothing: its own inline style only
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _scope(request: web.Request) -> tuple[Visible | None, RequisitionCameras]:
+    """The reader's camera scope (None: every camera) and how to learn a
+    requisition's cameras (:mod:`csuhub.logbook.scope`)."""
+    hub = hub_of(request)
+
+    async def visible(camera_id: str) -> bool:
+        return await camera_visible(request, camera_id)
+
+    async def requisition_cameras(req_id: int) -> list[str] | None:
+        found = await hub.store.requisitions.get(req_id)
+        return None if found is None else [str(c) for c in found.get("cameras") or []]
+
+    everything = request[PRINCIPAL_KEY].scope.everything
+    return (None if everything else visible), requisition_cameras
 
 
 class QueryError(ValueError):
@@ -183,10 +200,7 @@ async def logbook_day(request: web.Request) -> web.Response:
     except QueryError as err:
         raise json_error(str(err)) from None
     principal = request[PRINCIPAL_KEY]
-
-    async def visible(camera_id: str) -> bool:
-        return await camera_visible(request, camera_id)
-
+    visible, requisition_cameras = _scope(request)
     book = await read_day(
         hub.store.audit_trail,
         hub.name,
@@ -195,6 +209,7 @@ async def logbook_day(request: web.Request) -> web.Response:
         lang=query.lang,
         show_callers=principal.has("incident.caller.view"),
         visible=visible,
+        requisition_cameras=requisition_cameras,
     )
     name = f"logbook-{query.day.isoformat()}"
     if query.format == "html":
@@ -239,13 +254,17 @@ async def logbook_note(request: web.Request) -> web.Response:
     except NoteError as err:
         raise json_error(str(err)) from None
     principal = request[PRINCIPAL_KEY]
-
-    async def visible(camera_id: str) -> bool:
-        return await camera_visible(request, camera_id)
-
+    visible, requisition_cameras = _scope(request)
     trail = hub.store.audit_trail
     try:
-        seq = await write_note(trail, principal, text, corrects, visible=visible)
+        seq = await write_note(
+            trail,
+            principal,
+            text,
+            corrects,
+            visible=visible,
+            requisition_cameras=requisition_cameras,
+        )
     except NoteError as err:
         raise json_error(str(err)) from None
     written = await _entry_at(trail, seq)
