@@ -26,15 +26,15 @@ from csuhub.config import ConfigInvalid, SiteConfig, load_raw, validate_site
 from csuhub.config.secrets import Secret
 from csuhub.datadir import DataDirLock, resolve_data_dir
 from csuhub.events import HubStarted, HubStarting, HubStopping, PluginFailed
-from csuhub.incidents.lifespan import HubIncidents, IncidentDesk, start_incidents
+from csuhub.incidents.lifespan import HubIncidents, IncidentDesk
 from csuhub.lifespans import start_plugins
+from csuhub.operations import start_operations, start_records
 from csuhub.plugins import CsuhubPluginManager, PluginState, make_plugin_manager
 from csuhub.recording.manager import RecordingManager
 from csuhub.registry import Registry, disabled_plugins
 from csuhub.reload import Reloader, read_secrets
 from csuhub.requisitions import Requisitions
 from csuhub.retention.manager import RetentionManager
-from csuhub.security.lifespan import start_security
 from csuhub.selecting import HubSelectors
 from csuhub.services import BuiltBySetup
 from csuhub.store import DATABASE, Store
@@ -174,7 +174,7 @@ class Hub(HubSelectors, HubIncidents):
             stack.push_async_callback(self.processes.close)
             stack.push_async_callback(self.supervisor.stop)
             await self.store.audit("hub", "hub.start", self.name, version=__version__)
-            await start_security(self, stack)  # audit anchors, lift expiry; after hub.stop
+            await start_records(self, stack)  # audit anchors, logbook; after hub.stop
             stack.push_async_callback(self.store.audit, "hub", "hub.stop", self.name)
             await start_plugins(self, stack)
             await self.cameras.start()
@@ -187,7 +187,7 @@ class Hub(HubSelectors, HubIncidents):
             stack.push_async_callback(self.recording.stop)
             self.retention.start_sweeping()
             stack.push_async_callback(self.retention.stop)
-            await start_incidents(self, stack)  # the desk, then the call lines
+            await start_operations(self, stack)  # incidents, call lines, walls, live
             if self.web_enabled:
                 from csuhub.web.server import serve  # aiohttp only for a hub that serves
 

@@ -31,7 +31,10 @@ from csuhub.web.cameras import PTZ_KEY
 from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
 from csuhub.web.ethics import routes as ethics_routes
+from csuhub.web.events import routes as event_routes
 from csuhub.web.incidents import routes as incident_routes
+from csuhub.web.kiosk import routes as kiosk_routes
+from csuhub.web.live import routes as live_routes
 from csuhub.web.logbook import routes as logbook_routes
 from csuhub.web.login import install as install_login
 from csuhub.web.masks import install as install_masks
@@ -55,6 +58,7 @@ from csuhub.web.retention import routes as retention_routes
 from csuhub.web.schemas import error, json_answer
 from csuhub.web.users import routes as user_routes
 from csuhub.web.validation import MAX_BODY, InputError
+from csuhub.web.walls import routes as wall_routes
 
 if TYPE_CHECKING:
     from csuhub.hub import Hub
@@ -147,6 +151,10 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(incident_routes))
     app.router.add_routes(with_expect(logbook_routes))
     app.router.add_routes(with_expect(call_line_routes))  # signed by the line, not a session
+    app.router.add_routes(with_expect(wall_routes))
+    app.router.add_routes(with_expect(event_routes))  # the /api/events WebSocket
+    app.router.add_routes(with_expect(live_routes))  # live video WebSockets
+    app.router.add_routes(with_expect(kiosk_routes))  # /wall/{wall}/{screen} pages
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub
