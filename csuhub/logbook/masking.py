@@ -5,7 +5,8 @@ The audit keeps a caller's number as the call line gave it (the accountable
 record, read by the auditor); the logbook is read by the whole room, so every
 parameter that may hold a number is masked on its way out, at any depth, and
 by key name rather than by guessing what looks like a number: a key the call
-lines use for the caller is masked whatever its value looks like.
+lines use for the caller is masked whatever its value looks like. How a
+number is masked is the incidents API's rule, not a second one.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-MASK = "•"
+from csuhub.incidents.model import mask_caller
+
 #: parameter names that hold a caller's number (``caller`` in any key counts too)
 CALLER_KEYS = frozenset(
     {"caller", "caller_number", "caller_id", "number", "phone", "msisdn", "pai", "from_number"}
 )
-_KEEP_HEAD = 3  # digits: the country code and the first digit ("+33 6")
-_KEEP_TAIL = 2
 
 
 def is_caller_key(key: str) -> bool:
@@ -28,16 +28,11 @@ def is_caller_key(key: str) -> bool:
 
 
 def mask_number(value: Any) -> str:
-    """``+33 6 12 34 56 78`` -> ``+33 6 •• •• •• 78``: the separators kept, the
-    digits but the first three and the last two masked; a number too short to
-    keep any of it masked whole; letters (a SIP URI's user part) masked as digits."""
-    text = str(value)
-    signs = [i for i, c in enumerate(text) if c.isalnum()]
-    if len(signs) <= _KEEP_HEAD + _KEEP_TAIL:
-        shown = set()
-    else:
-        shown = set(signs[:_KEEP_HEAD] + signs[-_KEEP_TAIL:])
-    return "".join(MASK if c.isalnum() and i not in shown else c for i, c in enumerate(text))
+    """A number as the incidents API shows it (:func:`csuhub.incidents.model.mask_caller`,
+    the one rule: a room reading the logbook beside the incident must not see
+    more of a number in one than in the other); a value that is not text (a
+    number in JSON) masked as its text."""
+    return mask_caller(str(value)) or ""
 
 
 def mask_params(params: Any) -> Any:
