@@ -9,8 +9,9 @@ never as markup: the HTML page escapes the whole sentence.
 
 Placeholders are ``{name}``, or ``{a|b}`` for the first of several parameter
 names present. A missing parameter reads ``?``, except inside ``[...]``: an
-optional part, left out whole when a parameter in it is missing. A few values
-are derived: ``number`` (the incident's id, from the target), ``linked`` (the
+optional part, left out whole when a parameter in it is missing. A priority
+reads in words (*haute*, *high*), whether the desk wrote its number or its
+name. A few values are derived: ``number`` (the incident's id, from the target), ``linked`` (the
 cameras an ``incident.camera_link`` names, with their distances), ``changed``
 (the fields an ``incident.update`` changed: their names only, never their
 values, which may hold a caller's number).
@@ -21,6 +22,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from csuhub.refs import Priority
 
 LANGS = ("fr", "en")
 MAX_VALUE = 500
@@ -106,6 +109,14 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "hub.stop": ("Arrêt du hub", "Hub stopped"),
 }
 
+#: an incident's priority in words (``csuhub.refs.Priority``'s names)
+PRIORITIES: dict[str, tuple[str, str]] = {
+    "low": ("basse", "low"),
+    "normal": ("normale", "normal"),
+    "high": ("haute", "high"),
+    "critical": ("critique", "critical"),
+}
+
 #: how an entry ended, for people
 OUTCOMES: dict[str, tuple[str, str]] = {
     "started": ("commencé", "started"),
@@ -139,6 +150,25 @@ def _duration(seconds: Any, lang: str) -> str:
     else:
         shown = f"{total // 3600} h {total % 3600 // 60:02d}"
     return f" après {shown}" if lang == "fr" else f" after {shown}"
+
+
+def _priority(value: Any, lang: str) -> Any:
+    """A priority in words, from either form the desk may write: the number
+    (``2``, ``2.0``, ``"2"``: ``Priority``'s value) or the name (``"normal"``);
+    anything else as written (a line is never refused for its wording)."""
+    name: str | None = None
+    if isinstance(value, str):
+        folded = value.strip().casefold()
+        if folded in PRIORITIES:
+            name = folded
+        elif folded.isascii() and folded.isdigit() and len(folded) < 4:
+            value = int(folded)
+    if name is None and isinstance(value, int | float) and not isinstance(value, bool):
+        if float(value).is_integer() and int(value) in {int(p) for p in Priority}:
+            name = str(Priority(int(value)))
+    if name is None:
+        return value
+    return PRIORITIES[name][0 if lang == "fr" else 1]
 
 
 def _linked(cameras: Any) -> str | None:
@@ -179,6 +209,8 @@ def describe(
     values: dict[str, Any] = {**extra, **params, **_derived(action, params, extra)}
     if action == "camera.online":
         values["down"] = _duration(params.get("down_s"), lang)
+    if "priority" in params:
+        values["priority"] = _priority(params["priority"], lang)
 
     def value(names: str) -> str | None:
         for name in names.split("|"):
