@@ -383,18 +383,17 @@ def _answer(challenge: str, method: str, password: str, algorithm: str) -> str:
 @pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
 def test_digest_verifies_md5_and_sha256(algorithm: str) -> None:
     auth = DigestAuth("csu-lille", "s3cret", "pbx")
-    headers = dict((v.split("algorithm=")[1].split(",")[0], v) for _, v in auth.challenge())
+    uri, source = "sip:police@127.0.0.1", "10.0.0.1"
+    headers = dict((v.split("algorithm=")[1].split(",")[0], v) for _, v in auth.challenge(source))
     assert set(headers) == {"MD5", "SHA-256"}
     good = _answer(headers[algorithm], "INVITE", "s3cret", algorithm)
-    assert auth.verify(good, "INVITE") == "ok"
-    assert auth.verify(good, "BYE") == "refused"
-    assert (
-        auth.verify(_answer(headers[algorithm], "INVITE", "wrong", algorithm), "INVITE")
-        == "refused"
-    )
-    assert auth.verify(good, "INVITE", now=10**10) == "stale"
-    assert auth.verify(None, "INVITE") == "refused"
-    assert auth.verify("Basic abc", "INVITE") == "refused"
+    assert auth.verify(good, "BYE", uri, source) == "refused"
+    wrong = _answer(headers[algorithm], "INVITE", "wrong", algorithm)
+    assert auth.verify(wrong, "INVITE", uri, source) == "refused"
+    assert auth.verify(good, "INVITE", uri, source, now=10**10) == "stale"
+    assert auth.verify(good, "INVITE", uri, source) == "ok"
+    assert auth.verify(None, "INVITE", uri, source) == "refused"
+    assert auth.verify("Basic abc", "INVITE", uri, source) == "refused"
 
 
 # -- options --------------------------------------------------------------------------
@@ -530,7 +529,8 @@ async def test_retransmitted_invite_is_one_call_and_cancel_reports_the_state(lin
     assert desk(line).states("call-1@pbx") == [CallState.RINGING, CallState.ABANDONED]
     assert desk(line).states("call-2@pbx") == [CallState.RINGING, CallState.ANSWERED]
     assert line.agent is not None and line.agent.retransmissions == 2
-    # a CANCEL of nothing, a BYE of a known and an unknown call, OPTIONS, others
+    # a CANCEL of nothing, a BYE of a known call (no dialog: the hub never
+    # answered it) and of an unknown one, OPTIONS, others
     transport.sendto(invite("nope@pbx", branch="z9hG4bK-9", method="CANCEL"), addr)
     transport.sendto(invite(branch="z9hG4bK-3", method="BYE", cseq=2), addr)
     transport.sendto(invite("x@pbx", branch="z9hG4bK-4", method="BYE"), addr)
@@ -538,10 +538,10 @@ async def test_retransmitted_invite_is_one_call_and_cancel_reports_the_state(lin
     transport.sendto(invite("r@pbx", branch="z9hG4bK-6", method="REGISTER"), addr)
     transport.sendto(invite("q@pbx", branch="z9hG4bK-7", method="FROBNICATE"), addr)
     got = await replies(client, 6)
-    assert [status(r) for r in got] == [481, 200, 481, 200, 405, 501]
+    assert [status(r) for r in got] == [481, 481, 481, 200, 405, 501]
     assert "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS" in got[3]
     await asyncio.sleep(0.05)
-    assert desk(line).states("call-1@pbx")[-1] == CallState.ENDED
+    assert desk(line).states("call-1@pbx") == [CallState.RINGING, CallState.ABANDONED]
     transport.close()
 
 
@@ -596,7 +596,9 @@ async def test_malformed_udp_each_answered_400_or_dropped_once_logged(
             assert "Bad Location Information" in got[-1]
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([w for w in warnings if "malformed SIP" in w]) == 4, warnings
-    assert len([w for w in warnings if "bad location" in w]) == 2, warnings
+    # one kind of refusal, whatever the location's fault (the key is fixed, the
+    # fault only in the message): logged once for this source
+    assert len([w for w in warnings if "bad location" in w]) == 1, warnings
     # the incident still opens for a call whose location was refused, without it
     await asyncio.sleep(0.05)
     bad = [r for r in desk(line).reports if r.call_id == "badloc@pbx"]

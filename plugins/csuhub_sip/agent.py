@@ -10,7 +10,15 @@ to the desk as ringing, and then
   desk's own leg ringing; what happens to the call afterwards is not seen;
 * ``answer: observe``: nothing more, until the PBX cancels the leg (487 to the
   INVITE): ``Reason: SIP;cause=200`` means another leg answered (ANSWERED),
-  any other CANCEL that the caller hung up first (ABANDONED).
+  any other CANCEL that the caller hung up first (ABANDONED). A leg still
+  ringing after ``linger`` (10 minutes) without a CANCEL is ended with 480
+  Temporarily Unavailable and reported ENDED (the line stopped watching).
+
+The agent never sends a 2xx to an INVITE, so it never has a dialog: a BYE is
+always 481 Call/Transaction Does Not Exist (§15.1.2) and reports nothing.
+Every new INVITE is reported, even one answered with a stateless 503 because
+the transaction table is full, 400 for its location or 420 for a ``Require``
+it cannot meet: a citizen's call is an incident first.
 
 Note that a 6xx from one branch of a proxy's fork cancels every other branch
 (RFC 3261 §16.7): ``decline`` is only for a PBX that does not fork through a
@@ -58,6 +66,9 @@ KNOWN = {
     "PUBLISH",
 }
 FINAL = {"busy": 486, "decline": 603}
+#: option tags this agent supports in a Require header: none (RFC 3261 §8.2.2.3)
+SUPPORTED: frozenset[str] = frozenset()
+_OPTION_TAG = re.compile(r"[A-Za-z0-9.!%*_+`'~-]{1,64}")
 _CALLER = re.compile(r"[0-9A-Za-z+*#()._ -]{1,64}")
 MAX_CALLS = 4096
 
@@ -129,7 +140,11 @@ class Agent:
         self._report = report
         self.once = once
         self.table = TransactionTable(
-            loop, capacity=options.capacity, linger=options.linger, on_timeout=self._no_ack
+            loop,
+            capacity=options.capacity,
+            linger=options.linger,
+            on_timeout=self._no_ack,
+            on_linger=self._lingered,
         )
         self._calls: OrderedDict[str, _Call] = OrderedDict()
         #: requests absorbed as retransmissions of a live transaction
@@ -173,8 +188,7 @@ class Agent:
             return
         tx = self.table.create(request, peer)
         if tx is None:
-            self.once.note("transaction table full, answering 503", peer.host)
-            peer.send(build_response(request.headers, 503, extra=(("Retry-After", "5"),)))
+            self._overloaded(request, peer, arrived)
             return
         method = request.method
         if method not in ("INVITE", "CANCEL", "BYE", "OPTIONS"):
@@ -185,17 +199,15 @@ class Agent:
             return
         if method != "CANCEL" and not self._authorised(tx, peer):
             return
+        if method in ("BYE", "OPTIONS") and (unsupported := _unsupported(request)):
+            tx.respond(420, extra=(("Unsupported", ", ".join(unsupported)),))
+            return
         if method == "INVITE":
             self._invite(tx, arrived)
         elif method == "CANCEL":
             self._cancel(tx)
         elif method == "BYE":
-            call = self._calls.get(request.call_id)
-            if call is None:
-                tx.respond(481)
-            else:
-                tx.respond(200)
-                self._update(request.call_id, CallState.ENDED)
+            tx.respond(481)  # no 2xx was ever sent, so there is no dialog to end
         else:
             tx.respond(
                 200,
@@ -205,17 +217,40 @@ class Agent:
                 ),
             )
 
+    def _overloaded(self, request: SipRequest, peer: Peer, arrived: float) -> None:
+        """No room for a transaction: a stateless 503, but a new call is still
+        reported (authenticated first when the line requires it)."""
+        self.once.note("transaction table full, answering 503", peer.host)
+        peer.send(build_response(request.headers, 503, extra=(("Retry-After", "5"),)))
+        if request.method != "INVITE" or request.to_tag is not None:
+            return
+        if request.call_id in self._calls:
+            return  # a retransmission, or a call already reported
+        auth = self.options.auth
+        if auth is not None:
+            given = request.get("authorization")
+            if auth.verify(given, request.method, request.uri, peer.host) != "ok":
+                return
+        try:
+            location, text = location_of(request), ""
+        except LocationError as error:
+            location, text = None, f"location refused: {error}"
+        self._open(request, location, arrived, text)
+
     def _authorised(self, tx: ServerTransaction, peer: Peer) -> bool:
         auth = self.options.auth
         if auth is None:
             return True
-        given = tx.request.get("authorization")
-        verdict = auth.verify(given, tx.request.method)
+        request = tx.request
+        given = request.get("authorization")
+        verdict = auth.verify(given, request.method, request.uri, peer.host)
         if verdict == "ok":
             return True
         if given and verdict == "refused":
             self.once.note("SIP digest authentication failed", peer.host)
-        tx.respond(401, extra=auth.challenge(stale=verdict == "stale"))
+        elif verdict == "stale":
+            self.once.note("SIP digest nonce expired or reused", peer.host, level=logging.INFO)
+        tx.respond(401, extra=auth.challenge(peer.host, stale=verdict == "stale"))
         return False
 
     def _invite(self, tx: ServerTransaction, arrived: float) -> None:
@@ -230,27 +265,36 @@ class Agent:
             location = location_of(request)
         except LocationError as error:
             location, bad = None, error
-            self.once.note(f"bad location information ({error})", tx.peer.host, "answered 400")
+            self.once.note("bad location information", tx.peer.host, f"{error}; answered 400")
         if call_id not in self._calls:
-            call = _Call(caller_of(request), location, arrived)
-            self._calls[call_id] = call
-            while len(self._calls) > MAX_CALLS:
-                self._calls.popitem(last=False)
-            text = f"location refused: {bad}" if bad else ""
-            self._send_report(call_id, call, text)
+            self._open(request, location, arrived, f"location refused: {bad}" if bad else "")
         if bad is not None:
             tx.respond(400, reason="Bad Location Information")
+            return
+        # an extension the PBX requires (§8.2.2.3): 420, the call reported all the same
+        if unsupported := _unsupported(request):
+            tx.respond(420, extra=(("Unsupported", ", ".join(unsupported)),))
             return
         tx.respond(180)
         code = FINAL.get(self.options.answer)
         if code is not None:
             tx.schedule("final", self.options.ring_for, lambda: tx.respond(code))
 
+    def _open(
+        self, request: SipRequest, location: Location | None, arrived: float, text: str
+    ) -> None:
+        call = _Call(caller_of(request), location, arrived)
+        self._calls[request.call_id] = call
+        while len(self._calls) > MAX_CALLS:
+            self._calls.popitem(last=False)
+        self._send_report(request.call_id, call, text)
+
     def _cancel(self, tx: ServerTransaction) -> None:
         invite = self.table.match(tx.request, "INVITE")
         if invite is None:
             tx.respond(481)
             return
+        tx.to_tag = invite.to_tag  # §9.2: the same To tag as the INVITE's responses
         tx.respond(200)
         if invite.final_sent:
             return  # too late: the INVITE already has its final response
@@ -259,12 +303,31 @@ class Agent:
         state = CallState.ANSWERED if answered_elsewhere(tx.request) else CallState.ABANDONED
         self._update(tx.request.call_id, state)
 
-    def _update(self, call_id: str, state: CallState) -> None:
+    def _update(self, call_id: str, state: CallState, text: str = "") -> None:
         call = self._calls.get(call_id)
         if call is None or call.state == state:
             return
         call.state = state
-        self._send_report(call_id, call)
+        self._send_report(call_id, call, text)
+
+    def _lingered(self, tx: ServerTransaction) -> None:
+        """An INVITE still ringing after ``linger`` (observe mode, a PBX that
+        lost the call): end the leg with 480 rather than silently, and say so."""
+        if not tx.invite or tx.final_sent:
+            return
+        tx.respond(480)
+        seconds = f"{self.table.linger:g} s"
+        self.once.note(
+            "a monitoring leg rang with no CANCEL, ended with 480",
+            tx.peer.host,
+            f"after {seconds}",
+            level=logging.INFO,
+        )
+        self._update(
+            tx.request.call_id,
+            CallState.ENDED,
+            f"no CANCEL after {seconds}: the line stopped watching the call",
+        )
 
     def _send_report(self, call_id: str, call: _Call, text: str = "") -> None:
         if not self.options.open_incident:
@@ -292,6 +355,16 @@ class Agent:
 
     def close(self) -> None:
         self.table.close()
+
+
+def _unsupported(request: SipRequest) -> list[str]:
+    """The Require option tags this agent does not support (answered 420)."""
+    tags: list[str] = []
+    for line in request.headers.get("require", ()):
+        for tag in split_commas(line):
+            if tag.lower() not in SUPPORTED and tag not in tags:
+                tags.append(tag if _OPTION_TAG.fullmatch(tag) else "unknown")
+    return tags[:16]
 
 
 def _reason(error: SipError) -> str:

@@ -21,7 +21,7 @@ from csuhub.api import CallReport
 
 from .agent import Agent, AgentOptions
 from .digest import DigestAuth
-from .notes import OnceLog
+from .notes import RATE_WINDOW, OnceLog
 from .transport import PeerFilter, SipTransports
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ class SipLine:
         self._transports: SipTransports | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._chains: dict[str, asyncio.Task[None]] = {}
+        self._flusher: asyncio.TimerHandle | None = None
         #: reports the desk accepted, and those it failed (tests and benches read them)
         self.reported = 0
         self.failed = 0
@@ -144,6 +145,7 @@ class SipLine:
             self.once,
         )
         self.port = await self._transports.start()
+        self._flush_notes()
         _LOGGER.info(
             "SIP line %s listening on %s port %d (%s), answering %s",
             self.line_id,
@@ -153,7 +155,17 @@ class SipLine:
             o["answer"],
         )
 
+    def _flush_notes(self) -> None:
+        """Each rate window, log what the refusal log's cap held back, even
+        when no refusal comes after a flood to trigger it."""
+        self.once.note_window()
+        self._flusher = asyncio.get_running_loop().call_later(RATE_WINDOW, self._flush_notes)
+
     async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        self.once.flush()
         if self._transports is not None:
             await self._transports.stop()
         if self.agent is not None:

@@ -56,6 +56,7 @@ _CALL_ID = re.compile(rf"{_WORD}(@{_WORD})?")
 _CSEQ = re.compile(r"(\d{1,10})[ \t]+([A-Za-z0-9.!%*_+`'~-]+)")
 _VIA = re.compile(r"SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z]+)[ \t]+([^;, \t]+)(.*)", re.S)
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+_CONTROL = re.compile(r"[\r\n\x00]")
 
 REASONS = {
     100: "Trying",
@@ -64,6 +65,8 @@ REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     405: "Method Not Allowed",
+    420: "Bad Extension",
+    480: "Temporarily Unavailable",
     481: "Call/Transaction Does Not Exist",
     486: "Busy Here",
     487: "Request Terminated",
@@ -275,14 +278,22 @@ def _check_routing(headers: dict[str, list[str]], method: str) -> list[Via]:
 
 def partial_headers(head: bytes) -> dict[str, list[str]]:
     """The whole header lines of a cut or oversized head, so that its 400 can
-    still be routed (the start line and the last, perhaps cut, line skipped)."""
+    still be routed (the start line and the last, perhaps cut, line skipped).
+    A value holding a bare CR, LF or NUL is dropped, never copied into the
+    response (a header injected into our answer); without its Via, say, the
+    message is no longer routable and is dropped unanswered."""
     headers: dict[str, list[str]] = {}
     lines = head[:MAX_HEAD].decode("utf-8", "replace").split("\r\n")[1:-1]
     try:
         _header_lines(lines, headers)
     except SipError:
         pass
-    return headers
+    clean = {}
+    for name, values in headers.items():
+        kept = [v for v in values if not _CONTROL.search(v)]
+        if kept:
+            clean[name] = kept
+    return clean
 
 
 def parse_request(data: bytes, *, stream: bool = False) -> SipRequest:

@@ -21,6 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from email.message import Message
 from email.parser import BytesHeaderParser
+from urllib.parse import unquote
 
 from csuhub.api import Location
 
@@ -93,7 +94,7 @@ def _pidf_bytes(request: SipRequest) -> bytes | None:
         for value in split_commas(line):
             uri = name_addr_uri(value)
             if uri and uri[:4].lower() == "cid:":
-                cids.append(uri[4:].strip())
+                cids.append(unquote(uri[4:].strip()))  # RFC 2392: %-encoded
     kind, params = _media_type(request.get("content-type"))
     if kind == "multipart/mixed":
         parts = _parts(request.body, params.get("boundary", ""))

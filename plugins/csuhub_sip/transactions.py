@@ -16,14 +16,20 @@ Non-INVITE (§17.2.2): the final response is resent to each retransmission
 until Timer J (64*T1 over UDP, at once over TCP) ends the transaction.
 
 Memory stays bounded: every transaction ends on a timer, an INVITE still
-ringing ends after ``linger`` seconds (the PBX's own timers gave up long
-before), and the table holds at most ``capacity`` transactions: beyond that a
-new request gets a stateless 503 (RFC 3261 §21.5.4) and nothing is kept.
+ringing after ``linger`` seconds is handed to ``on_linger`` (the agent ends it
+with a final response; the PBX's own timers gave up long before), and the
+table holds at most ``capacity`` transactions: beyond that a new request gets
+a stateless 503 (RFC 3261 §21.5.4) and nothing is kept. So that keep-alives
+or a flood of OPTIONS cannot crowd out calls, non-INVITE transactions may use
+only half of the table (a CANCEL of a live INVITE excepted: there is at most
+one per INVITE), one source address at most half of it, and one source's
+non-INVITE transactions an eighth of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +89,7 @@ class ServerTransaction:
     )
 
     def __init__(self, table: TransactionTable, key: Key, request: SipRequest, peer: Peer) -> None:
+        # (the table counts this transaction by ``peer.host`` and method until it is forgotten)
         self._table = table
         self.key = key
         self.request = request
@@ -206,6 +213,7 @@ class TransactionTable:
         linger: float = 600.0,
         on_timeout: Callable[[ServerTransaction], None] | None = None,
         on_forget: Callable[[ServerTransaction], None] | None = None,
+        on_linger: Callable[[ServerTransaction], None] | None = None,
     ) -> None:
         self.loop = loop
         self.capacity = capacity
@@ -213,6 +221,10 @@ class TransactionTable:
         self._live: dict[Key, ServerTransaction] = {}
         self._on_timeout = on_timeout
         self._on_forget = on_forget
+        self._on_linger = on_linger
+        #: live non-INVITE transactions, in all and per source; all per source
+        self._non_invite = 0
+        self._per_source: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._live)
@@ -220,21 +232,52 @@ class TransactionTable:
     def match(self, request: SipRequest, method: str | None = None) -> ServerTransaction | None:
         return self._live.get(transaction_key(request, method))
 
-    def create(self, request: SipRequest, peer: Peer) -> ServerTransaction | None:
-        """A new transaction for ``request``, or None when the table is full."""
+    def admits(self, request: SipRequest, peer: Peer) -> bool:
+        """Whether a new transaction for ``request`` from ``peer`` fits its shares."""
         if len(self._live) >= self.capacity:
+            return False
+        mine = self._per_source.get(peer.host, [0, 0])
+        if mine[0] >= max(1, self.capacity // 2):
+            return False
+        if request.method == "INVITE":
+            return True
+        if request.method == "CANCEL" and self.match(request, "INVITE") is not None:
+            return True  # one per live INVITE: within the INVITEs' share
+        return self._non_invite < self.capacity // 2 and mine[1] < max(2, self.capacity // 8)
+
+    def create(self, request: SipRequest, peer: Peer) -> ServerTransaction | None:
+        """A new transaction for ``request``, or None when it has no room."""
+        if not self.admits(request, peer):
             return None
         key = transaction_key(request)
         tx = ServerTransaction(self, key, request, peer)
         self._live[key] = tx
-        if tx.invite:
+        counts = self._per_source.setdefault(peer.host, [0, 0])
+        counts[0] += 1
+        if not tx.invite:
+            counts[1] += 1
+            self._non_invite += 1
+        else:
             # an INVITE left ringing (observe mode, a PBX that never cancels)
-            tx.schedule("linger", self.linger, tx.terminate)
+            tx.schedule("linger", self.linger, functools.partial(self._lingered, tx))
         return tx
+
+    def _lingered(self, tx: ServerTransaction) -> None:
+        if self._on_linger is not None:
+            self._on_linger(tx)
+        if not tx.final_sent:
+            tx.terminate()
 
     def forget(self, tx: ServerTransaction) -> None:
         if self._live.get(tx.key) is tx:
             del self._live[tx.key]
+            counts = self._per_source[tx.peer.host]
+            counts[0] -= 1
+            if not tx.invite:
+                counts[1] -= 1
+                self._non_invite -= 1
+            if counts[0] == 0:
+                del self._per_source[tx.peer.host]
             if self._on_forget is not None:
                 self._on_forget(tx)
 

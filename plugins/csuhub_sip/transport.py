@@ -3,9 +3,17 @@
 The source address is checked before a byte is parsed: a datagram from
 outside ``allowed_peers`` is dropped and a TCP connection from outside is
 closed at once, each source logged once (per window, see ``notes``). TCP
-connections are bounded in number and closed when idle, and their byte stream
-is cut by :class:`~.message.StreamFramer`; after a malformed message the
-connection is closed, since its framing can no longer be trusted.
+connections are bounded in number (:data:`MAX_CONNECTIONS`, and
+:data:`MAX_PER_SOURCE` from one address) and closed when idle, and their byte
+stream is cut by :class:`~.message.StreamFramer`; after a malformed message
+the connection is closed, since its framing can no longer be trusted.
+
+A TCP peer that sends requests but never reads the responses would grow the
+line's write buffer without limit: when the transport asks to pause writing,
+the connection stops reading (no more requests, so no more responses) until
+it drains, and a connection whose unsent responses still pass
+:data:`MAX_WRITE_BUFFER` (one read's worth of requests can answer more than
+the high-water mark) is closed.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from .transactions import Peer
 _LOGGER = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 128
+MAX_PER_SOURCE = 16
+MAX_WRITE_BUFFER = 512 * 1024
 IDLE_TIMEOUT = 300.0
 #: a bound on the per-address decisions remembered (a spoofed flood varies it)
 MAX_DECISIONS = 4096
@@ -94,6 +104,7 @@ class _Stream(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer: Peer | None = None
         self._idle: asyncio.TimerHandle | None = None
+        self.host = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -107,6 +118,11 @@ class _Stream(asyncio.Protocol):
             server.once.note("too many SIP TCP connections, closing", host)
             transport.abort()
             return
+        if sum(1 for c in server.connections if c.host == host) >= MAX_PER_SOURCE:
+            server.once.note("too many SIP TCP connections from one source, closing", host)
+            transport.abort()
+            return
+        self.host = host
         server.connections.add(self)
         self._peer = Peer(host, port, True, self._write)
         self._touch()
@@ -115,6 +131,17 @@ class _Stream(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             raise ConnectionResetError("connection closed")
         self._transport.write(data)
+        if self._transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            self._server.once.note("SIP TCP peer does not read its responses, closing", self.host)
+            self._transport.abort()
+
+    def pause_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def _touch(self) -> None:
         if self._idle is not None:
@@ -136,7 +163,10 @@ class _Stream(asyncio.Protocol):
             self.close()
             return
         if self._framer.pings != pings:
-            self._transport.write(b"\r\n")  # RFC 5626 §4.4.1 pong
+            try:
+                self._write(b"\r\n")  # RFC 5626 §4.4.1 pong
+            except ConnectionResetError:
+                return
         for message in messages:
             try:
                 ok = self._server.receive(message, peer, arrived)
