@@ -24,8 +24,10 @@ What a captured ``Authorization`` header is worth to whoever captured it:
   out is answered ``stale`` too (fail closed);
 * the digest's ``uri`` must be the request's own Request-URI.
 
-So a replay needs the same source address and must come within the minute,
-before the PBX's own next use of the nonce, which is then the one refused.
+So a captured header is worth nothing once the hub has seen it: its count
+is used up. A replay could only work if the original never reached the hub
+(an attacker on the path who suppressed it), from the same source address,
+within the minute.
 """
 
 from __future__ import annotations

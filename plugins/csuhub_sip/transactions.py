@@ -89,7 +89,6 @@ class ServerTransaction:
     )
 
     def __init__(self, table: TransactionTable, key: Key, request: SipRequest, peer: Peer) -> None:
-        # (the table counts this transaction by ``peer.host`` and method until it is forgotten)
         self._table = table
         self.key = key
         self.request = request

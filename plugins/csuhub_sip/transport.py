@@ -168,6 +168,8 @@ class _Stream(asyncio.Protocol):
             except ConnectionResetError:
                 return
         for message in messages:
+            if self._transport.is_closing():
+                return  # closed for not reading its answers: the rest is not served
             try:
                 ok = self._server.receive(message, peer, arrived)
             except Exception:
