@@ -216,17 +216,15 @@ class IncidentDesk:
         links = await self.rank(call.location)
         hold_start = received - self.settings.hold_before
         who = line_principal(call.line)
-        incident_id, opened, added = await self.hub.store.incidents.open(
-            fields, links, hold_start, who
-        )
-        if not opened:
+        _, opened, added, row = await self.hub.store.incidents.open(fields, links, hold_start, who)
+        if not opened or row is None:
             return None
-        return await self._opened(incident_id, added, SourceKind.CALL_LINE, call.line)
+        return self._opened(row, added, SourceKind.CALL_LINE, call.line)
 
-    async def _opened(
-        self, incident_id: int, added: list[Link], source: SourceKind, line: str | None
+    def _opened(
+        self, row: dict[str, Any], added: list[Link], source: SourceKind, line: str | None
     ) -> Incident:
-        incident = await self._get(incident_id)
+        incident = Incident.from_row(row)
         ref = incident.to_ref()
         self.hub.bus.fire(IncidentOpened(incident=ref, source=str(source), line=line))
         if added:
@@ -252,15 +250,19 @@ class IncidentDesk:
             return incident
         links = await self.rank(call.location) if moved and incident.is_open else []
         context = {"line": call.line, "call_id": call.call_id}
-        added = await self.hub.store.incidents.update(
+        added, row = await self.hub.store.incidents.update(
             incident.id, changes, links, line_principal(call.line), context
         )
-        return await self._updated(incident.id, tuple(changes), added or [])
+        return self._updated(incident.id, row, tuple(changes), added or [])
 
-    async def _updated(
-        self, incident_id: int, changes: tuple[str, ...], added: list[Link]
+    def _updated(
+        self,
+        incident_id: int,
+        row: dict[str, Any] | None,
+        changes: tuple[str, ...],
+        added: list[Link],
     ) -> Incident:
-        incident = await self._get(incident_id)
+        incident = self._incident(incident_id, row)
         ref = incident.to_ref()
         names = tuple(dict.fromkeys("location" if c in _WHERE else c for c in changes))
         self.hub.bus.fire(IncidentUpdated(incident=ref, changes=names))
@@ -275,10 +277,13 @@ class IncidentDesk:
         return None if row is None else Incident.from_row(row)
 
     async def _get(self, incident_id: int) -> Incident:
-        found = await self.get(incident_id)
-        if found is None:
+        return self._incident(incident_id, await self.hub.store.incidents.get(incident_id))
+
+    @staticmethod
+    def _incident(incident_id: int, row: dict[str, Any] | None) -> Incident:
+        if row is None:
             raise IncidentError(f"no incident {incident_id}", "not_found")
-        return found
+        return Incident.from_row(row)
 
     async def list(
         self,
@@ -320,31 +325,34 @@ class IncidentDesk:
         }
         links = await self.rank(location, district)
         hold_start = received - self.settings.hold_before
-        incident_id, _, added = await self.hub.store.incidents.open(fields, links, hold_start, who)
-        return await self._opened(incident_id, added, source, None)
+        _, _, added, row = await self.hub.store.incidents.open(fields, links, hold_start, who)
+        assert row is not None  # no call id: always a new incident
+        return self._opened(row, added, source, None)
 
     async def note(self, incident_id: int, text: str, who: Principal) -> Incident:
-        result = await self.hub.store.incidents.note(incident_id, text, who)
+        result, row = await self.hub.store.incidents.note(incident_id, text, who)
         self._check(incident_id, result)
-        return await self._updated(incident_id, ("note",), [])
+        return self._updated(incident_id, row, ("note",), [])
 
     async def bookmark(
         self, incident_id: int, camera_id: str, moment: float, note: str, who: Principal
     ) -> Incident:
         await self._known_camera(camera_id)
-        result = await self.hub.store.incidents.bookmark(incident_id, camera_id, moment, note, who)
+        result, row = await self.hub.store.incidents.bookmark(
+            incident_id, camera_id, moment, note, who
+        )
         self._check(incident_id, result)
-        return await self._updated(incident_id, ("bookmark",), [])
+        return self._updated(incident_id, row, ("bookmark",), [])
 
     async def link(self, incident_id: int, camera_id: str, who: Principal) -> Incident:
         """Link a camera by hand (reason ``operator``): its footage is held too."""
         await self._known_camera(camera_id)
         distance = await self._distance(incident_id, camera_id)
-        result = await self.hub.store.incidents.link(
+        result, row = await self.hub.store.incidents.link(
             incident_id, [Link(camera_id, distance, "operator")], who
         )
         self._check(incident_id, result)
-        incident = await self._get(incident_id)
+        incident = self._incident(incident_id, row)
         if result:
             added = result if isinstance(result, list) else []
             ref = incident.to_ref()
@@ -353,9 +361,9 @@ class IncidentDesk:
 
     async def close(self, incident_id: int, outcome: str, who: Principal) -> Incident:
         """Close with the outcome; the incident's holds end now and are released."""
-        result = await self.hub.store.incidents.close(incident_id, outcome, who)
+        result, row = await self.hub.store.incidents.close(incident_id, outcome, who)
         self._check(incident_id, result)
-        incident = await self._get(incident_id)
+        incident = self._incident(incident_id, row)
         self.hub.bus.fire(IncidentClosed(incident=incident.to_ref(), outcome=outcome))
         return incident
 

@@ -322,9 +322,23 @@ def close(
     return released
 
 
+def _and_row(conn: sqlite3.Connection, func: Any, incident_id: int, *args: Any) -> Any:
+    """``func``'s result and the incident as the transaction leaves it: the caller
+    answers and fires its event without a second trip to the store."""
+    return func(conn, incident_id, *args), get(conn, incident_id)
+
+
+def _open_and_row(conn: sqlite3.Connection, *args: Any) -> Any:
+    incident_id, opened, added = open_incident(conn, *args)
+    return incident_id, opened, added, get(conn, incident_id) if opened else None
+
+
+Row = dict[str, Any] | None
+
+
 class IncidentRepository:
     """The incidents' SQL on the store's thread; each write one transaction with
-    its audit entries and holds."""
+    its audit entries and holds, answering its result and the incident after it."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -354,16 +368,18 @@ class IncidentRepository:
         links: Sequence[Link],
         hold_start: float,
         who: Principal,
-    ) -> tuple[int, bool, list[Link]]:
+    ) -> tuple[int, bool, list[Link], Row]:
+        """``(id, opened, linked, row)``; ``opened`` False (and no row) for a call
+        already opened."""
         try:
-            return await self.db.transaction(open_incident, fields, links, hold_start, who)
+            return await self.db.transaction(_open_and_row, fields, links, hold_start, who)
         except sqlite3.IntegrityError:
             # the unique index: another writer opened the call between our look and
             # our insert (it cannot within one transaction; this is the backstop)
             found = await self.by_call(str(fields["source_line"]), str(fields["call_id"]))
             if found is None:
                 raise
-            return int(found["id"]), False, []
+            return int(found["id"]), False, [], None
 
     async def update(
         self,
@@ -372,23 +388,26 @@ class IncidentRepository:
         links: Sequence[Link],
         who: Principal,
         call: Mapping[str, Any] | None = None,
-    ) -> list[Link] | None:
-        return await self.db.transaction(update, incident_id, changes, links, who, call)
+    ) -> tuple[list[Link] | None, Row]:
+        return await self.db.transaction(_and_row, update, incident_id, changes, links, who, call)
 
     async def link(
         self, incident_id: int, links: Sequence[Link], who: Principal
-    ) -> list[Link] | bool | None:
-        return await self.db.transaction(link, incident_id, links, who)
+    ) -> tuple[list[Link] | bool | None, Row]:
+        return await self.db.transaction(_and_row, link, incident_id, links, who)
 
-    async def note(self, incident_id: int, text: str, who: Principal) -> int | bool | None:
-        return await self.db.transaction(add_note, incident_id, text, who)
+    async def note(
+        self, incident_id: int, text: str, who: Principal
+    ) -> tuple[int | bool | None, Row]:
+        return await self.db.transaction(_and_row, add_note, incident_id, text, who)
 
     async def bookmark(
         self, incident_id: int, camera_id: str, moment: float, note: str, who: Principal
-    ) -> int | bool | None:
-        return await self.db.transaction(add_bookmark, incident_id, camera_id, moment, note, who)
+    ) -> tuple[int | bool | None, Row]:
+        args = (incident_id, camera_id, moment, note, who)
+        return await self.db.transaction(_and_row, add_bookmark, *args)
 
     async def close(
         self, incident_id: int, outcome: str, who: Principal
-    ) -> dict[str, Any] | bool | None:
-        return await self.db.transaction(close, incident_id, outcome, who)
+    ) -> tuple[dict[str, Any] | bool | None, Row]:
+        return await self.db.transaction(_and_row, close, incident_id, outcome, who)
