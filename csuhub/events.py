@@ -339,3 +339,21 @@ class IncidentClosed(Event):
     name: ClassVar[str] = "incident.closed"
     incident: IncidentRef
     outcome: str
+
+
+# --- walls (csuhub/walls/, docs/walls.md) ----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WallChanged(Event):
+    """A screen of a wall changed and the change is stored (and audited); the
+    kiosks fetch the wall again. ``version`` is the wall's, counting every change;
+    ``cause`` says who changed it: ``operator``, ``incident`` (a spotlight took or
+    followed an incident), ``revert`` (the screen went back to what it showed
+    before) or ``site`` (the site file declares the screen differently now)."""
+
+    name: ClassVar[str] = "wall.changed"
+    wall: str
+    screen: str
+    version: int
+    cause: str

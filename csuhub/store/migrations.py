@@ -520,4 +520,33 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        11,
+        "video walls: each wall's version and waiting incidents, each screen's state",
+        """
+        -- The walls' live state (csuhub/walls/, docs/walls.md): what each screen
+        -- shows now, as the hub's JSON, so that a restart restores the wall. The
+        -- site file declares walls and screens; declared is the fingerprint of a
+        -- screen's declaration, and a stored state whose declaration changed is
+        -- reset to the site file's. version counts every change of the wall.
+        CREATE TABLE wall_state (
+            wall       TEXT PRIMARY KEY,
+            version    INTEGER NOT NULL,
+            waiting    TEXT NOT NULL DEFAULT '[]',
+            updated_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE wall_screens (
+            wall       TEXT NOT NULL,
+            screen     TEXT NOT NULL,
+            declared   TEXT NOT NULL,
+            state      TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (wall, screen)
+        ) WITHOUT ROWID;
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

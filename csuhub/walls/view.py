@@ -1,0 +1,124 @@
+"""A wall as one reader may see it: the JSON of ``GET /api/walls/{wall}``,
+which kiosks render.
+
+Each tile is resolved for the reader: an incident slot becomes the
+incident's camera of that rank, a camera outside the reader's scope becomes
+``null`` with the reason ``out_of_scope`` (its id is not shown either), and a
+camera the register does not say is online is not ``playable``
+(``offline``). Carousels are cycled by the kiosk: their tile carries the
+cameras in scope and the dwell, and no single ``camera``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from csuhub.cameras.model import DEGRADED, ONLINE
+from csuhub.refs import IncidentRef
+from csuhub.walls.screens import Screen, Wall
+from csuhub.walls.tiles import SourceKind, Tile, describe_tile
+
+#: may the reader see this camera?
+Visible = Callable[[str], Awaitable[bool]]
+PLAYABLE_STATES = frozenset({ONLINE, DEGRADED})
+
+
+def summary(wall: Wall) -> dict[str, Any]:
+    """A wall in a list: its screens without their tiles."""
+    return {
+        "id": wall.id,
+        "name": wall.name,
+        "version": wall.version,
+        "screens": [_screen_head(s) for s in wall.screens.values()],
+    }
+
+
+def _screen_head(screen: Screen) -> dict[str, Any]:
+    state = screen.state
+    head: dict[str, Any] = {
+        "id": screen.id,
+        "name": screen.name,
+        "layout": state.shown.layout,
+        "pinned": state.pinned,
+        "incident": state.incident,
+        "spotlight": state.rules.spotlight,
+    }
+    if state.previous is not None:
+        head["previous_layout"] = state.previous.layout
+    if screen.problem is not None:
+        head["problem"] = screen.problem
+    return head
+
+
+async def describe(
+    hub: Any,
+    wall: Wall,
+    visible: Visible,
+    incident_of: Callable[[Screen], IncidentRef | None],
+) -> dict[str, Any]:
+    """The wall's state for one reader (``visible`` is the reader's camera scope)."""
+    seen: dict[str, bool] = {}
+
+    async def can_see(camera: str) -> bool:
+        if camera not in seen:
+            seen[camera] = await visible(camera)
+        return seen[camera]
+
+    screens = []
+    for screen in wall.screens.values():
+        incident = incident_of(screen)
+        tiles = [await _tile(hub, tile, incident, can_see) for tile in screen.tiles]
+        screens.append({**_screen_head(screen), "tiles": tiles})
+    return {"id": wall.id, "name": wall.name, "version": wall.version, "screens": screens}
+
+
+async def _tile(
+    hub: Any, tile: Tile, incident: IncidentRef | None, can_see: Visible
+) -> dict[str, Any]:
+    data = dict(describe_tile(tile))
+    source = dict(data["source"])
+    kind = tile.source.kind
+    out: dict[str, Any] = {**data, "camera": None, "stream": tile.source.stream}
+    if kind is SourceKind.EMPTY:
+        return {**out, "source": source, "playable": False}
+    if kind is SourceKind.CAROUSEL:
+        cameras = [c for c in tile.source.cameras if await can_see(c)]
+        source["cameras"] = cameras
+        out["source"] = source
+        if not cameras:
+            return {**out, "playable": False, "reason": "out_of_scope"}
+        return {**out, "playable": True}
+    camera = tile.source.camera
+    if kind is SourceKind.INCIDENT:
+        ids = incident.camera_ids if incident is not None else ()
+        camera = ids[tile.source.slot] if tile.source.slot < len(ids) else None
+    out["source"] = source
+    if camera is None:
+        return {**out, "playable": False, "reason": "no_camera"}
+    if not await can_see(camera):
+        source["camera"] = None
+        return {**out, "playable": False, "reason": "out_of_scope"}
+    out["camera"] = camera
+    reason = _unplayable(hub, camera, tile.source.stream)
+    if reason is not None:
+        return {**out, "playable": False, "reason": reason}
+    return {**out, "playable": True}
+
+
+def _unplayable(hub: Any, camera: str, stream: str) -> str | None:
+    """Why a camera in scope cannot play now: ``offline`` when the register does
+    not say it is online; the live service may say more (``h265``) through its
+    optional ``tile_problem(camera, stream)``."""
+    state = hub.cameras.states.get(camera)
+    if state not in PLAYABLE_STATES:
+        return "offline"
+    live = getattr(hub, "live", None)
+    problem = getattr(live, "tile_problem", None)
+    if callable(problem):
+        try:
+            found = problem(camera, stream)
+        except Exception:  # the live service's fault is not the wall's
+            return None
+        return str(found) if found else None
+    return None
