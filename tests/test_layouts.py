@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 from typing import Any
 
 import csuhub_walls
@@ -32,7 +33,9 @@ from csuhub.api import (
 )
 from csuhub.blueprint.loader import BlueprintLoader
 from csuhub.blueprint.selectors import SelectorContext
+from csuhub.config.issues import ConfigInvalid
 from csuhub.config.schema import CORE_SCHEMAS
+from csuhub.hub import Hub
 from csuhub.testing import validate_plugin
 
 SPECS: dict[str, WallLayoutSpec] = {s.name: s for s in csuhub_walls.register_wall_layouts(None)}
@@ -384,6 +387,29 @@ def test_the_shipped_wall_blueprints_options_validate(ref: str, inputs: dict) ->
         spec = SPECS[screen["layout"]]
         made = spec.factory(None, spec.config_schema(screen["options"]))
         check_tiles(made.tiles(request(screen["cameras"])))
+
+
+def test_a_site_file_with_bad_screen_options_is_refused_at_their_line(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "walls:\n"
+        "  - id: mur\n"
+        "    screens:\n"
+        "      - id: ecran-1\n"
+        "        layout: grid\n"
+        "        options: {columns: 12, dwell: 20s}\n"
+        "      - id: ecran-2\n"
+        "        layout: one_plus_5\n"
+        "        options: {n: 5}\n"
+    )
+    with pytest.raises(ConfigInvalid) as err:
+        Hub.from_file(site, web=False).setup()
+    assert str(err.value).splitlines() == [
+        f"{site}:6:19: walls[0].screens[0].options.columns: wall layout 'grid': "
+        "columns must be from 1 to 8, not 12",
+        f"{site}:9:19: walls[0].screens[1].options.n: wall layout 'one_plus_5': "
+        "unknown key 'n' (allowed: big_stream, dwell, hold, radius_m, stream, tiles)",
+    ]
 
 
 # --- properties ----------------------------------------------------------------------
