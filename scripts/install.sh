@@ -28,7 +28,7 @@ if [ "$WITH_TEST" -eq 1 ]; then
     APT_PACKAGES+=(iproute2 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
                    gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                    gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-tools
-                   unzip sip-tester)
+                   unzip sip-tester chromium)
 fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
