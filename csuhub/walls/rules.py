@@ -238,7 +238,8 @@ class SpotlightRules:
     async def _next_waiting(self, wall: Wall, gone: int | None) -> IncidentRef | None:
         best: IncidentRef | None = None
         for incident_id in list(wall.waiting):
-            ref = self._incidents.get(incident_id) or await self._fetch(incident_id)
+            # the store, not the last event: an incident closed by the CLI fired none here
+            ref = await self._fetch(incident_id) or self._incidents.get(incident_id)
             if ref is None or ref.status is IncidentStatus.CLOSED or incident_id == gone:
                 wall.waiting.remove(incident_id)
                 continue
