@@ -50,6 +50,7 @@ from csuhub.events import (
     RetentionSwept,
     SegmentRecorded,
     TaskCrashed,
+    WallChanged,
 )
 from csuhub.hookspecs import hookimpl
 from csuhub.incidents.calls import CallDesk, CallRefused, CallReport, CallState, HttpCallLine
@@ -199,6 +200,7 @@ __all__ = [
     "Tile",
     "TileSource",
     "WallLayout",
+    "WallChanged",
     "WallLayoutSpec",
     "WallRef",
     "camera_visible",
