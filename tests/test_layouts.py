@@ -326,6 +326,8 @@ def test_spotlight_big_stream() -> None:
         ("spotlight", {"radius_m": "300"}, "radius_m must be a number"),
         ("incident_spotlight", {"hold": "2h"}, "hold must be from 0 s to 3600 s"),
         ("grid", {"hold": -1}, "negative"),
+        ("grid", {"spotlight": "yes"}, "spotlight must be true or false"),
+        ("one_plus_5", {"timeout": "2d"}, "timeout must be from 0 s to 86400 s"),
     ],
 )
 def test_bad_options_are_refused_clearly(name: str, options: dict, message: str) -> None:
@@ -408,7 +410,8 @@ def test_a_site_file_with_bad_screen_options_is_refused_at_their_line(tmp_path: 
         f"{site}:6:19: walls[0].screens[0].options.columns: wall layout 'grid': "
         "columns must be from 1 to 8, not 12",
         f"{site}:9:19: walls[0].screens[1].options.n: wall layout 'one_plus_5': "
-        "unknown key 'n' (allowed: big_stream, dwell, hold, radius_m, stream, tiles)",
+        "unknown key 'n' (allowed: big_stream, dwell, hold, radius_m, spotlight, stream, "
+        "tiles, timeout)",
     ]
 
 
@@ -481,7 +484,7 @@ def test_any_screen_is_valid_and_shows_only_its_cameras_once(
     st.sampled_from(NAMES),
     st.dictionaries(
         st.sampled_from(
-            ["columns", "rows", "dwell", "tiles", "radius_m", "hold", "n", "stream", "x"]
+            ["columns", "rows", "dwell", "tiles", "radius_m", "hold", "n", "stream", "timeout", "x"]
         ),
         st.one_of(
             st.none(),
@@ -509,6 +512,7 @@ def test_options_parse_or_fail_with_invalid(name: str, options: dict[str, Any]) 
         "tiles": (1, 9),
         "radius_m": (25, 3000),
         "hold": (0, 3600),
+        "timeout": (0, 86400),
     }.items():
         if key in valid:
             assert low <= valid[key] <= high and not isinstance(valid[key], bool)

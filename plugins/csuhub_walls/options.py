@@ -2,7 +2,8 @@
 
 Schemas are strict (an unknown key is an error: a typo such as ``colums``
 must not silently give a 2x2), with one exception on purpose: every bundled
-layout accepts the wall rules' keys (``tiles``, ``radius_m``, ``hold``). Those
+layout accepts the wall rules' keys (``tiles``, ``radius_m``, ``hold``,
+``spotlight``, ``timeout``). Those
 belong to the screen, not to the layout, and the ``layout_for_incident``
 selector may put any layout on a spotlight screen; validating them here, with
 the same bounds everywhere, keeps that screen's options valid whatever layout
@@ -78,11 +79,24 @@ def merged(*parts: dict[Any, Any]) -> dict[Any, Any]:
 STREAM = vol.In(("sub", "main"), msg="stream is 'sub' or 'main'")
 DWELL = duration(DWELL_MIN, DWELL_MAX, "dwell")
 
-#: the wall rules' keys (see the module docstring); no defaults: absent stays absent
+
+def boolean(what: str) -> Any:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise vol.Invalid(f"{what} must be true or false")
+        return value
+
+    return check
+
+
+#: the wall rules' keys (see the module docstring); no defaults: absent stays absent.
+#: ``spotlight`` and ``timeout`` are read by the wall manager only (csuhub.walls.model)
 RULES: dict[Any, Any] = {
     vol.Optional("tiles"): integer(1, SPOTLIGHT_MAX, "tiles"),
     vol.Optional("radius_m"): number(25, 3000, "radius_m"),
     vol.Optional("hold"): duration(0, 3600, "hold"),
+    vol.Optional("spotlight"): boolean("spotlight"),
+    vol.Optional("timeout"): duration(0, 86400, "timeout"),
 }
 
 #: what every layout showing tiles of equal size takes
