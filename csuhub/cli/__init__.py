@@ -28,6 +28,7 @@ from csuhub.cli import (
     site,
     tokens,
     users,
+    walls,
 )
 from csuhub.cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, Output, report_invalid
 from csuhub.config import ConfigInvalid
@@ -48,6 +49,7 @@ GROUPS: tuple[ModuleType, ...] = (
     audit,  # audit verify, audit export
     incidents,
     logbook,
+    walls,  # walls list, walls show
 )
 
 Handler = Callable[[argparse.Namespace, Output], int]
