@@ -292,6 +292,8 @@ async def test_restart_restores_unless_the_site_file_changed(parts: Any, tmp_pat
     assert spot(final, "spot").incident is None
     await third.bus.drain()
     assert {(e.screen, e.cause) for e in seen} == {("s1", "site"), ("spot", "revert")}
+    actions = {r.action: r.details for r in await third.store.audit_records()}
+    assert actions["wall.set"]["cause"] == "site"
 
 
 async def test_operators_set_and_push(parts: Any) -> None:

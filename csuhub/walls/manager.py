@@ -25,7 +25,7 @@ from typing import Any
 
 from csuhub.events import ConfigReloaded, WallChanged
 from csuhub.refs import IncidentRef
-from csuhub.security.permissions import Principal
+from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.audited import Entry
 from csuhub.store.walls import ScreenRow, WallStore
 from csuhub.walls.model import MAX_CAMERAS, Base, ScreenState, declared, dumps, rules_of
@@ -34,6 +34,8 @@ from csuhub.walls.screens import Change, LayoutProblem, Screen, Wall, WallError,
 from csuhub.walls.tiles import SourceKind
 
 _LOGGER = logging.getLogger(__name__)
+#: who the site file's changes are audited as
+HUB = system_principal("hub")
 
 
 class WallManager(SpotlightRules):
@@ -89,7 +91,13 @@ class WallManager(SpotlightRules):
                 state = _restored(row, mark)
                 if state is None:
                     state = fresh
-                    changes.append(Change(screen.id, fresh, "site" if row else "declared"))
+                    params = {"cause": "site", "layout": screen.layout, "cameras": screen.cameras}
+                    entry = Entry(HUB, "wall.set", _target(settings.id, screen.id), params)
+                    changes.append(
+                        Change(screen.id, fresh, "site", entry)
+                        if row
+                        else Change(screen.id, fresh, "declared")
+                    )
                 current = old.screens.get(screen.id) if old else None
                 built = Screen(settings.id, screen.id, screen.name or screen.id, mark, state)
                 if current is not None:  # keep the layout object and last tiles
