@@ -65,7 +65,7 @@ HEARTBEAT = 30.0
 QUEUE = 256
 #: how long a camera's scope answer is kept for one connection
 SCOPE_TTL = 60.0
-MAX_QUERY = 1024
+MAX_QUERY = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +206,7 @@ class Listener:
     params=(
         Param(
             "events",
-            {"type": "string", "maxLength": MAX_QUERY},
+            {"type": "string", "maxLength": MAX_QUERY, "pattern": "^[a-z_.,]*$"},
             description="comma-separated event names to receive (default: all the caller "
             f"may see): {', '.join(sorted(RULES))}",
         ),
