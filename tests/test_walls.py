@@ -29,8 +29,10 @@ from csuhub.walls.manager import WallManager
 from csuhub.walls.model import Base, ScreenState, rules_of
 from csuhub.walls.parse import parse_push, parse_screen
 from csuhub.walls.screens import WallError
+from csuhub.web.events import RULES, parse_events
 
 OPERATOR = system_principal("op")
+EVENT_NAMES = sorted(RULES)
 
 
 @dataclass
@@ -406,3 +408,22 @@ def test_seen_screen_bodies_are_refused(body: dict[str, Any]) -> None:
 def test_seen_push_bodies_are_refused(body: dict[str, Any]) -> None:
     with pytest.raises(WallError):
         parse_push(body)
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.text(max_size=60),
+        st.lists(st.sampled_from([*EVENT_NAMES, "nope", " ", ""]), max_size=6).map(",".join),
+    )
+)
+def test_the_events_query_is_a_set_of_known_names_or_a_value_error(raw: str | None) -> None:
+    try:
+        names = parse_events(raw)
+    except ValueError as err:
+        assert "event" in str(err)
+        return
+    assert names and names <= set(EVENT_NAMES)
+    if raw is not None and raw.strip(","):
+        named = {n.strip() for n in raw.split(",") if n.strip()}
+        assert names == (named or set(EVENT_NAMES))
