@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from csuhub.walls.model import layout_entry_options
+
 Path = tuple[Any, ...]
 
 
@@ -105,5 +107,9 @@ COMPONENT_REFERENCES: tuple[ComponentRef, ...] = (
         required=True,
     ),
     ComponentRef("call_lines", "call line type", "call_lines", _listed("call_lines"), "type"),
-    ComponentRef("wall_layouts", "wall layout", "walls", _screens, "layout"),
+    # the wall rules' keys (spotlight, hold, timeout, radius_m) are the manager's,
+    # not the layout's: checked as the layout's factory will receive its options
+    ComponentRef(
+        "wall_layouts", "wall layout", "walls", _screens, "layout", options=layout_entry_options
+    ),
 )

@@ -158,11 +158,15 @@ async def current_session(
 
 
 def wall_cameras(hub: Hub, scope: tuple[str, ...]) -> frozenset[str]:
-    """The cameras of the walls a scope names (``wall:<id>``), from the site
-    file as it is now: a kiosk follows its wall's screens through a reload."""
+    """The cameras of the walls a scope names (``wall:<id>``): what the running
+    walls show now (declared, pushed, spotlighted), or before the walls start,
+    the site file's screens: a kiosk follows its wall's screens."""
     walls = {s.partition(":")[2] for s in scope if s.startswith("wall:")}
     if not walls:
         return frozenset()
+    manager = getattr(hub, "walls", None)
+    if manager is not None:  # what the walls show now: pushed and spotlighted cameras too
+        return manager.cameras_on(walls)
     try:
         settings = hub.config.settings.walls
     except Exception:  # no valid site: no wall, no camera (fail closed)

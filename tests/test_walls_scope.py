@@ -1,0 +1,63 @@
+"""A kiosk's scope follows what its wall shows now (a spotlighted or pushed
+camera is in it, a camera of another wall is not), and the site check judges a
+screen's options as its layout receives them (the wall rules' keys are the
+manager's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from conftest import run_cli
+from test_walls_hub import call, ready, scoped_token
+from walls_helpers import PLUGINS, site
+
+from csuhub.testing import make_hub
+from csuhub.web.login import wall_cameras
+
+
+async def _wall(hub: Any, token: str) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{hub.web.url}/api/walls/mur", headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
+        assert r.status == 200
+        return await r.json()
+
+
+async def test_a_wall_token_sees_the_cameras_its_wall_spotlights(tmp_path: Path) -> None:
+    async with make_hub(tmp_path / "hub", site(), plugins=PLUGINS, web=True) as hub:
+        await ready(hub)
+        token = await scoped_token(hub, "kiosk", "wall", ["wall:mur"])
+        before = wall_cameras(hub, ("wall:mur",))
+        assert "cam-c" not in before and "cam-far" not in before
+        incident = await call(hub, "c1")
+        await hub.bus.drain()
+        assert "cam-c" in incident.camera_ids
+        now = wall_cameras(hub, ("wall:mur",))
+        assert set(incident.camera_ids) <= now and "cam-far" not in now
+        spot = next(s for s in (await _wall(hub, token))["screens"] if s["id"] == "spot")
+        shown = [t["camera"] for t in spot["tiles"] if t["camera"]]
+        assert shown == list(incident.camera_ids)
+        assert not any(t.get("reason") == "out_of_scope" for t in spot["tiles"])
+
+
+def test_the_check_accepts_the_rule_keys_on_any_layout(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "walls:\n"
+        "  - id: mur\n"
+        "    screens:\n"
+        "      - id: s1\n"
+        "        layout: grid\n"
+        "        options: {columns: 2, rows: 2, spotlight: true, timeout: 10m, hold: 3h}\n"
+    )
+    result = run_cli("check", str(path), env=cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path.write_text(path.read_text().replace("columns: 2", "columns: 99"))
+    result = run_cli("check", str(path), env=cli_env)
+    assert result.returncode == 1 and "site.yaml:6:" in result.stdout + result.stderr
+    assert "columns" in result.stdout + result.stderr
