@@ -91,12 +91,11 @@ def site(port: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[int]:
+def start_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
     if not Path(SYSTEM_PYTHON).exists() or shutil.which("gst-launch-1.0") is None:
         pytest.fail("GStreamer RTSP server missing: run ./scripts/install.sh --test")
     proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(SERVER), "--port", "0", "--mounts", ",".join(MOUNTS.values())],
+        [SYSTEM_PYTHON, str(SERVER), "--port", str(port), "--mounts", ",".join(MOUNTS.values())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -106,13 +105,23 @@ def rtsp() -> Iterator[int]:
     if not line.startswith("READY port="):
         proc.kill()
         raise AssertionError(f"GStreamer RTSP server did not start: {proc.stderr.read()}")
-    yield int(line.split("=", 1)[1])
+    return proc, int(line.split("=", 1)[1])
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     try:
         proc.wait(5)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def rtsp() -> Iterator[int]:
+    proc, port = start_server()
+    yield port
+    stop_server(proc)
 
 
 @pytest.fixture
@@ -259,3 +268,34 @@ async def test_the_spotlight_follows_a_call_and_reverts(hub: Any, chromium: Any)
     await shoot(page, "spot-reverted")
     assert not page.problems, page.problems  # type: ignore[attr-defined]
     await context.close()
+
+
+async def test_a_dropped_camera_shows_offline_and_plays_again(
+    tmp_path: Path, chromium: Any
+) -> None:
+    proc, port = start_server()
+    try:
+        async with make_hub(
+            tmp_path / "hub", site(port), web=True, sweeping=False, health_interval=1.0
+        ) as running:
+            settings = running.live.settings
+            settings.retry_initial, settings.retry_max, settings.rtsp_timeout = 0.3, 1.0, 2.0
+            await wait_camera_state(running, "cam-d", "online")
+            context, page = await open_kiosk(chromium, running, await wall_token(running), "spot")
+            await wait_playing(page, 1)
+            stop_server(proc)
+            await page.wait_for_selector(
+                ".tile[data-camera=cam-d] .label:text('hors ligne')", timeout=15_000
+            )
+            await shoot(page, "offline")
+            proc, _ = start_server(port)
+            await page.wait_for_function(
+                "() => { const v = document.querySelector('.tile[data-camera=cam-d] video');"
+                " return v && !v.paused && v.getVideoPlaybackQuality().totalVideoFrames >= 5; }",
+                timeout=20_000,
+            )
+            await page.wait_for_selector(".tile[data-camera=cam-d] .label", state="hidden")
+            await shoot(page, "recovered")
+            await context.close()
+    finally:
+        stop_server(proc)

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import replace
 from html import escape
 from pathlib import Path
@@ -45,6 +46,7 @@ from csuhub.web.declare import Param, endpoint
 from csuhub.web.login import LOGINS_KEY, SESSION_KEY, refuse_foreign_origin
 from csuhub.web.requests import hub_of, json_error, path_slug, read_body
 from csuhub.web.schemas import error, json_answer
+from csuhub.web.validation import InputError
 
 if TYPE_CHECKING:
     from csuhub.security.login import Logins
@@ -66,18 +68,10 @@ MAX_TOKEN = 256
 #: the page's keep-alive: often enough for the shortest idle timeout (60 s)
 MAX_PING = 60.0
 
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    )
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "media-src 'self' blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -88,21 +82,18 @@ PAGE_HEADERS = {
 }
 _HTML = "text/html"
 LABELS = {
-    "fr": {"login": "Connexion de l'écran mural", "token": "Jeton de l'écran", "go": "Ouvrir"},
-    "en": {"login": "Wall screen log-in", "token": "Screen token", "go": "Open"},
+    "fr": {"lang": "fr", "title": "Connexion de l'écran mural", "token": "Jeton", "go": "Ouvrir"},
+    "en": {"lang": "en", "title": "Wall screen log-in", "token": "Screen token", "go": "Open"},
 }
 
 WALL_ID = Param("wall", {"type": "string"}, where="path", description="a wall's id")
 SCREEN_ID = Param("screen", {"type": "string"}, where="path", description="a screen's id")
 LANG = Param("lang", {"enum": list(LANGS)}, description="the labels' language (default fr)")
+#: the keep-alive's answer: the (new) session's CSRF token, seconds to the next ping
 _SESSION_ANSWER = {
     "type": "object",
     "required": ["csrf_token", "renewed", "ping"],
-    "properties": {
-        "csrf_token": {"type": "string", "description": "the (new) session's CSRF token"},
-        "renewed": {"type": "boolean", "description": "the session was swapped for a new one"},
-        "ping": {"type": "number", "description": "seconds until the next ping"},
-    },
+    "properties": {"csrf_token": {"type": "string"}, "renewed": {"type": "boolean"}},
 }
 
 
@@ -153,8 +144,6 @@ async def _exchange(request: web.Request, secret: str, target: str) -> web.Respo
     logins: Logins | None = request.config_dict.get(LOGINS_KEY)
     if logins is None:
         raise json_error("sessions are not available", web.HTTPServiceUnavailable)
-    if not secret or len(secret) > MAX_TOKEN or not (secret.isascii() and secret.isprintable()):
-        raise json_error("invalid or revoked token", web.HTTPUnauthorized)
     token = await hub.store.token_identity(hash_secret(secret))
     if token is None:  # anonymous: not audited, like a bad bearer token
         raise json_error("invalid or revoked token", web.HTTPUnauthorized)
@@ -201,21 +190,31 @@ def _default_next(request: web.Request, scope: tuple[str, ...]) -> str | None:
     return f"/wall/{wall.id}/{next(iter(wall.screens))}"
 
 
-async def _login(request: web.Request, fields: dict[str, list[str]]) -> web.Response:
+def parse_login(fields: Mapping[str, list[str]]) -> tuple[str, str | None]:
+    """The login's ``token`` and ``next`` (query or form), each once; ``next``
+    checked by :func:`check_next`. A malformed token is an InputError like a
+    missing one: no token is looked up unless it could be one."""
     unknown = sorted(set(fields) - {"token", "next"})
     if unknown:
-        raise json_error(f"unknown field {unknown[0][:40]!r}; this takes token and next")
+        raise InputError(f"unknown field {unknown[0][:40]!r}; this takes token and next")
     if any(len(v) != 1 for v in fields.values()):
-        raise json_error("give token and next once each")
+        raise InputError("give token and next once each")
     nxt = fields.get("next", [None])[0]
     target = check_next(nxt)
     if nxt is not None and target is None:
-        raise json_error("next must be a kiosk page of this hub: /wall/<wall>/<screen>")
+        raise InputError("next must be a kiosk page of this hub: /wall/<wall>/<screen>")
     secret = fields.get("token", [""])[0].strip()
     if not secret:
-        raise json_error("token is required")
+        raise InputError("token is required")
+    if len(secret) > MAX_TOKEN or not (secret.isascii() and secret.isprintable()):
+        raise InputError("this is not a token")
+    return secret, target
+
+
+async def _login(request: web.Request, fields: Mapping[str, list[str]]) -> web.Response:
+    secret, target = parse_login(fields)
     if target is None:
-        found = await hub_of(request).store.token_identity(hash_secret(secret[:MAX_TOKEN]))
+        found = await hub_of(request).store.token_identity(hash_secret(secret))
         target = _default_next(request, found.scope if found else ())
         if target is None and found is not None:
             raise json_error("say which screen: next=/wall/<wall>/<screen>")
@@ -246,19 +245,13 @@ async def kiosk_login(request: web.Request) -> web.Response:
     Without ``token``, a form to paste it into (posted, so it is not kept in
     the browser's history)."""
     fields = {k: request.query.getall(k) for k in request.query}
+    lang = fields.pop("lang", ["fr"])[0]
     if "token" in fields:
         return await _login(request, fields)
-    lang = fields.pop("lang", ["fr"])[0]
-    lang = lang if lang in LANGS else "fr"
-    labels = LABELS[lang]
+    labels = LABELS[lang if lang in LANGS else "fr"]
     nxt = check_next(fields.get("next", [None])[0]) or ""
-    page = _template("login.html").substitute(
-        lang=lang,
-        title=escape(labels["login"]),
-        token=escape(labels["token"]),
-        go=escape(labels["go"]),
-        next=escape(nxt, quote=True),
-    )
+    values = {k: escape(v) for k, v in labels.items()}
+    page = _template("login.html").substitute(values, lang=labels["lang"], next=escape(nxt))
     return _html(page)
 
 
@@ -360,13 +353,9 @@ async def kiosk_session(request: web.Request) -> web.Response:
     logins: Logins | None = request.config_dict.get(LOGINS_KEY)
     if session is None or logins is None:
         raise json_error("this keeps a kiosk's session alive; a bearer token needs none")
-    policy = logins.sessions.policy
-    answer: dict[str, Any] = {
-        "csrf_token": session.csrf,
-        "renewed": False,
-        "ping": float(_ping(request)),
-    }
-    if logins.sessions.clock() - session.created_at < policy.absolute / 2:
+    answer: dict[str, Any] = {"csrf_token": session.csrf, "renewed": False}
+    answer["ping"] = float(_ping(request))
+    if logins.sessions.clock() - session.created_at < logins.sessions.policy.absolute / 2:
         return web.json_response(answer, headers={"Cache-Control": "no-store"})
     return await _renew(request, logins, session, answer)
 
@@ -377,28 +366,17 @@ async def _renew(
     hub = hub_of(request)
     who = request[PRINCIPAL_KEY]
     identity = session.identity
-    tokens = [
-        t
+    working = any(
+        kiosk_fit(replace(identity, roles=(str(t["role"]),)), identity.roles) is None
         for t in await hub.store.list_tokens()
         if t.get("user") == identity.name and t.get("revoked_at") is None
-    ]
-    fit = [
-        t
-        for t in tokens
-        if kiosk_fit(replace(identity, roles=(str(t["role"]),)), identity.roles) is None
-    ]
-    if not fit:  # audited as refused by the failure middleware
-        raise json_error(
-            "the screen's token was revoked; log the kiosk in again", web.HTTPForbidden
-        )
+    )
+    if not working:  # audited as refused by the failure middleware
+        raise json_error("the screen's token was revoked; log in again", web.HTTPForbidden)
 
     def entry(public_id: str) -> Entry:
-        return Entry(
-            replace(who, via=public_id),
-            "session.renewed",
-            identity.name,
-            {"previous": session.public_id},
-        )
+        previous = {"previous": session.public_id}
+        return Entry(replace(who, via=public_id), "session.renewed", identity.name, previous)
 
     opened = await logins.sessions.start(
         identity.user_id,
