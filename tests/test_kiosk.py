@@ -84,6 +84,12 @@ def site(port: int) -> dict[str, Any]:
                         "cameras": ["cam-d"],
                         "options": {"tiles": 2, "hold": 0},
                     },
+                    {
+                        "id": "loop",
+                        "layout": "carousel",
+                        "cameras": ["cam-a", "cam-b"],
+                        "options": {"dwell": "3s"},
+                    },
                 ],
             },
             {"id": "other", "screens": [{"id": "s1", "layout": "grid", "cameras": ["cam-c"]}]},
@@ -267,6 +273,26 @@ async def test_the_spotlight_follows_a_call_and_reverts(hub: Any, chromium: Any)
     await wait_playing(page, 1)
     await shoot(page, "spot-reverted")
     assert not page.problems, page.problems  # type: ignore[attr-defined]
+    await context.close()
+
+
+async def test_a_carousel_cycles_on_the_page_in_english(hub: Any, chromium: Any) -> None:
+    context = await chromium.new_context(viewport={"width": 640, "height": 360})
+    page = await context.new_page()
+    token = await wall_token(hub)
+    await page.goto(f"{hub.web.url}/wall/login?token={token}&next=/wall/main/loop%3Flang%3Den")
+    assert page.url.endswith("/wall/main/loop?lang=en")
+    assert await page.evaluate("document.documentElement.lang") == "en"
+    playing = (
+        "c => { const t = document.querySelector('.tile[data-state=playing]');"
+        " return t && t.dataset.camera === c"
+        " && t.querySelector('video').getVideoPlaybackQuality().totalVideoFrames >= 3; }"
+    )
+    await page.wait_for_function(playing, arg="cam-a", timeout=10_000)
+    await page.wait_for_function(playing, arg="cam-b", timeout=8_000)
+    await shoot(page, "carousel")
+    await page.wait_for_function(playing, arg="cam-a", timeout=8_000)
+    assert await page.locator(".tile").count() == 1
     await context.close()
 
 
