@@ -14,10 +14,11 @@ Three families, named by convention:
 * ``hub_*``: lifecycle.
 
 Arguments are typed: the hub, a protocol (``DiscoveredCamera``) or a frozen
-reference (``SegmentRef``, ``IncidentRef``, ``WallRef``, see ``csuhub.refs``),
-never ``Any`` or a dict. Factories and selectors are called through pluggy one
-plugin at a time (``csuhub.hookcalls``): wrapper hookimpls wrap each plugin's
-answer, and ``pm.trace`` and hook-call monitoring see every call.
+reference (``SegmentRef``, ``IncidentRef``, ``WallRef``, see ``csuhub.refs``)
+or plain text (``geocode_location``'s address), never ``Any`` or a dict.
+Factories and selectors are called through pluggy one plugin at a time
+(``csuhub.hookcalls``): wrapper hookimpls wrap each plugin's answer, and
+``pm.trace`` and hook-call monitoring see every call.
 
 The exact signatures are documented in ``docs/hooks.md``; a meta-test keeps
 the two in step.
@@ -30,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from csuhub.selectors import selector
+from csuhub.selectors import a_point, selector
 
 if TYPE_CHECKING:
     from aiohttp.web import AbstractRouteDef
 
     from csuhub.hub import Hub
     from csuhub.protocols import DiscoveredCamera
-    from csuhub.refs import IncidentRef, WallRef
+    from csuhub.refs import IncidentRef, Location, WallRef
     from csuhub.retention.context import SegmentRef
     from csuhub.specs import (
         CallLineSpec,
@@ -118,6 +119,14 @@ def retention_hold(hub: Hub, segment: SegmentRef) -> str | None:
 @hookspec(firstresult=True)
 def layout_for_incident(hub: Hub, incident: IncidentRef, wall: WallRef) -> str | None:
     """Name the wall layout to show for an incident on ``wall.screen``, or None to pass."""
+
+
+@selector(on_failure="pass", budget=0.5, accepts=a_point, expects="a Location with lat and lon")
+@hookspec(firstresult=True)
+def geocode_location(hub: Hub, address: str, district: str | None) -> Location | None:
+    """Place an incident's address (a call or an operator gave no point) on the
+    map, or return None to pass; without an answer the desk falls back to the
+    district the address names."""
 
 
 # --- lifecycle ---------------------------------------------------------------

@@ -3,7 +3,10 @@
 The new file is read and validated off the loop; a retention policy that cannot
 be built refuses the reload too, so the running policies stay. Only what
 changed is applied (cameras, discovery sources, retention); sections that need
-a restart keep their running value and the report says so. Every outcome is
+a restart keep their running value and the report says so: the web listener
+and plugins (``csuhub.config.diff``), and the call lines (``call_lines:``),
+whose sockets and peers' sessions a line holds from its start (the desk must
+not miss a call while a line is rebuilt). Every outcome is
 audited, fired on the bus and written to ``<data_dir>/reload.json`` for
 ``csuhub reload``.
 """
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["REPORT", "Reloader", "read_secrets"]
 
 _LOGGER = logging.getLogger(__name__)
+
+#: sections applied at the next start only, beyond ``diff.RESTART_SECTIONS``
+RESTART_ONLY = ("call_lines",)
 
 #: the last reload's report, beside the database
 REPORT = "reload.json"
@@ -87,12 +93,23 @@ class Reloader:
         await hub.cameras.sync_adopted()
         old = hub.config
         diff = diff_config(old.data, new.data)
+        later = [s for s in diff.sections if s in RESTART_ONLY and s not in diff.restart_required]
+        if later:
+            restart = sorted([*diff.restart_required, *later])
+            diff = dataclasses.replace(diff, restart_required=restart)
         if diff.restart_required:
             # keep what cannot change live; report it
             data = dict(new.data)
             for section in diff.restart_required:
-                data[section] = old.data[section]
+                if section in old.data:
+                    data[section] = old.data[section]
+                else:
+                    data.pop(section, None)
             new = dataclasses.replace(new, data=data)
+            _LOGGER.warning(
+                "reload: %s changed and take effect at the next restart",
+                ", ".join(diff.restart_required),
+            )
         hub.config = new
         if diff.cameras:
             await hub.cameras.apply(diff.cameras, new.section("cameras", []))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from csuhub.refs import IncidentRef, WallRef
+from csuhub.refs import IncidentRef, Location, WallRef
 from csuhub.retention.context import SegmentRef
 from csuhub.selectors import Selection, select
 
@@ -61,3 +61,16 @@ class HubSelectors:
         kwargs = {"hub": self, "incident": incident, "wall": wall}
         answer = select(self.pm, "layout_for_incident", kwargs, self._selector_failures).answer
         return cast(str | None, answer)
+
+    def geocode(self, address: str, district: str | None = None) -> Location | None:
+        """Ask ``geocode_location`` where ``address`` is: a ``Location`` with its
+        point, or None when no plugin can tell (a failing plugin is passed over)."""
+        if not isinstance(address, str):
+            raise TypeError(f"geocode takes an address string, not {type(address).__name__}")
+        if district is not None and not isinstance(district, str):
+            raise TypeError(f"district must be a string or None, not {type(district).__name__}")
+        if not address.strip() or not self.pm.hook.geocode_location.get_hookimpls():
+            return None
+        kwargs = {"hub": self, "address": address, "district": district}
+        answer = select(self.pm, "geocode_location", kwargs, self._selector_failures).answer
+        return cast(Location | None, answer)

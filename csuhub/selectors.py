@@ -26,6 +26,7 @@ from typing import Any, Literal
 import pluggy
 
 from csuhub.hookcalls import PluginCallError, PluginRound
+from csuhub.refs import Location
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ POLICY_ATTR = "csuhub_selector_policy"
 
 def _non_empty_str(answer: Any) -> bool:
     return isinstance(answer, str) and bool(answer.strip())
+
+
+def a_point(answer: Any) -> bool:
+    """A geocoder's usable answer: a ``Location`` with its point (an address
+    alone places nothing on the map)."""
+    return isinstance(answer, Location) and answer.has_point
 
 
 @dataclass(frozen=True, slots=True)

@@ -460,17 +460,17 @@ async def test_a_camera_looking_at_the_point_comes_first_and_the_index_follows_t
             CallReport(line="sip", call_id="1", location=Location(*ORIGIN))
         )
         assert ref.camera_ids == ("cam-c", "cam-a", "cam-b")
-        index = hub.incidents._index
+        index = hub.incidents.map.index
         await hub.cameras.set_state("cam-a", "offline", "test")
         await hub.bus.drain()
-        assert hub.incidents._index is index  # a health change moves no camera
+        assert hub.incidents.map.index is index  # a health change moves no camera
         ref = await hub.calls.report(
             CallReport(line="sip", call_id="2", location=Location(*ORIGIN))
         )
         assert ref.camera_ids == ("cam-c", "cam-b")  # the live state filters
         await hub.cameras.set_state("cam-b", "removed", "test")
         await hub.bus.drain()
-        assert hub.incidents._index is None  # rebuilt at its next use, without cam-b
+        assert hub.incidents.map.index is None  # rebuilt at its next use, without cam-b
         ref = await hub.calls.report(
             CallReport(line="sip", call_id="3", location=Location(*ORIGIN))
         )

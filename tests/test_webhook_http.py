@@ -180,6 +180,35 @@ async def test_the_same_external_id_updates_the_same_incident(hub: Any) -> None:
     assert str(incident.priority) == "critical"
 
 
+async def test_an_external_id_reused_after_its_incident_closed_opens_a_new_one(
+    hub: Any,
+) -> None:
+    from csuhub.security.permissions import system_principal
+
+    then = time.time() - 60
+    status, first, _ = await post(hub, *signed({**CALL, "occurred_at": then}))
+    assert status == 201
+    await hub.incidents.close(first["incident"], "done", system_principal("sup"))
+    # the CAD posts the old call again (an update it had queued): the closed
+    # incident keeps its facts and no incident opens
+    late = {**CALL, "occurred_at": then, "category": "autre", "caller": "+33 7 00 00 00 00"}
+    status, again, _ = await post(hub, *signed(late, time.time() + 1))
+    assert status == 200 and again == {**first, "status": "closed"}
+    # a new call with the same id: a new incident, 201, following the closed one
+    reused = {**CALL, "category": "vol", "caller": "+33 7 11 11 11 11"}
+    status, second, _ = await post(hub, *signed(reused, time.time() + 2))
+    assert status == 201 and second["incident"] != first["incident"]
+    assert second["status"] == "open"
+    closed = await hub.incidents.get(first["incident"])
+    assert (closed.category, closed.caller) == ("rixe", "+33 6 12 34 56 78")
+    assert not closed.is_open
+    opened = await hub.incidents.get(second["incident"])
+    assert opened.follows == first["incident"] and opened.category == "vol"
+    # its later updates go to the new incident
+    status, third, _ = await post(hub, *signed({**reused, "priority": "low"}, time.time() + 3))
+    assert status == 200 and third["incident"] == second["incident"]
+
+
 async def test_two_posts_of_a_new_call_at_once_open_one_incident(hub: Any) -> None:
     now = time.time()
     answers = await asyncio.gather(

@@ -1,13 +1,21 @@
 """The incident desk: the hub's :class:`~csuhub.incidents.calls.CallDesk`
 (``hub.calls``) and the operators' incident actions (``hub.incidents``).
 
-A call line reports; the desk opens the incident once per ``(line, call_id)``,
-links the nearest adopted, online cameras (``csuhub.incidents.nearest``; the
-district's when the call has no point) and holds their footage, in one
-transaction with the audit entries (``csuhub.store.incidents``); then fires
-the bus events. Reports of one call are serialised by a lock per call, so two
-legs of a forked call arriving together open one incident; the transaction
-and the store's unique index keep that true across processes too.
+A call line reports; the desk opens the incident once per ``(line, call_id)``
+while it is open, links the cameras that see it (``csuhub.incidents.placing``:
+the nearest adopted, online ones, the district's when the call has no point)
+and holds their footage, in one transaction with the audit entries
+(``csuhub.store.incidents``); then fires the bus events. Reports of one call
+are serialised by a lock per call, so two legs of a forked call arriving
+together open one incident; the transaction and the store's unique index keep
+that true across processes too.
+
+A report never undoes what a newer one said: the call's state only moves on
+(ringing -> answered -> ended), a report older than the last one applied (a
+webhook replayed after a restart, a SIP report overtaken) changes no fact, and
+a closed incident's facts never change again. A call id reported as a new call
+after its incident closed (a CAD reusing an external id, a SIP Call-ID seen
+again after a restart) opens a new incident that follows the closed one.
 
 It runs without a started hub as well (the CLI opens and closes incidents on
 the data directory): the cameras' states then come from the register.
@@ -18,12 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from csuhub.cameras.model import ADOPTED, DEGRADED, DISABLED, ONLINE, REMOVED
 from csuhub.events import (
     CameraStateChanged,
     ConfigReloaded,
@@ -32,9 +38,10 @@ from csuhub.events import (
     IncidentOpened,
     IncidentUpdated,
 )
-from csuhub.incidents.calls import CallReport, CallState
+from csuhub.incidents.calls import CallReport
 from csuhub.incidents.model import Incident, IncidentError, SourceKind
-from csuhub.incidents.nearest import CameraIndex, CameraPoint, haversine_m
+from csuhub.incidents.placing import CameraMap, Placement
+from csuhub.incidents.reports import STAGE, differs, moves, new_call, stage
 from csuhub.refs import IncidentRef, LinkedCamera, Location, Priority
 from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.incidents import Link
@@ -47,10 +54,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-#: camera states a camera is linked by proximity in
-LINKABLE = frozenset({ONLINE, DEGRADED})
-#: the widest search, whatever the call's uncertainty (the schema's ``radius`` maximum)
-MAX_RADIUS = 50_000.0
 #: how often open incidents are checked against ``incidents.auto_close``
 AUTO_CLOSE_EVERY = 60.0
 AUTO_CLOSE_OUTCOME = "auto_closed"
@@ -70,9 +73,8 @@ class IncidentDesk:
         self.cameras = cameras
         #: the running call lines by id (``hub.call_lines``), filled by ``lines.start_lines``
         self.lines: dict[str, CallLine] = {}
-        self._index: CameraIndex | None = None
-        self._stored_states: dict[str, str] = {}
-        self._points: dict[str, tuple[float, float]] = {}
+        #: where incidents are and which cameras see them
+        self.map = CameraMap(hub, cameras)
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         self._unsub: list[Callable[[], None]] = []
 
@@ -85,7 +87,7 @@ class IncidentDesk:
     async def start(self) -> None:
         """Follow the register (the index is rebuilt when cameras come or go, or the
         site changes), and close stale incidents if ``incidents.auto_close`` says so."""
-        self._unsub.append(self.hub.bus.listen(CameraStateChanged, self._on_camera))
+        self._unsub.append(self.hub.bus.listen(CameraStateChanged, self.map.on_camera))
         self._unsub.append(self.hub.bus.listen(ConfigReloaded, lambda event: self.invalidate()))
         if self.settings.auto_close > 0:
             self.hub.supervisor.spawn("incidents-auto-close", self._auto_close_loop)
@@ -98,76 +100,15 @@ class IncidentDesk:
 
     def invalidate(self) -> None:
         """The cameras' places may have changed: rebuild the index at the next use."""
-        self._index = None
-
-    def _on_camera(self, event: CameraStateChanged) -> None:
-        # health flaps (online <-> offline) do not move cameras: the filter reads
-        # states live; joining or leaving the register does
-        if event.new_state in (ADOPTED, REMOVED, DISABLED) or event.old_state is None:
-            self.invalidate()
-
-    # -- nearest cameras -----------------------------------------------------------
-
-    async def _camera_index(self) -> CameraIndex:
-        if self._index is not None:
-            return self._index
-        points = []
-        states: dict[str, str] = {}
-        where_is: dict[str, tuple[float, float]] = {}
-        for row in await self.hub.store.list_cameras():
-            states[row.id] = row.state
-            where = row.location or {}
-            lat, lon = where.get("lat"), where.get("lon")
-            if row.state == REMOVED or lat is None or lon is None:
-                continue
-            where_is[row.id] = (float(lat), float(lon))
-            points.append(
-                CameraPoint(
-                    id=row.id,
-                    lat=float(lat),
-                    lon=float(lon),
-                    district=where.get("district"),
-                    bearing=_number(where.get("bearing")),
-                    fov=_number(where.get("fov")),
-                )
-            )
-        self._stored_states, self._points = states, where_is
-        self._index = CameraIndex(points)
-        return self._index
+        self.map.invalidate()
 
     def linkable(self, camera_id: str) -> bool:
-        """Adopted (in the register, enabled) and online now: the live state when
-        this process drives the cameras, else the register's."""
-        entry = self.cameras.entries.get(camera_id)
-        if entry is not None and not entry.enabled:
-            return False
-        state = self.cameras.states.get(camera_id) or self._stored_states.get(camera_id)
-        return state in LINKABLE
+        """Adopted (in the register, enabled) and online now."""
+        return self.map.linkable(camera_id)
 
     async def rank(self, location: Location | None, district: str | None = None) -> list[Link]:
-        """The cameras to link: the nearest linkable ones within ``incidents.radius``
-        (plus the call's uncertainty), else the district's, else none. A failure
-        here links nothing but never stops the incident from opening."""
-        try:
-            index = await self._camera_index()
-            settings = self.settings
-            if location is not None and location.lat is not None and location.lon is not None:
-                radius = min(settings.radius + (location.radius_m or 0.0), MAX_RADIUS)
-                ranked = index.nearest(
-                    location.lat,
-                    location.lon,
-                    radius_m=radius,
-                    limit=settings.max_cameras,
-                    prefer_fov=settings.prefer_field_of_view,
-                    allowed=self.linkable,
-                )
-                return [Link(r.id, float(r.distance_m), "nearest") for r in ranked]
-            if district:
-                found = [c for c in index.in_district(district) if self.linkable(c)]
-                return [Link(c, None, "district") for c in found[: settings.max_cameras]]
-        except Exception:
-            _LOGGER.exception("incidents: ranking the nearest cameras failed; none linked")
-        return []
+        """The cameras to link (``CameraMap.place``); a failure links none."""
+        return (await self.map.place(location, district)).links
 
     # -- calls (hub.calls) ---------------------------------------------------------
 
@@ -191,32 +132,39 @@ class IncidentDesk:
             raise TypeError(f"report() takes a CallReport, not {type(call).__name__}")
         async with self._call_lock((call.line, call.call_id)):
             found = await self.hub.store.incidents.by_call(call.line, call.call_id)
-            if found is None:
-                incident = await self._open_call(call)
-                if incident is not None:
-                    return incident.to_ref()
-                found = await self.hub.store.incidents.by_call(call.line, call.call_id)
-                assert found is not None  # opened by another process meanwhile
+            if found is not None:
+                closed = Incident.from_row(found)
+                if closed.is_open or not new_call(closed, call):
+                    return (await self._update_call(closed, call)).to_ref()
+            incident = await self._open_call(call, None if found is None else int(found["id"]))
+            if incident is not None:
+                return incident.to_ref()
+            found = await self.hub.store.incidents.by_call(call.line, call.call_id)
+            assert found is not None  # opened by another process meanwhile
             return (await self._update_call(Incident.from_row(found), call)).to_ref()
 
-    async def _open_call(self, call: CallReport) -> Incident | None:
+    async def _open_call(self, call: CallReport, follows: int | None) -> Incident | None:
         received = call.received_at or time.time()
+        placed = await self.map.place(call.location)
         fields = {
             "source_kind": str(SourceKind.CALL_LINE),
             "source_line": call.line,
             "call_id": call.call_id,
             "caller": call.caller,
-            **_location_fields(call.location),
+            **_location_fields(placed.location),
+            "district": placed.district,
             "category": call.category,
             "priority": int(call.priority),
             "text": call.text,
             "received_at": received,
             "call_state": str(call.state),
+            "follows": follows,
+            "reported_at": received,
         }
-        links = await self.rank(call.location)
         hold_start = received - self.settings.hold_before
         who = line_principal(call.line)
-        _, opened, added, row = await self.hub.store.incidents.open(fields, links, hold_start, who)
+        store = self.hub.store.incidents
+        _, opened, added, row = await store.open(fields, placed.links, hold_start, who)
         if not opened or row is None:
             return None
         return self._opened(row, added, SourceKind.CALL_LINE, call.line)
@@ -232,28 +180,70 @@ class IncidentDesk:
         return incident
 
     async def _update_call(self, incident: Incident, call: CallReport) -> Incident:
+        """Apply what the report says that is new: its state if further along,
+        and its facts if the incident is open and the report not older than the
+        last one applied (else they are ignored, and logged)."""
+        received = call.received_at or time.time()
         changes: dict[str, Any] = {}
-        if call.state is not CallState.RINGING and str(call.state) != incident.call_state:
+        if STAGE[call.state] > stage(incident.call_state):
             changes["call_state"] = str(call.state)
+        late = incident.reported_at is not None and received < incident.reported_at
+        placed: Placement | None = None
+        if incident.is_open and not late:
+            placed = await self._facts(incident, call, changes)
+            if received > (incident.reported_at or 0.0):
+                changes["reported_at"] = received
+        else:
+            ignored = differs(incident, call)
+            if ignored:
+                _LOGGER.info(
+                    "call %s/%s: %s report changes no fact of incident %s (%s ignored)",
+                    call.line,
+                    call.call_id,
+                    "a late" if incident.is_open else "a closed incident's",
+                    incident.id,
+                    ", ".join(ignored),
+                )
+        if not changes:  # a retransmission: nothing new, nothing written
+            return incident
+        links: list[Link] = []
+        distances: dict[str, float | None] | None = None
+        if placed is not None:  # it moved: every link is measured from the new point
+            links = placed.links
+            distances = {
+                c.id: await self.map.distance(placed.location, c.id) for c in incident.cameras
+            }
+        context = {"line": call.line, "call_id": call.call_id}
+        added, row = await self.hub.store.incidents.update(
+            incident.id, changes, links, line_principal(call.line), context, distances
+        )
+        facts = tuple(c for c in changes if c != "reported_at")
+        if not facts and not added:
+            return self._incident(incident.id, row)
+        return self._updated(incident.id, row, facts, added or [])
+
+    async def _facts(
+        self, incident: Incident, call: CallReport, changes: dict[str, Any]
+    ) -> Placement | None:
+        """Put the report's new facts in ``changes``; the new placement if it moved."""
         if call.caller is not None and call.caller != incident.caller:
             changes["caller"] = call.caller
-        moved = call.location is not None and call.location != incident.location
-        if moved:
-            changes.update(_location_fields(call.location))
+        placed = None
+        if moves(incident.location, call.location):
+            placed = await self.map.place(call.location)
+            if placed.location != incident.location:
+                changes.update(_location_fields(placed.location))
+                if placed.district != incident.district:
+                    changes["district"] = placed.district
+            else:
+                placed = None
         if call.category != incident.category:
             changes["category"] = call.category
         if call.priority is not incident.priority:
             changes["priority"] = int(call.priority)
         if call.text and call.text != incident.text:
             changes["text"] = call.text
-        if not changes:  # a retransmission: nothing new, nothing written
-            return incident
-        links = await self.rank(call.location) if moved and incident.is_open else []
-        context = {"line": call.line, "call_id": call.call_id}
-        added, row = await self.hub.store.incidents.update(
-            incident.id, changes, links, line_principal(call.line), context
-        )
-        return self._updated(incident.id, row, tuple(changes), added or [])
+        return placed
 
     def _updated(
         self,
@@ -322,10 +312,13 @@ class IncidentDesk:
             "priority": int(priority),
             "text": text,
             "received_at": received,
+            "reported_at": received,
         }
-        links = await self.rank(location, district)
+        placed = await self.map.place(location, district)
+        fields.update(_location_fields(placed.location), district=placed.district)
         hold_start = received - self.settings.hold_before
-        _, _, added, row = await self.hub.store.incidents.open(fields, links, hold_start, who)
+        store = self.hub.store.incidents
+        _, _, added, row = await store.open(fields, placed.links, hold_start, who)
         assert row is not None  # no call id: always a new incident
         return self._opened(row, added, source, None)
 
@@ -371,12 +364,7 @@ class IncidentDesk:
         """How far a camera linked by hand is from the incident's point, if both
         have one (the list is nearest first; an operator's link says so too)."""
         incident = await self._get(incident_id)
-        await self._camera_index()
-        where = incident.location
-        point = self._points.get(camera_id)
-        if where is None or where.lat is None or where.lon is None or point is None:
-            return None
-        return float(haversine_m(where.lat, where.lon, *point))
+        return await self.map.distance(incident.location, camera_id)
 
     @staticmethod
     def _check(incident_id: int, result: object) -> None:
@@ -413,7 +401,7 @@ class IncidentDesk:
             await self.close_stale()
 
 
-_WHERE = frozenset({"lat", "lon", "radius_m", "address"})
+_WHERE = frozenset({"lat", "lon", "radius_m", "address", "district"})
 
 
 def _location_fields(location: Location | None) -> dict[str, Any]:
@@ -429,16 +417,6 @@ def _location_fields(location: Location | None) -> dict[str, Any]:
 
 def _linked(links: list[Link]) -> tuple[LinkedCamera, ...]:
     return tuple(LinkedCamera(link.camera_id, link.distance_m, link.reason) for link in links)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 __all__ = ["IncidentDesk", "line_principal"]

@@ -110,7 +110,8 @@ class Incident:
     #: where the footage hold begins (``received_at - incidents.hold_before``)
     hold_start: float
     location: Location | None
-    #: the district it was placed in when it had no point (operator's choice)
+    #: its district: the operator's, the one its address names, or the
+    #: district of its nearest linked camera
     district: str | None
     category: str
     priority: Priority
@@ -123,6 +124,10 @@ class Incident:
     call_state: str | None
     opened_by: str | None
     closed_by: str | None
+    #: the closed incident of the same call id this one follows (a reused id)
+    follows: int | None = None
+    #: the newest ``received_at`` of the reports applied (older ones change no fact)
+    reported_at: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -191,6 +196,8 @@ class Incident:
             call_state=row.get("call_state"),
             opened_by=row.get("opened_by"),
             closed_by=row.get("closed_by"),
+            follows=row.get("follows"),
+            reported_at=row.get("reported_at"),
         )
 
     def as_dict(
@@ -239,4 +246,5 @@ class Incident:
             "call_state": self.call_state,
             "opened_by": self.opened_by,
             "closed_by": self.closed_by,
+            "follows": self.follows,
         }

@@ -16,7 +16,7 @@ def _incident(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         dict(r)
         for r in conn.execute(
             "SELECT camera_id, distance_m, reason, linked_at, linked_by FROM incident_cameras "
-            "WHERE incident_id=? ORDER BY rowid",
+            "WHERE incident_id=? ORDER BY position, rowid",
             (incident_id,),
         )
     ]
@@ -45,8 +45,12 @@ def get(conn: sqlite3.Connection, incident_id: int) -> dict[str, Any] | None:
 
 
 def by_call(conn: sqlite3.Connection, line: str, call_id: str) -> dict[str, Any] | None:
+    """The call's open incident, else its latest closed one (a call id reused
+    after its incident closed has several, each following the one before)."""
     row = conn.execute(
-        "SELECT * FROM incidents WHERE source_line=? AND call_id=?", (line, call_id)
+        "SELECT * FROM incidents WHERE source_line=? AND call_id=? "
+        "ORDER BY status='open' DESC, id DESC LIMIT 1",
+        (line, call_id),
     ).fetchone()
     return None if row is None else _incident(conn, row)
 

@@ -3,10 +3,12 @@
 Every change is one transaction with its audit entries (``csuhub.store.audited``)
 and, when it links cameras to an open incident, the footage holds it places:
 an incident, its cameras, its holds and its entries are all written or none is.
-A call is opened once: :func:`open_incident` looks for the call's incident
-inside its ``BEGIN IMMEDIATE`` transaction (so a CLI or a second hub on the same
-database cannot open it twice either), with the ``incidents_call`` unique
-index as the backstop.
+A call is opened once: :func:`open_incident` looks for the call's open
+incident inside its ``BEGIN IMMEDIATE`` transaction (so a CLI or a second hub
+on the same database cannot open it twice either), with the ``incidents_call``
+unique index (over open incidents) as the backstop. A closed incident is
+never reopened nor changed by its call: a reused call id opens a new incident
+that ``follows`` it (the desk decides).
 
 Rows come out as plain dicts and the caller (``csuhub.incidents``) makes its
 model from them: no ``sqlite3`` type leaves this module.
@@ -14,24 +16,27 @@ model from them: no ``sqlite3`` type leaves this module.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from csuhub.store.audited import Entry, append
-from csuhub.store.holds import FOREVER, PRESERVE, end_holds, place_holds, release_holds
+from csuhub.store.holds import end_holds, release_holds
+from csuhub.store.incident_links import (
+    HOLD_KIND,
+    Link,
+    call_target,
+    link_cameras,
+    linked_entry,
+    rerank,
+    target,
+)
 from csuhub.store.incident_reads import by_call, get, select, stale
 
 if TYPE_CHECKING:
     from csuhub.security.permissions import Principal
     from csuhub.store.db import Database
-
-#: the hold kind an incident places (retention's ``incident_preservation`` policy
-#: places and releases the same kind and ref, so the two agree)
-HOLD_KIND = "incident"
 
 #: the columns a new incident is written with (``open_incident``'s ``fields``)
 FIELDS = (
@@ -49,86 +54,19 @@ FIELDS = (
     "text",
     "received_at",
     "call_state",
+    "follows",
+    "reported_at",
 )
 #: what a later report or an operator may change
 UPDATABLE = frozenset(
     {"caller", "lat", "lon", "radius_m", "address", "district", "category", "priority", "text"}
-    | {"call_state"}
+    | {"call_state", "reported_at"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """A camera to link, and why."""
-
-    camera_id: str
-    distance_m: float | None
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.camera_id, "distance_m": self.distance_m, "reason": self.reason}
-
-
-def target(incident_id: int) -> str:
-    return f"incident:{incident_id}"
-
-
-def call_target(line: str, call_id: str) -> str:
-    return f"call:{line}/{call_id}"
-
-
-# -- writes (each in the caller's transaction) ---------------------------------------------
-
-
-def _link(
-    conn: sqlite3.Connection,
-    incident_id: int,
-    links: Sequence[Link],
-    actor: str,
-    now: float,
-) -> list[Link]:
-    """Link the cameras not linked yet and hold their footage from the incident's
-    start, open-ended (the incident is open: the caller checked); returns the new ones."""
-    row = conn.execute("SELECT start FROM incidents WHERE id=?", (incident_id,)).fetchone()
-    added: list[Link] = []
-    for link in links:
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO incident_cameras(incident_id, camera_id, distance_m, reason, "
-            "linked_at, linked_by) VALUES(?,?,?,?,?,?)",
-            (incident_id, link.camera_id, link.distance_m, link.reason, now, actor),
-        )
-        if cur.rowcount:
-            added.append(link)
-    if added:
-        place_holds(
-            conn,
-            [link.camera_id for link in added],
-            float(row["start"]),
-            FOREVER,
-            level=PRESERVE,
-            kind=HOLD_KIND,
-            ref=str(incident_id),
-            reason=f"incident {incident_id}",
-            actor=actor,
-        )
-        cameras = [
-            r[0]
-            for r in conn.execute(
-                "SELECT camera_id FROM incident_cameras WHERE incident_id=? ORDER BY rowid",
-                (incident_id,),
-            )
-        ]
-        conn.execute(
-            "UPDATE incidents SET cameras=?, updated_at=? WHERE id=?",
-            (json.dumps(cameras), now, incident_id),
-        )
-    return added
-
-
-def _linked_entry(who: Principal, incident_id: int, added: Sequence[Link]) -> Entry:
-    return Entry(
-        who, "incident.camera_link", target(incident_id), {"cameras": [a.as_dict() for a in added]}
-    )
+#: what a late report may still change on a closed incident: the call's state
+#: (the telephony's record), never the incident's facts
+CLOSED_UPDATABLE = frozenset({"call_state", "reported_at"})
+#: written without an audit entry of its own (bookkeeping, not a fact)
+UNAUDITED = frozenset({"reported_at"})
 
 
 def open_incident(
@@ -140,12 +78,13 @@ def open_incident(
 ) -> tuple[int, bool, list[Link]]:
     """Open an incident (audited ``call.received`` for a call, then
     ``incident.open``), link ``links`` and hold their footage from ``hold_start``:
-    ``(id, True, linked)``. A call already opened (same line and call id) is
-    left alone: ``(its id, False, [])``."""
+    ``(id, True, linked)``. A call with an open incident already (same line and
+    call id) is left alone: ``(its id, False, [])``."""
     line, call_id = fields.get("source_line"), fields.get("call_id")
     if call_id is not None:
         found = conn.execute(
-            "SELECT id FROM incidents WHERE source_line=? AND call_id=?", (line, call_id)
+            "SELECT id FROM incidents WHERE source_line=? AND call_id=? AND status='open'",
+            (line, call_id),
         ).fetchone()
         if found is not None:
             return int(found[0]), False, []
@@ -173,17 +112,20 @@ def open_incident(
                     "state": values["call_state"],
                     "caller": values["caller"],
                     "incident": incident_id,
+                    **({"follows": values["follows"]} if values["follows"] is not None else {}),
                 },
             ),
         )
     params = {
-        k: v for k, v in values.items() if v is not None and k not in ("received_at", "call_state")
+        k: v
+        for k, v in values.items()
+        if v is not None and k not in ("received_at", "call_state", "reported_at")
     }
     params["hold_start"] = hold_start
     append(conn, Entry(who, "incident.open", target(incident_id), params))
-    added = _link(conn, incident_id, links, who.name, now)
+    added = link_cameras(conn, incident_id, links, who.name, now)
     if added:
-        append(conn, _linked_entry(who, incident_id, added))
+        append(conn, linked_entry(who, incident_id, added))
     return incident_id, True, added
 
 
@@ -199,22 +141,27 @@ def update(
     links: Sequence[Link],
     who: Principal,
     call: Mapping[str, Any] | None = None,
+    distances: Mapping[str, float | None] | None = None,
 ) -> list[Link] | None:
     """Apply ``changes`` (audited ``incident.update``; a call's new state also
-    ``call.updated``) and, while the incident is open, link ``links``; None
-    when there is no such incident."""
+    ``call.updated``) and, while the incident is open, link ``links``; with
+    ``distances`` (the incident moved) re-rank its cameras from the new point
+    (``links`` first). None when there is no such incident. A closed
+    incident's facts cannot change: only its call's state (ValueError)."""
     state = _is_open(conn, incident_id)
     if state is None:
         return None
     now = time.time()
-    unknown = set(changes) - UPDATABLE
+    unknown = set(changes) - (UPDATABLE if state else CLOSED_UPDATABLE)
     if unknown:
-        raise ValueError(f"cannot update {sorted(unknown)}")
+        raise ValueError(f"cannot update {sorted(unknown)}" + ("" if state else " when closed"))
+    audited = {k: v for k, v in changes.items() if k not in UNAUDITED}
     if changes:
-        assignments = ", ".join(f"{name}=?" for name in changes)
+        # bookkeeping alone (a report's time) is no change of the incident
+        columns = {**changes, **({"updated_at": now} if audited else {})}
+        assignments = ", ".join(f"{name}=?" for name in columns)
         conn.execute(
-            f"UPDATE incidents SET {assignments}, updated_at=? WHERE id=?",
-            (*changes.values(), now, incident_id),
+            f"UPDATE incidents SET {assignments} WHERE id=?", (*columns.values(), incident_id)
         )
         if call is not None and "call_state" in changes:
             append(
@@ -226,10 +173,13 @@ def update(
                     {**call, "state": changes["call_state"], "incident": incident_id},
                 ),
             )
-        append(conn, Entry(who, "incident.update", target(incident_id), dict(changes)))
-    added = _link(conn, incident_id, links, who.name, now) if state else []
+    if audited:
+        append(conn, Entry(who, "incident.update", target(incident_id), audited))
+    added = link_cameras(conn, incident_id, links, who.name, now) if state else []
     if added:
-        append(conn, _linked_entry(who, incident_id, added))
+        append(conn, linked_entry(who, incident_id, added))
+    if state and distances is not None:
+        rerank(conn, incident_id, links, distances, now)
     return added
 
 
@@ -241,9 +191,9 @@ def link(
     state = _is_open(conn, incident_id)
     if not state:
         return None if state is None else False
-    added = _link(conn, incident_id, links, who.name, time.time())
+    added = link_cameras(conn, incident_id, links, who.name, time.time())
     if added:
-        append(conn, _linked_entry(who, incident_id, added))
+        append(conn, linked_entry(who, incident_id, added))
     return added
 
 
@@ -377,7 +327,7 @@ class IncidentRepository:
             # the unique index: another writer opened the call between our look and
             # our insert (it cannot within one transaction; this is the backstop)
             found = await self.by_call(str(fields["source_line"]), str(fields["call_id"]))
-            if found is None:
+            if found is None or found.get("status") != "open":
                 raise
             return int(found["id"]), False, [], None
 
@@ -388,8 +338,10 @@ class IncidentRepository:
         links: Sequence[Link],
         who: Principal,
         call: Mapping[str, Any] | None = None,
+        distances: Mapping[str, float | None] | None = None,
     ) -> tuple[list[Link] | None, Row]:
-        return await self.db.transaction(_and_row, update, incident_id, changes, links, who, call)
+        args = (incident_id, changes, links, who, call, distances)
+        return await self.db.transaction(_and_row, update, *args)
 
     async def link(
         self, incident_id: int, links: Sequence[Link], who: Principal
@@ -411,3 +363,6 @@ class IncidentRepository:
         self, incident_id: int, outcome: str, who: Principal
     ) -> tuple[dict[str, Any] | bool | None, Row]:
         return await self.db.transaction(_and_row, close, incident_id, outcome, who)
+
+
+__all__ = ["HOLD_KIND", "IncidentRepository", "Link", "call_target", "target"]

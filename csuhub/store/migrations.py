@@ -549,4 +549,32 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        12,
+        "incidents: a reused call id opens a new incident (follows), the last report's "
+        "time (reported_at), linked cameras in rank order (position)",
+        """
+        -- A call id is unique among OPEN incidents only: a CAD reusing an external id,
+        -- or a SIP Call-ID seen again after a restart, is a new call once its incident
+        -- is closed, and opens a new incident that follows the closed one (whose facts
+        -- are never changed again). reported_at is the newest received_at of the
+        -- reports applied: an older report (a replay, a report overtaken) cannot undo
+        -- newer facts (csuhub/incidents/desk.py).
+        ALTER TABLE incidents ADD COLUMN follows INTEGER REFERENCES incidents(id);
+        ALTER TABLE incidents ADD COLUMN reported_at REAL;
+        UPDATE incidents SET reported_at = received_at;
+        DROP INDEX incidents_call;
+        CREATE UNIQUE INDEX incidents_call ON incidents(source_line, call_id)
+            WHERE call_id IS NOT NULL AND status = 'open';
+        CREATE INDEX incidents_calls ON incidents(source_line, call_id, id)
+            WHERE call_id IS NOT NULL;
+        -- the linked cameras' order, nearest first from the incident's current point:
+        -- rewritten when a later report moves the incident (rowid kept the first order)
+        ALTER TABLE incident_cameras ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+        UPDATE incident_cameras SET position = rowid;
+        """,
+    )
+)
+
 LATEST = MIGRATIONS[-1][0]

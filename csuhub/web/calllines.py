@@ -226,7 +226,9 @@ async def report_call(request: web.Request) -> web.Response:
                 for c in incident.cameras
             ],
         },
-        status=201 if known is None else 200,
+        # a new incident: the call's first, or one following its closed incident
+        # (a reused external id is another call)
+        status=201 if known is None or int(known["id"]) != incident.id else 200,
     )
 
 

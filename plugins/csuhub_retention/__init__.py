@@ -102,7 +102,12 @@ class StoragePressure:
 class IncidentPreservation:
     """Footage of an open incident's cameras over its window is held (preservation
     level: never past the legal cap) until the incident is closed. Holds go through
-    ``policy_store``, which allows a policy nothing stronger than preservation."""
+    ``policy_store``, which allows a policy nothing stronger than preservation.
+
+    The incident desk places and releases the same holds itself (an incident's
+    cameras are held when they are linked); this policy repairs what went
+    missing. ``enabled: false`` turns the repair off and nothing else: the
+    policy then touches no hold, since releasing them would undo the desk's."""
 
     KIND = "incident"
 
@@ -112,10 +117,12 @@ class IncidentPreservation:
         self.margin = float(options["margin"])
 
     async def plan(self, sweep: SweepContext) -> list[Expiry]:
+        if not self.enabled:
+            return []
         # in a dry run the facade simulates these holds in memory and writes nothing
         store = policy_store(sweep)
         held = {h.ref for h in await store.holds(self.KIND)}
-        wanted = {str(i.id): i for i in await store.incidents() if i.is_open and self.enabled}
+        wanted = {str(i.id): i for i in await store.incidents() if i.is_open}
         for ref in held - set(wanted):
             await store.release_holds(self.KIND, ref, "incident_preservation")
         for ref, incident in wanted.items():
