@@ -177,7 +177,14 @@ async def open_kiosk(browser: Any, hub: Any, token: str, screen: str) -> tuple[A
             else None
         ),
     )
-    page.on("console", lambda m: problems.append(m.text) if "Security" in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
     page.problems = problems  # type: ignore[attr-defined]
     await page.goto(f"{hub.web.url}/wall/login?token={token}&next=/wall/main/{screen}")
     return context, page
