@@ -22,9 +22,10 @@ ACTIONS: dict[str, str] = {
 }
 
 #: prefixes of families of actions the hub writes (an action added to a family
-#: is classed with it; one that starts a new family gets its line here, as the
-#: live view's ``live.start`` and ``live.stop`` will with issue 14)
+#: is classed with it; one that starts a new family gets its line here)
 PREFIXES: tuple[tuple[str, str], ...] = (
+    # watching live video: live.start and live.stop per viewer (csuhub.web.live)
+    ("live.", "consultation"),
     ("requisition.", "extraction"),
     ("session.", "access"),
     ("login.", "access"),

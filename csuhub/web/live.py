@@ -1,7 +1,234 @@
-"""Routes of the live web API (issue 14; being built)."""
+"""``GET /api/live/{camera_id}?stream=sub|main``: a camera's live picture
+over a WebSocket, as fragmented MP4 for Media Source Extensions.
+
+The protocol (docs/live.md): a text ``init`` message (mime, codec, size,
+masked), a binary frame with the init segment, then binary frames of whole
+fragments, the first at a keyframe; ``offline`` / ``online`` text messages
+when the camera drops and returns (``init`` and the init segment follow
+``online``). A client that cannot play the codec (H.265 in most browsers)
+sends ``{"type": "unsupported"}`` and is answered with the fallback to use.
+
+Why the checks here: the route is declared like any other (permission
+``live.view``, the camera in the caller's scope, a 404 otherwise), and a
+WebSocket opened with a session cookie must come from the hub's own pages:
+browsers send cookies on cross-site WebSocket handshakes and no CSRF token
+travels with them, so a foreign (or missing) ``Origin`` is refused. Each view
+is audited: ``live.start`` when the picture starts and ``live.stop`` (its
+duration and bytes, and why it ended) when it ends.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from csuhub.live.manager import STREAMS
+from csuhub.live.viewer import Viewer
+from csuhub.security.sessions import origin_matches
+from csuhub.web.auditing import ENDED_KEY, STARTED_KEY, entry
+from csuhub.web.auth import PRINCIPAL_KEY
+from csuhub.web.declare import Param, endpoint
+from csuhub.web.login import SESSION_KEY
+from csuhub.web.requests import hub_of, json_error, path_slug
+from csuhub.web.schemas import CAMERA_ID, binary, error, json_answer
 
 routes = web.RouteTableDef()
+
+#: close codes (4000-4999 are the application's)
+GOING_AWAY = 1001
+TOO_SLOW = 4001
+UNSUPPORTED = 4002
+#: seconds a close may take before the connection is cut
+CLOSE_TIMEOUT = 2.0
+
+STREAM = Param(
+    "stream",
+    {"type": "string", "enum": list(STREAMS)},
+    description="sub (the default: tiles) or main",
+)
+
+STATUS = {
+    "type": "object",
+    "required": ["camera", "stream", "state", "viewers"],
+    "properties": {
+        "camera": {"type": "string"},
+        "stream": {"type": "string"},
+        "state": {"type": "string", "enum": ["idle", "starting", "online", "offline"]},
+        "reason": {"type": "string"},
+        "codec": {"type": ["string", "null"]},
+        "masked": {"type": "boolean"},
+        "viewers": {"type": "integer"},
+    },
+}
+
+
+def _stream(request: web.Request) -> str:
+    unknown = sorted(set(request.query) - {"stream"})
+    if unknown:
+        raise json_error(f"unknown query parameter {unknown[0]!r}")
+    values = request.query.getall("stream", ["sub"])
+    if len(values) != 1 or values[0] not in STREAMS:
+        raise json_error("stream must be sub or main, once")
+    return values[0]
+
+
+def _status(hub: Any, camera_id: str, stream: str) -> dict[str, Any]:
+    upstream = hub.live.upstreams.get((camera_id, stream))
+    if upstream is None:
+        return {"camera": camera_id, "stream": stream, "state": "idle", "viewers": 0}
+    return {
+        "camera": camera_id,
+        "stream": stream,
+        "state": upstream.state,
+        "reason": upstream.reason,
+        "codec": upstream.info.codec if upstream.info else None,
+        "masked": upstream.masked,
+        "viewers": len(upstream.viewers),
+    }
+
+
+@routes.get("/api/live/{camera_id}")
+@endpoint(
+    "live.view",
+    camera="camera_id",
+    tags=("live",),
+    audited="live.start",
+    summary="Live video of a camera (WebSocket)",
+    params=(CAMERA_ID, STREAM),
+    responses={
+        101: binary(
+            "The WebSocket: fragmented MP4 and control messages (docs/live.md)", "video/mp4"
+        ),
+        200: json_answer("Without a WebSocket upgrade: the stream's state", STATUS),
+        403: error("A session's WebSocket from a page of another site"),
+    },
+)
+async def live_view(request: web.Request) -> web.StreamResponse:
+    """Opens the camera's live picture; a plain GET tells the stream's state.
+
+    See docs/live.md for the messages. Audited: ``live.start`` and ``live.stop``."""
+    hub = hub_of(request)
+    camera_id = path_slug(request, "camera_id", "camera")
+    stream = _stream(request)
+    if camera_id not in hub.cameras.drivers:
+        raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096, timeout=CLOSE_TIMEOUT)
+    if not ws.can_prepare(request).ok:
+        return web.json_response(_status(hub, camera_id, stream))
+    if SESSION_KEY in request:  # a browser's cookie: its page must be ours
+        origin = request.headers.get("Origin")
+        if origin is None or not origin_matches(origin, request.host):
+            raise json_error("the WebSocket's Origin is not this hub", web.HTTPForbidden)
+    await ws.prepare(request)
+    _bound_send_buffer(request, hub.live.settings.send_buffer)
+    return await _serve(request, ws, hub, camera_id, stream)
+
+
+def _bound_send_buffer(request: web.Request, size: int) -> None:
+    """Fix the socket's send buffer (``LiveSettings.send_buffer``): what a
+    stuck viewer's kernel holds is then bounded, and the hub sees it fall behind."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and size > 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, hub: Any, camera_id: str, stream: str
+) -> web.WebSocketResponse:
+    principal = request[PRINCIPAL_KEY]
+    viewer = Viewer(ws.send_str, ws.send_bytes, hub.live.settings.limits, name=principal.name)
+    began = time.monotonic()
+    request[STARTED_KEY] = await entry(request, "live.start", camera_id, stream=stream)
+    upstream = hub.live.attach(camera_id, stream, viewer)
+    why = "closed by the viewer"
+    code, message = 1000, b""
+    pump = asyncio.create_task(viewer.pump())
+    reader = asyncio.create_task(_read(ws, viewer, upstream, stream))
+    kicked = asyncio.create_task(viewer.kicked.wait())
+    try:
+        done, _ = await asyncio.wait({pump, reader, kicked}, return_when=asyncio.FIRST_COMPLETED)
+        if viewer.too_slow:
+            why, code, message = "too slow", TOO_SLOW, b"too slow: fell behind for too long"
+        elif viewer.closing:
+            why, code, message = "hub stopping", GOING_AWAY, b"the hub is stopping"
+        elif reader in done and reader.result():
+            why, code, message = "codec unsupported", UNSUPPORTED, b"codec unsupported"
+        elif pump in done and pump.exception() is not None:
+            why = "connection lost"
+    finally:
+        hub.live.detach(upstream, viewer)
+        for task in (pump, reader, kicked):
+            task.cancel()
+        await asyncio.gather(pump, reader, kicked, return_exceptions=True)
+        # closing a stuck socket cuts the connection, and aiohttp then cancels this
+        # handler: the close and the live.stop entry run shielded, to the end
+        ending = asyncio.ensure_future(
+            _finish(request, ws, code, message, camera_id, stream, began, viewer, why)
+        )
+        _ENDING.add(ending)
+        ending.add_done_callback(_ENDING.discard)
+        await asyncio.shield(ending)
+    return ws
+
+
+#: the endings under way (the loop keeps only weak references to tasks)
+_ENDING: set[asyncio.Future[None]] = set()
+
+
+async def _finish(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    code: int,
+    message: bytes,
+    camera_id: str,
+    stream: str,
+    began: float,
+    viewer: Viewer,
+    why: str,
+) -> None:
+    # a close stuck behind a full socket ends in a cancellation from within aiohttp
+    # (it cuts the connection): the audit entry is written all the same
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(ws.close(code=code, message=message), CLOSE_TIMEOUT)
+    if not ws.closed and request.transport is not None:
+        request.transport.close()  # a close stuck behind a full socket
+    request[ENDED_KEY] = True
+    await entry(
+        request,
+        "live.stop",
+        camera_id,
+        ref=request[STARTED_KEY],
+        stream=stream,
+        duration=round(time.monotonic() - began, 3),
+        bytes=viewer.sent_bytes,
+        skips=viewer.skips,
+        ended=why,
+    )
+
+
+async def _read(ws: web.WebSocketResponse, viewer: Viewer, upstream: Any, stream: str) -> bool:
+    """The viewer's messages until it closes; True when it said it cannot
+    play the codec (answered with the fallback first)."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            said = json.loads(msg.data)
+        except ValueError:
+            continue
+        if isinstance(said, dict) and said.get("type") == "unsupported":
+            codec = upstream.info.codec if upstream.info else None
+            fallback = "sub" if stream == "main" else "snapshot"
+            viewer.control({"type": "unsupported", "codec": codec, "fallback": fallback})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(viewer.flushed(), CLOSE_TIMEOUT)
+            return True
+    return False
