@@ -15,6 +15,12 @@ import secrets
 import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+
+from csuhub.security.accounts import Accounts
+from csuhub.security.permissions import system_principal
+from csuhub.security.tokens import hash_secret, new_secret
+from csuhub.store.audited import Entry
 
 #: the file under the data folder holding the demo webhook line's secret
 SECRET_FILE = "demo-webhook.secret"  # noqa: S105 - a file name, not a secret
@@ -45,8 +51,14 @@ def demo_secret(data_dir: Path) -> tuple[str, Path]:
 
 
 def prepare(raw: dict[str, Any], data_dir: Path, port: int | None) -> None:
-    """Give the demo's webhook lines their secret, and its SIP lines an
-    ephemeral port when the web server takes one."""
+    """Give the demo's webhook lines their secret, its SIP lines an ephemeral
+    port when the web server takes one, and its wall screens the cameras the
+    demo has (``--cameras N`` renames them)."""
+    cameras = [c["id"] for c in raw.get("cameras") or []]
+    for wall in raw.get("walls") or []:
+        for screen in wall.get("screens") or []:
+            kept = [c for c in screen.get("cameras") or [] if c in cameras]
+            screen["cameras"] = kept or cameras[:4]
     for line in raw.get("call_lines") or []:
         options = line.setdefault("options", {})
         if line.get("type") == "webhook":
@@ -55,10 +67,43 @@ def prepare(raw: dict[str, Any], data_dir: Path, port: int | None) -> None:
             options["listen_port"] = 0
 
 
-def describe(hub: Any) -> list[tuple[str, dict[str, Any]]]:
-    """One console line per running call line, with how to try it."""
+#: the demo kiosk's service account (role ``wall``, scope its wall)
+KIOSK_ACCOUNT = "demo-kiosk"
+
+
+async def kiosk_token(store: Any, wall_id: str) -> str:
+    """A fresh ``wall`` token for the demo's kiosk, its predecessors revoked: the
+    console shows the kiosk's address with it at each start (a token is shown
+    once and kept hashed, so the demo cannot show an old one again)."""
+    hub = system_principal("hub")
+    if await store.users.get(KIOSK_ACCOUNT) is None:
+        await Accounts(store).add(
+            hub, KIOSK_ACCOUNT, roles=["wall"], scope=[f"wall:{wall_id}"], service=True
+        )
+    for token in await store.list_tokens():
+        if token["user"] == KIOSK_ACCOUNT and not token["revoked_at"]:
+            await store.tokens.revoke(token["name"], Entry(hub, "token.revoke", token["name"]))
+    name = f"{KIOSK_ACCOUNT}-{secrets.token_hex(4)}"
+    secret = new_secret()
+    entry = Entry(hub, "token.create", name, {"role": "wall", "user": KIOSK_ACCOUNT})
+    await store.tokens.create(name, "wall", hash_secret(secret), KIOSK_ACCOUNT, entry)
+    return secret
+
+
+def describe(hub: Any, kiosk: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """One console line per running call line (event ``call_line``), with how to
+    try it, and the kiosk pages of the first wall when ``kiosk`` (a wall token)
+    is given (event ``kiosk``)."""
     out: list[tuple[str, dict[str, Any]]] = []
     web_url = hub.web.url if getattr(hub, "web", None) is not None else None
+    walls = hub.config.settings.walls
+    if kiosk is not None and web_url is not None and walls:
+        wall = walls[0]
+        for screen in wall.screens:
+            page = f"/wall/{wall.id}/{screen.id}"
+            url = f"{web_url}/wall/login?{urlencode({'token': kiosk, 'next': page})}"
+            text = f"kiosk {wall.id}/{screen.id} ({screen.layout}): open {url}"
+            out.append((text, {"event": "kiosk", "wall": wall.id, "screen": screen.id, "url": url}))
     for line_id, line in sorted(hub.call_lines.items()):
         port = getattr(line, "port", None)
         if port is not None:

@@ -22,6 +22,7 @@ from csuhub.cli.common import (
     report_invalid,
 )
 from csuhub.cli.demolines import describe as describe_lines
+from csuhub.cli.demolines import kiosk_token
 from csuhub.cli.demolines import prepare as prepare_lines
 from csuhub.config import ConfigInvalid
 from csuhub.config.yaml_loader import loads
@@ -112,21 +113,26 @@ def cmd_demo(args: argparse.Namespace, out: Output) -> int:
     out.emit(
         "simulated cameras are encoded with ffmpeg on first start (a few seconds)", event="info"
     )
-    asyncio.run(_first_admin(hub, out))
-    return run_hub(hub, out, banner=["press Ctrl+C to stop"], lines=describe_lines)
+    kiosk = asyncio.run(_first_admin(hub, out))
+    return run_hub(
+        hub, out, banner=["press Ctrl+C to stop"], lines=lambda h: describe_lines(h, kiosk)
+    )
 
 
 #: the person account the demo makes on its first start
 DEMO_ADMIN = "admin"
 
 
-async def _first_admin(hub: Hub, out: Output) -> None:
+async def _first_admin(hub: Hub, out: Output) -> str | None:
     """On a data directory with no person yet, an admin with a generated
     password, printed here once (to the console, never to a log): later starts
-    find the account and print nothing."""
+    find the account and print nothing. Answers the kiosk's fresh wall token
+    when the demo has a wall."""
+    walls = hub.config.settings.walls
     async with open_store(hub) as store:
+        kiosk = await kiosk_token(store, walls[0].id) if walls else None
         if await store.users.people():
-            return
+            return kiosk
         added = await Accounts(store).add(
             system_principal("hub"), DEMO_ADMIN, roles=["admin"], scope=["*"]
         )
@@ -137,6 +143,7 @@ async def _first_admin(hub: Hub, out: Output) -> None:
         user=DEMO_ADMIN,
         password=added.generated,
     )
+    return kiosk
 
 
 def run_hub(
@@ -159,7 +166,7 @@ def run_hub(
         for line in banner or []:
             out.emit(line, event="info", message=line)
         for text, data in lines(h) if lines is not None else []:
-            out.emit(text, event="call_line", **data)
+            out.emit(text, **{"event": "call_line", **data})
         cap, law = h.retention.cap()
         default = h.retention.settings.default
         policies = ", ".join(name for name, _ in h.retention.policies) or "none"
