@@ -37,9 +37,6 @@ __all__ = ["REPORT", "Reloader", "read_secrets"]
 
 _LOGGER = logging.getLogger(__name__)
 
-#: sections applied at the next start only, beyond ``diff.RESTART_SECTIONS``
-RESTART_ONLY = ("call_lines",)
-
 #: the last reload's report, beside the database
 REPORT = "reload.json"
 
@@ -93,10 +90,6 @@ class Reloader:
         await hub.cameras.sync_adopted()
         old = hub.config
         diff = diff_config(old.data, new.data)
-        later = [s for s in diff.sections if s in RESTART_ONLY and s not in diff.restart_required]
-        if later:
-            restart = sorted([*diff.restart_required, *later])
-            diff = dataclasses.replace(diff, restart_required=restart)
         if diff.restart_required:
             # keep what cannot change live; report it
             data = dict(new.data)

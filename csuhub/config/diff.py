@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Sections whose changes need a restart (the web listener, which plugins load).
-RESTART_SECTIONS = ("hub", "plugins")
+#: Sections whose changes need a restart (the web listener, which plugins load,
+#: the call lines: a SIP socket is not rebound under a live call).
+RESTART_SECTIONS = ("hub", "plugins", "call_lines")
 
 
 @dataclass(frozen=True)

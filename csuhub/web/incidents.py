@@ -143,6 +143,8 @@ INCIDENT: dict[str, Any] = {
         "call_state": NULLABLE_TEXT,
         "opened_by": NULLABLE_TEXT,
         "closed_by": NULLABLE_TEXT,
+        # the closed incident of the same call this one follows (a reused call id)
+        "follows": {"type": ["integer", "null"]},
     },
 }
 OPEN_BODY = {
