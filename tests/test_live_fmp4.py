@@ -173,7 +173,9 @@ def test_limits_and_order() -> None:
     with pytest.raises(Fmp4Error, match="not a box type"):
         BoxReader().feed(b"\0\0\0\x10\x01\x02\x03\x04" + b"\0" * 8)
     with pytest.raises(Fmp4Error, match="before the init"):
-        Segmenter().feed(b"\0\0\0\x08moof")
+        Segmenter().feed(b"\0\0\0\x08moof\0\0\0\x08mdat")
+    with pytest.raises(Fmp4Error, match="not its mdat"):
+        Segmenter().feed(b"\0\0\0\x08moof\0\0\0\x08free")
     # an incomplete box waits for its bytes
     reader = BoxReader()
     assert reader.feed(b"\0\0\0\x10free\0\0") == [] and reader.pending == 10

@@ -92,30 +92,13 @@ class BoxReader:
         self._buffer = bytearray()
 
     def feed(self, chunk: bytes) -> list[Box]:
-        self._buffer += chunk
-        found: list[Box] = []
         buffer = self._buffer
-        pos = 0
-        while len(buffer) - pos >= 8:
-            size, kind = _HEAD.unpack_from(buffer, pos)
-            head = 8
-            if size == 1:  # 64-bit size follows
-                if len(buffer) - pos < 16:
-                    break
-                (size,) = _U64.unpack_from(buffer, pos + 8)
-                head = 16
-            elif size == 0:
-                raise Fmp4Error(f"box {_name(kind)} runs to the end of a live stream")
-            if size < head:
-                raise Fmp4Error(f"box {_name(kind)} has an impossible size {size}")
-            if size > self.max_box:
-                raise Fmp4Error(f"box {_name(kind)} of {size} bytes is over the limit")
-            if not _printable(kind):
-                raise Fmp4Error(f"not a box type: {bytes(kind)!r}")
-            if len(buffer) - pos < size:
-                break
-            found.append(Box(bytes(kind), bytes(buffer[pos : pos + size])))
-            pos += size
+        buffer += chunk
+        found: list[Box] = []
+        pos, end = 0, len(buffer)
+        while (head := _box_head(buffer, pos, end, self.max_box)) and pos + head[1] <= end:
+            found.append(Box(head[0], bytes(buffer[pos : pos + head[1]])))
+            pos += head[1]
         if pos:
             del buffer[:pos]
         return found
@@ -132,56 +115,97 @@ class Segmenter:
     ``feed`` returns ``("init", bytes, CodecInfo)`` once, then
     ``("fragment", Fragment)`` items. Boxes ffmpeg may add between fragments
     (``sidx``, ``free``, ``styp``) are dropped; a fragment before the init
-    segment, or a second ``moov``, is an error.
+    segment, or a second ``moov``, is an error. A ``moof`` and the ``mdat``
+    right after it leave as one slice of the pipe's bytes: one copy per
+    fragment, whatever the chunking.
     """
 
     def __init__(self, max_box: int = MAX_BOX) -> None:
-        self.reader = BoxReader(max_box)
+        self.max_box = max_box
         self.init: bytes | None = None
         self.info: CodecInfo | None = None
+        self._buffer = bytearray()
         self._ftyp: bytes | None = None
-        self._moof: bytes | None = None
         self._defaults: dict[int, int] = {}
 
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
     def feed(self, chunk: bytes) -> list[tuple[str, object]]:
+        buffer = self._buffer
+        buffer += chunk
         out: list[tuple[str, object]] = []
-        for box in self.reader.feed(chunk):
-            item = self._box(box)
+        pos = 0
+        end = len(buffer)
+        while True:
+            head = _box_head(buffer, pos, end, self.max_box)
+            if head is None or pos + head[1] > end:
+                break
+            kind, size = head
+            if kind == b"moof":
+                # wait for the mdat after it: they leave together
+                after = _box_head(buffer, pos + size, end, self.max_box)
+                if after is None or pos + size + after[1] > end:
+                    break
+                if after[0] != b"mdat":
+                    raise Fmp4Error(f"a moof followed by {_name(after[0])}, not its mdat")
+                if self.init is None:
+                    raise Fmp4Error("a fragment before the init segment")
+                moof = bytes(buffer[pos : pos + size])
+                keyframe, samples = fragment_flags(moof, self._defaults)
+                data = bytes(buffer[pos : pos + size + after[1]])
+                out.append(("fragment", Fragment(data, keyframe, samples)))
+                pos += size + after[1]
+                continue
+            item = self._box(kind, bytes(buffer[pos : pos + size]))
             if item is not None:
                 out.append(item)
+            pos += size
+        if pos:
+            del buffer[:pos]
         return out
 
-    def _box(self, box: Box) -> tuple[str, object] | None:
-        kind = box.kind
+    def _box(self, kind: bytes, data: bytes) -> tuple[str, object] | None:
         if kind == b"ftyp":
             if self.init is not None:
                 raise Fmp4Error("a second ftyp after the init segment")
-            self._ftyp = box.data
+            self._ftyp = data
             return None
         if kind == b"moov":
             if self.init is not None:
                 raise Fmp4Error("a second moov in one live stream")
-            if len(box.data) > MAX_INIT:
+            if len(data) > MAX_INIT:
                 raise Fmp4Error("the moov is too big for an init segment")
-            self.info = codec_info(box.data)
-            self._defaults = trex_defaults(box.data)
-            self.init = (self._ftyp or b"") + box.data
+            self.info = codec_info(data)
+            self._defaults = trex_defaults(data)
+            self.init = (self._ftyp or b"") + data
             return ("init", self.init, self.info)
-        if kind == b"moof":
-            if self.init is None:
-                raise Fmp4Error("a fragment before the init segment")
-            if self._moof is not None:
-                raise Fmp4Error("a moof without its mdat")
-            self._moof = box.data
-            return None
         if kind == b"mdat":
-            moof = self._moof
-            if moof is None:
-                raise Fmp4Error("an mdat without its moof")
-            self._moof = None
-            keyframe, samples = fragment_flags(moof, self._defaults)
-            return ("fragment", Fragment(moof + box.data, keyframe, samples))
+            raise Fmp4Error("an mdat without its moof")
         return None  # sidx, free, styp...: nothing a viewer needs
+
+
+def _box_head(buffer: bytearray, pos: int, end: int, max_box: int) -> tuple[bytes, int] | None:
+    """(type, size) of the box at ``pos``; None until its header is complete."""
+    if end - pos < 8:
+        return None
+    size, kind = _HEAD.unpack_from(buffer, pos)
+    head = 8
+    if size == 1:
+        if end - pos < 16:
+            return None
+        (size,) = _U64.unpack_from(buffer, pos + 8)
+        head = 16
+    elif size == 0:
+        raise Fmp4Error(f"box {_name(kind)} runs to the end of a live stream")
+    if size < head:
+        raise Fmp4Error(f"box {_name(kind)} has an impossible size {size}")
+    if size > max_box:
+        raise Fmp4Error(f"box {_name(kind)} of {size} bytes is over the limit")
+    if not _printable(kind):
+        raise Fmp4Error(f"not a box type: {bytes(kind)!r}")
+    return bytes(kind), size
 
 
 def children(data: bytes, start: int = 8) -> list[Box]:
@@ -241,7 +265,7 @@ def codec_info(moov: bytes) -> CodecInfo:
         raise Fmp4Error(f"a {_name(entry.kind)} sample entry cut short")
     width, height = struct.unpack_from(">HH", entry.data, 32)
     config = {b.kind: b.data for b in children(entry.data, 86)}
-    name = entry.kind.decode("ascii")
+    name = _name(entry.kind)
     if entry.kind in (b"avc1", b"avc3"):
         avcc = config.get(b"avcC")
         if avcc is None or len(avcc) < 12:
