@@ -19,6 +19,8 @@ ACTIONS: dict[str, str] = {
     "login": "access",
     "logout": "access",
     "access.refused": "access",
+    "camera.offline": "operation",
+    "camera.online": "operation",
 }
 
 #: prefixes of families of actions the hub writes (an action added to a family
@@ -32,6 +34,10 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     # the centre's work: calls received, incidents opened, linked, annotated, closed
     ("incident.", "operation"),
     ("call.", "operation"),
+    # the shift's journal, and the cameras failing and returning it records
+    ("logbook.", "operation"),
+    # the wall: layouts set, cameras pushed, screens pinned, spotlights and reverts
+    ("wall.", "operation"),
 )
 
 OUTCOMES = ("started", "ok", "refused", "failed")
