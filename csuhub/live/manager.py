@@ -44,6 +44,10 @@ class LiveSettings:
     retry_max: float = 30.0
     #: seconds between two reads of a streaming camera's privacy masks
     mask_check: float = 5.0
+    #: a viewer socket's kernel send buffer (bytes; Linux doubles it): fixed, so
+    #: that the kernel cannot hide seconds of a stuck viewer's backlog from
+    #: the hub (autotuned, it grows to 4 MB: 16 s of a 2 Mbit/s stream)
+    send_buffer: int = 256 * 1024
     #: how far a viewer may fall behind
     limits: Limits = field(default_factory=Limits)
 
