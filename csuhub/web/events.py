@@ -20,8 +20,11 @@ One JSON text frame per event (``event.as_dict()``, filtered), after a
 names. A client that reads slower than events come has a bounded queue: the
 oldest are dropped and a ``{"event": "lag", "dropped": n}`` frame says how
 many. The server pings every ``HEARTBEAT`` seconds and drops a client that
-does not answer. The principal is the one that connected: a session or token
-ended later is not noticed by an open socket (reconnecting is refused).
+does not answer. A browser session's socket must come from the hub's own
+page (``Origin``, as for live video): a page of another site on the same
+host (another port) would otherwise ride the cookie. The principal is the
+one that connected: a session or token ended later is not noticed by an
+open socket (reconnecting is refused).
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ from csuhub.events import (
 )
 from csuhub.incidents.model import mask_caller
 from csuhub.security.permissions import Principal
+from csuhub.security.sessions import origin_matches
 from csuhub.walls.parse import may_see_wall
 from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import Param, endpoint
+from csuhub.web.login import SESSION_KEY
 from csuhub.web.requests import hub_of, json_error
 
 routes = web.RouteTableDef()
@@ -219,6 +224,11 @@ class Listener:
             None,
         ),
         400: ("Not a WebSocket request, or an unknown event name", "application/json", None),
+        403: (
+            "A browser session's WebSocket from a page that is not the hub's (Origin)",
+            "application/json",
+            None,
+        ),
     },
 )
 async def events(request: web.Request) -> web.StreamResponse:
@@ -230,6 +240,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=4096)
     if not ws.can_prepare(request).ok:
         raise json_error("this is a WebSocket: connect with Upgrade: websocket")
+    if SESSION_KEY in request:  # a browser's cookie: its page must be ours
+        origin = request.headers.get("Origin")
+        if origin is None or not origin_matches(origin, request.host):
+            raise json_error("the WebSocket's Origin is not this hub", web.HTTPForbidden)
     listener = Listener(request, allowed_events(request[PRINCIPAL_KEY], names), time.monotonic)
     hub = hub_of(request)
     await ws.prepare(request)
