@@ -1,9 +1,9 @@
 """SHA-256 of files, read in chunks: the digest every segment, package and
 extraction carries (the evidence chain), computed one way everywhere.
 
-Each thread reads into one buffer of its own, reused for every file, as
-:func:`hashlib.file_digest` does: reading a fresh ``bytes`` per chunk cost
-15-20 % more per segment (an allocation and its page faults each time). A
+Each thread reads (``readinto``) into one buffer of its own, reused for
+every file, as :func:`hashlib.file_digest` does within a file: a fresh
+``bytes`` per chunk is an allocation, and its page faults, each time. A
 reader that needs the same bytes (the MP4 box walk of a segment) is handed
 each chunk as it passes, so the file is read once.
 """
