@@ -1,10 +1,16 @@
 """The walls' live state (SQL, on the store's thread): one row per wall (its
-version and the incidents waiting for a spotlight screen) and one per screen
+version, the incidents waiting for a spotlight screen and those an operator
+or a timeout took off one) and one per screen
 (its state as the walls' JSON, and the fingerprint of its site-file
 declaration). A change and its audit entry are one transaction
 (``csuhub.store.audited``), so the audit never tells of a wall the store lost.
 
 Rows come out as plain dicts: ``csuhub.walls`` makes its model from them.
+
+The ``waiting`` column holds a JSON list (the waiting incidents), or, once a
+wall has released incidents, ``{"waiting": [...], "released": {"<id>":
+<priority>}}``: the object is read back as both, the old list as it was, so
+no migration is needed and an older row reads the same.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,16 +38,21 @@ class ScreenRow:
 
 
 def load(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Every stored wall: ``{wall: {version, waiting, screens: {screen: {declared, state}}}}``."""
+    """Every stored wall: ``{wall: {version, waiting, released, screens: {screen:
+    {declared, state}}}}``."""
     walls: dict[str, dict[str, Any]] = {}
     for row in conn.execute("SELECT wall, version, waiting FROM wall_state"):
+        waiting, released = _queues(row["waiting"])
         walls[row["wall"]] = {
             "version": int(row["version"]),
-            "waiting": _json_list(row["waiting"]),
+            "waiting": waiting,
+            "released": released,
             "screens": {},
         }
     for row in conn.execute("SELECT wall, screen, declared, state FROM wall_screens"):
-        wall = walls.setdefault(row["wall"], {"version": 0, "waiting": [], "screens": {}})
+        wall = walls.setdefault(
+            row["wall"], {"version": 0, "waiting": [], "released": {}, "screens": {}}
+        )
         try:
             state = json.loads(row["state"])
         except ValueError:  # a damaged row: the site file's declaration takes over
@@ -50,12 +61,34 @@ def load(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     return walls
 
 
-def _json_list(text: str) -> list[Any]:
+def _queues(text: str) -> tuple[list[Any], dict[int, int]]:
+    """The ``waiting`` column: the waiting list and the released incidents
+    (id -> the priority it had when released); a damaged value is empty."""
     try:
         found = json.loads(text)
     except ValueError:
-        return []
-    return found if isinstance(found, list) else []
+        return [], {}
+    if isinstance(found, list):
+        return found, {}
+    if not isinstance(found, dict):
+        return [], {}
+    waiting = found.get("waiting")
+    released: dict[int, int] = {}
+    raw = found.get("released")
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        try:
+            released[int(key)] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return (waiting if isinstance(waiting, list) else []), released
+
+
+def _queues_text(waiting: Sequence[int], released: Mapping[int, int]) -> str:
+    if not released:
+        return json.dumps(list(waiting))
+    return json.dumps(
+        {"waiting": list(waiting), "released": {str(k): int(v) for k, v in released.items()}}
+    )
 
 
 def save(
@@ -65,14 +98,16 @@ def save(
     waiting: Sequence[int],
     screens: Sequence[ScreenRow],
     entries: Sequence[Entry],
+    released: Mapping[int, int] | None = None,
 ) -> None:
-    """The wall's version and waiting list, the changed screens, and their entries."""
+    """The wall's version, waiting list and released incidents, the changed
+    screens, and their entries."""
     now = time.time()
     conn.execute(
         "INSERT INTO wall_state(wall, version, waiting, updated_at) VALUES(?, ?, ?, ?) "
         "ON CONFLICT(wall) DO UPDATE SET version=excluded.version, "
         "waiting=excluded.waiting, updated_at=excluded.updated_at",
-        (wall, version, json.dumps(list(waiting)), now),
+        (wall, version, _queues_text(waiting, released or {}), now),
     )
     for screen in screens:
         conn.execute(
@@ -115,8 +150,17 @@ class WallStore:
         waiting: Sequence[int],
         screens: Sequence[ScreenRow],
         entries: Sequence[Entry] = (),
+        released: Mapping[int, int] | None = None,
     ) -> None:
-        await self.db.transaction(save, wall, version, list(waiting), list(screens), list(entries))
+        await self.db.transaction(
+            save,
+            wall,
+            version,
+            list(waiting),
+            list(screens),
+            list(entries),
+            dict(released or {}),
+        )
 
     async def forget(self, wall: str, keep: Sequence[str] | None = None) -> None:
         await self.db.transaction(forget, wall, None if keep is None else list(keep))

@@ -82,6 +82,7 @@ class WallManager(SpotlightRules):
                 settings.name or settings.id,
                 max(int(kept.get("version", 0)), old.version if old else 0),
                 waiting=[int(i) for i in kept.get("waiting", []) if isinstance(i, int)],
+                released=dict(kept.get("released") or {}),
             )
             changes: list[Change] = []
             for screen in settings.screens:
@@ -182,11 +183,11 @@ class WallManager(SpotlightRules):
             screen.state = change.state
             rows.append(ScreenRow(change.screen, screen.declared, dumps(change.state.as_dict())))
         entries = [c.entry for c in changes if c.entry is not None]
-        await self.store.save(wall.id, wall.version, wall.waiting, rows, entries)
+        await self.store.save(wall.id, wall.version, wall.waiting, rows, entries, wall.released)
 
     async def save_waiting(self, wall: Wall) -> None:
         """The waiting list alone (no screen changed: no version, no event)."""
-        await self.store.save(wall.id, wall.version, wall.waiting, [])
+        await self.store.save(wall.id, wall.version, wall.waiting, [], (), wall.released)
 
     # -- operators' changes (wall.edit) ---------------------------------------------
 
@@ -216,6 +217,8 @@ class WallManager(SpotlightRules):
                     options = base.options if name == base.layout else {}
                 chosen = tuple(cameras) if cameras is not None else base.cameras
                 _check_screen(self.hub, name, chosen, options)
+                if state.incident is not None and not state.closed:
+                    self.release(wall, state.incident)  # the operator's choice stands
                 state = ScreenState(Base(name, chosen, dict(options)), pinned=state.pinned)
                 params.update(layout=name, cameras=list(chosen), options=dict(options))
             elif pinned is None:

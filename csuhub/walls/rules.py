@@ -25,6 +25,14 @@ waiting incident of highest priority (the oldest first) takes the screen, or
 the screen goes back to exactly what it showed before. ``timeout`` bounds how
 long an incident keeps a screen at all, open or not. A pinned screen is
 never taken (an incident already on it still goes when it closes).
+
+An open incident let go by its ``timeout``, or whose screen an operator set
+to something else, is **released** on that wall: its later updates and
+linked cameras take no screen of the wall again (the timeout or the
+operator's choice would otherwise last until the next call refinement),
+unless its priority rises above the one it had when released. The released
+set is stored with the wall's state, so a restart keeps it; an incident
+leaves it when it closes.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ from csuhub.walls.screens import Change, Screen, Wall, find_spec
 _LOGGER = logging.getLogger(__name__)
 #: who the rules' changes are audited as
 RULES = system_principal("hub")
+#: released incidents kept per wall (an open incident rarely lasts past a few hundred)
+MAX_RELEASED = 256
 
 
 class SpotlightRules:
@@ -125,6 +135,11 @@ class SpotlightRules:
             return
         if not screens:
             return
+        released = wall.released.get(ref.id)
+        if released is not None:
+            if ref.priority <= released:
+                return  # let go by a timeout or an operator: stays off this wall
+            del wall.released[ref.id]  # more urgent now: it may take a screen again
         target = self._choose(screens, ref)
         if target is None:
             if ref.id not in wall.waiting:
@@ -206,11 +221,23 @@ class SpotlightRules:
             layouts=tuple(self.hub.registry.wall_layouts.names()),
         )
 
+    def release(self, wall: Wall, incident_id: int) -> None:
+        """Keep an open incident off this wall's screens until its priority rises
+        (stored with the wall's next write; at most ``MAX_RELEASED``, oldest dropped)."""
+        ref = self._incidents.get(incident_id)
+        wall.released.pop(incident_id, None)
+        wall.released[incident_id] = int(ref.priority if ref is not None else Priority.LOW)
+        while len(wall.released) > MAX_RELEASED:
+            del wall.released[next(iter(wall.released))]
+
     async def _closed(self, ref: IncidentRef) -> None:
         self._incidents[ref.id] = ref
         for wall in list(self.walls.values()):
+            dropped = wall.released.pop(ref.id, None) is not None
             if ref.id in wall.waiting:
                 wall.waiting.remove(ref.id)
+                dropped = True
+            if dropped:
                 await self.save_waiting(wall)
             for screen in list(wall.screens.values()):
                 if screen.state.incident != ref.id or screen.state.closed:
@@ -247,6 +274,10 @@ class SpotlightRules:
                 best = ref
         return best
 
+    async def _still_open(self, incident_id: int) -> bool:
+        ref = await self._fetch(incident_id)
+        return ref is not None and ref.status is IncidentStatus.OPEN
+
     async def _fetch(self, incident_id: int) -> IncidentRef | None:
         try:
             found = await self.hub.incidents.get(incident_id)
@@ -264,13 +295,21 @@ class SpotlightRules:
             for screen in list(wall.screens.values()):
                 until = screen.state.until
                 if screen.state.incident is not None and until is not None and until <= now:
+                    if not screen.state.closed:  # a timeout: the incident is still open
+                        self.release(wall, screen.state.incident)
                     await self._release(wall, screen)
         self.arm()
 
     async def resume(self) -> None:
         """At start-up: read the incidents the screens show; those that closed
-        while the hub was down are let go as if they had closed now."""
+        while the hub was down are let go as if they had closed now (and leave
+        the released set)."""
         for wall in list(self.walls.values()):
+            gone = [i for i in wall.released if not await self._still_open(i)]
+            for incident_id in gone:
+                del wall.released[incident_id]
+            if gone:
+                await self.save_waiting(wall)
             for screen in list(wall.screens.values()):
                 incident_id = screen.state.incident
                 if incident_id is None:

@@ -159,6 +159,9 @@ class Wall:
     screens: dict[str, Screen] = field(default_factory=dict)
     #: incidents waiting for a spotlight screen of this wall
     waiting: list[int] = field(default_factory=list)
+    #: incidents an operator or a timeout took off a screen of this wall, with the
+    #: priority they had then: they take no screen again unless it rises
+    released: dict[int, int] = field(default_factory=dict)
 
     def screen(self, screen_id: str) -> Screen:
         found = self.screens.get(screen_id)

@@ -1,0 +1,84 @@
+"""The spotlight rules after the review of issue 14: an incident let go by a
+timeout or an operator stays off the wall (until its priority rises, and
+across a restart); rules that take incidents of some priorities or
+categories only; a screen's rule keys kept across a layout change; the hold
+and the waiting list on the bus and in the audit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from test_walls import (
+    OPERATOR,
+    Clock,
+    closed,
+    incident,
+    parts,
+    screen,
+    spot,
+    started,
+    wall,
+)
+
+from csuhub.refs import LinkedCamera, Priority
+
+__all__ = ["parts"]  # the fixture
+
+
+def refined(ref: Any) -> Any:
+    """The same open incident, a camera linked later (an IncidentCameraLinked)."""
+    return replace(ref, cameras=(*ref.cameras, LinkedCamera("cam-b", distance_m=300.0)))
+
+
+async def test_an_incident_let_go_by_its_timeout_stays_off_until_its_priority_rises(
+    parts: Any, tmp_path: Path
+) -> None:
+    site = wall(screen("spot", "spotlight", "cam-d", timeout="5m"))
+    hub = await parts(site)
+    clock = Clock()
+    manager = await started(hub, clock)
+    ref = incident(1, Priority.HIGH, "cam-a")
+    await manager.incident(ref)
+    clock.now += 301
+    await manager.tick()
+    assert spot(manager).incident is None
+    await manager.incident(refined(ref))
+    assert spot(manager).incident is None
+    assert manager.wall("mur").waiting == []  # not queued either
+    # a restart keeps it released
+    await manager.stop()
+    again = await parts(site, store_path=tmp_path / "hub.db")
+    again.incidents.known[1] = refined(ref)
+    restored = await started(again, clock)
+    assert restored.wall("mur").released == {1: int(Priority.HIGH)}
+    await restored.incident(refined(ref))
+    assert spot(restored).incident is None
+    # more urgent now: it takes the screen again
+    await restored.incident(replace(refined(ref), priority=Priority.CRITICAL))
+    assert spot(restored).incident == 1
+    assert restored.wall("mur").released == {}
+    # a new incident is never held back
+    await restored.incident(incident(2, Priority.LOW, "cam-c"))
+    assert restored.wall("mur").waiting == [2]
+
+
+async def test_an_operators_change_of_a_spotlight_screen_stands(parts: Any) -> None:
+    hub = await parts(wall(screen("spot", "spotlight", "cam-d")))
+    manager = await started(hub)
+    ref = incident(1, Priority.HIGH, "cam-a")
+    await manager.incident(ref)
+    await manager.set_screen(
+        "mur", "spot", OPERATOR, layout="grid", cameras=["cam-c"], options={"spotlight": True}
+    )
+    assert spot(manager).incident is None
+    await manager.incident(refined(ref))
+    assert spot(manager).incident is None and spot(manager).shown.cameras == ("cam-c",)
+    # closing the incident forgets it
+    await manager.closed(closed(ref))
+    assert manager.wall("mur").released == {}
+    # pinning is not a change of what the screen shows: the incident stays
+    await manager.incident(incident(2, Priority.HIGH, "cam-a"))
+    await manager.set_screen("mur", "spot", OPERATOR, pinned=True)
+    assert spot(manager).incident == 2 and manager.wall("mur").released == {}
