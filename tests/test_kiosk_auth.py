@@ -257,3 +257,46 @@ async def test_static_modules_are_versioned_and_confined(hub: Any) -> None:
         ):
             async with http.get(f"{base}/{path}") as resp:
                 assert resp.status == 404, path
+
+
+async def test_a_link_from_another_site_only_fills_the_form(hub: Any) -> None:
+    """Login CSRF: a link on another page must not swap the browser's session
+    for one of its choosing; the exchange by GET needs an address typed here."""
+    token = await token_for(hub, "kiosk-main", ["wall"], ["wall:main"], "wall")
+    url = f"{hub.web.url}/wall/login"
+    query = {"token": token, "next": "/wall/main/quad"}
+
+    async def get(http: aiohttp.ClientSession, headers: dict[str, str]) -> tuple[int, str, Any]:
+        async with http.get(url, params=query, headers=headers, allow_redirects=False) as resp:
+            return resp.status, await resp.text(), resp
+
+    async with browser() as http:
+        for site in ("cross-site", "same-site"):
+            status, html, resp = await get(http, {"Sec-Fetch-Site": site})
+            assert status == 200 and not resp.cookies, site
+            assert resp.headers["Content-Security-Policy"] == CSP
+            assert 'action="/wall/login"' in html and f'value="{token}"' in html
+            assert 'value="/wall/main/quad"' in html and "<p hidden>" not in html
+        # typed into the address bar (or no Fetch metadata, no session yet): logged in
+        status, _, resp = await get(http, {"Sec-Fetch-Site": "none"})
+        assert status == 303 and "csuhub_session" in resp.cookies
+        # now holding a session: without Fetch metadata, or from this hub's own
+        # pages, the form again; typed, the exchange
+        for headers in ({}, {"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "cross-site"}):
+            status, html, resp = await get(http, headers)
+            assert status == 200 and f'value="{token}"' in html and not resp.cookies, headers
+        status, _, resp = await get(http, {"Sec-Fetch-Site": "none"})
+        assert status == 303
+    async with browser() as http:
+        status, _, resp = await get(http, {"Sec-Fetch-Site": "same-origin"})
+        assert status == 303  # no session yet, from the hub's own page
+        # a malformed token is refused before any form is shown
+        async with http.get(
+            url, params={"token": "x" * 300}, headers={"Sec-Fetch-Site": "cross-site"}
+        ) as resp:
+            assert resp.status == 400
+    # the form without a token hides the confirmation line
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            assert "<p hidden>" in await resp.text()
+    assert len([r for r in await hub.store.audit_records() if r.action == "login"]) == 3

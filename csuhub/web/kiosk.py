@@ -18,6 +18,11 @@ the account ends it at once).
 The page itself is a template with escaped values and a strict
 Content-Security-Policy (scripts and connections to this hub only, nothing
 inline); its ES modules are served from ``csuhub/web/static/kiosk/``.
+
+This module is longer than 450 lines because its three small doors (the token
+exchange, the page and its keep-alive, the static modules) share one route
+table, the page headers and the exchange's checks; the app mounts that one
+table.
 """
 
 from __future__ import annotations
@@ -82,8 +87,20 @@ PAGE_HEADERS = {
 }
 _HTML = "text/html"
 LABELS = {
-    "fr": {"lang": "fr", "title": "Connexion de l'écran mural", "token": "Jeton", "go": "Ouvrir"},
-    "en": {"lang": "en", "title": "Wall screen log-in", "token": "Screen token", "go": "Open"},
+    "fr": {
+        "lang": "fr",
+        "title": "Connexion de l'écran mural",
+        "token": "Jeton",
+        "go": "Ouvrir",
+        "confirm": "Un lien veut connecter ce navigateur à un écran mural : ouvrir pour confirmer.",
+    },
+    "en": {
+        "lang": "en",
+        "title": "Wall screen log-in",
+        "token": "Screen token",
+        "go": "Open",
+        "confirm": "A link wants to log this browser into a wall screen: open to confirm.",
+    },
 }
 
 WALL_ID = Param("wall", {"type": "string"}, where="path", description="a wall's id")
@@ -231,7 +248,12 @@ async def _login(request: web.Request, fields: Mapping[str, list[str]]) -> web.R
         LANG,
     ),
     responses={
-        200: ("Without a token: the form that asks for one", _HTML, None),
+        200: (
+            "Without a token, or from a link of another site (Sec-Fetch-Site), or over"
+            " a session: the form that asks for one (pre-filled; the user confirms)",
+            _HTML,
+            None,
+        ),
         303: ("Logged in: the session cookie is set, on to next", _HTML, None),
         400: error("A bad next, or a field given twice"),
         401: error("An invalid or revoked token"),
@@ -243,16 +265,41 @@ async def kiosk_login(request: web.Request) -> web.Response:
     """Exchange a wall token for a session cookie, once, and go on to the page.
 
     Without ``token``, a form to paste it into (posted, so it is not kept in
-    the browser's history)."""
+    the browser's history). With one, the exchange happens only for an address
+    typed into this browser (:func:`typed_here`); else the form, pre-filled."""
     fields = {k: request.query.getall(k) for k in request.query}
     lang = fields.pop("lang", ["fr"])[0]
+    token = ""
     if "token" in fields:
-        return await _login(request, fields)
+        if typed_here(request):
+            return await _login(request, fields)
+        secret, _ = parse_login(fields)  # a bad one is a 400 here too
+        token = secret
     labels = LABELS[lang if lang in LANGS else "fr"]
     nxt = check_next(fields.get("next", [None])[0]) or ""
     values = {k: escape(v) for k, v in labels.items()}
-    page = _template("login.html").substitute(values, lang=labels["lang"], next=escape(nxt))
+    page = _template("login.html").substitute(
+        values,
+        lang=labels["lang"],
+        next=escape(nxt),
+        value=escape(token, quote=True),
+        confirm_hidden="" if token else " hidden",
+    )
     return _html(page)
+
+
+def typed_here(request: web.Request) -> bool:
+    """Whether a ``GET /wall/login?token=`` may log the browser in at once:
+    the address was typed or bookmarked (``Sec-Fetch-Site: none``), or the
+    browser holds no session yet and the request did not come from another
+    site (no ``Sec-Fetch-Site``, or ``same-origin``). Otherwise a link on
+    another page could swap the browser's session for one of its choosing
+    (login CSRF): the pre-filled form is shown and a person confirms it."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site == "none":
+        return True
+    has_session = COOKIE in request.cookies or SECURE_COOKIE in request.cookies
+    return not has_session and site in (None, "same-origin")
 
 
 @routes.post("/wall/login")
