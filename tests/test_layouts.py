@@ -410,8 +410,8 @@ def test_a_site_file_with_bad_screen_options_is_refused_at_their_line(tmp_path: 
         f"{site}:6:19: walls[0].screens[0].options.columns: wall layout 'grid': "
         "columns must be from 1 to 8, not 12",
         f"{site}:9:19: walls[0].screens[1].options.n: wall layout 'one_plus_5': "
-        "unknown key 'n' (allowed: big_stream, dwell, hold, radius_m, spotlight, stream, "
-        "tiles, timeout)",
+        "unknown key 'n' (allowed: big_stream, categories, dwell, hold, min_priority, "
+        "radius_m, spotlight, stream, tiles, timeout)",
     ]
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_walls import (
     OPERATOR,
     Clock,
@@ -23,6 +24,7 @@ from test_walls import (
 )
 
 from csuhub.refs import LinkedCamera, Priority
+from csuhub.walls.model import rules_of
 
 __all__ = ["parts"]  # the fixture
 
@@ -82,3 +84,61 @@ async def test_an_operators_change_of_a_spotlight_screen_stands(parts: Any) -> N
     await manager.incident(incident(2, Priority.HIGH, "cam-a"))
     await manager.set_screen("mur", "spot", OPERATOR, pinned=True)
     assert spot(manager).incident == 2 and manager.wall("mur").released == {}
+
+
+async def test_min_priority_and_categories_choose_the_incidents_a_screen_takes(
+    parts: Any,
+) -> None:
+    hub = await parts(
+        wall(
+            screen("spot", "spotlight", "cam-d", min_priority="high"),
+            screen("fire", "grid", "cam-c", spotlight=True, categories=["Fire", "flood"]),
+        )
+    )
+    manager = await started(hub)
+    await manager.incident(incident(1, Priority.NORMAL, "cam-a"))  # a fight, normal
+    assert spot(manager).incident is None and spot(manager, "fire").incident is None
+    assert manager.wall("mur").waiting == []  # no screen takes it: it does not wait
+    await manager.incident(incident(2, Priority.HIGH, "cam-a"))  # "high and above"
+    assert spot(manager).incident == 2 and spot(manager, "fire").incident is None
+    fire = replace(incident(3, Priority.LOW, "cam-b"), category="fire")
+    await manager.incident(fire)
+    assert spot(manager, "fire").incident == 3
+    # a critical fight takes "spot" from the high one, which waits
+    await manager.incident(incident(4, Priority.CRITICAL, "cam-b"))
+    assert spot(manager).incident == 4 and manager.wall("mur").waiting == [2]
+    # the waiting list only hands a screen what its rules accept
+    hub.incidents.known = {2: incident(2, Priority.HIGH, "cam-a")}
+    await manager.closed(closed(fire))
+    assert spot(manager, "fire").incident is None and manager.wall("mur").waiting == [2]
+    await manager.closed(closed(incident(4, Priority.CRITICAL, "cam-b")))
+    assert spot(manager).incident == 2
+
+
+def test_the_rule_options_are_checked() -> None:
+    assert rules_of("grid", {"min_priority": "HIGH"}).min_priority is Priority.HIGH
+    assert rules_of("grid", {"categories": "fire"}).categories == frozenset({"fire"})
+    for bad in (
+        {"min_priority": "urgent"},
+        {"min_priority": 3},
+        {"categories": []},
+        {"categories": [""]},
+        {"categories": [1]},
+        {"categories": ["x"] * 33},
+    ):
+        with pytest.raises(ValueError):
+            rules_of("grid", bad)
+
+
+async def test_a_new_layout_keeps_the_screens_rule_keys(parts: Any) -> None:
+    hub = await parts(
+        wall(screen("s1", "grid", "cam-a", spotlight=True, hold="2m", columns=3, timeout=60))
+    )
+    manager = await started(hub)
+    await manager.set_screen("mur", "s1", OPERATOR, layout="spotlight")
+    assert spot(manager, "s1").shown.options == {"spotlight": True, "hold": "2m", "timeout": 60}
+    assert spot(manager, "s1").rules.hold == 120.0
+    # options given: they are the screen's options, rules included or not
+    await manager.set_screen("mur", "s1", OPERATOR, layout="grid", options={"columns": 2})
+    assert spot(manager, "s1").shown.options == {"columns": 2}
+    assert not spot(manager, "s1").rules.spotlight

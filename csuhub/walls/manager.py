@@ -28,7 +28,15 @@ from csuhub.refs import IncidentRef
 from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.audited import Entry
 from csuhub.store.walls import ScreenRow, WallStore
-from csuhub.walls.model import MAX_CAMERAS, Base, ScreenState, declared, dumps, rules_of
+from csuhub.walls.model import (
+    MAX_CAMERAS,
+    Base,
+    ScreenState,
+    declared,
+    dumps,
+    rule_options,
+    rules_of,
+)
 from csuhub.walls.rules import SpotlightRules
 from csuhub.walls.screens import Change, LayoutProblem, Screen, Wall, WallError, check_options
 from csuhub.walls.tiles import SourceKind
@@ -213,8 +221,8 @@ class WallManager(SpotlightRules):
             if layout is not None or cameras is not None or options is not None:
                 base = state.base
                 name = layout if layout is not None else base.layout
-                if options is None:
-                    options = base.options if name == base.layout else {}
+                if options is None:  # a new layout: its defaults, the screen's rules kept
+                    options = base.options if name == base.layout else rule_options(base.options)
                 chosen = tuple(cameras) if cameras is not None else base.cameras
                 _check_screen(self.hub, name, chosen, options)
                 if state.incident is not None and not state.closed:

@@ -3,7 +3,8 @@ incidents; as plain data so the store keeps it as JSON and a restart restores it
 
 Why the rule options sit beside the layout's own: the site file has one
 ``options`` block per screen, and the keys that concern the spotlight rules
-(``spotlight``, ``hold``, ``timeout``, ``radius_m``) are the hub's, not the layout's. They
+(``spotlight``, ``hold``, ``timeout``, ``radius_m``, ``min_priority``,
+``categories``) are the hub's, not the layout's. They
 are split off here before the layout's ``config_schema`` sees the block, so a
 third-party layout need not know them (``layout_options``).
 """
@@ -18,14 +19,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from csuhub.config.validators import duration
-from csuhub.refs import IncidentRef
+from csuhub.refs import IncidentRef, Priority
 
 #: layouts whose screens follow incidents by themselves; ``incident_spotlight`` is
 #: the name blueprints used before the bundled ``spotlight`` layout, kept as an alias
 SPOTLIGHT_LAYOUTS = ("spotlight", "incident_spotlight")
 ALIASES = {"incident_spotlight": "spotlight"}
 #: keys of a screen's ``options`` that the spotlight rules read (never passed to the layout)
-RULE_KEYS = ("spotlight", "hold", "timeout", "radius_m")
+RULE_KEYS = ("spotlight", "hold", "timeout", "radius_m", "min_priority", "categories")
+#: most categories a screen's rule names
+MAX_CATEGORIES = 32
 #: most cameras a screen is given (a 1+12 has 13 tiles; a carousel may cycle more)
 MAX_CAMERAS = 64
 #: longest ``hold`` or ``timeout``
@@ -45,6 +48,17 @@ class Rules:
     #: only the incident's cameras within this distance (those linked without a
     #: distance, by district or by an operator, are kept); None: all of them
     radius_m: float | None = None
+    #: incidents of a lower priority never take the screen
+    min_priority: Priority = Priority.LOW
+    #: only incidents of these categories take the screen (compared without
+    #: case); None: any category
+    categories: frozenset[str] | None = None
+
+    def accepts(self, incident: IncidentRef) -> bool:
+        """May ``incident`` take this screen (its priority and category)?"""
+        if incident.priority < self.min_priority:
+            return False
+        return self.categories is None or incident.category.casefold() in self.categories
 
     def cameras_of(self, incident: IncidentRef) -> IncidentRef:
         """The incident as this screen shows it: its cameras within ``radius_m``."""
@@ -66,6 +80,35 @@ def _seconds(value: Any, key: str) -> float:
     return seconds
 
 
+def _priority(value: Any) -> Priority:
+    names = [str(p) for p in Priority]
+    if not isinstance(value, str) or value.lower() not in names:
+        raise ValueError(f"options.min_priority: one of {', '.join(names)}")
+    return Priority[value.upper()]
+
+
+def _categories(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > MAX_CATEGORIES
+        or not all(isinstance(c, str) and 0 < len(c.strip()) <= 64 for c in value)
+    ):
+        raise ValueError(
+            f"options.categories: a list of 1 to {MAX_CATEGORIES} category names (64 characters)"
+        )
+    return frozenset(c.strip().casefold() for c in value)
+
+
+def rule_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The rules' keys of a screen's options (kept when its layout changes)."""
+    return {k: v for k, v in options.items() if k in RULE_KEYS}
+
+
 def rules_of(layout: str, options: Mapping[str, Any]) -> Rules:
     """The rules a screen's layout and options say; ``ValueError`` on a bad value."""
     flag = options.get("spotlight", False)
@@ -79,6 +122,8 @@ def rules_of(layout: str, options: Mapping[str, Any]) -> Rules:
     ):
         raise ValueError("options.radius_m: a distance in metres, above 0")
     return Rules(
+        min_priority=_priority(options.get("min_priority", "low")),
+        categories=_categories(options.get("categories")),
         spotlight=flag or layout in SPOTLIGHT_LAYOUTS,
         radius_m=None if radius is None else float(radius),
         hold=_seconds(options.get("hold", 0), "hold"),

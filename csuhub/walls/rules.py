@@ -13,6 +13,11 @@ one of them:
    waiting list. An equal or lower priority never takes a screen: the new
    incident waits.
 
+Screens whose options carry ``min_priority`` or ``categories`` take only the
+incidents at or above that priority, of those categories (and only those,
+of the waiting list); an incident no screen of the wall accepts does not
+wait there.
+
 The layout is what ``hub.layout_for(incident, wall)`` (the
 ``layout_for_incident`` selector) answers, if that layout is registered;
 else the screen's own spotlight layout, or ``spotlight``. It is given the
@@ -120,6 +125,8 @@ class SpotlightRules:
     async def _place(self, wall: Wall, ref: IncidentRef) -> None:
         screens = [s for s in wall.screens.values() if s.state.rules.spotlight]
         showing = [s for s in screens if s.state.incident == ref.id]
+        # a screen's min_priority and categories: which incidents it takes at all
+        screens = [s for s in screens if s.state.rules.accepts(ref)]
         if showing:
             changes = []
             for screen in showing:
@@ -254,7 +261,7 @@ class SpotlightRules:
     async def _release(self, wall: Wall, screen: Screen) -> None:
         """The screen's incident is done: the next waiting one, or what was there before."""
         gone = screen.state.incident
-        following = await self._next_waiting(wall, gone)
+        following = await self._next_waiting(wall, gone, screen)
         if following is not None:
             wall.waiting.remove(following.id)
             await self.commit(wall, [self._take(wall, screen, following)])
@@ -262,13 +269,19 @@ class SpotlightRules:
         entry = Entry(RULES, "wall.revert", _target(wall, screen), {"incident": gone})
         await self.commit(wall, [Change(screen.id, screen.state.reverted(), "revert", entry)])
 
-    async def _next_waiting(self, wall: Wall, gone: int | None) -> IncidentRef | None:
+    async def _next_waiting(
+        self, wall: Wall, gone: int | None, screen: Screen
+    ) -> IncidentRef | None:
+        """The waiting incident of highest priority (the oldest first) that
+        ``screen``'s rules accept; the closed ones leave the list."""
         best: IncidentRef | None = None
         for incident_id in list(wall.waiting):
             # the store, not the last event: an incident closed by the CLI fired none here
             ref = await self._fetch(incident_id) or self._incidents.get(incident_id)
             if ref is None or ref.status is IncidentStatus.CLOSED or incident_id == gone:
                 wall.waiting.remove(incident_id)
+                continue
+            if not screen.state.rules.accepts(ref):
                 continue
             if best is None or (-ref.priority, ref.opened_at) < (-best.priority, best.opened_at):
                 best = ref

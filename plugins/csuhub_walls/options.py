@@ -3,7 +3,7 @@
 Schemas are strict (an unknown key is an error: a typo such as ``colums``
 must not silently give a 2x2), with one exception on purpose: every bundled
 layout accepts the wall rules' keys (``tiles``, ``radius_m``, ``hold``,
-``spotlight``, ``timeout``). Those
+``spotlight``, ``timeout``, ``min_priority``, ``categories``). Those
 belong to the screen, not to the layout, and the ``layout_for_incident``
 selector may put any layout on a spotlight screen; validating them here, with
 the same bounds everywhere, keeps that screen's options valid whatever layout
@@ -90,13 +90,21 @@ def boolean(what: str) -> Any:
 
 
 #: the wall rules' keys (see the module docstring); no defaults: absent stays absent.
-#: ``spotlight`` and ``timeout`` are read by the wall manager only (csuhub.walls.model)
+#: ``spotlight``, ``timeout``, ``min_priority`` and ``categories`` are read by the
+#: wall manager only (csuhub.walls.model)
 RULES: dict[Any, Any] = {
     vol.Optional("tiles"): integer(1, SPOTLIGHT_MAX, "tiles"),
     vol.Optional("radius_m"): number(25, 3000, "radius_m"),
     vol.Optional("hold"): duration(0, 3600, "hold"),
     vol.Optional("spotlight"): boolean("spotlight"),
     vol.Optional("timeout"): duration(0, 86400, "timeout"),
+    vol.Optional("min_priority"): vol.In(
+        ("low", "normal", "high", "critical"),
+        msg="min_priority is low, normal, high or critical",
+    ),
+    vol.Optional("categories"): vol.All(
+        [vol.All(str, vol.Length(min=1, max=64))], vol.Length(min=1, max=32)
+    ),
 }
 
 #: what every layout showing tiles of equal size takes
