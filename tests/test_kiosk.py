@@ -46,6 +46,8 @@ SECRET = "le-secret-partage-du-cad-pour-le-mur"
 ORIGIN = (50.6367, 3.0633)
 PLACES = {"cam-a": 40.0, "cam-b": 150.0, "cam-c": 4000.0, "cam-d": 6000.0}
 MOUNTS = {"cam-a": "cam1", "cam-b": "cam2", "cam-c": "cam3", "cam-d": "cam4"}
+#: live video needs a camera that may film (its prefectoral authorisation)
+AUTHORIZATION = {"reference": "TEST-2024-001", "issued": "2024-01-01", "expires": "2099-01-01"}
 
 
 def north(metres: float) -> dict[str, float]:
@@ -59,6 +61,7 @@ def site(port: int) -> dict[str, Any]:
             "driver": "rtsp",
             "options": {"url": f"rtsp://127.0.0.1:{port}/{mount}"},
             "location": north(PLACES[camera]),
+            "authorization": AUTHORIZATION,
         }
         for camera, mount in MOUNTS.items()
     ]

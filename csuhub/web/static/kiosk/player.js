@@ -13,8 +13,22 @@ const KEEP = 10; // seconds of played video kept in the buffer
 const BACKOFF = [1, 2, 4, 8, 15]; // seconds between reconnections
 const UNSUPPORTED = 4002; // the server's close code after "unsupported"
 
+// Where a tile goes when the browser cannot play a stream's codec: the
+// camera's sub-stream when the main one failed (often H.264 where the main is
+// H.265) unless the hub said only a snapshot is left, else a snapshot tile.
+// `said` is the hub's fallback ("sub" or "snapshot"), or null when the socket
+// closed before the hub answered.
+export function fallbackFor(stream, said) {
+  return stream === "main" && said !== "snapshot" ? "sub" : "snapshot";
+}
+
+// Whether this browser can play an init message's stream.
+export function playable(mime) {
+  return Boolean(window.MediaSource && mime && MediaSource.isTypeSupported(mime));
+}
+
 export class Player {
-  // onState(state, detail): "playing", "offline", "unsupported"
+  // onState(state, detail): "playing", "offline", "unsupported" (detail: fallbackFor's answer)
   constructor(video, camera, stream, onState) {
     this.video = video;
     this.camera = camera;
@@ -28,6 +42,8 @@ export class Player {
     this.timer = null;
     this.closed = false;
     this.playing = false;
+    this.refused = false; // we told the hub we cannot play its codec
+    this.gaveUp = false;
     video.muted = true;
     video.autoplay = true;
     video.playsInline = true;
@@ -60,7 +76,10 @@ export class Player {
     ws.onclose = (e) => {
       if (this.ws !== ws || this.closed) return;
       this.ws = null;
-      if (e.code === UNSUPPORTED) return; // the fallback is already chosen
+      if (e.code === UNSUPPORTED || this.refused) {
+        this.unsupported(null); // closed before (or after) the hub's answer
+        return;
+      }
       this.offline("connection");
       this.retry();
     };
@@ -90,9 +109,11 @@ export class Player {
 
   control(msg) {
     if (msg.type === "init") {
-      if (!window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
+      if (!playable(msg.mime)) {
+        // the hub answers with its fallback, then closes with 4002
+        this.refused = true;
+        this.detach();
         this.ws.send(JSON.stringify({ type: "unsupported", codec: msg.codec }));
-        this.onState("unsupported", msg.codec);
         return;
       }
       this.attempt = 0;
@@ -100,9 +121,16 @@ export class Player {
     } else if (msg.type === "offline") {
       this.offline(msg.reason);
     } else if (msg.type === "unsupported") {
-      this.onState("unsupported", msg.fallback);
+      this.unsupported(msg.fallback || null);
     }
     // "online": the init that follows does the work
+  }
+
+  unsupported(said) {
+    if (this.gaveUp) return;
+    this.gaveUp = true;
+    this.stop();
+    this.onState("unsupported", fallbackFor(this.stream, said));
   }
 
   media(data) {
