@@ -15,6 +15,7 @@ from test_walls import (
     OPERATOR,
     Clock,
     closed,
+    events,
     incident,
     parts,
     screen,
@@ -25,6 +26,8 @@ from test_walls import (
 
 from csuhub.refs import LinkedCamera, Priority
 from csuhub.walls.model import rules_of
+from csuhub.walls.parse import parse_push
+from csuhub.walls.screens import WallError
 
 __all__ = ["parts"]  # the fixture
 
@@ -142,3 +145,33 @@ async def test_a_new_layout_keeps_the_screens_rule_keys(parts: Any) -> None:
     await manager.set_screen("mur", "s1", OPERATOR, layout="grid", options={"columns": 2})
     assert spot(manager, "s1").shown.options == {"columns": 2}
     assert not spot(manager, "s1").rules.spotlight
+
+
+async def test_the_hold_and_the_waiting_list_are_changes_of_the_wall(parts: Any) -> None:
+    hub = await parts(wall(screen("spot", "spotlight", "cam-d", hold="2m")))
+    manager = await started(hub)
+    seen = events(hub)
+    first = incident(1, Priority.HIGH, "cam-a")
+    await manager.incident(first)
+    await manager.incident(incident(2, Priority.NORMAL, "cam-b"))  # waits
+    await manager.closed(closed(first))  # held two minutes
+    await hub.bus.drain()
+    assert [(e.screen, e.cause, e.version) for e in seen] == [
+        ("spot", "incident", 1),
+        ("", "waiting", 2),
+        ("spot", "hold", 3),
+    ]
+    assert manager.wall("mur").version == 3
+    hold = next(r for r in await hub.store.audit_records() if r.action == "wall.hold")
+    assert hold.target == "wall:mur/spot" and hold.details["incident"] == 1
+    assert hold.details["hold"] == 120.0
+    await manager.closed(closed(incident(2, Priority.NORMAL, "cam-b")))  # leaves the list
+    await hub.bus.drain()
+    assert seen[-1].cause == "waiting" and manager.wall("mur").waiting == []
+
+
+def test_a_push_naming_a_tile_names_its_screen() -> None:
+    with pytest.raises(WallError) as refused:
+        parse_push({"camera": "cam-a", "tile": 1})
+    assert refused.value.field == "tile" and refused.value.kind == "invalid"
+    assert parse_push({"camera": "cam-a", "screen": "s1", "tile": 1}).tile == 1

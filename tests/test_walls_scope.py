@@ -61,3 +61,27 @@ def test_the_check_accepts_the_rule_keys_on_any_layout(
     result = run_cli("check", str(path), env=cli_env)
     assert result.returncode == 1 and "site.yaml:6:" in result.stdout + result.stderr
     assert "columns" in result.stdout + result.stderr
+
+
+async def test_an_incident_id_shows_only_to_readers_of_one_of_its_cameras(
+    tmp_path: Path,
+) -> None:
+    async with make_hub(tmp_path / "hub", site(), plugins=PLUGINS, web=True) as hub:
+        await ready(hub)
+        far = await scoped_token(hub, "far", "supervisor", ["camera:cam-far", "camera:cam-d"])
+        near = await scoped_token(hub, "near", "supervisor", ["camera:cam-c"])
+        incident = await call(hub, "n5")
+        await hub.bus.drain()
+        assert "cam-far" not in incident.camera_ids and "cam-c" in incident.camera_ids
+        for token, shown in ((far, None), (near, incident.id)):
+            wall = await _wall(hub, token)
+            spot = next(s for s in wall["screens"] if s["id"] == "spot")
+            assert spot["incident"] == shown
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
+                    f"{hub.web.url}/api/walls", headers={"Authorization": f"Bearer {token}"}
+                ) as r,
+            ):
+                listed = (await r.json())["walls"][0]["screens"]
+            assert next(s for s in listed if s["id"] == "spot")["incident"] == shown

@@ -193,9 +193,17 @@ class WallManager(SpotlightRules):
         entries = [c.entry for c in changes if c.entry is not None]
         await self.store.save(wall.id, wall.version, wall.waiting, rows, entries, wall.released)
 
-    async def save_waiting(self, wall: Wall) -> None:
-        """The waiting list alone (no screen changed: no version, no event)."""
+    async def save_waiting(self, wall: Wall, *, announce: bool = True) -> None:
+        """The waiting list (and released set) alone. A change of the waiting list
+        is the wall's next version and a ``WallChanged`` with cause ``waiting`` and
+        no screen (``announce``); the released set alone is neither."""
+        if announce:
+            wall.version += 1
         await self.store.save(wall.id, wall.version, wall.waiting, [], (), wall.released)
+        if announce:
+            self.hub.bus.fire(
+                WallChanged(wall=wall.id, screen="", version=wall.version, cause="waiting")
+            )
 
     # -- operators' changes (wall.edit) ---------------------------------------------
 

@@ -81,7 +81,7 @@ def parse_screen(body: Mapping[str, Any]) -> ScreenChange:
 
 
 def parse_push(body: Mapping[str, Any]) -> Push:
-    """``{camera, screen?, tile?}``."""
+    """``{camera, screen?, tile?}``; ``tile`` only with ``screen``."""
     _unknown(body, PUSH_FIELDS)
     if "camera" not in body:
         raise WallError("camera is required", field="camera")
@@ -92,6 +92,8 @@ def parse_push(body: Mapping[str, Any]) -> Push:
         isinstance(tile, bool) or not isinstance(tile, int) or not 0 <= tile < MAX_TILES
     ):
         raise WallError(f"tile is a tile index, 0 to {MAX_TILES - 1}", field="tile")
+    if tile is not None and screen is None:  # a tile of which screen? never a guess
+        raise WallError("tile needs the screen it is on", field="tile")
     return Push(camera, screen, tile)
 
 

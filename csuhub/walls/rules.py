@@ -79,7 +79,7 @@ class SpotlightRules:
     # provided by the manager
     async def commit(self, wall: Wall, changes: Any) -> None: ...
     async def _write(self, wall: Wall, changes: Any) -> None: ...
-    async def save_waiting(self, wall: Wall) -> None: ...
+    async def save_waiting(self, wall: Wall, *, announce: bool = True) -> None: ...
     def refresh(self, wall: Wall, screen_id: str) -> None: ...
 
     def follow_incidents(self) -> list[Callable[[], None]]:
@@ -240,12 +240,12 @@ class SpotlightRules:
     async def _closed(self, ref: IncidentRef) -> None:
         self._incidents[ref.id] = ref
         for wall in list(self.walls.values()):
-            dropped = wall.released.pop(ref.id, None) is not None
-            if ref.id in wall.waiting:
+            released = wall.released.pop(ref.id, None) is not None
+            waited = ref.id in wall.waiting
+            if waited:
                 wall.waiting.remove(ref.id)
-                dropped = True
-            if dropped:
-                await self.save_waiting(wall)
+            if released or waited:
+                await self.save_waiting(wall, announce=waited)
             for screen in list(wall.screens.values()):
                 if screen.state.incident != ref.id or screen.state.closed:
                     continue
@@ -253,8 +253,9 @@ class SpotlightRules:
                 if hold > 0:
                     until = self.clock() + hold
                     state = replace(screen.state, closed=True, until=until)
-                    await self._write(wall, [Change(screen.id, state, "incident")])
-                    self.arm()
+                    details = {"incident": ref.id, "hold": hold, "until": until}
+                    entry = Entry(RULES, "wall.hold", _target(wall, screen), details)
+                    await self.commit(wall, [Change(screen.id, state, "hold", entry)])
                 else:
                     await self._release(wall, screen)
 
@@ -322,7 +323,7 @@ class SpotlightRules:
             for incident_id in gone:
                 del wall.released[incident_id]
             if gone:
-                await self.save_waiting(wall)
+                await self.save_waiting(wall, announce=False)
             for screen in list(wall.screens.values()):
                 incident_id = screen.state.incident
                 if incident_id is None:

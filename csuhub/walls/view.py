@@ -6,7 +6,8 @@ incident's camera of that rank, a camera outside the reader's scope becomes
 ``null`` with the reason ``out_of_scope`` (its id is not shown either), and a
 camera the register does not say is online is not ``playable``
 (``offline``). Carousels are cycled by the kiosk: their tile carries the
-cameras in scope and the dwell, and no single ``camera``.
+cameras in scope and the dwell, and no single ``camera``. A screen's
+incident id is shown only to a reader who sees one of its cameras.
 """
 
 from __future__ import annotations
@@ -24,24 +25,58 @@ Visible = Callable[[str], Awaitable[bool]]
 PLAYABLE_STATES = frozenset({ONLINE, DEGRADED})
 
 
-def summary(wall: Wall) -> dict[str, Any]:
+#: an incident id -> the incident as the rules know it (all its cameras), or None
+Known = Callable[[int | None], IncidentRef | None]
+
+
+async def summary(wall: Wall, visible: Visible, known: Known) -> dict[str, Any]:
     """A wall in a list: its screens without their tiles."""
+    can_see = _memo(visible)
     return {
         "id": wall.id,
         "name": wall.name,
         "version": wall.version,
-        "screens": [_screen_head(s) for s in wall.screens.values()],
+        "screens": [
+            _screen_head(s, await _incident_shown(s, known(s.state.incident), can_see))
+            for s in wall.screens.values()
+        ],
     }
 
 
-def _screen_head(screen: Screen) -> dict[str, Any]:
+def _memo(visible: Visible) -> Visible:
+    seen: dict[str, bool] = {}
+
+    async def can_see(camera: str) -> bool:
+        if camera not in seen:
+            seen[camera] = await visible(camera)
+        return seen[camera]
+
+    return can_see
+
+
+async def _incident_shown(
+    screen: Screen, incident: IncidentRef | None, can_see: Visible
+) -> int | None:
+    """The screen's incident id, if the reader sees at least one of its cameras:
+    the id of an incident elsewhere in the city is not every reader's to know."""
+    if screen.state.incident is None:
+        return None
+    if incident is None:  # not known to the rules yet: fail closed
+        return None
+    for camera in incident.camera_ids:
+        if await can_see(camera):
+            return screen.state.incident
+    return None
+
+
+def _screen_head(screen: Screen, incident: int | None) -> dict[str, Any]:
     state = screen.state
     head: dict[str, Any] = {
         "id": screen.id,
         "name": screen.name,
         "layout": state.shown.layout,
         "pinned": state.pinned,
-        "incident": state.incident,
+        "incident": incident,
         "spotlight": state.rules.spotlight,
     }
     if state.previous is not None:
@@ -56,20 +91,18 @@ async def describe(
     wall: Wall,
     visible: Visible,
     incident_of: Callable[[Screen], IncidentRef | None],
+    known: Known,
 ) -> dict[str, Any]:
-    """The wall's state for one reader (``visible`` is the reader's camera scope)."""
-    seen: dict[str, bool] = {}
-
-    async def can_see(camera: str) -> bool:
-        if camera not in seen:
-            seen[camera] = await visible(camera)
-        return seen[camera]
-
+    """The wall's state for one reader (``visible`` is the reader's camera scope;
+    ``incident_of`` the incident as a screen shows it, ``known`` all of it)."""
+    can_see = _memo(visible)
     screens = []
     for screen in wall.screens.values():
         incident = incident_of(screen)
         tiles = [await _tile(hub, tile, incident, can_see) for tile in screen.tiles]
-        screens.append({**_screen_head(screen), "tiles": tiles})
+        full = known(screen.state.incident)
+        head = _screen_head(screen, await _incident_shown(screen, full, can_see))
+        screens.append({**head, "tiles": tiles})
     return {"id": wall.id, "name": wall.name, "version": wall.version, "screens": screens}
 
 

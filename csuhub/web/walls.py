@@ -76,7 +76,11 @@ SCREEN_HEAD = {
         "name": {"type": "string"},
         "layout": {"type": "string"},
         "pinned": {"type": "boolean"},
-        "incident": {"type": ["integer", "null"], "description": "the incident spotlighted"},
+        "incident": {
+            "type": ["integer", "null"],
+            "description": "the incident spotlighted; null too when none of its cameras is "
+            "in the reader's scope",
+        },
         "spotlight": {"type": "boolean", "description": "incidents may take the screen"},
         "previous_layout": {
             "type": "string",
@@ -133,7 +137,7 @@ PUSH_BODY = {
             "type": "integer",
             "minimum": 0,
             "maximum": MAX_TILES - 1,
-            "description": "default: the screen's first empty tile",
+            "description": "default: the screen's first empty tile; only with screen",
         },
     },
 }
@@ -166,7 +170,11 @@ def _wall(request: web.Request) -> Wall:
 async def _shown(request: web.Request, wall: Wall) -> dict[str, Any]:
     manager = hub_of(request).walls  # type: ignore[attr-defined]
     return await describe(
-        hub_of(request), wall, lambda c: camera_visible(request, c), manager.shown_incident
+        hub_of(request),
+        wall,
+        lambda c: camera_visible(request, c),
+        manager.shown_incident,
+        manager.incident_ref,
     )
 
 
@@ -198,7 +206,15 @@ async def list_walls(request: web.Request) -> web.Response:
     manager = getattr(hub_of(request), "walls", None)
     who = request[PRINCIPAL_KEY]
     walls = [] if manager is None else list(manager.walls.values())
-    return web.json_response({"walls": [summary(w) for w in walls if may_see_wall(who, w.id)]})
+    return web.json_response(
+        {
+            "walls": [
+                await summary(w, lambda c: camera_visible(request, c), manager.incident_ref)
+                for w in walls
+                if may_see_wall(who, w.id)
+            ]
+        }
+    )
 
 
 @routes.get("/api/walls/{wall}")
