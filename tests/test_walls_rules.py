@@ -175,3 +175,20 @@ def test_a_push_naming_a_tile_names_its_screen() -> None:
         parse_push({"camera": "cam-a", "tile": 1})
     assert refused.value.field == "tile" and refused.value.kind == "invalid"
     assert parse_push({"camera": "cam-a", "screen": "s1", "tile": 1}).tile == 1
+
+
+async def test_a_kiosks_scope_is_what_the_tiles_show(parts: Any) -> None:
+    hub = await parts(
+        wall(
+            screen("s1", "grid", "cam-a", "cam-b", "cam-far", columns=2, rows=1),
+            screen("spot", "spotlight", "cam-d", tiles=1),
+        )
+    )
+    manager = await started(hub)
+    # cam-far was given to s1 but has no tile (2x1)
+    assert manager.cameras_on(["mur"]) == {"cam-a", "cam-b", "cam-d"}
+    await manager.incident(incident(1, Priority.HIGH, "cam-c", "cam-x", "cam-y"))
+    # one slot: the nearest camera only; cam-d (what the screen goes back to) is hidden
+    assert manager.cameras_on(["mur"]) == {"cam-a", "cam-b", "cam-c"}
+    await manager.push("mur", "cam-z", OPERATOR, screen_id="s1", tile=1)
+    assert manager.cameras_on(["mur"]) == {"cam-a", "cam-z", "cam-c"}

@@ -39,7 +39,7 @@ from csuhub.walls.model import (
 )
 from csuhub.walls.rules import SpotlightRules
 from csuhub.walls.screens import Change, LayoutProblem, Screen, Wall, WallError, check_options
-from csuhub.walls.tiles import SourceKind
+from csuhub.walls.tiles import SourceKind, Tile
 
 _LOGGER = logging.getLogger(__name__)
 #: who the site file's changes are audited as
@@ -139,20 +139,18 @@ class WallManager(SpotlightRules):
         return found
 
     def cameras_on(self, wall_ids: Iterable[str]) -> frozenset[str]:
-        """Every camera the walls show or cycle now, declared, pushed or spotlighted:
-        what a kiosk of those walls may see (its ``wall:<id>`` scope)."""
+        """Every camera the walls' tiles show or cycle now (a camera or snapshot
+        tile's, a carousel's list, an incident slot's camera, a push): what a
+        kiosk of those walls may see (its ``wall:<id>`` scope). Not the cameras
+        a screen was given but shows no tile of, nor an incident's beyond its
+        slots, nor what a spotlighted screen goes back to."""
         found: set[str] = set()
         for wall_id in wall_ids:
             wall = self.walls.get(wall_id)
             if wall is None:
                 continue
             for screen in wall.screens.values():
-                found.update(screen.state.base.cameras)
-                found.update(screen.state.shown.cameras)
-                found.update(screen.state.shown.pushed.values())
-                incident = self.shown_incident(screen)
-                if incident is not None:
-                    found.update(incident.camera_ids)
+                found.update(tile_cameras(screen.tiles, self.shown_incident(screen)))
         return frozenset(found)
 
     def refresh(self, wall: Wall, screen_id: str) -> None:
@@ -280,6 +278,20 @@ class WallManager(SpotlightRules):
             entry = Entry(who, "wall.push", _target(wall_id, screen_id), params)
             await self.commit(wall, [Change(screen_id, state, "operator", entry)])
             return wall, screen_id, tile
+
+
+def tile_cameras(tiles: Iterable[Tile], incident: IncidentRef | None) -> set[str]:
+    """The cameras ``tiles`` show, an incident slot resolved against ``incident``."""
+    found: set[str] = set()
+    ids = incident.camera_ids if incident is not None else ()
+    for tile in tiles:
+        source = tile.source
+        if source.camera is not None:
+            found.add(source.camera)
+        found.update(source.cameras)
+        if source.kind is SourceKind.INCIDENT and source.slot < len(ids):
+            found.add(ids[source.slot])
+    return found
 
 
 def _restored(row: Mapping[str, Any] | None, mark: str) -> ScreenState | None:
