@@ -18,7 +18,11 @@ Parts, each its own process so that each one's CPU is its own:
 
 CPU ratio: CPU seconds of the hub process (its own threads; ffmpeg is a
 child and counted apart) per delivered Mbit, over the same window, divided
-by the relay's. Target <= 1.5.
+by the relay's. Target <= 1.5. Each side's idle CPU is measured too, with
+its 4 ffmpeg pipes read and no viewer (the hub keeps its upstreams for the
+whole run: a long grace period): ``ratio`` includes it (the target is judged
+on it), ``ratio_net`` subtracts each side's own idle (the fan-out alone).
+The hub's idle with no upstream at all (health checks, timers) is reported.
 
 Glass-to-glass latency: one probe viewer per camera keeps what it receives
 with each fragment's arrival time; afterwards ffmpeg decodes the stripe of
@@ -149,8 +153,17 @@ async def run_hub(port: int) -> None:
     with tempfile.TemporaryDirectory() as data:
         async with make_hub(Path(data), _site(port, data), web=True, sweeping=False) as hub:
             token = await api_token(hub, "operator")
+            hub.live.settings.grace = 3600.0  # upstreams stay: idle = pipes read, no viewer
+            if os.environ.get("B6_PROFILE"):  # cProfile of the hub's loop, written at exit
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             print(json.dumps({"url": hub.web.url, "token": token}), flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            if os.environ.get("B6_PROFILE"):
+                profiler.disable()
+                profiler.dump_stats(os.environ["B6_PROFILE"])
 
 
 async def run_relay(port: int) -> None:
@@ -326,6 +339,13 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(5)
 
 
+def idle(server: subprocess.Popen[str], window: float) -> float:
+    """CPU seconds per second of ``server`` with no viewer."""
+    cpu0 = cpu_seconds(server.pid)
+    time.sleep(window)
+    return (cpu_seconds(server.pid) - cpu0) / window
+
+
 def measure(
     server: subprocess.Popen[str], spec: dict[str, Any], viewers: int, warm: float, window: float
 ) -> dict[str, float]:
@@ -382,6 +402,8 @@ def main() -> int:
     try:
         hub, info = child("--hub", str(port))
         try:
+            time.sleep(warm)
+            hub_bare = idle(hub, window)  # no upstream yet: health checks, timers
             # first frames and latency, with no other load: cold (first viewer), warm (second)
             cold = [
                 asyncio.run(probe(info["url"], info["token"], c, 0.5))["first"]
@@ -390,6 +412,7 @@ def main() -> int:
             probes = asyncio.run(_probes(info["url"], info["token"], 6.0 if args.quick else 10.0))
             lat = sorted(x for p in probes for x in latencies(p["init"], p["kept"]))
             warm_first = [p["first"] for p in probes]
+            hub_idle = idle(hub, window)  # the 4 upstreams running, no viewer
             hub_runs = {
                 n: measure(
                     hub, {"mode": "ws", "url": info["url"], "token": info["token"]}, n, warm, window
@@ -400,6 +423,8 @@ def main() -> int:
             stop(hub)
         relay, rinfo = child("--relay", str(port))
         try:
+            time.sleep(warm)
+            relay_idle = idle(relay, window)  # the 4 pipes read, no client
             relay_runs = {
                 n: measure(relay, {"mode": "tcp", "port": rinfo["port"]}, n, warm, window)
                 for n in (16, 64)
@@ -412,11 +437,15 @@ def main() -> int:
     for n in (16, 64):
         h, r = hub_runs[n], relay_runs[n]
         ratio = h["cpu_per_mbit"] / r["cpu_per_mbit"] if r["cpu_per_mbit"] > 0 else float("inf")
-        results[n] = {"hub": h, "relay": r, "ratio": ratio}
+        net_h, net_r = h["cpu_s"] - hub_idle * window, r["cpu_s"] - relay_idle * window
+        net = (net_h / h["mbit"]) / (net_r / r["mbit"]) if net_r > 0 else float("inf")
+        results[n] = {"hub": h, "relay": r, "ratio": ratio, "ratio_net": net}
         hub_pct, relay_pct = h["cpu_s"] / window * 100, r["cpu_s"] / window * 100
         print(f"{n:3d} viewers: hub {h['mbit_s']:6.1f} Mbit/s, {hub_pct:5.1f} % CPU"
               f" | relay {r['mbit_s']:6.1f} Mbit/s, {relay_pct:5.1f} % CPU"
-              f" | CPU per Mbit ratio {ratio:.2f}")  # fmt: skip
+              f" | CPU per Mbit ratio {ratio:.2f}, net of idle {net:.2f}")  # fmt: skip
+    print(f"idle: hub {hub_bare * 100:.2f} % CPU with no upstream, {hub_idle * 100:.2f} %"
+          f" with 4 upstreams, no viewer | relay {relay_idle * 100:.2f} % (4 pipes)")  # fmt: skip
     p50 = lat[len(lat) // 2] if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
     print(f"glass-to-glass: {len(lat)} frames, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
@@ -438,6 +467,12 @@ def main() -> int:
             ("relay", "relay_mbit_s", "mbit_s"), ("relay", "relay_cpu_s", "cpu_s"))},
         "ratio_16": round(results[16]["ratio"], 3),
         "ratio_64": round(results[64]["ratio"], 3),
+        "ratio_net_16": round(results[16]["ratio_net"], 3),
+        "ratio_net_64": round(results[64]["ratio_net"], 3),
+        "idle_hub_bare_pct": round(hub_bare * 100, 3),
+        "idle_hub_pct": round(hub_idle * 100, 3),
+        "idle_relay_pct": round(relay_idle * 100, 3),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
         "latency_frames": len(lat),
         "latency_p50_ms": round(p50 * 1000, 1),
         "latency_p99_ms": round(p99 * 1000, 1),

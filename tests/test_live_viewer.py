@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from csuhub.live.fmp4 import Fragment
-from csuhub.live.viewer import Limits, Viewer
+from csuhub.live.viewer import DIRECT_LIMIT, Limits, Viewer
+from csuhub.live.wsframe import binary_frame
 
 
 def _fragments(count: int, gop: int = 10, size: int = 1000) -> list[Fragment]:
@@ -115,3 +119,80 @@ async def test_a_new_viewer_starts_at_the_cached_keyframe() -> None:
     assert viewer.sent_fragments == 5
     pump.cancel()
     await asyncio.gather(pump, return_exceptions=True)
+
+
+class Transport:
+    """An asyncio transport's writing side: ``backlog`` bytes the kernel has not taken."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.backlog = 0
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+async def test_a_viewer_that_keeps_up_gets_the_prebuilt_frame_directly_and_in_order() -> None:
+    sink, transport = Sink(), Transport()
+    closed = [False]
+    viewer = Viewer(
+        sink.text,
+        sink.bytes,
+        transport=transport,  # type: ignore[arg-type]
+        is_closed=lambda: closed[0],
+    )
+    frags = _fragments(30)
+    frames = [binary_frame(f.data) for f in frags]
+    viewer.start([{"type": "init"}], b"INIT", [])
+    viewer.offer(frags[0], frames[0])  # the init is queued: this waits behind it
+    assert transport.written == [] and viewer.direct == 0
+    pump = asyncio.create_task(viewer.pump())
+    await asyncio.sleep(0.01)
+    assert sink.binary == [b"INIT", frags[0].data]
+    for i in range(1, 10):  # nothing queued: straight to the transport, the same bytes
+        viewer.offer(frags[i], frames[i])
+    assert transport.written == frames[1:10] and all(
+        a is b for a, b in zip(transport.written, frames[1:10], strict=True)
+    )
+    transport.backlog = DIRECT_LIMIT + 1  # the kernel stopped taking: behind, queued
+    viewer.offer(frags[10], frames[10])
+    transport.backlog = 0
+    viewer.offer(frags[11], frames[11])  # queued behind 10 (order), not direct
+    assert len(transport.written) == 9
+    await asyncio.sleep(0.01)
+    assert sink.binary[2:] == [frags[10].data + frags[11].data]
+    viewer.offer(frags[12], frames[12])  # caught up: direct again
+    closed[0] = True  # the close frame went: nothing may follow it
+    viewer.offer(frags[13], frames[13])
+    assert transport.written[-1] is frames[12] and len(transport.written) == 10
+    assert viewer.sent_fragments == 13 and viewer.direct == 10
+    pump.cancel()
+    await asyncio.gather(pump, return_exceptions=True)
+
+
+@given(st.integers(0, 70_000) | st.sampled_from([0, 125, 126, 65535, 65536]))
+def test_the_prebuilt_frame_is_what_aiohttp_would_write(size: int) -> None:
+    from aiohttp._websocket.writer import WebSocketWriter
+
+    class Capture:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, data: bytes) -> None:
+            self.data += data
+
+        def is_closing(self) -> bool:
+            return False
+
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    capture = Capture()
+    writer = WebSocketWriter(None, capture)  # type: ignore[arg-type]  # a server's: no mask
+    writer._write_websocket_frame(payload, 2, 0)  # what send_bytes writes uncompressed
+    assert binary_frame(payload) == bytes(capture.data)

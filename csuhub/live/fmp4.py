@@ -133,37 +133,46 @@ class Segmenter:
         return len(self._buffer)
 
     def feed(self, chunk: bytes) -> list[tuple[str, object]]:
+        # parse the chunk itself when nothing is pending (the usual case: ffmpeg
+        # flushes whole fragments): a fragment is then one slice of it, or the
+        # chunk itself; only a tail is kept in the buffer
         buffer = self._buffer
-        buffer += chunk
+        if buffer:
+            buffer += chunk
+            data: bytes | bytearray = buffer
+        else:
+            data = chunk
         out: list[tuple[str, object]] = []
         pos = 0
-        end = len(buffer)
+        end = len(data)
         while True:
-            head = _box_head(buffer, pos, end, self.max_box)
+            head = _box_head(data, pos, end, self.max_box)
             if head is None or pos + head[1] > end:
                 break
             kind, size = head
             if kind == b"moof":
                 # wait for the mdat after it: they leave together
-                after = _box_head(buffer, pos + size, end, self.max_box)
+                after = _box_head(data, pos + size, end, self.max_box)
                 if after is None or pos + size + after[1] > end:
                     break
                 if after[0] != b"mdat":
                     raise Fmp4Error(f"a moof followed by {_name(after[0])}, not its mdat")
                 if self.init is None:
                     raise Fmp4Error("a fragment before the init segment")
-                moof = bytes(buffer[pos : pos + size])
-                keyframe, samples = fragment_flags(moof, self._defaults)
-                data = bytes(buffer[pos : pos + size + after[1]])
-                out.append(("fragment", Fragment(data, keyframe, samples)))
+                whole = _slice(data, pos, pos + size + after[1])
+                keyframe, samples = fragment_flags(whole[:size], self._defaults)
+                out.append(("fragment", Fragment(whole, keyframe, samples)))
                 pos += size + after[1]
                 continue
-            item = self._box(kind, bytes(buffer[pos : pos + size]))
+            item = self._box(kind, _slice(data, pos, pos + size))
             if item is not None:
                 out.append(item)
             pos += size
-        if pos:
-            del buffer[:pos]
+        if data is buffer:
+            if pos:
+                del buffer[:pos]
+        elif pos < end:
+            buffer += memoryview(chunk)[pos:]
         return out
 
     def _box(self, kind: bytes, data: bytes) -> tuple[str, object] | None:
@@ -186,7 +195,18 @@ class Segmenter:
         return None  # sidx, free, styp...: nothing a viewer needs
 
 
-def _box_head(buffer: bytearray, pos: int, end: int, max_box: int) -> tuple[bytes, int] | None:
+def _slice(data: bytes | bytearray, start: int, stop: int) -> bytes:
+    """``data[start:stop]`` as ``bytes`` with one copy at most (none for a
+    whole ``bytes``; a ``bytearray`` slice would be copied twice)."""
+    if isinstance(data, bytes):
+        return data[start:stop]
+    with memoryview(data) as view:
+        return bytes(view[start:stop])
+
+
+def _box_head(
+    buffer: bytes | bytearray, pos: int, end: int, max_box: int
+) -> tuple[bytes, int] | None:
     """(type, size) of the box at ``pos``; None until its header is complete."""
     if end - pos < 8:
         return None

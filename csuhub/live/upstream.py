@@ -15,7 +15,10 @@ exponential backoff; when it is back, viewers get ``online`` and the init
 segment again. A camera with privacy masks in force is transcoded through
 the mask, never copied (``csuhub.masks.policy.playback_plan``: no lift
 unmasks live view); the masks are read again every ``mask_check`` seconds
-and a change restarts the stream in the right mode.
+and a change restarts the stream in the right mode. A camera whose
+prefectoral authorisation is missing or expired is not read at all
+(``LiveManager.refusal``), and a stream whose authorisation expires is
+stopped at the next check (``offline`` with the reason).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from csuhub.live.command import (
     probe_size,
 )
 from csuhub.live.fmp4 import CodecInfo, Fmp4Error, Fragment, Segmenter
+from csuhub.live.wsframe import binary_frame
 from csuhub.masks.apply import write_mask
 from csuhub.masks.policy import playback_plan
 
@@ -141,6 +145,9 @@ class Upstream:
         driver = self.hub.cameras.drivers.get(self.camera_id)
         if driver is None:
             return "the camera is not adopted"
+        refused = self.manager.refusal(self.camera_id)
+        if refused is not None:
+            return refused
         settings = self.manager.settings
         source = await driver.stream(self.stream)
         inputs = input_args(source, settings.rtsp_timeout, settings.analyze)
@@ -229,8 +236,11 @@ class Upstream:
             self._gop_bytes += len(fragment.data)
         else:
             self.gop, self._gop_bytes = [], 0  # too long a GOP to cache: wait for the next
+        if not self.viewers:
+            return
+        frame = binary_frame(fragment.data)  # once for all: the viewers that keep up
         for viewer in self.viewers:
-            viewer.offer(fragment)
+            viewer.offer(fragment, frame)
 
     def _go_offline(self, reason: str) -> None:
         self.online_at = None
@@ -266,6 +276,11 @@ class Upstream:
                 return
             if now >= next_mask_check:
                 next_mask_check = now + settings.mask_check
+                refused = self.manager.refusal(self.camera_id)
+                if refused is not None:  # the authorisation expired while streaming
+                    self._restart = refused
+                    await self.hub.processes.terminate(proc)
+                    return
                 try:
                     masks = await self._current_masks()
                 except Exception as err:  # fail closed: unknown masks, no picture

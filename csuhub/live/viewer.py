@@ -12,6 +12,17 @@ picture that is always seconds old. Control messages (``init``,
 
 Fragments waiting together leave in one WebSocket frame: a viewer that fell
 behind costs one send, not one per fragment.
+
+Why a direct path: a viewer that keeps up (nothing queued, its socket's
+user-space buffer under :data:`DIRECT_LIMIT`) gets the fragment's
+WebSocket frame, built once by the upstream for all viewers
+(:mod:`csuhub.live.wsframe`), written to its transport at once inside
+``offer``: no queue, no task woken, one system call, as a bare relay does.
+Order is kept because the direct path is taken only when the queue is
+empty, and whatever the writer task popped it has already handed to the
+transport (aiohttp writes a frame before its first await). Anything else
+(control messages, init segments, a viewer behind) goes through the queue
+and its writer task, with every bound above.
 """
 
 from __future__ import annotations
@@ -45,6 +56,10 @@ class Limits:
     slow_limit: float = 15.0
 
 
+#: a viewer whose transport holds more than this (bytes not yet taken by the
+#: kernel) is behind: its fragments are queued, not written directly
+DIRECT_LIMIT = 64 * 1024
+
 SendText = Callable[[str], Awaitable[Any]]
 SendBytes = Callable[[bytes], Awaitable[Any]]
 
@@ -60,12 +75,18 @@ class Viewer:
         *,
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
+        transport: asyncio.WriteTransport | None = None,
+        is_closed: Callable[[], bool] | None = None,
     ) -> None:
         self.send_text = send_text
         self.send_bytes = send_bytes
         self.limits = limits or Limits()
         self.clock = clock
         self.name = name
+        #: the socket's transport, for direct writes of pre-built frames (None: never)
+        self.transport = transport
+        #: whether the WebSocket was closed (no frame may follow its close frame)
+        self.is_closed = is_closed or (lambda: False)
         self._queue: deque[tuple[int, Any]] = deque()
         self._media_bytes = 0
         self._media_items = 0
@@ -86,6 +107,8 @@ class Viewer:
         self.dropped = 0
         self.sent_bytes = 0
         self.sent_fragments = 0
+        #: fragments written straight to the transport
+        self.direct = 0
         self.started = clock()
 
     # -- what the upstream calls (never waits) ------------------------------------------
@@ -112,7 +135,9 @@ class Viewer:
         self.waiting_key = True
         self.control(message)
 
-    def offer(self, fragment: Fragment) -> None:
+    def offer(self, fragment: Fragment, frame: bytes | None = None) -> None:
+        """Hand the viewer a fragment; ``frame``: the same fragment as a
+        WebSocket binary frame, written directly when the viewer keeps up."""
         if self.closed:
             return
         if self.waiting_key:
@@ -120,8 +145,22 @@ class Viewer:
                 self.dropped += 1
                 return
             self.waiting_key = False
-        limits = self.limits
         size = len(fragment.data)
+        transport = self.transport
+        if (
+            frame is not None
+            and transport is not None
+            and not self._queue
+            and transport.get_write_buffer_size() <= DIRECT_LIMIT
+            and not transport.is_closing()
+            and not self.is_closed()
+        ):
+            transport.write(frame)
+            self.sent_bytes += size
+            self.sent_fragments += 1
+            self.direct += 1
+            return
+        limits = self.limits
         if self._media_items >= limits.max_items or self._media_bytes + size > limits.max_bytes:
             self._skip()
             if fragment.keyframe and size <= limits.max_bytes:
@@ -211,6 +250,7 @@ class Viewer:
             "queued_fragments": self._media_items,
             "sent_bytes": self.sent_bytes,
             "sent_fragments": self.sent_fragments,
+            "direct": self.direct,
             "skips": self.skips,
             "dropped": self.dropped,
             "behind": self.behind_since is not None,

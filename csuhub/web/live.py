@@ -44,6 +44,8 @@ routes = web.RouteTableDef()
 GOING_AWAY = 1001
 TOO_SLOW = 4001
 UNSUPPORTED = 4002
+#: the camera may not film (no valid prefectoral authorisation)
+UNAUTHORISED = 4003
 #: seconds a close may take before the connection is cut
 CLOSE_TIMEOUT = 2.0
 
@@ -106,7 +108,10 @@ def _status(hub: Any, camera_id: str, stream: str) -> dict[str, Any]:
             "The WebSocket: fragmented MP4 and control messages (docs/live.md)", "video/mp4"
         ),
         200: json_answer("Without a WebSocket upgrade: the stream's state", STATUS),
-        403: error("A session's WebSocket from a page of another site"),
+        403: error(
+            "A session's WebSocket from a page of another site; a camera without a valid"
+            " prefectoral authorisation (a WebSocket is closed with 4003 and the reason)"
+        ),
     },
 )
 async def live_view(request: web.Request) -> web.StreamResponse:
@@ -118,16 +123,42 @@ async def live_view(request: web.Request) -> web.StreamResponse:
     stream = _stream(request)
     if camera_id not in hub.cameras.drivers:
         raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096, timeout=CLOSE_TIMEOUT)
-    if not ws.can_prepare(request).ok:
+    # no permessage-deflate (browsers offer it): video does not compress, and the
+    # fragments' frames are built once for every viewer (csuhub.live.wsframe)
+    ws = web.WebSocketResponse(
+        heartbeat=20.0, max_msg_size=4096, timeout=CLOSE_TIMEOUT, compress=False
+    )
+    upgrade = ws.can_prepare(request).ok
+    refused = hub.live.refusal(camera_id)
+    if refused is not None and not upgrade:
+        raise json_error(refused, web.HTTPForbidden)
+    if not upgrade:
         return web.json_response(_status(hub, camera_id, stream))
     if SESSION_KEY in request:  # a browser's cookie: its page must be ours
         origin = request.headers.get("Origin")
         if origin is None or not origin_matches(origin, request.host):
             raise json_error("the WebSocket's Origin is not this hub", web.HTTPForbidden)
     await ws.prepare(request)
+    if refused is not None:
+        # a browser never sees a refused handshake's status: the reason goes in
+        # the close frame, where the page can read it
+        return await _refuse(request, ws, camera_id, stream, refused)
     _bound_send_buffer(request, hub.live.settings.send_buffer)
     return await _serve(request, ws, hub, camera_id, stream)
+
+
+async def _refuse(
+    request: web.Request, ws: web.WebSocketResponse, camera_id: str, stream: str, why: str
+) -> web.WebSocketResponse:
+    request[ENDED_KEY] = True
+    await entry(
+        request, "live.start", camera_id, outcome="refused", stream=stream, error=why, status=403
+    )
+    # a close frame's reason: 123 bytes at most, valid UTF-8
+    reason = why.encode()[:120].decode(errors="ignore").encode()
+    with contextlib.suppress(Exception, asyncio.TimeoutError):
+        await asyncio.wait_for(ws.close(code=UNAUTHORISED, message=reason), CLOSE_TIMEOUT)
+    return ws
 
 
 def _bound_send_buffer(request: web.Request, size: int) -> None:
@@ -144,7 +175,14 @@ async def _serve(
     request: web.Request, ws: web.WebSocketResponse, hub: Any, camera_id: str, stream: str
 ) -> web.WebSocketResponse:
     principal = request[PRINCIPAL_KEY]
-    viewer = Viewer(ws.send_str, ws.send_bytes, hub.live.settings.limits, name=principal.name)
+    viewer = Viewer(
+        ws.send_str,
+        ws.send_bytes,
+        hub.live.settings.limits,
+        name=principal.name,
+        transport=request.transport,
+        is_closed=lambda: ws.closed,
+    )
     began = time.monotonic()
     request[STARTED_KEY] = await entry(request, "live.start", camera_id, stream=stream)
     upstream = hub.live.attach(camera_id, stream, viewer)
