@@ -28,6 +28,7 @@ from csuhub.api import (
     Priority,
     SourceKind,
     Tile,
+    TileSource,
     WallLayoutSpec,
     check_tiles,
 )
@@ -37,6 +38,7 @@ from csuhub.config.issues import ConfigInvalid
 from csuhub.config.schema import CORE_SCHEMAS
 from csuhub.hub import Hub
 from csuhub.testing import validate_plugin
+from csuhub.walls.tiles import describe_tile
 
 SPECS: dict[str, WallLayoutSpec] = {s.name: s for s in csuhub_walls.register_wall_layouts(None)}
 NAMES = sorted(SPECS)
@@ -68,7 +70,7 @@ def shown(tiles: list[Tile]) -> list[str]:
     """Every camera a screen may show, each tile's share (carousels whole)."""
     out: list[str] = []
     for t in tiles:
-        if t.source.kind is SourceKind.CAMERA:
+        if t.source.kind in (SourceKind.CAMERA, SourceKind.SNAPSHOT):
             out.append(t.source.camera)
         out.extend(t.source.cameras)
     return out
@@ -292,6 +294,43 @@ def test_an_incident_fills_any_layout_with_its_nearest_as_slots() -> None:
     assert kinds(tiles) == ["incident"] and tiles[0].source.slot == 0
 
 
+def test_snapshot_makes_the_camera_tiles_stills_refreshed_at_its_rate() -> None:
+    tiles = layout("grid", columns=2, rows=2, snapshot="30s").tiles(request(cams(3)))
+    assert kinds(tiles) == ["snapshot"] * 3 + ["empty"]
+    assert [t.source.refresh for t in tiles] == [30.0] * 3 + [0.0]
+    assert describe_tile(tiles[0])["source"] == {
+        "kind": "snapshot",
+        "camera": "cam-0",
+        "stream": "sub",
+        "cameras": [],
+        "dwell": 0.0,
+        "slot": 0,
+        "refresh": 30.0,
+    }
+    tiles = layout("one_plus_5", snapshot=5, big_stream="main").tiles(request(cams(6)))
+    assert kinds(tiles) == ["snapshot"] * 6 and tiles[0].source.stream == "main"
+    # carousels and an incident's slots are not stills
+    tiles = layout("grid", columns=1, rows=1, dwell=10, snapshot=60).tiles(request(cams(2)))
+    assert kinds(tiles) == ["carousel"]
+    tiles = layout("spotlight", snapshot=60).tiles(request(["cam-0"], incident("a", "b")))
+    assert set(kinds(tiles)) == {"incident"}
+
+
+def test_a_snapshot_source_checks_its_refresh() -> None:
+    assert TileSource(SourceKind.SNAPSHOT, camera="a", refresh=1).refresh == 1
+    for bad in (
+        {"refresh": 0.5},
+        {"refresh": 3601},
+        {"refresh": float("nan")},
+        {"refresh": True},
+        {"camera": None, "refresh": 10},
+    ):
+        with pytest.raises((ValueError, TypeError)):
+            TileSource(SourceKind.SNAPSHOT, **{"camera": "a", **bad})
+    with pytest.raises(ValueError):
+        TileSource(SourceKind.CAMERA, camera="a", refresh=10)
+
+
 def test_spotlight_big_stream() -> None:
     tiles = layout("spotlight", big_stream="main").tiles(request([], incident("a", "b", "c")))
     assert [t.source.stream for t in tiles] == ["main", "sub", "sub"]
@@ -328,6 +367,9 @@ def test_spotlight_big_stream() -> None:
         ("grid", {"hold": -1}, "negative"),
         ("grid", {"spotlight": "yes"}, "spotlight must be true or false"),
         ("one_plus_5", {"timeout": "2d"}, "timeout must be from 0 s to 86400 s"),
+        ("grid", {"snapshot": "0.5s"}, "snapshot must be from 1 s to 3600 s, not 0.5 s"),
+        ("one_plus_7", {"snapshot": "2h"}, "snapshot must be from 1 s to 3600 s"),
+        ("spotlight", {"min_priority": "urgent"}, "min_priority is low, normal, high or critical"),
     ],
 )
 def test_bad_options_are_refused_clearly(name: str, options: dict, message: str) -> None:
@@ -411,7 +453,7 @@ def test_a_site_file_with_bad_screen_options_is_refused_at_their_line(tmp_path: 
         "columns must be from 1 to 8, not 12",
         f"{site}:9:19: walls[0].screens[1].options.n: wall layout 'one_plus_5': "
         "unknown key 'n' (allowed: big_stream, categories, dwell, hold, min_priority, "
-        "radius_m, spotlight, stream, tiles, timeout)",
+        "radius_m, snapshot, spotlight, stream, tiles, timeout)",
     ]
 
 

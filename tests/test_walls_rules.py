@@ -25,9 +25,11 @@ from test_walls import (
 )
 
 from csuhub.refs import LinkedCamera, Priority
+from csuhub.walls import view
 from csuhub.walls.model import rules_of
 from csuhub.walls.parse import parse_push
 from csuhub.walls.screens import WallError
+from csuhub.walls.tiles import SourceKind, Tile, TileSource
 
 __all__ = ["parts"]  # the fixture
 
@@ -192,3 +194,21 @@ async def test_a_kiosks_scope_is_what_the_tiles_show(parts: Any) -> None:
     assert manager.cameras_on(["mur"]) == {"cam-a", "cam-b", "cam-c"}
     await manager.push("mur", "cam-z", OPERATOR, screen_id="s1", tile=1)
     assert manager.cameras_on(["mur"]) == {"cam-a", "cam-z", "cam-c"}
+
+
+async def test_a_snapshot_tile_resolves_like_a_camera_tile_without_a_codec() -> None:
+    hub = type("Hub", (), {"cameras": type("C", (), {"states": {"cam-a": "online"}})()})()
+
+    async def scope(camera: str) -> bool:
+        return camera != "cam-x"
+
+    def snap(camera: str) -> Tile:
+        return Tile(0, 0, 1, 1, TileSource(SourceKind.SNAPSHOT, camera=camera, refresh=30))
+
+    shown = await view._tile(hub, snap("cam-a"), None, scope)
+    assert shown["camera"] == "cam-a" and shown["playable"] is True
+    assert shown["source"]["kind"] == "snapshot" and shown["source"]["refresh"] == 30
+    assert (await view._tile(hub, snap("cam-b"), None, scope))["reason"] == "offline"
+    hidden = await view._tile(hub, snap("cam-x"), None, scope)
+    assert hidden["camera"] is None and hidden["source"]["camera"] is None
+    assert hidden["reason"] == "out_of_scope"

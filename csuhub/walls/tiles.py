@@ -38,6 +38,15 @@ class SourceKind(StrEnum):
     #: the ``slot``-th nearest camera of the incident the screen spotlights
     INCIDENT = "incident"
     EMPTY = "empty"
+    #: ``camera`` as a still JPEG refreshed every ``refresh`` seconds (for tiles
+    #: that need no motion: cheaper than live video for the hub and the kiosk)
+    SNAPSHOT = "snapshot"
+
+
+#: the kinds whose tile names one camera
+SINGLE = (SourceKind.CAMERA, SourceKind.SNAPSHOT)
+#: a snapshot tile's refresh bounds, seconds
+REFRESH_MIN, REFRESH_MAX = 1.0, 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +62,25 @@ class TileSource:
     dwell: float = 0.0
     #: INCIDENT: 0 is the nearest camera
     slot: int = 0
+    #: SNAPSHOT: seconds between two pictures (1 to 3600); 0 for the other kinds
+    refresh: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, SourceKind):
             raise TypeError(f"kind must be a SourceKind, not {self.kind!r}")
         if self.stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, not {self.stream!r}")
-        if self.kind is SourceKind.CAMERA and not (isinstance(self.camera, str) and self.camera):
-            raise ValueError("a camera tile names its camera")
-        if self.kind is not SourceKind.CAMERA and self.camera is not None:
+        if self.kind in SINGLE and not (isinstance(self.camera, str) and self.camera):
+            raise ValueError(f"a {self.kind} tile names its camera")
+        if self.kind not in SINGLE and self.camera is not None:
             raise ValueError(f"a {self.kind} tile names no single camera")
+        if isinstance(self.refresh, bool) or not isinstance(self.refresh, int | float):
+            raise TypeError("refresh must be a number of seconds")
+        if self.kind is SourceKind.SNAPSHOT:
+            if not (math.isfinite(self.refresh) and REFRESH_MIN <= self.refresh <= REFRESH_MAX):
+                raise ValueError("a snapshot tile's refresh is 1 s to 1 h")
+        elif self.refresh != 0:
+            raise ValueError(f"a {self.kind} tile has no refresh")
         if not isinstance(self.cameras, tuple) or not all(
             isinstance(c, str) and c for c in self.cameras
         ):
@@ -163,5 +181,6 @@ def describe_tile(tile: Tile) -> Mapping[str, Any]:
             "cameras": list(s.cameras),
             "dwell": s.dwell,
             "slot": s.slot,
+            "refresh": s.refresh,
         },
     }

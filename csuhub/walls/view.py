@@ -133,6 +133,9 @@ async def _tile(
         source["camera"] = None
         return {**out, "playable": False, "reason": "out_of_scope"}
     out["camera"] = camera
+    if kind is SourceKind.SNAPSHOT:  # a still picture: no codec to play
+        reason = None if hub.cameras.states.get(camera) in PLAYABLE_STATES else "offline"
+        return {**out, "playable": reason is None, **({"reason": reason} if reason else {})}
     reason = _unplayable(hub, camera, tile.source.stream)
     if reason is not None:
         return {**out, "playable": False, "reason": reason}

@@ -38,12 +38,17 @@ SOURCE = {
     "type": "object",
     "required": ["kind"],
     "properties": {
-        "kind": {"enum": ["camera", "carousel", "incident", "empty"]},
+        "kind": {"enum": ["camera", "snapshot", "carousel", "incident", "empty"]},
         "camera": _NULLABLE_TEXT,
         "stream": {"enum": ["sub", "main"]},
         "cameras": {"type": "array", "items": {"type": "string"}},
         "dwell": {"type": "number"},
         "slot": {"type": "integer"},
+        "refresh": {
+            "type": "number",
+            "description": "snapshot: seconds between two JPEGs of GET "
+            "/api/cameras/{camera}/snapshot.jpg (1-3600); 0 for the other kinds",
+        },
     },
 }
 TILE = {

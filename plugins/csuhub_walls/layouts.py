@@ -54,10 +54,15 @@ def incident_slots(incident: IncidentRef | None, cap: int) -> list[int]:
 
 
 def camera_sources(
-    cameras: Sequence[str], count: int, dwell: float | None, stream: str
+    cameras: Sequence[str],
+    count: int,
+    dwell: float | None,
+    stream: str,
+    snapshot: float | None = None,
 ) -> list[TileSource]:
     """``count`` sources for ``cameras`` (already without repeats), rotating the
-    surplus when ``dwell`` is set (see the module docstring); empties pad."""
+    surplus when ``dwell`` is set (see the module docstring); empties pad. With
+    ``snapshot`` (seconds), a tile of one camera is a snapshot tile."""
     if count <= 0:
         return []
     if len(cameras) <= count or dwell is None:
@@ -65,7 +70,11 @@ def camera_sources(
     else:
         shares = [cameras[i::count] for i in range(count)]
     sources = [
-        TileSource(SourceKind.CAMERA, camera=share[0], stream=stream)
+        (
+            TileSource(SourceKind.SNAPSHOT, camera=share[0], stream=stream, refresh=snapshot)
+            if snapshot
+            else TileSource(SourceKind.CAMERA, camera=share[0], stream=stream)
+        )
         if len(share) == 1
         else TileSource(SourceKind.CAROUSEL, stream=stream, cameras=tuple(share), dwell=dwell or 0)
         for share in shares
@@ -93,6 +102,7 @@ def place(
                 cameras=source.cameras,
                 dwell=source.dwell,
                 slot=source.slot,
+                refresh=source.refresh,
             )
         tiles.append(arrangement.tile(index, source))
     return tiles
@@ -128,6 +138,8 @@ class Layout:
         self.dwell: float | None = options.get("dwell")
         self.stream: str = options.get("stream", "sub")
         self.big_stream: str = options.get("big_stream", self.stream)
+        #: camera tiles as JPEGs refreshed this often (seconds), not live video
+        self.snapshot: float | None = options.get("snapshot")
         #: how many incident cameras at most (``tiles``); all the layout holds otherwise
         self.cap: int = options.get("tiles", geometry.MAX_SIDE * geometry.MAX_SIDE)
 
@@ -146,7 +158,8 @@ class Grid(Layout):
         cameras = unique(request.cameras)
         arrangement = geometry.grid(*grid_shape(self.options, len(cameras)))
         return place(
-            arrangement, camera_sources(cameras, len(arrangement), self.dwell, self.stream)
+            arrangement,
+            camera_sources(cameras, len(arrangement), self.dwell, self.stream, self.snapshot),
         )
 
 
@@ -174,8 +187,10 @@ class OnePlusN(Layout):
             sources = slot_sources(incident_slots(request.incident, self.cap), count, self.stream)
         else:
             cameras = unique(request.cameras)
-            first = camera_sources(cameras[:1], 1, None, self.stream)
-            sources = first + camera_sources(cameras[1:], count - 1, self.dwell, self.stream)
+            first = camera_sources(cameras[:1], 1, None, self.stream, self.snapshot)
+            sources = first + camera_sources(
+                cameras[1:], count - 1, self.dwell, self.stream, self.snapshot
+            )
         return place(self.arrangement, sources, self.big_stream)
 
 

@@ -107,10 +107,14 @@ RULES: dict[Any, Any] = {
     ),
 }
 
+#: a snapshot tile's refresh bounds, as TileSource checks them
+REFRESH_MIN, REFRESH_MAX = 1.0, 3600.0
+
 #: what every layout showing tiles of equal size takes
 _COMMON: dict[Any, Any] = {
     vol.Optional("dwell"): DWELL,
     vol.Optional("stream", default="sub"): STREAM,
+    vol.Optional("snapshot"): duration(REFRESH_MIN, REFRESH_MAX, "snapshot"),
     **RULES,
 }
 
