@@ -180,3 +180,56 @@ async def test_the_fallback_decision(hub: Any, chromium: Any) -> None:
     )
     assert cases == ["sub", "sub", "snapshot", "snapshot", "snapshot", "snapshot"]
     await page.close()
+
+
+async def test_a_snapshot_tile_refreshes_one_picture_at_a_time(
+    tmp_path: Path, ffmpeg_bin: str, chromium: Any
+) -> None:
+    config = site()
+    config["walls"][0]["screens"] = [
+        {
+            "id": "stills",
+            "layout": "grid",
+            "cameras": ["sim-1"],
+            "options": {"columns": 1, "rows": 1, "snapshot": "1s"},
+        }
+    ]
+    async with make_hub(tmp_path / "hub", config, web=True, sweeping=False) as hub:
+        await wait_camera_state(hub, "sim-1", "online")
+        token = await wall_token(hub)
+        context = await chromium.new_context(viewport={"width": 640, "height": 360})
+        page = await context.new_page()
+        asked: list[str] = []
+        pending: set[Any] = set()
+        overlaps: list[int] = []
+
+        def started(request: Any) -> None:
+            if "/snapshot.jpg" in request.url:
+                asked.append(request.url)
+                pending.add(request)
+                overlaps.append(len(pending))
+
+        page.on("request", started)
+        page.on("requestfinished", lambda r: pending.discard(r))
+        page.on("requestfailed", lambda r: pending.discard(r))
+        live: list[str] = []
+        page.on("websocket", lambda ws: live.append(ws.url) if "/api/live/" in ws.url else None)
+        await page.goto(f"{hub.web.url}/wall/login?token={token}&next=/wall/main/stills")
+        tile = ".tile[data-camera=sim-1]"
+        await page.wait_for_selector(f"{tile}[data-state=snapshot] img")
+        assert await page.evaluate(f"document.querySelector('{tile} img').naturalWidth") == 320
+        await asyncio.sleep(3.5)
+        assert len(asked) >= 3, asked  # every second, not every 10
+        assert len(set(asked)) == len(asked)  # a fresh URL each time: no cache answers
+        assert all("?t=" in u for u in asked)
+        assert max(overlaps) == 1  # never two at once
+        assert live == [] and await page.locator("video").count() == 0
+        # the camera fails: the tile says offline; it comes back: the label goes
+        hub.cameras.drivers["sim-1"].options["fail"] = True
+        await page.wait_for_selector(f"{tile}[data-state=offline] .label:text('hors ligne')")
+        hub.cameras.drivers["sim-1"].options["fail"] = False
+        await page.wait_for_selector(f"{tile}[data-state=snapshot] .label", state="hidden")
+        await shoot(page, "snapshot-tile")
+        await context.close()
+        shots = await hub.store.audit_trail.entries(action="camera.snapshot")
+        assert len(shots) >= 3 and {s["actor"] for s in shots} == {"kiosk-main-1"}

@@ -208,7 +208,8 @@ class Tile {
           credentials: "same-origin",
         });
         if (answer.status === 401) return sessionEnded();
-        if (!answer.ok) throw new Error(String(answer.status));
+        if (answer.status === 409) throw new Error(words.snapshot); // a driver without
+        if (!answer.ok) throw new Error(words.offline);
         const blob = await answer.blob();
         if (!live) return;
         const next = URL.createObjectURL(blob);
@@ -216,9 +217,10 @@ class Tile {
         if (url) URL.revokeObjectURL(url);
         url = next;
         this.said = ["snapshot", null];
-      } catch {
+      } catch (err) {
         if (!live) return;
-        this.said = ["offline", words.snapshot];
+        // the camera failed (or the hub is away): offline until a picture comes
+        this.said = ["offline", err.message === words.snapshot ? words.snapshot : words.offline];
       }
       this.box.dataset.shots = String(count);
       this.relabel();
