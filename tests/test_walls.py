@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from walls_helpers import LayoutsPlugin
 
 from csuhub.bus import EventBus
+from csuhub.config.schema import CORE_SCHEMAS
 from csuhub.config.settings import Settings
 from csuhub.events import ComponentFailed, WallChanged
 from csuhub.refs import IncidentRef, IncidentStatus, LinkedCamera, Priority
@@ -70,13 +71,16 @@ class PartsHub:
         for spec in LayoutsPlugin().register_wall_layouts(self):
             self.registry.wall_layouts.add(spec, "test-layouts")
         self.walls_data = walls
+        #: the site's cameras (raw site-file entries), for group and district selectors
+        self.cameras_data: list[dict[str, Any]] = []
         self.answer: str | None = None
         self.incidents = Incidents()
         self.cameras = type("Cameras", (), {"states": {}})()
 
     @property
     def config(self) -> Any:
-        settings = Settings.from_data({"walls": self.walls_data})
+        cameras = CORE_SCHEMAS["cameras"][0](self.cameras_data)
+        settings = Settings.from_data({"walls": self.walls_data, "cameras": cameras})
         return type("Config", (), {"settings": settings})()
 
     def layout_for(self, incident: IncidentRef, wall: Any) -> str | None:

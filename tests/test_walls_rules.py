@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import voluptuous as vol
 from test_walls import (
     OPERATOR,
     Clock,
@@ -24,10 +25,12 @@ from test_walls import (
     wall,
 )
 
+from csuhub.config.schema import screen_camera
+from csuhub.events import ConfigReloaded
 from csuhub.refs import LinkedCamera, Priority
 from csuhub.walls import view
 from csuhub.walls.model import rules_of
-from csuhub.walls.parse import parse_push
+from csuhub.walls.parse import camera_ref, parse_push
 from csuhub.walls.screens import WallError
 from csuhub.walls.tiles import SourceKind, Tile, TileSource
 
@@ -212,3 +215,68 @@ async def test_a_snapshot_tile_resolves_like_a_camera_tile_without_a_codec() -> 
     hidden = await view._tile(hub, snap("cam-x"), None, scope)
     assert hidden["camera"] is None and hidden["source"]["camera"] is None
     assert hidden["reason"] == "out_of_scope"
+
+
+def placed(camera_id: str, district: str = "Centre", *groups: str) -> dict[str, Any]:
+    return {
+        "id": camera_id,
+        "driver": "still",
+        "groups": list(groups),
+        "location": {"lat": 50.63, "lon": 3.06, "district": district},
+    }
+
+
+async def test_group_and_district_selectors_resolve_to_the_sites_cameras(parts: Any) -> None:
+    hub = await parts(
+        wall(screen("s1", "grid", "group:parvis", "cam-a", "group:nowhere", columns=4, rows=1))
+    )
+    hub.cameras_data = [
+        placed("cam-c", "Centre", "parvis"),
+        placed("cam-b", "Wazemmes", "parvis"),
+        placed("cam-a", "Centre"),
+        placed("cam-d", "Fives"),
+    ]
+    manager = await started(hub)
+
+    def shown() -> list[str | None]:
+        return [t.source.camera for t in manager.wall("mur").screens["s1"].tiles]
+
+    assert shown() == ["cam-b", "cam-c", "cam-a", None]  # the group sorted by id, no repeat
+    await manager.set_screen("mur", "s1", OPERATOR, cameras=["district:centre", "cam-d"])
+    assert shown() == ["cam-a", "cam-c", "cam-d", None]
+    assert spot(manager, "s1").shown.cameras == ("district:centre", "cam-d")  # kept as given
+    assert manager.cameras_on(["mur"]) == {"cam-a", "cam-c", "cam-d"}
+    # a reload: cam-d moves to the Centre, cam-e appears there
+    hub.cameras_data = [
+        *hub.cameras_data[:3],
+        placed("cam-d", "Centre"),
+        placed("cam-e", "Centre"),
+    ]
+    hub.bus.fire(ConfigReloaded(trigger="test", sections=["cameras"], cameras={},
+                                restart_required=[]))  # fmt: skip
+    await hub.bus.drain()
+    assert shown() == ["cam-a", "cam-c", "cam-d", "cam-e"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("cam-a", "cam-a"),
+        ("group:parvis", "group:parvis"),
+        ("district:Faubourg de Béthune", "district:Faubourg de Béthune"),
+        ("district: Centre ", "district:Centre"),
+    ],
+)
+def test_screen_camera_refs_parse(value: str, expected: str) -> None:
+    assert screen_camera(value) == expected
+    assert camera_ref(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["group:", "group:Parvis", "district:", "district:   ", "district:a\nb", "Cam", 3]
+)
+def test_bad_screen_camera_refs_are_refused(value: Any) -> None:
+    with pytest.raises(vol.Invalid):
+        screen_camera(value)
+    with pytest.raises(WallError):
+        camera_ref(value)

@@ -85,3 +85,29 @@ async def test_an_incident_id_shows_only_to_readers_of_one_of_its_cameras(
             ):
                 listed = (await r.json())["walls"][0]["screens"]
             assert next(s for s in listed if s["id"] == "spot")["incident"] == shown
+
+
+async def test_a_district_on_a_screen_through_the_api_needs_every_camera_in_scope(
+    tmp_path: Path,
+) -> None:
+    async with make_hub(tmp_path / "hub", site(), plugins=PLUGINS, web=True) as hub:
+        narrow = await scoped_token(hub, "narrow", "supervisor", ["camera:cam-a"])
+        wide = await scoped_token(hub, "wide", "supervisor", ["*"])
+        url = f"{hub.web.url}/api/walls/mur/screens/s1"
+        async with aiohttp.ClientSession() as http:
+            for token, body, status in (
+                (narrow, {"cameras": ["district:Centre"]}, 404),
+                (wide, {"cameras": ["district:Nowhere"]}, 404),
+                (wide, {"cameras": ["group:Bad"]}, 400),
+                (wide, {"cameras": ["district:centre"], "options": {"columns": 3, "rows": 2}}, 200),
+            ):
+                async with http.post(
+                    url, json=body, headers={"Authorization": f"Bearer {token}"}
+                ) as r:
+                    assert r.status == status, (body, await r.text())
+                    answer = await r.json()
+            tiles = answer["screens"][0]["tiles"]
+            # every camera of the site file is in the Centre: sorted by id
+            assert [t["camera"] for t in tiles] == [
+                "cam-a", "cam-b", "cam-c", "cam-d", "cam-down", "cam-far"
+            ]  # fmt: skip

@@ -261,12 +261,25 @@ INCIDENTS_SCHEMA = vol.Schema(
     }
 )
 
+def screen_camera(value: Any) -> str:
+    """A screen's camera: an id, or ``group:<group>`` / ``district:<district>``,
+    the site's cameras of that group or district (the wall manager resolves them)."""
+    if isinstance(value, str) and value.startswith("group:"):
+        return "group:" + cv.slug(value[len("group:") :])
+    if isinstance(value, str) and value.startswith("district:"):
+        name = value[len("district:") :].strip()
+        if not 0 < len(name) <= 100 or not name.isprintable():
+            raise vol.Invalid("district: names a district (at most 100 characters)")
+        return "district:" + name
+    return cv.slug(value)
+
+
 SCREEN_SCHEMA = vol.Schema(
     {
         vol.Required("id"): cv.slug,
         vol.Optional("name"): cv.bounded_text(100),
         vol.Required("layout"): cv.slug,
-        vol.Optional("cameras", default=[]): vol.All(cv.ensure_list, [cv.slug]),
+        vol.Optional("cameras", default=[]): vol.All(cv.ensure_list, [screen_camera]),
         vol.Optional("options", default={}): dict,
     }
 )

@@ -28,6 +28,7 @@ from csuhub.refs import IncidentRef
 from csuhub.security.permissions import Principal, system_principal
 from csuhub.store.audited import Entry
 from csuhub.store.walls import ScreenRow, WallStore
+from csuhub.walls.groups import Placement, expand, is_selector, placements
 from csuhub.walls.model import (
     MAX_CAMERAS,
     Base,
@@ -54,6 +55,8 @@ class WallManager(SpotlightRules):
         self.store = WallStore(hub.store)
         self.clock = clock
         self.walls: dict[str, Wall] = {}
+        #: where each camera is, for the screens' group and district selectors
+        self.placements: dict[str, Placement] = {}
         self.lock = asyncio.Lock()
         self._unsub: list[Callable[[], None]] = []
         SpotlightRules.__init__(self)
@@ -63,6 +66,7 @@ class WallManager(SpotlightRules):
     async def start(self) -> None:
         """Read the stored state, apply the site file, follow incidents and reloads."""
         async with self.lock:
+            self.placements = await placements(self.hub)
             await self._sync(await self.store.load())
             await self.resume()
         self._unsub.append(self.hub.bus.listen(ConfigReloaded, self._on_reload))
@@ -76,7 +80,8 @@ class WallManager(SpotlightRules):
 
     async def _on_reload(self, event: ConfigReloaded) -> None:
         async with self.lock:
-            await self._sync(await self.store.load())
+            self.placements = await placements(self.hub)
+            await self._sync(await self.store.load())  # every screen computed again
 
     async def _sync(self, stored: Mapping[str, Mapping[str, Any]]) -> None:
         """Make the walls the site file's: restore each screen whose declaration is
@@ -156,7 +161,14 @@ class WallManager(SpotlightRules):
     def refresh(self, wall: Wall, screen_id: str) -> None:
         """Compute a screen's tiles again from its state."""
         screen = wall.screens[screen_id]
-        screen.compute(self.hub, screen.state.shown, self.shown_incident(screen))
+        shown = screen.state.shown
+        if any(is_selector(c) for c in shown.cameras):
+            shown = replace(shown, cameras=self.expand(shown.cameras))
+        screen.compute(self.hub, shown, self.shown_incident(screen))
+
+    def expand(self, cameras: Sequence[str]) -> tuple[str, ...]:
+        """A screen's cameras with its ``group:``/``district:`` selectors resolved."""
+        return expand(cameras, self.placements)
 
     def shown_incident(self, screen: Screen) -> IncidentRef | None:
         """The incident a screen spotlights, with the cameras the screen's rules keep."""

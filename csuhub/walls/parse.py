@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from csuhub.security.permissions import Principal
+from csuhub.walls.groups import DISTRICT, GROUP
 from csuhub.walls.model import MAX_CAMERAS
 from csuhub.walls.screens import WallError
 from csuhub.walls.tiles import MAX_TILES
@@ -54,6 +55,19 @@ def _slug(value: Any, field: str) -> str:
     return value
 
 
+def camera_ref(value: Any, field: str = "cameras") -> str:
+    """A camera id, or a selector of the site's cameras: ``group:<group id>`` or
+    ``district:<district name>`` (1 to 100 printable characters)."""
+    if isinstance(value, str) and value.startswith(GROUP):
+        return GROUP + _slug(value[len(GROUP) :], field)
+    if isinstance(value, str) and value.startswith(DISTRICT):
+        name = value[len(DISTRICT) :].strip()
+        if not 0 < len(name) <= 100 or not name.isprintable():
+            raise WallError("a district: selector names a district (100 characters)", field=field)
+        return DISTRICT + name
+    return _slug(value, field)
+
+
 def parse_screen(body: Mapping[str, Any]) -> ScreenChange:
     """``{layout?, cameras?, options?, pinned?}``, at least one of them."""
     _unknown(body, SCREEN_FIELDS)
@@ -65,7 +79,7 @@ def parse_screen(body: Mapping[str, Any]) -> ScreenChange:
         raw = body["cameras"]
         if not isinstance(raw, list) or len(raw) > MAX_CAMERAS:
             raise WallError(f"cameras is a list of at most {MAX_CAMERAS} ids", field="cameras")
-        cameras = tuple(_slug(c, "cameras") for c in raw)
+        cameras = tuple(camera_ref(c) for c in raw)
     options = None
     if body.get("options") is not None:
         raw_options = body["options"]

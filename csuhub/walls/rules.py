@@ -81,6 +81,7 @@ class SpotlightRules:
     async def _write(self, wall: Wall, changes: Any) -> None: ...
     async def save_waiting(self, wall: Wall, *, announce: bool = True) -> None: ...
     def refresh(self, wall: Wall, screen_id: str) -> None: ...
+    def expand(self, cameras: Any) -> tuple[str, ...]: ...
 
     def follow_incidents(self) -> list[Callable[[], None]]:
         bus = self.hub.bus
@@ -215,7 +216,7 @@ class SpotlightRules:
                 id=s.id,
                 layout=s.state.shown.layout,
                 name=s.name,
-                cameras=tuple(s.state.shown.cameras),
+                cameras=self.expand(s.state.shown.cameras),
                 pinned=s.state.pinned,
             )
             for s in wall.screens.values()

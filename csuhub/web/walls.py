@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from csuhub.walls.groups import is_selector, members
 from csuhub.walls.model import MAX_CAMERAS
 from csuhub.walls.parse import MAX_OPTIONS, may_see_wall, parse_push, parse_screen
 from csuhub.walls.screens import Wall, WallError
@@ -31,6 +32,11 @@ from csuhub.web.schemas import error, json_answer
 routes = web.RouteTableDef()
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+CAMERA_REF = {
+    "type": "string",
+    "pattern": "^([a-z0-9][a-z0-9_-]{0,62}|group:[a-z0-9][a-z0-9_-]{0,62}"
+    "|district:[^\\x00-\\x1f\\x7f]{1,100})$",
+}
 WALL_ID = Param("wall", SLUG, where="path", description="a wall's id")
 SCREEN_ID = Param("screen", SLUG, where="path", description="a screen's id in the wall")
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -121,7 +127,14 @@ SCREEN_BODY = {
     "minProperties": 1,
     "properties": {
         "layout": {**SLUG, "description": "a registered wall layout"},
-        "cameras": {"type": "array", "maxItems": MAX_CAMERAS, "items": SLUG},
+        "cameras": {
+            "type": "array",
+            "maxItems": MAX_CAMERAS,
+            "items": CAMERA_REF,
+            "description": "camera ids, or group:<group> / district:<district>: the site's "
+            "cameras of that group or district, sorted by id (resolved again at each change "
+            "and reload)",
+        },
         "options": {
             "type": "object",
             "maxProperties": MAX_OPTIONS,
@@ -189,6 +202,20 @@ async def _camera(request: web.Request, camera: str, field: str = "camera") -> N
     known = hub.config.settings.camera(camera) is not None or camera in hub.cameras.states
     if not known or not await camera_visible(request, camera):
         raise json_error("no such camera", web.HTTPNotFound, field=field)
+
+
+async def _selection(request: web.Request, selector: str) -> None:
+    """404 unless a group or district selector names cameras, all in the caller's
+    scope (an editor cannot put on a wall what it may not see)."""
+    manager = hub_of(request).walls  # type: ignore[attr-defined]
+    found = members(selector, manager.placements)
+    if not found:
+        raise json_error(f"no camera in {selector}", web.HTTPNotFound, field="cameras")
+    for camera in found:
+        if not await camera_visible(request, camera):
+            raise json_error(
+                f"{selector} holds cameras outside your scope", web.HTTPNotFound, field="cameras"
+            )
 
 
 @routes.get("/api/walls")
@@ -259,7 +286,10 @@ async def set_screen(request: web.Request) -> web.Response:
     except WallError as err:
         raise _refused(err) from None
     for camera in change.cameras or ():
-        await _camera(request, camera, "cameras")
+        if is_selector(camera):
+            await _selection(request, camera)
+        else:
+            await _camera(request, camera, "cameras")
     try:
         await hub_of(request).walls.set_screen(  # type: ignore[attr-defined]
             wall.id,
