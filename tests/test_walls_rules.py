@@ -280,3 +280,35 @@ def test_bad_screen_camera_refs_are_refused(value: Any) -> None:
         screen_camera(value)
     with pytest.raises(WallError):
         camera_ref(value)
+
+
+async def test_a_tile_of_a_camera_described_as_h265_says_so_and_names_a_fallback() -> None:
+    device = {
+        "cam-a": {"profiles": [{"name": "P1", "codec": "H265"}, {"name": "P2", "codec": "H264"}]},
+        "cam-b": {"profiles": [{"name": "m", "codec": "hevc"}, {"name": "s", "codec": "H.265"}]},
+        "cam-c": {"profiles": [{"name": "main", "codec": "H264"}]},
+    }  # fmt: skip
+    cameras = type("C", (), {"states": dict.fromkeys(device, "online"), "device_saved": device})
+    hub = type("Hub", (), {"cameras": cameras(), "live": object()})()  # no tile_problem
+
+    async def scope(camera: str) -> bool:
+        return True
+
+    async def tile(camera: str, stream: str) -> dict[str, Any]:
+        source = TileSource(SourceKind.CAMERA, camera=camera, stream=stream)
+        return await view._tile(hub, Tile(0, 0, 1, 1, source), None, scope)
+
+    main = await tile("cam-a", "main")
+    assert (main["playable"], main["reason"], main["fallback"]) == (False, "h265", "sub")
+    assert (await tile("cam-a", "sub"))["playable"] is True
+    only = await tile("cam-b", "main")
+    assert (only["reason"], only["fallback"]) == ("h265", "snapshot")
+    assert (await tile("cam-c", "main"))["playable"] is True
+    assert view.known_codec(hub, "cam-x", "main") is None
+
+    class Live:  # the live service knows better when it says
+        def tile_problem(self, camera: str, stream: str) -> str | None:
+            return None
+
+    hub.live = Live()
+    assert (await tile("cam-a", "main"))["playable"] is True

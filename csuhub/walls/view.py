@@ -137,6 +137,15 @@ async def _tile(
         reason = None if hub.cameras.states.get(camera) in PLAYABLE_STATES else "offline"
         return {**out, "playable": reason is None, **({"reason": reason} if reason else {})}
     reason = _unplayable(hub, camera, tile.source.stream)
+    if reason == "h265":  # what the kiosk can play instead
+        other = "sub" if tile.source.stream == "main" else None
+        usable = other is not None and _unplayable(hub, camera, other) is None
+        return {
+            **out,
+            "playable": False,
+            "reason": reason,
+            "fallback": other if usable else "snapshot",
+        }
     if reason is not None:
         return {**out, "playable": False, "reason": reason}
     return {**out, "playable": True}
@@ -145,7 +154,8 @@ async def _tile(
 def _unplayable(hub: Any, camera: str, stream: str) -> str | None:
     """Why a camera in scope cannot play now: ``offline`` when the register does
     not say it is online; the live service may say more (``h265``) through its
-    optional ``tile_problem(camera, stream)``."""
+    optional ``tile_problem(camera, stream)``; without it, ``h265`` when the
+    camera's own description names that codec for the stream."""
     state = hub.cameras.states.get(camera)
     if state not in PLAYABLE_STATES:
         return "offline"
@@ -157,4 +167,32 @@ def _unplayable(hub: Any, camera: str, stream: str) -> str | None:
         except Exception:  # the live service's fault is not the wall's
             return None
         return str(found) if found else None
-    return None
+    return "h265" if known_codec(hub, camera, stream) in HEVC else None
+
+
+def known_codec(hub: Any, camera: str, stream: str) -> str | None:
+    """The codec the camera's driver described for ``stream`` (``h265``, ``h264``,
+    as a folded family name), or None when nothing says. Drivers describe
+    profiles (``{"profiles": [{"name", "codec", ...}]}``): the one named as
+    the stream, else the first for ``main`` and the second for ``sub``."""
+    device = getattr(getattr(hub, "cameras", None), "device_saved", {}).get(camera)
+    profiles = device.get("profiles") if isinstance(device, dict) else None
+    if not isinstance(profiles, list):
+        return None
+    profiles = [p for p in profiles if isinstance(p, dict)]
+    named = [p for p in profiles if str(p.get("name", "")).lower() == stream]
+    index = 0 if stream == "main" else 1
+    chosen = named[0] if named else (profiles[index] if index < len(profiles) else None)
+    codec = chosen.get("codec") if chosen else None
+    if not isinstance(codec, str) or not codec:
+        return None
+    folded = codec.lower().replace(".", "").replace("-", "")
+    if folded.startswith(("h265", "hevc", "hvc1", "hev1")):
+        return "h265"
+    if folded.startswith(("h264", "avc")):
+        return "h264"
+    return folded[:16]
+
+
+#: what ``known_codec`` calls H.265
+HEVC = frozenset({"h265"})

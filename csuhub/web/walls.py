@@ -77,6 +77,11 @@ TILE = {
             "type": "string",
             "description": "why not playable: offline, out_of_scope, no_camera, h265...",
         },
+        "fallback": {
+            "enum": ["sub", "snapshot"],
+            "description": "with reason h265: play the camera's sub-stream instead, or "
+            "show snapshots",
+        },
     },
 }
 SCREEN_HEAD = {
