@@ -24,6 +24,7 @@ from csuhub.masks.policy import effective_masks, export_plan, lift_held, picture
 from csuhub.recording.export import export_evidence
 from csuhub.recording.layout import hour_dir
 from csuhub.security.permissions import Principal, permissions_of
+from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.testing import build_hub
 
 W, H = 320, 240
@@ -368,6 +369,17 @@ async def test_the_snapshot_route_masks_a_live_camera(tmp_path: Path, ffmpeg_bin
         shown = await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token)
         values = region(gray_frames(shown)[0], INSIDE_SITE)
         assert max(values) - min(values) > 40
+        # a wall's screen shows the room: the lift never reaches it
+        secret = new_secret()
+        await hub.store.users.add(
+            "kiosk", kind="service", roles=["wall"], scope=["camera:cam-sim"],
+            password_hash=None, now=time.time(),
+        )  # fmt: skip
+        await hub.store.create_token("kiosk-1", "wall", hash_secret(secret), "kiosk")
+        (walled,) = gray_frames(
+            await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", secret)
+        )
+        assert_masked(walled, INSIDE_SITE)
         await lifts.end_lift(hub.store, person("approver", "supervisor"), lift["id"])
         (again,) = gray_frames(await http_picture(hub, "/api/cameras/cam-sim/snapshot.jpg", token))
         assert_masked(again, INSIDE_SITE)

@@ -23,7 +23,7 @@ from csuhub.cameras.model import AdoptionError
 from csuhub.cameras.ptz import PtzMoves, PtzRequestError, has_ptz
 from csuhub.cameras.ptz import validate as validate_ptz
 from csuhub.masks.apply import MaskingFailed, MaskingTimeout, mask_jpeg
-from csuhub.masks.policy import picture_plan
+from csuhub.masks.policy import picture_plan, playback_plan
 from csuhub.protocols import PtzUnsupported
 from csuhub.store.records import CameraRow
 from csuhub.web.auditing import audited_below, ended, entry, started
@@ -356,7 +356,13 @@ async def snapshot(request: web.Request) -> web.Response:
         ) from None
     except Exception as err:
         raise json_error(str(err), web.HTTPBadGateway) from None
-    plan = await picture_plan(hub, camera_id)  # privacy masks, unless a lift is in force
+    # privacy masks, unless a lift is in force; never lifted on a wall's screen, which
+    # the whole room sees (a lift is approved for an operator's look, not a display)
+    principal = request[PRINCIPAL_KEY]
+    on_a_wall = "wall" in principal.roles or any(
+        s.startswith("wall:") for s in principal.scope.selectors
+    )
+    plan = await (playback_plan if on_a_wall else picture_plan)(hub, camera_id)
     try:  # a picture that cannot be masked is not shown (csuhub.masks.apply)
         image = await mask_jpeg(hub.processes, image, plan.apply)
     except MaskingTimeout:
