@@ -350,7 +350,10 @@ class WallChanged(Event):
     kiosks fetch the wall again. ``version`` is the wall's, counting every change;
     ``cause`` says who changed it: ``operator``, ``incident`` (a spotlight took or
     followed an incident), ``revert`` (the screen went back to what it showed
-    before) or ``site`` (the site file declares the screen differently now)."""
+    before), ``site`` (the site file declares the screen differently now),
+    ``hold`` (a closed incident is kept on the screen for its ``hold``) or
+    ``waiting`` (the wall's waiting list of incidents changed; ``screen`` is
+    then ``""``)."""
 
     name: ClassVar[str] = "wall.changed"
     wall: str

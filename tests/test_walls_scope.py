@@ -111,3 +111,36 @@ async def test_a_district_on_a_screen_through_the_api_needs_every_camera_in_scop
             assert [t["camera"] for t in tiles] == [
                 "cam-a", "cam-b", "cam-c", "cam-d", "cam-down", "cam-far"
             ]  # fmt: skip
+
+
+def test_the_check_resolves_screen_selectors_and_judges_rule_values(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    site_text = (
+        "cameras:\n"
+        "  - id: cam-a\n"
+        "    driver: simcam\n"
+        "    groups: [parvis]\n"
+        "    location: {lat: 50.63, lon: 3.06, district: Centre}\n"
+        "walls:\n"
+        "  - id: mur\n"
+        "    screens:\n"
+        "      - id: s1\n"
+        "        layout: grid\n"
+        "        cameras: ['group:parvis', 'district:centre', cam-a]\n"
+        "        options: {min_priority: high, hold: 2m}\n"
+    )
+    path.write_text(site_text)
+    result = run_cli("check", str(path), env=cli_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path.write_text(
+        site_text.replace("group:parvis", "group:gare").replace(
+            "min_priority: high", "min_priority: urgent"
+        )
+    )
+    result = run_cli("check", str(path), env=cli_env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "site.yaml:11:" in out and "group 'gare'" in out
+    assert "site.yaml:12:" in out and "min_priority" in out

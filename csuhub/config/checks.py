@@ -27,6 +27,7 @@ from csuhub.config.explain import issues_from_invalid
 from csuhub.config.issues import ERROR, WARNING, ConfigIssue
 from csuhub.config.nodes import Mark, origin_of, position_of
 from csuhub.config.schema import JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
+from csuhub.walls.model import RULE_KEYS, rules_of
 
 if TYPE_CHECKING:
     from csuhub.registry import Registry
@@ -211,18 +212,41 @@ class Checker:
     # -- references ------------------------------------------------------------
 
     def walls(self) -> None:
-        cameras = {c["id"] for _, c in self.entries("cameras")}
+        """Each screen's cameras exist (a ``group:``/``district:`` selector names a
+        group or district some camera of the site has), and its rule options
+        (spotlight, hold, timeout, radius_m, min_priority, categories) are valid."""
+        entries = list(self.entries("cameras"))
+        cameras = {c["id"] for _, c in entries}
         if "cameras" in self.partial:  # a camera that failed its schema is its own problem
             cameras |= _written_ids(self.root, "cameras")
+        groups = {g.casefold() for _, c in entries for g in c.get("groups") or ()}
+        districts = {
+            (c.get("location") or {}).get("district", "").casefold() for _, c in entries
+        } - {""}
         for w, wall in self.entries("walls"):
             for s, screen in enumerate(wall["screens"]):
+                base = ("walls", w, "screens", s)
                 for c, camera in enumerate(screen["cameras"]):
-                    if camera not in cameras:
+                    kind, _, name = camera.partition(":")
+                    if name and kind in ("group", "district"):
+                        known = groups if kind == "group" else districts
+                        if name.casefold() not in known:
+                            self._add(
+                                f"no camera of this site is in {kind} {name!r}",
+                                (*base, "cameras", c),
+                            )
+                    elif camera not in cameras:
                         self._add(
                             f"no camera {camera!r} in this site",
-                            ("walls", w, "screens", s, "cameras", c),
+                            (*base, "cameras", c),
                             hint=_close(camera, cameras),
                         )
+                try:
+                    rules_of(screen["layout"], screen.get("options") or {})
+                except ValueError as err:
+                    key = str(err).partition(":")[0].removeprefix("options.")
+                    path = (*base, "options", key) if key in RULE_KEYS else (*base, "options")
+                    self._add(str(err), path)
 
     def components(self, failed: set[str]) -> None:
         """Each component the site names (driver, source, backend, policy, call line,
