@@ -154,6 +154,8 @@ async def run_hub(port: int) -> None:
         async with make_hub(Path(data), _site(port, data), web=True, sweeping=False) as hub:
             token = await api_token(hub, "operator")
             hub.live.settings.grace = 3600.0  # upstreams stay: idle = pipes read, no viewer
+            if os.environ.get("B6_SEND_BUFFER"):  # bytes; 0: the kernel's autotuning
+                hub.live.settings.send_buffer = int(os.environ["B6_SEND_BUFFER"])
             if os.environ.get("B6_PROFILE"):  # cProfile of the hub's loop, written at exit
                 import cProfile
 
@@ -188,8 +190,12 @@ async def run_relay(port: int) -> None:
         cam = int((await reader.readline()).strip())
         transport = writer.transport
         clients[cam].add(transport)  # type: ignore[arg-type]
-        await reader.read()  # until the client leaves
-        clients[cam].discard(transport)  # type: ignore[arg-type]
+        try:
+            await reader.read()  # until the client leaves
+        except ConnectionError:
+            pass  # a reader that left with bytes unread: a reset
+        finally:
+            clients[cam].discard(transport)  # type: ignore[arg-type]
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     tasks = [asyncio.create_task(pump(cam)) for cam in range(CAMERAS)]
