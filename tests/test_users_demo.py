@@ -68,11 +68,16 @@ def test_the_demo_prints_a_first_admin_once(cli_env: dict[str, str], tmp_path: P
     assert password not in log  # stderr carries the log, at debug level here
     with sqlite3.connect(data / "csuhub.db") as conn:
         name, kind, roles, scope, stored = conn.execute(
-            "SELECT name, kind, roles, scope, password_hash FROM users"
+            "SELECT name, kind, roles, scope, password_hash FROM users WHERE kind='person'"
         ).fetchone()
         (audited,) = conn.execute(
             "SELECT count(*) FROM audit_log WHERE action='user.add' AND target='admin'"
         ).fetchone()
+        kiosk = conn.execute(
+            "SELECT kind, roles, scope, password_hash FROM users WHERE name='demo-kiosk'"
+        ).fetchone()
+    # the demo's kiosk is a service account seeing its wall only, with no password
+    assert kiosk == ("service", '["wall"]', '["wall:mur"]', None)
     assert (name, kind) == ("admin", "person")
     assert (json.loads(roles), json.loads(scope)) == (["admin"], ["*"])
     assert verify_password(stored, password).ok and audited == 1
