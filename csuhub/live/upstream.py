@@ -41,6 +41,7 @@ from csuhub.live.command import (
     probe_size,
 )
 from csuhub.live.fmp4 import CodecInfo, Fmp4Error, Fragment, Segmenter
+from csuhub.live.redact import redact, secrets_of
 from csuhub.live.wsframe import binary_frame
 from csuhub.masks.apply import write_mask
 from csuhub.masks.policy import playback_plan
@@ -80,6 +81,8 @@ class Upstream:
         self.proc: asyncio.subprocess.Process | None = None
         self._last_data = time.monotonic()
         self._stderr: deque[str] = deque(maxlen=20)
+        #: the stream URL's password: cut from every line ffmpeg says (csuhub.live.redact)
+        self._secrets: tuple[str, ...] = ()
         self._restart: str | None = None
         #: monotonic time the stream last went online (None: not online)
         self.online_at: float | None = None
@@ -132,8 +135,8 @@ class Upstream:
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # a driver's own failure: still only this camera's
-                _LOGGER.warning("live %s: %s", self.name, err)
-                reason = f"{type(err).__name__}: {err}"
+                reason = redact(f"{type(err).__name__}: {err}", self._secrets)
+                _LOGGER.warning("live %s: %s", self.name, reason)
             if self.online_at is not None:
                 backoff.reset()
             restart, self._restart = self._restart, None
@@ -150,6 +153,7 @@ class Upstream:
             return refused
         settings = self.manager.settings
         source = await driver.stream(self.stream)
+        self._secrets = secrets_of(str(source.url))
         inputs = input_args(source, settings.rtsp_timeout, settings.analyze)
         masks = await self._current_masks()
         with tempfile.TemporaryDirectory(prefix="csuhub-live-") as folder:
@@ -246,9 +250,9 @@ class Upstream:
         self.online_at = None
         self.init, self.info = None, None
         self.gop, self._gop_bytes = [], 0
-        if self.state == "offline" and self.reason == reason:
+        if self.state == "offline" and self.reason == redact(reason, self._secrets)[:300]:
             return
-        self.state, self.reason = "offline", reason[:300]
+        self.state, self.reason = "offline", redact(reason, self._secrets)[:300]
         _LOGGER.info("live %s: offline (%s)", self.name, self.reason)
         message = {"type": "offline", "reason": self.reason}
         for viewer in list(self.viewers):
@@ -259,7 +263,7 @@ class Upstream:
         while line := await proc.stderr.readline():
             text = line.decode(errors="replace").strip()
             if text and "Non-monotonous DTS" not in text:
-                self._stderr.append(text[:300])
+                self._stderr.append(redact(text, self._secrets)[:300])
 
     async def _watchdog(self, proc: asyncio.subprocess.Process) -> None:
         """Ends a run that sends nothing for ``stall`` seconds (a hung camera:
