@@ -100,9 +100,12 @@ class LiveManager:
             timer.cancel()
         upstream = self.upstreams.get(key)
         if upstream is None:
+            # each upstream's task has its own name: an expired one being
+            # cancelled may still be running while its successor starts; and
+            # it is kept only once its task runs (a failed spawn leaves none)
             upstream = Upstream(self, camera_id, stream)
-            self.upstreams[key] = upstream
             self.hub.supervisor.spawn(upstream.name, upstream.run)
+            self.upstreams[key] = upstream
         upstream.attach(viewer)
         return upstream
 

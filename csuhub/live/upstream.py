@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import tempfile
 import time
@@ -55,6 +56,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: bytes asked of the pipe per read
 CHUNK = 256 * 1024
+#: upstream instances, numbered: each one's supervisor task has its own name
+_SERIAL = itertools.count(1)
 #: a GOP cached for new viewers is cut beyond this (they wait for the next keyframe)
 MAX_GOP_BYTES = 16 * 1024 * 1024
 
@@ -65,6 +68,7 @@ class Upstream:
         self.hub = manager.hub
         self.camera_id = camera_id
         self.stream = stream
+        self.serial = next(_SERIAL)
         self.viewers: set[Viewer] = set()
         #: starting (never online yet), online, offline
         self.state = "starting"
@@ -89,7 +93,7 @@ class Upstream:
 
     @property
     def name(self) -> str:
-        return f"live:{self.camera_id}:{self.stream}"
+        return f"live:{self.camera_id}:{self.stream}#{self.serial}"
 
     # -- viewers -----------------------------------------------------------------------
 

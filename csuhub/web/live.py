@@ -185,14 +185,17 @@ async def _serve(
     )
     began = time.monotonic()
     request[STARTED_KEY] = await entry(request, "live.start", camera_id, stream=stream)
-    upstream = hub.live.attach(camera_id, stream, viewer)
     why = "closed by the viewer"
     code, message = 1000, b""
-    pump = asyncio.create_task(viewer.pump())
-    reader = asyncio.create_task(_read(ws, viewer, upstream, stream))
-    kicked = asyncio.create_task(viewer.kicked.wait())
-    try:
-        done, _ = await asyncio.wait({pump, reader, kicked}, return_when=asyncio.FIRST_COMPLETED)
+    upstream = None
+    tasks: list[asyncio.Future[Any]] = []
+    try:  # from here on, live.stop is written whatever happens
+        upstream = hub.live.attach(camera_id, stream, viewer)
+        pump = asyncio.ensure_future(viewer.pump())
+        reader = asyncio.ensure_future(_read(ws, viewer, upstream, stream))
+        kicked = asyncio.ensure_future(viewer.kicked.wait())
+        tasks = [pump, reader, kicked]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if viewer.too_slow:
             why, code, message = "too slow", TOO_SLOW, b"too slow: fell behind for too long"
         elif viewer.closing:
@@ -201,11 +204,16 @@ async def _serve(
             why, code, message = "codec unsupported", UNSUPPORTED, b"codec unsupported"
         elif pump in done and pump.exception() is not None:
             why = "connection lost"
+    except RuntimeError as err:  # the hub is stopping (attach refuses)
+        why, code, message = "hub stopping", GOING_AWAY, str(err).encode()[:120]
     finally:
-        hub.live.detach(upstream, viewer)
-        for task in (pump, reader, kicked):
+        if upstream is not None:
+            hub.live.detach(upstream, viewer)
+        else:
+            viewer.close()
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(pump, reader, kicked, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         # closing a stuck socket cuts the connection, and aiohttp then cancels this
         # handler: the close and the live.stop entry run shielded, to the end
         ending = asyncio.ensure_future(
