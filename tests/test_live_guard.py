@@ -126,3 +126,26 @@ async def test_a_viewer_attaching_in_the_expiry_window_gets_a_running_upstream(
     assert hub.supervisor.running() == [upstream.name]
     await live.stop()
     assert hub.supervisor.running() == []
+
+
+async def test_may_film_is_the_authorisation_live_view_obeys(tmp_path: Path) -> None:
+    expired = {"reference": "R-0", "issued": "2015-01-01", "expires": "2020-01-01"}
+    rtsp = {"url": "rtsp://127.0.0.1:9/s"}
+    site = {
+        "cameras": [
+            {"id": "cam-ok", "driver": "rtsp", "authorization": AUTH, "options": rtsp},
+            {"id": "cam-none", "driver": "rtsp", "options": rtsp},
+            {"id": "cam-old", "driver": "rtsp", "authorization": expired, "options": rtsp},
+        ]
+    }
+    async with make_hub(tmp_path / "hub", site, sweeping=False) as hub:
+        cameras = hub.cameras
+        assert cameras.may_film("cam-ok") is None
+        assert "no prefectoral authorisation" in str(cameras.may_film("cam-none"))
+        assert "2020-01-01" in str(cameras.may_film("cam-old"))
+        assert "not adopted" in str(cameras.may_film("cam-nowhere"))
+        # the hourly status says valid, but the date read today says expired: refused
+        cameras.authorization["cam-old"] = cameras.authorization["cam-ok"]
+        assert "2020-01-01" in str(cameras.may_film("cam-old"))
+        for camera in ("cam-ok", "cam-none", "cam-old", "cam-nowhere"):
+            assert hub.live.refusal(camera) == cameras.may_film(camera)

@@ -234,6 +234,28 @@ class CameraManager:
         for camera_id, entry in list(self.entries.items()):
             await self._update_authorization(camera_id, entry.authorization_expires)
 
+    def may_film(self, camera_id: str) -> str | None:
+        """Why the law forbids the camera to film now (None: its prefectoral
+        authorisation is valid today). Live view asks this, not
+        ``may_record`` (a camera's health is not a legal question).
+
+        Fails closed on two readings: the status kept here (re-evaluated
+        hourly) and the expiry date read again today (the hourly check may not
+        have run since midnight)."""
+        entry = self.entries.get(camera_id)
+        if entry is None:
+            return "the camera is not adopted"
+        try:
+            today = authorization_status(entry.authorization_expires)
+        except ValueError:
+            return "the prefectoral authorisation's expiry date cannot be read"
+        for status in (self.authorization.get(camera_id, AUTH_MISSING), today):
+            if status == AUTH_MISSING:
+                return "no prefectoral authorisation: the camera may not film"
+            if status == AUTH_EXPIRED:
+                return f"prefectoral authorisation expired on {entry.authorization_expires}"
+        return None
+
     def may_record(self, camera_id: str) -> tuple[bool, str]:
         """Whether the law and the camera's health allow recording it now, and why not."""
         entry = self.entries.get(camera_id)

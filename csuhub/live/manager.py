@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csuhub.cameras.model import AUTH_EXPIRED, AUTH_MISSING, authorization_status
 from csuhub.live.upstream import Upstream
 from csuhub.live.viewer import Limits, Viewer
 
@@ -65,28 +64,11 @@ class LiveManager:
         self.closed = False
 
     def refusal(self, camera_id: str) -> str | None:
-        """Why the law forbids showing the camera now (None: it may be shown).
-
-        A camera without a valid prefectoral authorisation (missing or
-        expired) may not film at all: recording refuses it
-        (``CameraManager.may_record``, from the status the camera manager keeps
-        and re-evaluates hourly) and so does live view, from the same status
-        and, failing closed, from the expiry date read again today (the
-        hourly check may not have run since midnight)."""
-        cameras = self.hub.cameras
-        entry = cameras.entries.get(camera_id)
-        if entry is None:
-            return "the camera is not adopted"
-        try:
-            today = authorization_status(entry.authorization_expires)
-        except ValueError:
-            return "the prefectoral authorisation's expiry date cannot be read"
-        for status in (cameras.authorization.get(camera_id, AUTH_MISSING), today):
-            if status == AUTH_MISSING:
-                return "no prefectoral authorisation: the camera may not film"
-            if status == AUTH_EXPIRED:
-                return f"prefectoral authorisation expired on {entry.authorization_expires}"
-        return None
+        """Why the law forbids showing the camera now (None: it may be shown):
+        ``CameraManager.may_film``, the authorisation half of what recording
+        obeys (a camera without a valid prefectoral authorisation may not film
+        at all)."""
+        return self.hub.cameras.may_film(camera_id)
 
     def attach(self, camera_id: str, stream: str, viewer: Viewer) -> Upstream:
         """Attach ``viewer`` to the camera stream's upstream, starting it if needed."""
