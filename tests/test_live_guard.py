@@ -14,12 +14,16 @@ import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_walls_hub import scoped_token
+from walls_helpers import PLUGINS
+from walls_helpers import site as wall_site
 
 from csuhub.bus import EventBus
 from csuhub.live.manager import LiveManager
 from csuhub.live.redact import MASK, redact, secrets_of
 from csuhub.live.upstream import Upstream
 from csuhub.live.viewer import Viewer
+from csuhub.security.permissions import system_principal
 from csuhub.supervisor import Supervisor
 from csuhub.testing import api_token, make_hub
 
@@ -149,3 +153,107 @@ async def test_may_film_is_the_authorisation_live_view_obeys(tmp_path: Path) -> 
         assert "2020-01-01" in str(cameras.may_film("cam-old"))
         for camera in ("cam-ok", "cam-none", "cam-old", "cam-nowhere"):
             assert hub.live.refusal(camera) == cameras.may_film(camera)
+
+
+def _wall_site() -> dict[str, Any]:
+    """walls_helpers' wall ``mur`` (screen s1: cam-a and cam-b), its cameras
+    authorised (live view needs it; their picture does not matter here)."""
+    config = wall_site()
+    for camera in config["cameras"]:
+        camera["authorization"] = AUTH
+    return config
+
+
+async def _close_code(ws: aiohttp.ClientWebSocketResponse, timeout: float = 10) -> tuple[int, str]:
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return int(ws.close_code or 0), str(msg.extra or "")
+
+
+async def test_live_sockets_close_when_the_viewer_may_no_longer_see_the_camera(
+    tmp_path: Path,
+) -> None:
+    async with make_hub(tmp_path / "hub", _wall_site(), plugins=PLUGINS, web=True) as hub:
+        hub.live.settings.recheck = 0.2
+        gone = await scoped_token(hub, "gone", "operator", ["*"])
+        kept = await scoped_token(hub, "kept", "operator", ["*"])
+        kiosk = await scoped_token(hub, "kiosk", "wall", ["wall:mur"])
+
+        def url(camera: str) -> str:
+            return f"{hub.web.url}/api/live/{camera}"
+
+        def bearer(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+
+        async with aiohttp.ClientSession() as http:
+            revoked = await http.ws_connect(url("cam-a"), headers=bearer(gone))
+            other = await http.ws_connect(url("cam-a"), headers=bearer(kept))
+            leaving = await http.ws_connect(url("cam-a"), headers=bearer(kiosk))
+            staying = await http.ws_connect(url("cam-b"), headers=bearer(kiosk))
+            await hub.store.revoke_token("gone")
+            assert await _close_code(revoked) == (4003, "the credential no longer authenticates")
+            # from now on only a wall.changed makes the check
+            hub.live.settings.recheck = 3600
+            await asyncio.sleep(0.5)
+            await hub.walls.set_screen("mur", "s1", system_principal("sup"), cameras=["cam-b"])
+            code, why = await _close_code(leaving, timeout=5)
+            assert (code, "scope" in why) == (4003, True), why
+            await asyncio.sleep(0.3)
+            assert not other.closed and not staying.closed
+            for ws in (other, staying):
+                await ws.close()
+        for _ in range(50):  # every socket's live.stop, with why it ended
+            records = await hub.store.audit_records(limit=1000)
+            ended = sorted(r.details.get("ended") for r in records if r.action == "live.stop")
+            if len(ended) == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert ended == sorted(
+            [
+                "the credential no longer authenticates",
+                "the camera is no longer in the viewer's scope",
+                "closed by the viewer",
+                "closed by the viewer",
+            ]
+        )
+
+
+async def test_live_sockets_are_capped_per_principal_and_in_all(tmp_path: Path) -> None:
+    async with make_hub(tmp_path / "hub", _wall_site(), plugins=PLUGINS, web=True) as hub:
+        hub.live.settings.per_principal = 2
+        hub.live.settings.max_sockets = 3
+        one = await api_token(hub, "operator", name="one")
+        two = await api_token(hub, "operator", name="two")
+        url = f"{hub.web.url}/api/live/cam-a"
+        async with aiohttp.ClientSession() as http:
+
+            async def connect(token: str) -> aiohttp.ClientWebSocketResponse:
+                return await http.ws_connect(url, headers={"Authorization": f"Bearer {token}"})
+
+            first = [await connect(one), await connect(one)]
+            code, why = await _close_code(await connect(one))
+            assert (code, "close one first" in why) == (1013, True), why
+            third = await connect(two)
+            code, why = await _close_code(await connect(two))
+            assert (code, "on this hub" in why) == (1013, True), why  # 3 in all
+            await first[0].close()
+            for _ in range(50):  # counted out once its handler has ended
+                again = await connect(one)
+                await asyncio.sleep(0.1)
+                if not again.closed:
+                    break
+            else:
+                raise AssertionError("a closed socket was never counted out")
+            for ws in (first[1], third, again):
+                await ws.close()
+        assert hub.live.gate.total == 0 or await _settled(hub)
+
+
+async def _settled(hub: Any) -> bool:
+    for _ in range(50):
+        if hub.live.gate.total == 0:
+            return True
+        await asyncio.sleep(0.05)
+    return False

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from csuhub.live.gate import LiveGate
 from csuhub.live.upstream import Upstream
 from csuhub.live.viewer import Limits, Viewer
 
@@ -48,6 +49,14 @@ class LiveSettings:
     #: that the kernel cannot hide seconds of a stuck viewer's backlog from
     #: the hub (autotuned, it grows to 4 MB: 16 s of a 2 Mbit/s stream)
     send_buffer: int = 256 * 1024
+    #: seconds between two checks of an open socket's credential and scope
+    #: (also checked at each wall.changed)
+    recheck: float = 10.0
+    #: open live sockets per principal; a wall account: per_tile times its
+    #: walls' tiles if more; and in all (csuhub.live.gate)
+    per_principal: int = 16
+    per_tile: int = 4
+    max_sockets: int = 256
     #: how far a viewer may fall behind
     limits: Limits = field(default_factory=Limits)
 
@@ -62,6 +71,7 @@ class LiveManager:
         self._stops: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self.closed = False
+        self.gate = LiveGate(self)
 
     def refusal(self, camera_id: str) -> str | None:
         """Why the law forbids showing the camera now (None: it may be shown):

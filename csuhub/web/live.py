@@ -28,12 +28,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from csuhub.events import WallChanged
 from csuhub.live.manager import STREAMS
 from csuhub.live.viewer import Viewer
 from csuhub.security.sessions import origin_matches
 from csuhub.web.auditing import ENDED_KEY, STARTED_KEY, entry
-from csuhub.web.auth import PRINCIPAL_KEY
+from csuhub.web.auth import PRINCIPAL_KEY, camera_placement
 from csuhub.web.declare import Param, endpoint
+from csuhub.web.events import Listener, credential_of
 from csuhub.web.login import SESSION_KEY
 from csuhub.web.requests import hub_of, json_error, path_slug
 from csuhub.web.schemas import CAMERA_ID, binary, error, json_answer
@@ -44,8 +46,11 @@ routes = web.RouteTableDef()
 GOING_AWAY = 1001
 TOO_SLOW = 4001
 UNSUPPORTED = 4002
-#: the camera may not film (no valid prefectoral authorisation)
+#: the camera may not film (no valid prefectoral authorisation), or the viewer
+#: may no longer see it (credential revoked or ended, permission or scope lost)
 UNAUTHORISED = 4003
+#: too many live sockets (the principal's or the hub's): try again later
+TRY_AGAIN_LATER = 1013
 #: seconds a close may take before the connection is cut
 CLOSE_TIMEOUT = 2.0
 
@@ -139,26 +144,42 @@ async def live_view(request: web.Request) -> web.StreamResponse:
         if origin is None or not origin_matches(origin, request.host):
             raise json_error("the WebSocket's Origin is not this hub", web.HTTPForbidden)
     await ws.prepare(request)
+    # a browser never sees a refused handshake's status: the reason goes in
+    # the close frame, where the page can read it
     if refused is not None:
-        # a browser never sees a refused handshake's status: the reason goes in
-        # the close frame, where the page can read it
         return await _refuse(request, ws, camera_id, stream, refused)
-    _bound_send_buffer(request, hub.live.settings.send_buffer)
-    return await _serve(request, ws, hub, camera_id, stream)
+    principal = request[PRINCIPAL_KEY]
+    crowded = hub.live.gate.enter(hub, principal)
+    if crowded is not None:
+        return await _refuse(request, ws, camera_id, stream, crowded, TRY_AGAIN_LATER, 429)
+    try:
+        _bound_send_buffer(request, hub.live.settings.send_buffer)
+        return await _serve(request, ws, hub, camera_id, stream)
+    finally:
+        hub.live.gate.leave(principal)
 
 
 async def _refuse(
-    request: web.Request, ws: web.WebSocketResponse, camera_id: str, stream: str, why: str
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    camera_id: str,
+    stream: str,
+    why: str,
+    code: int = UNAUTHORISED,
+    status: int = 403,
 ) -> web.WebSocketResponse:
     request[ENDED_KEY] = True
     await entry(
-        request, "live.start", camera_id, outcome="refused", stream=stream, error=why, status=403
+        request, "live.start", camera_id, outcome="refused", stream=stream, error=why, status=status
     )
-    # a close frame's reason: 123 bytes at most, valid UTF-8
-    reason = why.encode()[:120].decode(errors="ignore").encode()
     with contextlib.suppress(Exception, asyncio.TimeoutError):
-        await asyncio.wait_for(ws.close(code=UNAUTHORISED, message=reason), CLOSE_TIMEOUT)
+        await asyncio.wait_for(ws.close(code=code, message=_reason(why)), CLOSE_TIMEOUT)
     return ws
+
+
+def _reason(why: str) -> bytes:
+    """A close frame's reason: 123 bytes at most, valid UTF-8."""
+    return why.encode()[:120].decode(errors="ignore").encode()
 
 
 def _bound_send_buffer(request: web.Request, size: int) -> None:
@@ -194,9 +215,13 @@ async def _serve(
         pump = asyncio.ensure_future(viewer.pump())
         reader = asyncio.ensure_future(_read(ws, viewer, upstream, stream))
         kicked = asyncio.ensure_future(viewer.kicked.wait())
-        tasks = [pump, reader, kicked]
+        guard = asyncio.ensure_future(_guard(request, hub, camera_id))
+        tasks = [pump, reader, kicked, guard]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if viewer.too_slow:
+        if guard in done and not guard.cancelled() and guard.exception() is None:
+            why = guard.result()
+            code, message = UNAUTHORISED, _reason(why)
+        elif viewer.too_slow:
             why, code, message = "too slow", TOO_SLOW, b"too slow: fell behind for too long"
         elif viewer.closing:
             why, code, message = "hub stopping", GOING_AWAY, b"the hub is stopping"
@@ -258,6 +283,50 @@ async def _finish(
         skips=viewer.skips,
         ended=why,
     )
+
+
+async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
+    """Why the socket must close, when it must: its credential is resolved
+    again every ``LiveSettings.recheck`` seconds and at each ``wall.changed``
+    (csuhub.web.events.Listener, as the events socket does), and the camera
+    checked against the scope computed afresh. A live socket stays open for
+    days on a wall: a revoked token, a disabled account, an ended session, a
+    withdrawn ``live.view`` or a camera taken off the kiosk's wall stops it."""
+    listener = Listener(request, frozenset(), time.monotonic, credential_of(request))
+    wake = asyncio.Event()
+    undo = hub.bus.listen(WallChanged, lambda _event: wake.set())
+    try:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), hub.live.settings.recheck)
+            wake.clear()
+            why = await _not_allowed(listener, hub, camera_id)
+            if why is not None:
+                return why
+    finally:
+        undo()
+
+
+async def _not_allowed(listener: Listener, hub: Any, camera_id: str) -> str | None:
+    try:
+        principal = await listener.recheck()
+    except Exception:  # a store that cannot answer: fail closed
+        principal = None
+    if principal is None:
+        return "the credential no longer authenticates"
+    if not principal.has("live.view"):
+        return "live.view was withdrawn"
+    listener.become(principal)
+    listener.refresh_scope()  # a kiosk's: the cameras its wall shows now
+    scope = listener.principal.scope
+    if scope.everything:
+        return None
+    try:
+        district, groups = await camera_placement(hub, camera_id)
+        allowed = scope.allows(camera_id, district, groups)
+    except Exception:  # fail closed
+        allowed = False
+    return None if allowed else "the camera is no longer in the viewer's scope"
 
 
 async def _read(ws: web.WebSocketResponse, viewer: Viewer, upstream: Any, stream: str) -> bool:
