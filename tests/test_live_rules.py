@@ -159,3 +159,27 @@ async def test_the_hub_stopping_closes_viewers_as_going_away(tmp_path: Path, rts
         assert ws.close_code == 1001
     finally:
         await http.close()
+
+
+async def test_a_mask_drawn_hides_its_area_within_about_a_second(hub: Any) -> None:
+    """A watched stream notices the database changed (mask_poll, 1 s) and
+    reads its masks at once, long before the full check (set far off here)."""
+    assert hub.live.settings.mask_poll == 1.0
+    hub.live.settings.mask_check = 60.0
+    operator = await api_token(hub, "operator")
+    admin = await api_token(hub, "admin")
+    async with (
+        aiohttp.ClientSession(headers=bearer(operator)) as http,
+        http.ws_connect(f"{hub.web.url}/api/live/cam-a") as ws,
+    ):
+        got = await watch(ws, Watch(), fragments=1)
+        drawn = {"masks": [{"name": "door", "polygon": [[0, 0], [0.5, 0], [0.5, 1]]}]}
+        async with http.put(
+            f"{hub.web.url}/api/cameras/cam-a/masks", json=drawn, headers=bearer(admin)
+        ) as resp:
+            assert resp.status == 200
+        began = asyncio.get_running_loop().time()
+        await watch(ws, got, text="offline", timeout=10)
+        took = asyncio.get_running_loop().time() - began
+    assert got.texts[-1]["reason"] == "the privacy masks changed"
+    assert took < 2.5, took

@@ -45,6 +45,10 @@ class LiveSettings:
     retry_max: float = 30.0
     #: seconds between two reads of a streaming camera's privacy masks
     mask_check: float = 5.0
+    #: seconds between two looks, for a watched stream, at whether the
+    #: database changed (then the masks are read at once: a new mask hides
+    #: its area within about this long; csuhub.live.upstream)
+    mask_poll: float = 1.0
     #: a viewer socket's kernel send buffer (bytes; Linux doubles it): fixed, so
     #: that the kernel cannot hide seconds of a stuck viewer's backlog from
     #: the hub (autotuned, it grows to 4 MB: 16 s of a 2 Mbit/s stream)

@@ -46,6 +46,7 @@ from csuhub.live.redact import redact, secrets_of
 from csuhub.live.wsframe import binary_frame
 from csuhub.masks.apply import write_mask
 from csuhub.masks.policy import playback_plan
+from csuhub.web.cache import current_version
 
 if TYPE_CHECKING:
     from csuhub.live.manager import LiveManager
@@ -272,33 +273,52 @@ class Upstream:
     async def _watchdog(self, proc: asyncio.subprocess.Process) -> None:
         """Ends a run that sends nothing for ``stall`` seconds (a hung camera:
         ffmpeg's own socket timeout does not cover every hang), and one whose
-        masks changed."""
+        masks changed or whose authorisation lapsed.
+
+        Why two mask cadences: masks are written by the web API and the
+        store, which announce nothing on the bus; reading them costs queries.
+        Every ``mask_check`` seconds they are read whatever happens; every
+        ``mask_poll`` seconds, for a stream someone watches, only if the
+        database changed since the last read (one shared ``PRAGMA
+        data_version``), so a mask just drawn hides the area within a second
+        or so, not five."""
         settings = self.manager.settings
         next_mask_check = time.monotonic() + settings.mask_check
+        seen = await current_version(self.hub.store)
         while proc.returncode is None:
-            await asyncio.sleep(min(1.0, settings.stall / 4, settings.mask_check))
+            await asyncio.sleep(
+                min(1.0, settings.stall / 4, settings.mask_check, settings.mask_poll)
+            )
             now = time.monotonic()
             if now - self._last_data >= settings.stall:
                 _LOGGER.warning("live %s: no data for %.0f s", self.name, now - self._last_data)
                 await self.hub.processes.terminate(proc)
                 return
-            if now >= next_mask_check:
-                next_mask_check = now + settings.mask_check
-                refused = self.manager.refusal(self.camera_id)
-                if refused is not None:  # the authorisation expired while streaming
-                    self._restart = refused
-                    await self.hub.processes.terminate(proc)
-                    return
-                try:
-                    masks = await self._current_masks()
-                except Exception as err:  # fail closed: unknown masks, no picture
-                    self._restart = f"the privacy masks cannot be read: {err}"
-                    await self.hub.processes.terminate(proc)
-                    return
-                if masks != self._masks:
-                    self._restart = "the privacy masks changed"
-                    await self.hub.processes.terminate(proc)
-                    return
+            due = now >= next_mask_check
+            if not due and self.viewers:
+                version = await current_version(self.hub.store)
+                due = version is not None and version != seen
+            if not due:
+                continue
+            next_mask_check = now + settings.mask_check
+            seen = await current_version(self.hub.store)
+            why = await self._must_restart()
+            if why is not None:
+                self._restart = why
+                await self.hub.processes.terminate(proc)
+                return
+
+    async def _must_restart(self) -> str | None:
+        """Why the run must end now: the authorisation expired while streaming,
+        or the masks changed (or cannot be read: fail closed, no picture)."""
+        refused = self.manager.refusal(self.camera_id)
+        if refused is not None:
+            return refused
+        try:
+            masks = await self._current_masks()
+        except Exception as err:
+            return redact(f"the privacy masks cannot be read: {err}", self._secrets)
+        return "the privacy masks changed" if masks != self._masks else None
 
     def stats(self) -> dict[str, Any]:
         return {
