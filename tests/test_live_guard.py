@@ -257,3 +257,24 @@ async def _settled(hub: Any) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+def test_tile_problem_says_h265_from_the_stream_or_the_driver() -> None:
+    from csuhub.live.fmp4 import CodecInfo
+
+    cameras: Any = type("Cameras", (), {})()
+    cameras.device_saved = {"cam-d": {"profiles": [{"name": "main", "codec": "H265"}]}}
+    hub: Any = type("Hub", (), {})()
+    hub.cameras = cameras
+    live = LiveManager(hub)
+    assert live.tile_problem("cam-a", "sub") is None  # nothing known
+    assert live.tile_problem("cam-d", "main") == "h265"  # the driver's description
+    assert live.tile_problem("cam-d", "sub") is None
+    upstream = Upstream(live, "cam-a", "main")
+    live.upstreams[("cam-a", "main")] = upstream
+    upstream._online(b"init", CodecInfo("hvc1.1.6.L93.B0", 1920, 1080))
+    assert live.tile_problem("cam-a", "main") == "h265"  # the running stream's init
+    del live.upstreams[("cam-a", "main")]
+    assert live.tile_problem("cam-a", "main") == "h265"  # remembered after it stops
+    upstream._online(b"init", CodecInfo("avc1.64001f", 1920, 1080))
+    assert live.tile_problem("cam-a", "main") is None

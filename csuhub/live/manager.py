@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from csuhub.live.gate import LiveGate
 from csuhub.live.upstream import Upstream
 from csuhub.live.viewer import Limits, Viewer
+from csuhub.walls.view import HEVC, known_codec
 
 if TYPE_CHECKING:
     from csuhub.services import HubServices
@@ -76,6 +77,9 @@ class LiveManager:
         self._stopping: set[asyncio.Task[None]] = set()
         self.closed = False
         self.gate = LiveGate(self)
+        #: (camera, stream) -> whether its stream was H.265 when last read
+        #: (kept after its upstream stops: the wall JSON asks before a viewer)
+        self.h265: dict[tuple[str, str], bool] = {}
 
     def refusal(self, camera_id: str) -> str | None:
         """Why the law forbids showing the camera now (None: it may be shown):
@@ -83,6 +87,21 @@ class LiveManager:
         obeys (a camera without a valid prefectoral authorisation may not film
         at all)."""
         return self.hub.cameras.may_film(camera_id)
+
+    def tile_problem(self, camera_id: str, stream: str) -> str | None:
+        """Why a wall tile of this stream may not play (``csuhub.walls.view``
+        asks): ``"h265"`` when the stream is H.265, which most browsers cannot
+        play, known from a running upstream's init segment, else from the
+        last one's, else from the codec the camera's driver describes."""
+        key = (camera_id, stream)
+        upstream = self.upstreams.get(key)
+        if upstream is not None and upstream.info is not None:
+            h265 = upstream.info.h265
+        elif key in self.h265:
+            h265 = self.h265[key]
+        else:
+            h265 = known_codec(self.hub, camera_id, stream) in HEVC
+        return "h265" if h265 else None
 
     def attach(self, camera_id: str, stream: str, viewer: Viewer) -> Upstream:
         """Attach ``viewer`` to the camera stream's upstream, starting it if needed."""

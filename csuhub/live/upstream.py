@@ -227,6 +227,7 @@ class Upstream:
     def _online(self, init: bytes, info: CodecInfo) -> None:
         announce = self.state == "offline"
         self.init, self.info = init, info
+        self.manager.h265[(self.camera_id, self.stream)] = info.h265
         self.gop, self._gop_bytes = [], 0
         self.state, self.reason = "online", ""
         self.online_at = time.monotonic()
