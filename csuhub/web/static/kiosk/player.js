@@ -12,6 +12,14 @@ const EDGE = 0.3; // where a jump lands, before the newest frame
 const KEEP = 10; // seconds of played video kept in the buffer
 const BACKOFF = [1, 2, 4, 8, 15]; // seconds between reconnections
 const UNSUPPORTED = 4002; // the server's close code after "unsupported"
+// The hub's "no": the camera may not film, or this screen may no longer see it
+// (credential revoked, camera off the wall). Final: retrying would only be
+// refused again; the wall's next change (wall.changed) replans the tile.
+const REFUSED = 4003;
+// Too many live sockets (1013 "try again later"; a refused handshake, 429,
+// reaches a page as 1006 and retries on the normal backoff): retry slowly.
+const BUSY = 1013;
+const BUSY_WAIT = [20, 40, 60]; // seconds, plus up to 25% jitter
 
 // Where a tile goes when the browser cannot play a stream's codec: the
 // camera's sub-stream when the main one failed (often H.264 where the main is
@@ -80,9 +88,35 @@ export class Player {
         this.unsupported(null); // closed before (or after) the hub's answer
         return;
       }
+      if (e.code === REFUSED) {
+        this.final(e.reason || "refused");
+        return;
+      }
+      if (e.code === BUSY) {
+        this.offline(e.reason || "busy");
+        this.retrySlowly();
+        return;
+      }
       this.offline("connection");
       this.retry();
     };
+  }
+
+  // The hub refused this picture for good: say why, never reconnect.
+  final(reason) {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.detach();
+    this.video.dataset.refused = reason;
+    this.video.title = reason;
+    this.offline(reason);
+  }
+
+  retrySlowly() {
+    const base = BUSY_WAIT[Math.min(this.attempt, BUSY_WAIT.length - 1)];
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), base * (1 + Math.random() / 4) * 1000);
   }
 
   retry() {
