@@ -32,6 +32,7 @@ from csuhub.events import WallChanged
 from csuhub.live.manager import STREAMS
 from csuhub.live.viewer import Viewer
 from csuhub.security.sessions import origin_matches
+from csuhub.walls.parse import named_walls
 from csuhub.web.auditing import ENDED_KEY, STARTED_KEY, entry
 from csuhub.web.auth import PRINCIPAL_KEY, camera_placement
 from csuhub.web.declare import Param, endpoint
@@ -229,8 +230,11 @@ async def _serve(
             why, code, message = "codec unsupported", UNSUPPORTED, b"codec unsupported"
         elif pump in done and pump.exception() is not None:
             why = "connection lost"
-    except RuntimeError as err:  # the hub is stopping (attach refuses)
-        why, code, message = "hub stopping", GOING_AWAY, str(err).encode()[:120]
+    except RuntimeError as err:
+        if upstream is not None:
+            raise
+        # the hub is stopping (attach refuses): live.stop is still written
+        why, code, message = "hub stopping", GOING_AWAY, _reason(str(err))
     finally:
         if upstream is not None:
             hub.live.detach(upstream, viewer)
@@ -294,7 +298,9 @@ async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
     withdrawn ``live.view`` or a camera taken off the kiosk's wall stops it."""
     listener = Listener(request, frozenset(), time.monotonic, credential_of(request))
     wake = asyncio.Event()
-    undo = hub.bus.listen(WallChanged, lambda _event: wake.set())
+    # only a scope naming walls (a kiosk's) changes with them
+    walls = named_walls(listener.principal)
+    undo = hub.bus.listen(WallChanged, lambda event: wake.set() if event.wall in walls else None)
     try:
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
