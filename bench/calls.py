@@ -303,6 +303,11 @@ def main() -> int:
         json.dumps(
             {
                 "bench": "calls",
+                # the house keys: INVITE -> incident.opened p99 against the bare echo's
+                "value": round(pct(opened, 99), 3),
+                "baseline": round(pct(echo, 99), 3),
+                "ratio": round(pct(opened, 99) / max(pct(echo, 99), 1e-6), 2),
+                "target": TARGET_MS,
                 "calls": calls,
                 "rate": RATE,
                 "cameras": CAMERAS,
