@@ -261,6 +261,7 @@ INCIDENTS_SCHEMA = vol.Schema(
     }
 )
 
+
 def screen_camera(value: Any) -> str:
     """A screen's camera: an id, or ``group:<group>`` / ``district:<district>``,
     the site's cameras of that group or district (the wall manager resolves them)."""
