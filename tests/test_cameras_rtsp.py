@@ -21,9 +21,12 @@ SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def start_server(*args: str, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+def start_server(
+    *args: str, port: int = 0, mounts: str = "cam1,cam2"
+) -> tuple[subprocess.Popen[str], int]:
     """A GStreamer RTSP server on 127.0.0.1 (``port=0``: a free one; else that one, e.g. to
-    bring a stopped camera back on its address)."""
+    bring a stopped camera back on its address) serving ``mounts``; the live and kiosk
+    tests start theirs here too."""
     proc = subprocess.Popen(
         [
             SYSTEM_PYTHON,
@@ -33,7 +36,7 @@ def start_server(*args: str, port: int = 0) -> tuple[subprocess.Popen[str], int]
             "--port",
             str(port),
             "--mounts",
-            "cam1,cam2",
+            mounts,
             *args,
         ],
         stdout=subprocess.PIPE,

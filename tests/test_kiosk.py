@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 from csuhub_webhook.signing import signature
+from test_cameras_rtsp import start_server as start_rtsp
+from test_cameras_rtsp import stop_server
 
 from csuhub.security.accounts import Accounts
 from csuhub.security.permissions import system_principal
@@ -28,7 +30,6 @@ from csuhub.testing import api_token, make_hub, wait_camera_state
 playwright = pytest.importorskip("playwright.async_api")
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -103,27 +104,7 @@ def site(port: int) -> dict[str, Any]:
 def start_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
     if not Path(SYSTEM_PYTHON).exists() or shutil.which("gst-launch-1.0") is None:
         pytest.fail("GStreamer RTSP server missing: run ./scripts/install.sh --test")
-    proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(SERVER), "--port", str(port), "--mounts", ",".join(MOUNTS.values())],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("READY port="):
-        proc.kill()
-        raise AssertionError(f"GStreamer RTSP server did not start: {proc.stderr.read()}")
-    return proc, int(line.split("=", 1)[1])
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return start_rtsp(port=port, mounts=",".join(MOUNTS.values()))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from test_cameras_rtsp import start_server as start_rtsp
+from test_cameras_rtsp import stop_server
 
 from csuhub.live.fmp4 import CodecInfo, Fragment, Segmenter
 from csuhub.security.accounts import Accounts
@@ -22,7 +24,6 @@ from csuhub.security.permissions import system_principal
 from csuhub.security.tokens import hash_secret, new_secret
 from csuhub.testing import api_token, make_hub
 
-SERVER = Path(__file__).parent / "peers" / "gst_rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 AUTH = {"reference": "R-1", "issued": "2022-01-01", "expires": "2099-01-01"}
 PASSWORD = "a long enough password for live video"
@@ -31,27 +32,7 @@ PASSWORD = "a long enough password for live video"
 def start_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
     """cam1 (static bars), cam2 (a moving ball), cam3 (noise: a high bitrate);
     320x180 at 10 fps, a keyframe every 2 s."""
-    proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(SERVER), "--port", str(port), "--mounts", "cam1,cam2,cam3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("READY port="):
-        proc.kill()
-        raise AssertionError(f"GStreamer RTSP server did not start: {proc.stderr.read()}")
-    return proc, int(line.split("=", 1)[1])
-
-
-def stop_server(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return start_rtsp(port=port, mounts="cam1,cam2,cam3")
 
 
 @pytest.fixture(scope="module")
