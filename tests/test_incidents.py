@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import voluptuous as vol
+from still_camera import StillPlugin
 
 from csuhub.api import (
     CallLineSpec,
     CallReport,
     CallState,
-    CameraDriverSpec,
     ComponentFailed,
     IncidentCameraLinked,
     IncidentClosed,
@@ -44,41 +44,6 @@ CAMERAS = {
     "cam-fives": (5100.0, "Fives", False),
 }
 OPERATOR = system_principal("sup")
-
-
-class StillDriver:
-    """A camera that answers its health checks as its options say."""
-
-    def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
-        self.down = bool(options.get("down"))
-
-    async def connect(self) -> None:
-        if self.down:
-            raise ConnectionError("unreachable")
-
-    async def describe(self) -> dict[str, Any]:
-        return {}
-
-    async def stream(self, profile: str = "main") -> Any:
-        raise NotImplementedError
-
-    async def check_health(self) -> bool:
-        return not self.down
-
-    async def close(self) -> None:
-        pass
-
-
-class StillPlugin:
-    @hookimpl
-    def register_camera_drivers(self, hub: Any) -> list[Any]:
-        return [
-            CameraDriverSpec(
-                name="still",
-                factory=StillDriver,
-                config_schema=vol.Schema({vol.Optional("down", default=False): bool}),
-            )
-        ]
 
 
 def north(metres: float) -> tuple[float, float]:

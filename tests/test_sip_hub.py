@@ -20,8 +20,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from still_camera import StillPlugin
 
-from csuhub.api import CameraDriverSpec, IncidentOpened, hookimpl
+from csuhub.api import IncidentOpened
 from csuhub.testing import api_token, wait_camera_state
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -42,34 +43,6 @@ pytestmark = pytest.mark.skipif(
 def _sipp_present() -> None:
     if not Path(SIPP).exists():
         pytest.fail(f"sipp not found at {SIPP}: CI must install sip-tester")
-
-
-class StillDriver:
-    """A camera that is simply online (no video needed to be linked)."""
-
-    def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
-        pass
-
-    async def connect(self) -> None:
-        pass
-
-    async def describe(self) -> dict[str, Any]:
-        return {}
-
-    async def stream(self, profile: str = "main") -> Any:
-        raise NotImplementedError
-
-    async def check_health(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        pass
-
-
-class StillPlugin:
-    @hookimpl
-    def register_camera_drivers(self, hub: Any) -> list[Any]:
-        return [CameraDriverSpec(name="still", factory=StillDriver)]
 
 
 def north(metres: float) -> tuple[float, float]:

@@ -20,36 +20,15 @@ import aiohttp
 import pytest
 import voluptuous as vol
 from csuhub_webhook.signing import signature
+from still_camera import StillPlugin as StillCameras
 
-from csuhub.api import CallLineSpec, CameraDriverSpec, hookimpl
+from csuhub.api import CallLineSpec, hookimpl
 from csuhub.testing import api_token, wait_camera_state
 
 SECRET = "exemple-de-secret-partage-du-cad"
 #: Lille, Grand-Place
 ORIGIN = (50.6367, 3.0633)
 CAMERAS = {"cam-a": 50.0, "cam-b": 120.0, "cam-far": 5000.0}
-
-
-class StillDriver:
-    """A camera that is simply online (no video needed to be linked)."""
-
-    def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
-        pass
-
-    async def connect(self) -> None:
-        pass
-
-    async def describe(self) -> dict[str, Any]:
-        return {}
-
-    async def stream(self, profile: str = "main") -> Any:
-        raise NotImplementedError
-
-    async def check_health(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        pass
 
 
 class PhoneLine:
@@ -65,10 +44,8 @@ class PhoneLine:
         pass
 
 
-class StillPlugin:
-    @hookimpl
-    def register_camera_drivers(self, hub: Any) -> list[Any]:
-        return [CameraDriverSpec(name="still", factory=StillDriver)]
+class StillPlugin(StillCameras):
+    """The still cameras, and a call line of type ``phone``."""
 
     @hookimpl
     def register_call_lines(self, hub: Any) -> list[Any]:

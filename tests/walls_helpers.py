@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 import voluptuous as vol
+from still_camera import StillPlugin
 
 from csuhub.api import (
-    CameraDriverSpec,
     LayoutRequest,
     SourceKind,
     Tile,
@@ -105,42 +105,7 @@ class LayoutsPlugin:
         ]
 
 
-class Still:
-    """A camera that is online, or not, as its options say."""
-
-    def __init__(self, hub: Any, camera_id: str, options: dict[str, Any]) -> None:
-        self.down = bool(options.get("down"))
-
-    async def connect(self) -> None:
-        if self.down:
-            raise ConnectionError("unreachable")
-
-    async def describe(self) -> dict[str, Any]:
-        return {}
-
-    async def stream(self, profile: str = "main") -> Any:
-        raise NotImplementedError
-
-    async def check_health(self) -> bool:
-        return not self.down
-
-    async def close(self) -> None:
-        pass
-
-
-class StillCameras:
-    @hookimpl
-    def register_camera_drivers(self, hub: Any) -> list[CameraDriverSpec]:
-        return [
-            CameraDriverSpec(
-                name="still",
-                factory=Still,
-                config_schema=vol.Schema({vol.Optional("down", default=False): bool}),
-            )
-        ]
-
-
-PLUGINS = [("test-layouts", LayoutsPlugin()), ("test-still", StillCameras())]
+PLUGINS = [("test-layouts", LayoutsPlugin()), ("test-still", StillPlugin())]
 ORIGIN = (50.6367, 3.0633)
 #: id -> metres north of the origin, down?
 CAMERAS = {"cam-a": (50.0, False), "cam-b": (120.0, False), "cam-c": (300.0, False)}
