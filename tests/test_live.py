@@ -162,7 +162,13 @@ async def test_a_viewer_gets_init_then_fragments_from_a_keyframe(hub: Any) -> No
         async with http.ws_connect(url) as ws:
             got = await watch(ws, Watch(), fragments=25)
         first = got.arrivals[0] - started
-    init = got.texts[0]
+    # A camera (here the shared GStreamer media, on a loaded CI machine) may refuse the
+    # very first set-up; the hub then says offline, retries and says online. That is
+    # the behaviour a wall wants, and it costs one retry delay; nothing else may come
+    # before the init message.
+    blips = got.texts[: next(i for i, t in enumerate(got.texts) if t["type"] == "init")]
+    assert [t["type"] for t in blips] == ["offline", "online"] * (len(blips) // 2), blips
+    init = got.texts[len(blips)]
     assert init["type"] == "init" and init["masked"] is False
     assert init["codec"].startswith("avc1.42") and init["mime"].endswith(f'"{init["codec"]}"')
     assert (init["width"], init["height"]) == (320, 180)
@@ -170,7 +176,9 @@ async def test_a_viewer_gets_init_then_fragments_from_a_keyframe(hub: Any) -> No
     assert got.inits[0].startswith(b"\0\0\0\x1cftyp") or got.inits[0][4:8] == b"ftyp"
     assert got.fragments[0].keyframe  # the picture starts where a decoder can
     assert sum(f.keyframe for f in got.fragments) >= 1
-    assert first < 2 + 2.5  # cold start: RTSP set-up and at most a GOP (2 s)
+    tries = len(blips) // 2  # each: a backoff (1, 2, 4 s...) and a new RTSP set-up
+    retries = sum(hub.live.settings.retry_initial * 2**i + 2 for i in range(tries))
+    assert first < 2 + 2.5 + retries  # cold start: RTSP set-up and at most a GOP (2 s)
     # the fragments decode: init + fragments are a playable MP4
     raw = got.inits[0] + b"".join(f.data for f in got.fragments)
     probe = subprocess.run(
@@ -271,10 +279,13 @@ async def test_the_upstream_stops_after_the_grace_period(hub: Any) -> None:
     async with aiohttp.ClientSession(headers=bearer(token)) as http:
         async with http.ws_connect(url) as ws:
             await watch(ws, Watch(), fragments=2)
+            first = hub.live.upstreams[("cam-a", "sub")]
         await asyncio.sleep(0.2)  # back within the grace period: the same upstream
         async with http.ws_connect(url) as ws:
             await watch(ws, Watch(), fragments=2)
-            assert hub.live.upstreams[("cam-a", "sub")].runs == 1
+            # the same upstream object (its ffmpeg may have been restarted by a camera
+            # blip on a loaded machine: that is the upstream's business, not the grace's)
+            assert hub.live.upstreams[("cam-a", "sub")] is first
         assert len(live_pids(hub)) == 1
         await asyncio.sleep(1.2)
         assert ("cam-a", "sub") not in hub.live.upstreams
