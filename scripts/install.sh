@@ -70,4 +70,6 @@ if [ "$WITH_TEST" -eq 1 ] && [ ! -x .peers-venv/bin/python ]; then
     "$PY" -m venv .peers-venv
     .peers-venv/bin/python -m pip install -q --disable-pip-version-check ipycam
 fi
+say "compiling the panel's translations (babel)"
+.venv/bin/python -m csuhub.panel.i18n compile
 say "ready: $(.venv/bin/csuhub --version)"

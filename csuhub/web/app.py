@@ -17,6 +17,8 @@ from aiohttp import web
 
 from csuhub import __version__
 from csuhub.cameras.ptz import PtzMoves
+from csuhub.panel.app import install as install_panel
+from csuhub.panel.pages import panel_errors
 from csuhub.web.auditing import audit_failures, ended, started
 from csuhub.web.auth import (
     USER_KEY,
@@ -128,6 +130,7 @@ def make_app(hub: Hub) -> web.Application:
     app = web.Application(
         middlewares=[
             _json_errors,
+            panel_errors,  # the panel's pages answer a person with pages (login, 403, 404)
             _body_limit,
             auth_middleware(hub_token_lookup(hub), hub_scope_check(hub), hub_refusal_audit(hub)),
             audit_failures,  # behind auth: refused and failed attempts of audited routes
@@ -155,6 +158,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(event_routes))  # the /api/events WebSocket
     app.router.add_routes(with_expect(live_routes))  # live video WebSockets
     app.router.add_routes(with_expect(kiosk_routes))  # /wall/{wall}/{screen} pages
+    install_panel(app)  # /panel/... and the public /transparence
     for plugin, routes in hub.registry.web_routes.items():
         sub = web.Application()
         sub[HUB_KEY] = hub

@@ -1,0 +1,7 @@
+"""The panel's cameras pages (see docs/panel.md)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

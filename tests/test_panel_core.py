@@ -1,0 +1,151 @@
+"""The panel's frame in real Chromium: login, the navigation by role, the
+language switch, the password change, error pages; and its catalogues."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from panel_helpers import PASSWORD, login, person, shoot
+
+from csuhub.panel.i18n import _accepted, extract, missing, translated
+from csuhub.panel.pages import check_next
+from csuhub.testing import make_hub
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Any]:
+    async with make_hub(tmp_path / "hub", {"cameras": []}, web=True, sweeping=False) as running:
+        yield running
+
+
+def test_every_french_message_is_translated() -> None:
+    """Any string of the panel's templates or modules without a French
+    translation fails here; ``python -m csuhub.panel.i18n missing`` prints them."""
+    assert missing("fr") == {}
+
+
+def test_no_catalogue_entry_is_stale() -> None:
+    used = set(extract())
+    stale = sorted(set(translated("fr")) - used)
+    assert stale == [], f"entries no page uses any more: {stale}"
+
+
+def test_french_placeholders_match_the_english_ones() -> None:
+    field = re.compile(r"%\(\w+\)s")
+    for msgid, msgstr in translated("fr").items():
+        assert sorted(field.findall(msgid)) == sorted(field.findall(msgstr)), msgid
+
+
+@given(st.text(max_size=300))
+def test_next_is_a_panel_path_or_nothing(value: str) -> None:
+    target = check_next(value)
+    if target is not None:
+        assert target.startswith("/panel/") and "//" not in target and ".." not in target
+        assert "\\" not in target and "@" not in target
+
+
+@given(st.text(max_size=600))
+def test_accept_language_never_raises(header: str) -> None:
+    for lang, quality in _accepted(header):
+        assert lang and isinstance(quality, float)
+
+
+async def test_no_session_goes_to_the_login_and_back(hub: Any) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{hub.web.url}/panel/", allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/panel/login"
+        for area in ():  # AREAS-CHECK: each area's pages: login, then back
+            url = f"{hub.web.url}/panel/{area}?x=1"
+            async with http.get(url, allow_redirects=False) as resp:
+                assert resp.status == 303, area
+                assert resp.headers["Location"] == f"/panel/login?next=/panel/{area}?x%3D1"
+        async with http.get(f"{hub.web.url}/panel/login?next=//evil.example/") as resp:
+            assert resp.status == 200
+            assert 'data-next="/panel/"' in await resp.text()  # not the foreign one
+        async with http.get(f"{hub.web.url}/api/cameras") as resp:
+            assert resp.status == 401  # the API still answers JSON
+            assert "json" in resp.headers["Content-Type"]
+
+
+async def test_login_navigation_by_role_and_language(hub: Any, chromium: Any) -> None:
+    await person(hub, "olga", "operator")
+    await person(hub, "aude", "auditor")
+    page = await login(chromium, hub, "olga", next_page="/panel/")
+    nav = await page.locator("nav li").all_inner_texts()
+    assert "Mur" in nav and "Caméras" in nav and "Main courante" in nav
+    assert "Masques" in nav  # an operator may ask for a mask lift
+    assert "Audit et éthique" not in nav and "Administration" not in nav
+    assert await page.locator("html").get_attribute("lang") == "fr"
+    assert "Europe/Paris" in await page.locator(".zone").inner_text()
+    await shoot(page, "home-fr")
+    await page.click("a.lang")  # to English, kept in a cookie
+    await page.wait_for_selector("html[lang=en]")
+    assert "Cameras" in await page.locator("nav").inner_text()
+    await page.goto(f"{hub.web.url}/panel/")
+    assert await page.locator("html").get_attribute("lang") == "en"
+    # an auditor sees the audit, not the wall or playback
+    other = await login(chromium, hub, "aude", lang="en")
+    nav = await other.locator("nav li").all_inner_texts()
+    assert "Audit and ethics" in nav and "Wall" not in nav and "Playback" not in nav
+    assert page.errors == [] and other.errors == []  # type: ignore[attr-defined]
+    # logout ends the session: the panel sends to the login again
+    await page.click("#logout")
+    await page.wait_for_url("**/panel/login")
+    await page.goto(f"{hub.web.url}/panel/")
+    assert "/panel/login" in page.url
+
+
+async def test_a_wrong_password_is_said_and_the_keyboard_works(hub: Any, chromium: Any) -> None:
+    await person(hub, "olga", "operator")
+    context = await chromium.new_context(locale="fr")
+    page = await context.new_page()
+    await page.goto(f"{hub.web.url}/panel/login")
+    await page.keyboard.press("Tab")  # the skip link first, then the form
+    await page.fill("#user", "olga")
+    await page.fill("#password", "not the password at all")
+    await page.keyboard.press("Enter")
+    error = page.locator("#login-error")
+    await error.wait_for(state="visible")
+    assert "erroné" in await error.inner_text()
+    records = await hub.store.audit_records(limit=50)
+    assert any(r.action == "login.failed" for r in records)
+
+
+async def test_the_password_change_page(hub: Any, chromium: Any) -> None:
+    await person(hub, "olga", "operator")
+    page = await login(chromium, hub, "olga", lang="en")
+    await page.goto(f"{hub.web.url}/panel/password")
+    new = "another long enough password for olga"
+    await page.fill("#current", PASSWORD)
+    await page.fill("#new", new)
+    await page.fill("#again", new + "x")
+    await page.click("#password-form button[type=submit]")
+    assert "differ" in await page.locator("#password-error").inner_text()
+    await page.fill("#again", new)
+    await page.click("#password-form button[type=submit]")
+    await page.locator("#password-done").wait_for(state="visible")
+    again = await login(chromium, hub, "olga", password=new)
+    assert "/panel/" in again.url
+
+
+async def test_error_pages_and_static_files(hub: Any, chromium: Any) -> None:
+    await person(hub, "aude", "auditor")
+    page = await login(chromium, hub, "aude", lang="en")
+    answer = await page.goto(f"{hub.web.url}/panel/static/x/../../hub.py")
+    assert answer is not None and answer.status == 404
+    async with aiohttp.ClientSession() as http:
+        for bad in ("x/..%2F..%2Fpages.py", "x/vendor/leaflet/LICENSE", "x/panel.py"):
+            async with http.get(f"{hub.web.url}/panel/static/{bad}") as resp:
+                assert resp.status == 404, bad
+        async with http.get(f"{hub.web.url}/panel/static/x/panel.js") as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "text/javascript"
+        async with http.get(f"{hub.web.url}/panel/login") as resp:
+            csp = resp.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
