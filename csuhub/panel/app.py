@@ -10,6 +10,7 @@ from csuhub.panel import (
     cameras,
     discovery,
     incidents,
+    masks,
     pages,
     playback,
     requisitions,
@@ -20,7 +21,9 @@ from csuhub.panel.render import setup
 from csuhub.web.requests import with_expect
 
 #: every area's route table, in the navigation's order
-AREAS = (pages, wall, cameras, playback, incidents, requisitions, discovery, audit, admin)
+AREAS = (
+    pages, wall, cameras, playback, incidents, requisitions, discovery, audit, masks, admin,
+)  # fmt: skip
 
 
 def install(app: web.Application) -> None:
