@@ -91,12 +91,19 @@ async def kiosk_token(store: Any, wall_id: str) -> str:
 
 
 def describe(hub: Any, kiosk: str | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """One console line per running call line (event ``call_line``), with how to
-    try it, and the kiosk pages of the first wall when ``kiosk`` (a wall token)
-    is given (event ``kiosk``)."""
+    """The panel's address (event ``panel``), one console line per running call
+    line (event ``call_line``) with how to try it, and the kiosk pages of the
+    first wall when ``kiosk`` (a wall token) is given (event ``kiosk``)."""
     out: list[tuple[str, dict[str, Any]]] = []
     web_url = hub.web.url if getattr(hub, "web", None) is not None else None
     walls = hub.config.settings.walls
+    if web_url is not None:
+        panel = f"{web_url}/panel/"
+        text = (
+            f"panel: open {panel} (log in as the admin printed on the first start; "
+            f"public page {web_url}/transparence)"
+        )
+        out.append((text, {"event": "panel", "url": panel}))
     if kiosk is not None and web_url is not None and walls:
         wall = walls[0]
         for screen in wall.screens:
