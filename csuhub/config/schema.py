@@ -7,6 +7,7 @@ retention cap, camera references, districts) live in ``checks.py``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,6 +45,7 @@ CORE_SECTIONS = (
     "call_lines",
     "incidents",
     "walls",
+    "panel",
 )
 
 WEB_SCHEMA = vol.Schema(
@@ -182,6 +184,8 @@ CAMERA_SCHEMA = vol.Schema(
         vol.Optional("privacy_masks", default=[]): cv.each(MASK_SCHEMA),
         vol.Optional("tags", default=[]): vol.All(cv.ensure_list, [cv.slug]),
         vol.Optional("groups", default=[]): vol.All(cv.ensure_list, [cv.slug]),
+        # false: left off the public transparency page (/transparence) and its export
+        vol.Optional("public", default=True): bool,
     }
 )
 
@@ -296,6 +300,53 @@ WALL_SCHEMA = vol.Schema(
     }
 )
 
+#: a map tile URL: http(s), a plain host (its origin goes into the panel's CSP),
+#: {z}, {x} and {y}, and nothing that could break out of a CSP source or a URL
+_TILE_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._~/{}%=&?+-]{0,400}"
+)
+
+
+def tile_url(value: Any) -> str:
+    """A tile server's URL template, e.g. ``https://tiles.example.org/{z}/{x}/{y}.png``."""
+    if not isinstance(value, str) or _TILE_URL.fullmatch(value) is None:
+        raise vol.Invalid(
+            "expected http(s)://host[:port]/path with {z}, {x} and {y} "
+            "(no user, no spaces, no quotes)"
+        )
+    placeholders = re.findall(r"\{([^{}]*)\}", value)
+    if sorted(placeholders) != ["x", "y", "z"] or value.count("{") != 3 or value.count("}") != 3:
+        raise vol.Invalid("the template holds {z}, {x} and {y} once each, and no other {...}")
+    host, _, port = value.split("/", 3)[2].partition(":")
+    if host.startswith(("-", ".")) or ".." in host or (port and not 0 < int(port) < 65536):
+        raise vol.Invalid("not a host name and port")
+    return value
+
+
+def tile_origin(template: str) -> str:
+    """The origin (scheme://host[:port]) a validated ``tile_url`` loads from."""
+    scheme, _, rest = template.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+#: the panel (docs/panel.md): the map's tiles and the public transparency page
+PANEL_SCHEMA = vol.Schema(
+    {
+        vol.Optional("tiles"): vol.Schema(
+            {
+                vol.Required("url"): tile_url,
+                vol.Optional("attribution"): cv.bounded_text(300),
+            }
+        ),
+        vol.Optional("transparency", default={}): vol.Schema(
+            {
+                # how a person exercises the right of access; default: the law's text
+                vol.Optional("access"): cv.bounded_text(2000),
+                vol.Optional("contact"): cv.bounded_text(300),
+            }
+        ),
+    }
+)
 
 CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
     # section: (schema, default when absent)
@@ -314,6 +365,7 @@ CORE_SCHEMAS: dict[str, tuple[Any, Any]] = {
     ),
     "incidents": (INCIDENTS_SCHEMA, {}),
     "walls": (vol.All(cv.ensure_list, cv.each(WALL_SCHEMA, "id", "wall id")), []),
+    "panel": (PANEL_SCHEMA, {}),
 }
 
 

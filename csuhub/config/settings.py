@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from csuhub.config.schema import CORE_SCHEMAS, JURISDICTION_LAW, JURISDICTION_RETENTION_CAP_DAYS
+from csuhub.config.schema import (
+    CORE_SCHEMAS,
+    JURISDICTION_LAW,
+    JURISDICTION_RETENTION_CAP_DAYS,
+    tile_origin,
+)
 
 if TYPE_CHECKING:
     from csuhub.config.site import SiteConfig
@@ -41,6 +46,7 @@ __all__ = [
     "IncidentSettings",
     "LocationSettings",
     "MaskSettings",
+    "PanelSettings",
     "PluginsSettings",
     "PolicySettings",
     "RecordingSettings",
@@ -258,6 +264,8 @@ class CameraSettings:
     privacy_masks: tuple[MaskSettings, ...]
     tags: tuple[str, ...]
     groups: tuple[str, ...]
+    #: False: left off the public transparency page and its export
+    public: bool = True
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> CameraSettings:
@@ -274,6 +282,7 @@ class CameraSettings:
             privacy_masks=tuple(MaskSettings.of(m) for m in data["privacy_masks"]),
             tags=tuple(data["tags"]),
             groups=tuple(data["groups"]),
+            public=bool(data.get("public", True)),
         )
 
 
@@ -430,6 +439,31 @@ class WallSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PanelSettings:
+    """The panel's map tiles and the public transparency page's texts."""
+
+    #: the tile server's URL template; None: a plain background, no request leaves the hub
+    tile_url: str | None = None
+    tile_attribution: str | None = None
+    #: how to exercise the right of access; None: the law's text (docs/panel.md)
+    access: str | None = None
+    contact: str | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> PanelSettings:
+        tiles = data.get("tiles") or {}
+        page = data.get("transparency") or {}
+        return cls(
+            tiles.get("url"), tiles.get("attribution"), page.get("access"), page.get("contact")
+        )
+
+    @property
+    def tile_origins(self) -> tuple[str, ...]:
+        """What the pages' CSP must allow for the map's images."""
+        return () if self.tile_url is None else (tile_origin(self.tile_url),)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Every core section of a validated site, typed. Plugin sections are not
     here: a plugin reads its own with ``config.section(name)`` and its schema."""
@@ -443,6 +477,7 @@ class Settings:
     call_lines: tuple[CallLineSettings, ...]
     incidents: IncidentSettings
     walls: tuple[WallSettings, ...]
+    panel: PanelSettings = PanelSettings()
 
     @classmethod
     def from_config(cls, config: SiteConfig) -> Settings:
@@ -469,6 +504,7 @@ class Settings:
             call_lines=tuple(CallLineSettings.of(c) for c in section("call_lines")),
             incidents=IncidentSettings.of(section("incidents")),
             walls=tuple(WallSettings.of(w) for w in section("walls")),
+            panel=PanelSettings.of(section("panel")),
         )
 
     def camera(self, camera_id: str) -> CameraSettings | None:
