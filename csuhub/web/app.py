@@ -34,6 +34,7 @@ from csuhub.web.cameras import routes as camera_routes
 from csuhub.web.declare import endpoint
 from csuhub.web.ethics import routes as ethics_routes
 from csuhub.web.events import routes as event_routes
+from csuhub.web.exports import routes as export_routes
 from csuhub.web.incidents import routes as incident_routes
 from csuhub.web.kiosk import routes as kiosk_routes
 from csuhub.web.live import routes as live_routes
@@ -146,6 +147,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(camera_routes))
     app.router.add_routes(with_expect(recording_routes))
     app.router.add_routes(with_expect(retention_routes))
+    app.router.add_routes(with_expect(export_routes))  # /api/exports: a range, with a reason
     install_openapi(app)  # /api/openapi.json and /api/docs
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
