@@ -21,6 +21,7 @@ from panel_helpers import login, person, shoot
 from test_cameras_rtsp import start_server, stop_server
 
 from csuhub.panel.incidents import chosen_day
+from csuhub.security.permissions import system_principal
 from csuhub.testing import make_hub, wait_camera_state
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -130,6 +131,7 @@ async def test_a_call_on_the_board_to_its_close_and_the_logbook(
     await wait_playing(page, 2)  # the wall plays, as the kiosk does
     await page.goto(f"{hub.web.url}/panel/incidents")
     assert await page.locator("#open-board tr[data-incident]").count() == 0
+    assert "Caméras les plus proches" in await page.locator("#open-board").inner_text()
     await page.wait_for_timeout(300)  # the board's events socket is open
     await sipp_call(hub, tmp_path)
     row = page.locator("#open-board tr[data-incident]")
@@ -151,6 +153,8 @@ async def test_a_call_on_the_board_to_its_close_and_the_logbook(
     await page.fill("#bookmark-note", "individu en fuite")
     await page.click("#bookmark-form button")
     await page.locator("#bookmarks", has_text="individu en fuite").wait_for()
+    replay = await page.locator("#bookmarks a.replay").get_attribute("href")
+    assert replay is not None and replay.startswith("/panel/playback/cam-b?from=")
     await shoot(page, "incident")
     await page.fill("#outcome-text", "Interpellation")
     await page.click("#close-form button")
@@ -170,6 +174,7 @@ async def test_a_call_on_the_board_to_its_close_and_the_logbook(
     await page.fill("#note-text", "Relève de 20 h : rien à signaler")
     await page.click("#note-form button")
     await page.locator("#lines", has_text="Relève de 20 h").wait_for()
+    assert "Inscriptions du jour" in await page.locator("#lines caption").inner_text()
     await shoot(page, "logbook")
     async with page.expect_download() as started:
         await page.click("#export-csv")
@@ -188,6 +193,20 @@ async def test_a_call_on_the_board_to_its_close_and_the_logbook(
     answer = await page.goto(f"{hub.web.url}/panel/logbook?day=2026-02-30")
     assert answer is not None and answer.status == 400
     assert await page.locator("p.error").count() == 1  # refused, said, today shown
+
+
+async def test_a_supervisor_sees_the_caller_an_operator_does_not(hub: Any, chromium: Any) -> None:
+    who = system_principal("cli")
+    opened = await hub.incidents.open(who, category="rixe", caller="+33612345678")
+    await person(hub, "sam", "supervisor")
+    await person(hub, "olga", "operator")
+    for name, shown in (("sam", "+33612345678"), ("olga", "+336••••••78")):
+        page = await login(chromium, hub, name, next_page=f"/panel/incidents/{opened.id}")
+        assert await page.locator(".facts .caller").inner_text() == shown, name
+        await page.goto(f"{hub.web.url}/panel/incidents")
+        row = page.locator(f"#open-board tr[data-incident='{opened.id}']")
+        assert await row.locator(".caller").inner_text() == shown, name
+        assert page.errors == []  # type: ignore[attr-defined]
 
 
 async def test_who_may_not_read_incidents_gets_a_refusal(hub: Any, chromium: Any) -> None:

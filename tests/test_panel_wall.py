@@ -44,6 +44,7 @@ async def test_the_editor_pushes_pins_and_sets_and_others_follow(hub: Any, chrom
     page = await login(chromium, hub, "sam", next_page="/panel/wall/main/quad")
     await wait_playing(page, 2)
     assert await page.evaluate(CAMERAS) == ["cam-a", "cam-b"]
+    assert "Modifier cet écran" in await page.locator("#editor-title").inner_text()
     await page.select_option("#push-camera", "cam-c")
     await page.select_option("#push-tile", "1")  # the second tile
     await page.click("#push-form button")

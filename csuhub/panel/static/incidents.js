@@ -32,7 +32,12 @@ if (detail) {
     const closed = fresh.getElementById("incident")?.dataset.status === "closed";
     if (closed) document.getElementById("actions")?.remove();
   };
-  listen(EVENTS, later(() => refresh().catch(() => {})));
+  const again = later(() => refresh().catch(() => {}));
+  listen(EVENTS, (event) => {
+    const ref = event.incident;
+    const about = ref && typeof ref === "object" ? ref.id : ref;
+    if (about === undefined || about === null || String(about) === id) again();
+  });
 
   const act = (formId, path, body, done) => {
     const form = document.getElementById(formId);
