@@ -27,6 +27,7 @@ from csuhub.cli import (
     run,
     site,
     tokens,
+    transparency,
     users,
     walls,
 )
@@ -50,6 +51,7 @@ GROUPS: tuple[ModuleType, ...] = (
     incidents,
     logbook,
     walls,  # walls list, walls show
+    transparency,  # transparency export
 )
 
 Handler = Callable[[argparse.Namespace, Output], int]
