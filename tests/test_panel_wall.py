@@ -57,6 +57,8 @@ async def test_the_editor_pushes_pins_and_sets_and_others_follow(hub: Any, chrom
     screen = hub.walls.walls["main"].screens["quad"]
     assert screen.state.pinned is True
     await watcher.locator("#pin-state").wait_for(state="visible")
+    pinned = watcher.locator("#walls-list li", has_text="Écran 1").locator(".badge")
+    await pinned.wait_for()  # the list of screens follows too
     await shoot(page, "wall")
     records = [r.action for r in await hub.store.audit_records(limit=50)]
     assert "wall.push" in records and "wall.pin" in records

@@ -1,4 +1,4 @@
-// What the incidents and logbook pages share: bringing parts of the page up to
+// What the incidents, logbook and wall pages share: bringing parts of the page up to
 // date by fetching the page itself again (the server renders them, in the
 // page's language and with the reader's masking) and swapping them in.
 

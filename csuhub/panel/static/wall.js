@@ -5,6 +5,7 @@
 // posting to the walls API. Words come from the page's <template id="messages">.
 
 import { api, listen, messages, toast } from "./panel.js";
+import { swap } from "./incidents-page.js";
 
 const words = messages();
 const root = document.getElementById("screen");
@@ -235,6 +236,7 @@ async function start() {
   };
 
   listen(["wall.changed", "camera_state_changed"], (event) => {
+    if (event.event === "wall.changed") swap(["walls-list"]).catch(() => {}); // pins, spotlights
     if (event.event === "wall.changed" && event.wall !== wall) return;
     refresh();
   });
