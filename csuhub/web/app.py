@@ -19,6 +19,7 @@ from csuhub import __version__
 from csuhub.cameras.ptz import PtzMoves
 from csuhub.panel.app import install as install_panel
 from csuhub.panel.pages import panel_errors
+from csuhub.web.admin import routes as admin_routes
 from csuhub.web.auditing import audit_failures, ended, started
 from csuhub.web.auth import (
     USER_KEY,
@@ -152,6 +153,7 @@ def make_app(hub: Hub) -> web.Application:
     app.router.add_routes(with_expect(ethics_routes))
     install_login(app, hub)  # /api/auth/*, and the sessions the middleware reads
     app.router.add_routes(with_expect(user_routes))
+    app.router.add_routes(with_expect(admin_routes))  # /api/plugins, /api/config/check
     install_masks(app)  # /api/cameras/{id}/masks, /api/mask-lifts
     app.router.add_routes(with_expect(incident_routes))
     app.router.add_routes(with_expect(logbook_routes))
