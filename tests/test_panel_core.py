@@ -149,3 +149,24 @@ async def test_error_pages_and_static_files(hub: Any, chromium: Any) -> None:
         async with http.get(f"{hub.web.url}/panel/login") as resp:
             csp = resp.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_a_plural_entry_translates_both_forms(tmp_path: Path, monkeypatch: Any) -> None:
+    """Each msgid of an ``ngettext`` counts as translated only with all its forms."""
+    import csuhub.panel.i18n as i18n
+
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "x.po").write_text(
+        'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n\n'
+        'msgid "%(num)s camera"\nmsgid_plural "%(num)s cameras"\n'
+        'msgstr[0] "%(num)s caméra"\nmsgstr[1] "%(num)s caméras"\n\n'
+        'msgid "%(num)s wall"\nmsgid_plural "%(num)s walls"\n'
+        'msgstr[0] "%(num)s mur"\nmsgstr[1] ""\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "LOCALE_ROOT", tmp_path)
+    done = i18n.translated("fr")
+    assert done["%(num)s camera"] == "%(num)s caméra"
+    assert done["%(num)s cameras"] == "%(num)s caméras"
+    assert done["%(num)s wall"] == "" and done["%(num)s walls"] == ""  # half done is not done

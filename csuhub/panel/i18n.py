@@ -144,9 +144,14 @@ def translated(lang: str) -> dict[str, str]:
         with po.open("rb") as handle:
             catalog = read_po(handle, locale=lang)
         for message in catalog:
-            if message.id and not message.fuzzy:
-                text = message.string if isinstance(message.string, str) else message.string[0]
-                merged[message.id if isinstance(message.id, str) else message.id[0]] = text
+            if not message.id or message.fuzzy:
+                continue
+            if isinstance(message.id, str):
+                merged[message.id] = message.string
+            else:  # a plural: its singular and plural forms, each with its own string
+                strings = tuple(message.string) or ("",)
+                for index, msgid in enumerate(message.id):
+                    merged[msgid] = strings[min(index, len(strings) - 1)] if all(strings) else ""
     return merged
 
 

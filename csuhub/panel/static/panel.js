@@ -67,7 +67,8 @@ export function when(value, options = {}) {
 }
 
 // Listen to the bus (filtered by the server for this session), reconnecting
-// with backoff. ``names``: event names or patterns (incident.*). Returns stop().
+// with backoff. ``names``: exact event names (the API takes no patterns:
+// list incident.opened, incident.updated...). Returns stop().
 export function listen(names, onEvent) {
   let ws = null;
   let stopped = false;
