@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from panel_helpers import login, person, shoot
-from still_camera import StillPlugin
+from still_camera import StillDriver, StillPlugin
 
+from csuhub.api import CameraDriverSpec, hookimpl
 from csuhub.config.schema import tile_origin, tile_url
 from csuhub.panel.cameras import CameraView, by_district, coverage
 from csuhub.testing import make_hub, wait_camera_state
@@ -28,7 +29,37 @@ AUTHORISED = {"reference": "ARR-59-2024-117", "issued": "2024-03-01", "expires":
 DISTRICTS = ["Centre", "Fives", "Wazemmes", "Moulins"]
 
 
-def site() -> dict[str, Any]:
+class TurretDriver(StillDriver):
+    """A still camera with PTZ: it keeps the commands it took, in order."""
+
+    taken: list[tuple[str, Any]] = []
+
+    async def ptz_move(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
+        self.taken.append(("move", (pan, tilt, zoom)))
+
+    async def ptz_stop(self) -> None:
+        self.taken.append(("stop", None))
+
+    async def ptz_absolute(self, pan: float, tilt: float, zoom: float = 0.0) -> None:
+        self.taken.append(("absolute", (pan, tilt, zoom)))
+
+    async def ptz_home(self) -> None:
+        self.taken.append(("home", None))
+
+    async def ptz_presets(self) -> list[dict[str, str]]:
+        return [{"token": "p1", "name": "Parvis"}, {"token": "p2", "name": ""}]
+
+    async def ptz_goto_preset(self, preset: str) -> None:
+        self.taken.append(("preset", preset))
+
+
+class TurretPlugin:
+    @hookimpl
+    def register_camera_drivers(self, hub: Any) -> list[CameraDriverSpec]:
+        return [CameraDriverSpec(name="turret", factory=TurretDriver)]
+
+
+def site(simcam: bool = True) -> dict[str, Any]:
     def at(district: str, lat: float, lon: float) -> dict[str, Any]:
         return {"lat": lat, "lon": lon, "district": district}
 
@@ -36,12 +67,13 @@ def site() -> dict[str, Any]:
         "hub": {"districts": DISTRICTS, "sessions": {"idle": "1h", "absolute": "1h"}},
         "cameras": [
             {
-                "id": "cam-grand-place",
+                "id": "cam-grand-place" if simcam else "cam-place",
                 "name": "Grand-Place",
-                "driver": "simcam",
-                "options": SIM,
+                "driver": "simcam" if simcam else "still",
+                "options": SIM if simcam else {},
                 "location": at("Centre", 50.63692, 3.06340),
-                "authorization": AUTHORISED,
+                # without video, not authorised: the still driver cannot be recorded
+                **({"authorization": AUTHORISED} if simcam else {}),
                 "retention": "14d",
             },
             {
@@ -51,6 +83,11 @@ def site() -> dict[str, Any]:
                 "options": {"down": True},
                 "location": at("Fives", 50.63650, 3.07000),
                 "authorization": AUTHORISED,
+            },
+            {
+                "id": "cam-beffroi",
+                "name": "Beffroi",
+                "driver": "turret",
             },
             {
                 "id": "cam-wazemmes",
@@ -64,10 +101,14 @@ def site() -> dict[str, Any]:
     }
 
 
+PLUGINS = [("still", StillPlugin()), ("turret", TurretPlugin())]
+
+
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Any]:
+    """The site with its simulated camera, recorded and live."""
     async with make_hub(
-        tmp_path / "hub", site(), plugins=[("still", StillPlugin())], web=True, sweeping=False
+        tmp_path / "hub", site(), plugins=PLUGINS, web=True, sweeping=False
     ) as running:
         await wait_camera_state(running, "cam-grand-place", "online", timeout=30)
         for _ in range(100):  # the recorder starts once the camera is online
@@ -77,11 +118,22 @@ async def hub(tmp_path: Path) -> AsyncIterator[Any]:
         yield running
 
 
+@pytest.fixture
+async def still_hub(tmp_path: Path) -> AsyncIterator[Any]:
+    """The same site without video (no ffmpeg): for PTZ and permissions."""
+    async with make_hub(
+        tmp_path / "hub", site(simcam=False), plugins=PLUGINS, web=True, sweeping=False
+    ) as running:
+        await wait_camera_state(running, "cam-beffroi", "online")
+        yield running
+
+
 async def test_the_list_by_district_with_states_coverage_and_map(hub: Any, chromium: Any) -> None:
     await person(hub, "olga", "operator")
     page = await login(chromium, hub, "olga", next_page="/panel/cameras")
     rows = page.locator("tr[data-camera]")
-    assert await rows.count() == 3
+    await wait_camera_state(hub, "cam-beffroi", "online")
+    assert await rows.count() == 4
     states = {
         await r.get_attribute("data-camera"): await r.get_attribute("data-state")
         for r in await rows.all()
@@ -90,10 +142,13 @@ async def test_the_list_by_district_with_states_coverage_and_map(hub: Any, chrom
         "cam-grand-place": "recording",
         "cam-gare": "offline",
         "cam-wazemmes": "disabled",
+        "cam-beffroi": "online",
     }
     # grouped by district in the site's order, each with its caption
     captions = await page.locator("table.cameras caption").all_inner_texts()
-    assert captions == ["Centre", "Fives", "Wazemmes"]
+    assert captions == ["Centre", "Fives", "Wazemmes", "Sans quartier"]
+    beffroi = await page.locator("tr[data-camera=cam-beffroi]").inner_text()
+    assert "En ligne, sans enregistrement" in beffroi and "Sans autorisation" in beffroi
     gare = await page.locator("tr[data-camera=cam-gare]").inner_text()
     assert "Hors ligne" in gare and "ARR-59-2024-117" in gare and "2099" in gare
     grand = await page.locator("tr[data-camera=cam-grand-place]").inner_text()
@@ -150,12 +205,43 @@ async def test_a_camera_plays_live_and_takes_a_snapshot(hub: Any, chromium: Any)
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-async def test_an_auditor_sees_no_picture_and_scope_hides_cameras(hub: Any, chromium: Any) -> None:
+async def test_the_ptz_pad_and_presets(still_hub: Any, chromium: Any) -> None:
+    hub = still_hub
+    TurretDriver.taken.clear()
+    await person(hub, "olga", "operator")
+    page = await login(chromium, hub, "olga", lang="en", next_page="/panel/cameras/cam-beffroi")
+    await page.click("#ptz button[aria-label='Pan right']")
+    for _ in range(50):  # the move, then its own end after its 0.6 s
+        if ("stop", None) in TurretDriver.taken:
+            break
+        await asyncio.sleep(0.1)
+    assert TurretDriver.taken[:2] == [("move", (0.5, 0.0, 0.0)), ("stop", None)]
+    await page.click("#presets-load")
+    await page.wait_for_selector("#presets button >> nth=1")
+    assert await page.locator("#presets button").all_inner_texts() == ["Go to Parvis", "Go to p2"]
+    await page.click("#presets button >> nth=0")
+    await page.locator("#toast", has_text="Preset reached").wait_for()
+    assert ("preset", "p1") in TurretDriver.taken
+    records = await hub.store.audit_records(limit=200)
+    assert any(r.action == "camera.ptz" and r.target == "cam-beffroi" for r in records)
+    # an auditor: no pad
+    await person(hub, "aude", "auditor")
+    other = await login(chromium, hub, "aude", next_page="/panel/cameras/cam-beffroi")
+    assert await other.locator("#ptz, #presets-load").count() == 0
+    assert other.errors == []  # type: ignore[attr-defined]
+
+
+async def test_an_auditor_sees_no_picture_and_scope_hides_cameras(
+    still_hub: Any, chromium: Any
+) -> None:
+    hub = still_hub
     await person(hub, "aude", "auditor")
     await person(hub, "fabien", "operator", scope=["district:Fives"])
-    page = await login(chromium, hub, "aude", next_page="/panel/cameras/cam-grand-place")
+    # cam-beffroi is online with PTZ: an operator gets the live view and the pad
+    page = await login(chromium, hub, "aude", next_page="/panel/cameras/cam-beffroi")
     assert await page.locator("#live, #live-video, #snapshot-take, #ptz").count() == 0
     assert await page.locator("#no-picture").count() == 1
+    await page.goto(f"{hub.web.url}/panel/cameras/cam-gare")
     assert "ARR-59-2024-117" in await page.locator("#auth-ref").inner_text()
     assert page.errors == []  # type: ignore[attr-defined]
     # an operator of Fives: only the Fives camera; another one is a 404 page
@@ -165,7 +251,7 @@ async def test_an_auditor_sees_no_picture_and_scope_hides_cameras(hub: Any, chro
     # coverage counts the whole register: the others' districts are not "uncovered"
     assert await other.locator("tr.uncovered").count() == 1
     assert other.errors == []  # type: ignore[attr-defined]
-    answer = await other.goto(f"{hub.web.url}/panel/cameras/cam-grand-place")
+    answer = await other.goto(f"{hub.web.url}/panel/cameras/cam-place")
     assert answer is not None and answer.status == 404
     assert "Not found" in await other.locator("h1").inner_text()
     answer = await other.goto(f"{hub.web.url}/panel/cameras/no-such-camera")
