@@ -300,3 +300,28 @@ def test_the_form_s_times_are_kept(moment: Any, fmt: str) -> None:
     if len(text.split("-")[0]) != 4:
         return
     assert search_filters({"from": text}).values == {"from": text}
+
+
+async def test_the_chain_check_reads_the_file_read_only(tmp_path: Path) -> None:
+    """The page's check on a path with URI characters in it; it never writes."""
+    from csuhub.panel.audit import check_chain
+    from csuhub.store import Store
+
+    folder = tmp_path / "a #b?c"
+    store = Store(folder / DATABASE)
+    await store.open()
+    try:
+        first = await store.audit("cli", "user.add", "olga")
+        await store.audit("cli", "user.add", "sam")
+    finally:
+        await store.close()
+    before = (folder / DATABASE).stat().st_mtime_ns
+    report = check_chain(folder / DATABASE, folder)
+    assert report["ok"] and report["entries"] == 2
+    assert (folder / DATABASE).stat().st_mtime_ns == before
+    conn = sqlite3.connect(folder / DATABASE, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("UPDATE audit_log SET target='mallory' WHERE id=?", (first,))
+    conn.close()
+    report = check_chain(folder / DATABASE, folder)
+    assert not report["ok"] and report["broken"]["id"] == first

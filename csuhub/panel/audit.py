@@ -174,7 +174,8 @@ def check_chain(database: Path, data_dir: Path) -> dict[str, Any]:
     except AnchorError as err:
         broken = {"id": None, "kind": "anchor", "message": str(err)}
         return {"ok": False, "entries": 0, "broken": broken}
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, isolation_level=None)
+    uri = f"{database.resolve().as_uri()}?mode=ro"  # the path quoted: a ? or # in it stays a path
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         return verify(conn, anchors, None).as_dict()
     finally:
