@@ -59,11 +59,17 @@ async def test_every_route_by_every_role(hub_factory: Any) -> None:
                 for role in (None, *ROLES):
                     headers = {} if role is None else {"Authorization": f"Bearer {tokens[role]}"}
                     body = {} if method == "POST" else None
-                    async with http.request(method, url, headers=headers, json=body) as resp:
+                    async with http.request(
+                        method, url, headers=headers, json=body, allow_redirects=False
+                    ) as resp:
                         status = resp.status
+                        location = resp.headers.get("Location", "")
                     where = f"{method} {route.path} as {role or 'anonymous'}: {status}"
                     if access.public:
                         assert status not in (401, 403), where
+                    elif role is None and method == "GET" and route.path.startswith("/panel/"):
+                        # a person's page: no session sends to the login, and back after it
+                        assert status == 303 and location.startswith("/panel/login?next="), where
                     elif role is None:
                         assert status == 401, where
                     elif access.permission in ROLES[role]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -60,7 +61,8 @@ async def panel_errors(request: web.Request, handler: Any) -> web.StreamResponse
             raise
         if err.status == 401:
             target = check_next(request.path_qs) or "/panel/"
-            raise web.HTTPSeeOther(str(web.URL("/panel/login").with_query(next=target))) from None
+            login = f"/panel/login?{urlencode({'next': target}, safe='/')}"
+            raise web.HTTPSeeOther(login) from None
         if err.status in (403, 404):
             titles = {403: _("Not allowed"), 404: _("Not found")}
             return page(
