@@ -119,7 +119,7 @@ async def test_reason_first_then_play_across_a_boundary_audited(hub: Any, chromi
     page = await login(chromium, hub, "olga", lang="en")
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
-    await page.goto(f"{hub.web.url}/panel/playback/{CAMERA}")
+    await page.goto(f"{hub.web.url}/panel/playback/{CAMERA}?from={T0 - 20:.0f}&to={T0 + 30:.0f}")
     # the timeline: two stretches (the two first segments joined), the gap and its reason
     assert await page.locator("#timeline rect.segment").count() == 2
     gaps = page.locator("#gaps tbody tr")

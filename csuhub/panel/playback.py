@@ -114,13 +114,14 @@ def _local(moment: float, zone: ZoneInfo) -> str:
 async def _marks(request: web.Request, camera: str, span: Range) -> tuple[list[Any], list[Any]]:
     """Incidents linked to the camera that overlap the range, and the camera's
     bookmarks in it: only for one who may read incidents. A bookmark does not
-    link its camera, so the incidents opened in the day before the range are
-    read too."""
+    link its camera, and is often made after the footage, so the incidents
+    opened since the day before the range are read too (the 500 newest: the
+    store has no query of bookmarks by camera)."""
     if not request[PRINCIPAL_KEY].has("incident.read"):
         return [], []
     desk = hub_of(request).incidents
     found = {i.id: i for i in await desk.list(camera=camera, limit=200)}
-    for i in await desk.list(start=span.start - 86400, end=span.end, limit=200):
+    for i in await desk.list(start=span.start - 86400, limit=500):
         found.setdefault(i.id, i)
     now = time.time()
     incidents = [
