@@ -163,6 +163,11 @@ async def test_the_list_by_district_with_states_coverage_and_map(hub: Any, chrom
     assert await page.locator("#map path.leaflet-interactive").count() == 3
     assert await page.locator("#map .leaflet-tile").count() == 0
     await shoot(page, "cameras-list")
+    # a camera changing state shows without reloading the page (the events socket)
+    await hub.cameras.set_state("cam-wazemmes", "offline", "câble coupé")
+    row = page.locator("tr[data-camera=cam-wazemmes][data-state=offline]")
+    await row.wait_for(timeout=10_000)
+    assert "câble coupé" in await row.inner_text()
     assert page.errors == []  # type: ignore[attr-defined]
     # in English too
     await page.goto(f"{hub.web.url}/panel/cameras?lang=en")

@@ -1,6 +1,25 @@
-// The cameras list: its map (the list and the coverage are rendered by the hub).
+// The cameras list: its map, and the list kept current. The hub renders the
+// list (its words are translated there); when a camera changes state the
+// module fetches the page again and swaps the list in, rather than building
+// rows itself.
 import * as L from "./vendor/leaflet/leaflet.esm.min.js";
 import "./map.js";
+import { listen } from "./panel.js";
 
 const container = document.getElementById("map");
 if (container) window.csuhubMap.draw(L, container);
+
+let timer = null;
+async function refresh() {
+  const response = await fetch(location.href, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  const next = fresh.getElementById("district-list");
+  const now = document.getElementById("district-list");
+  if (next && now) now.replaceWith(document.adoptNode(next));
+}
+
+listen(["camera_state_changed"], () => {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, 500);
+});

@@ -36,7 +36,9 @@
         weight: 2,
         className: `marker ${point.tone || ""}`,
       });
-      marker.bindTooltip(point.label);
+      // names always shown on a small map (a plain background has no streets to go by)
+      const permanent = container.dataset.labels === "always" && points.length <= 40;
+      marker.bindTooltip(point.label, { permanent, direction: "right" });
       if (point.href) marker.on("click", () => window.location.assign(point.href));
       marker.addTo(map);
       drawn += 1;
