@@ -188,7 +188,7 @@ async def get_camera(request: web.Request) -> web.Response:
                 "required": ["sources", "cameras"],
                 "properties": {
                     "sources": {"type": "array", "items": {"type": "string"}},
-                    "last_scan": {"type": ["number", "null"]},
+                    "last_scan": {"type": ["object", "null"]},
                     "cameras": {"type": "array", "items": CAMERA},
                 },
             },

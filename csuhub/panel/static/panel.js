@@ -61,8 +61,10 @@ export function toast(text, kind = "info") {
 export function when(value, options = {}) {
   if (value === null || value === undefined || value === "") return "—";
   const moment = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  // explicit fields: Intl refuses timeZoneName beside dateStyle/timeStyle
   return new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", {
-    dateStyle: "medium", timeStyle: "medium", timeZone: zone, timeZoneName: "short", ...options,
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZone: zone, timeZoneName: "short", ...options,
   }).format(moment);
 }
 
