@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -142,6 +143,25 @@ def public_figures(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+#: how long the public page's values are reused: the page is open to anyone, and
+#: its figures read the audit of 30 days; a flood of requests must not become a
+#: flood of such reads (a reload of the site file is seen at once)
+KEEP = 60.0
+_KEPT: weakref.WeakKeyDictionary[Any, tuple[float, Any, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _kept(hub: Any) -> dict[str, Any]:
+    now = time.monotonic()
+    found = _KEPT.get(hub)
+    if found is not None and now - found[0] < KEEP and found[1] is hub.config:
+        return found[2]
+    values = await collect(hub)
+    _KEPT[hub] = (now, hub.config, values)
+    return values
+
+
 @routes.get("/transparence")
 @endpoint(public=True, tags=("panel",), params=(LANG,), responses={
     200: ("The public transparency page (French unless ?lang=en)", HTML, None),
@@ -149,7 +169,7 @@ def public_figures(data: Mapping[str, Any]) -> dict[str, Any]:
 async def transparence(request: web.Request) -> web.Response:
     """The city's cameras as the public may know them: no login, no video."""
     hub = hub_of(request)
-    values = {**await collect(hub), "layout": "base.html", "other_href": None}
+    values = {**await _kept(hub), "layout": "base.html", "other_href": None}
     origins = hub.config.settings.panel.tile_origins
     return page(request, "transparency/page.html", values, tile_origins=origins)
 
