@@ -69,6 +69,17 @@ AUTHORISATIONS = {
     AUTH_MISSING: _("No authorisation"),
 }
 AUTH_TONES = {AUTH_VALID: "ok", AUTH_EXPIRING: "warn"}
+#: the hub's fixed reasons (csuhub.cameras), translated; a camera's own message
+#: (an exception's text, "slow to answer (3.2s)") is shown as the hub wrote it
+REASONS = {
+    "disabled in the site file": _("disabled in the site file"),
+    "no longer in the site file": _("no longer in the site file"),
+    "removed from the site file": _("removed from the site file"),
+    "health check failed": _("health check failed"),
+    "no prefectoral authorisation": _("no prefectoral authorisation"),
+    "not adopted": _("not adopted"),
+    "disabled": _("camera disabled"),
+}
 PAGE = {200: ("The page", HTML, None)}
 
 
@@ -91,6 +102,11 @@ class CameraView:
     @property
     def label(self) -> str:
         return STATES.get(self.state, self.state)
+
+    @property
+    def reason_text(self) -> str:
+        """The reason as a msgid when the hub's wording is a fixed one."""
+        return REASONS.get(self.reason, self.reason)
 
     @property
     def tone(self) -> str:
