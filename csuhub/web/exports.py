@@ -127,6 +127,7 @@ def parse_export(body: Mapping[str, Any], tz: str) -> ExportAsk:
         ),
         400: error("The body is refused (the field says which)"),
         404: error("No such camera in the caller's scope, or no footage in the range"),
+        409: error("The footage refuses the export (a segment altered on disk, none usable)"),
     },
 )
 async def export_range(request: web.Request) -> web.StreamResponse:
