@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
 import subprocess
 import time
 import zipfile
@@ -160,6 +161,10 @@ async def test_reason_first_then_play_across_a_boundary_audited(hub: Any, chromi
 
 async def test_export_with_a_reason(hub: Any, chromium: Any, tmp_path: Path) -> None:
     await person(hub, "sam", "supervisor")
+    leftover = hub.data_dir / "exports" / ".sending-dead"  # a hub died mid-export
+    leftover.mkdir(parents=True)
+    (leftover / "cam-1.zip").write_bytes(b"footage")
+    os.utime(leftover, (time.time() - 7 * 3600, time.time() - 7 * 3600))
     page = await login(chromium, hub, "sam", lang="fr")
     await page.goto(f"{hub.web.url}/panel/playback/{CAMERA}")
     assert "Pourquoi consultez-vous ces images" in await page.locator("main").inner_text()
@@ -180,6 +185,7 @@ async def test_export_with_a_reason(hub: Any, chromium: Any, tmp_path: Path) -> 
     assert [e["outcome"] for e in exports] == ["started", "ok"]
     assert all(e["reason"] == "PV 2026/118: rixe" and e["actor"] == "sam" for e in exports)
     assert not list((hub.data_dir / "exports").glob("**/*.zip"))  # the hub kept no copy
+    assert not leftover.exists()
     assert page.errors == []  # type: ignore[attr-defined]
 
 

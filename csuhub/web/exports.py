@@ -44,6 +44,8 @@ routes = web.RouteTableDef()
 #: the longest range one request exports (as playback plays): a longer one is a
 #: requisition's or ``csuhub export``'s, which do not hold a browser waiting
 MAX_EXPORT = 3 * 3600.0
+#: a private export folder older than this is a dead export's leftover
+LEFTOVER_AGE = 6 * 3600.0
 #: the header that names the package's signer, for the page to show
 SIGNER_HEADER = "X-Csuhub-Signer"
 _FIELDS = ("camera", "from", "to", "reason")
@@ -112,6 +114,22 @@ def parse_export(body: Mapping[str, Any], tz: str) -> ExportAsk:
     return ExportAsk(camera, start, end, reason)
 
 
+def sweep_leftovers(exports: Path, now: float) -> list[Path]:
+    """Remove the private folders of exports that never finished (the hub died
+    while cutting): footage must not stay there out of the retention sweeps'
+    reach. A folder younger than ``LEFTOVER_AGE`` may be a running export's."""
+    gone = []
+    for folder in exports.glob(".sending-*"):
+        try:
+            old = now - folder.lstat().st_mtime > LEFTOVER_AGE
+        except FileNotFoundError:
+            continue
+        if old and folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
+
+
 @routes.post("/api/exports")
 @endpoint(
     "export.create",
@@ -144,6 +162,7 @@ async def export_range(request: web.Request) -> web.StreamResponse:
         raise json_error("no footage in that range", web.HTTPNotFound)
     exports = hub.data_dir / "exports"
     await asyncio.to_thread(exports.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(sweep_leftovers, exports, time.time())
     work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".sending-", dir=exports))
     try:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ask.start))
