@@ -61,7 +61,9 @@ async def test_no_session_goes_to_the_login_and_back(hub: Any) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{hub.web.url}/panel/", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"] == "/panel/login"
-        for area in ("wall", "incidents", "logbook", "admin", "masks"):  # login, then back
+        areas = ("wall", "cameras", "playback", "incidents", "logbook", "requisitions")
+        areas += ("discovery", "audit", "masks", "admin")
+        for area in areas:  # each area's pages: login, then back
             url = f"{hub.web.url}/panel/{area}?x=1"
             async with http.get(url, allow_redirects=False) as resp:
                 assert resp.status == 303, area

@@ -6,6 +6,8 @@ CSRF rules as every client); logout posts to ``/api/auth/logout``.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +45,12 @@ def check_next(value: str | None) -> str | None:
     return value
 
 
+def to_login(location: str) -> web.HTTPSeeOther:
+    """The redirect to the login, as a small HTML page (what OpenAPI says)."""
+    link = html.escape(location, quote=True)
+    return web.HTTPSeeOther(location, text=f'<a href="{link}">login</a>', content_type="text/html")
+
+
 def is_panel(path: str) -> bool:
     return path == "/panel" or path.startswith(PANEL_PREFIXES)
 
@@ -50,8 +58,9 @@ def is_panel(path: str) -> bool:
 @web.middleware
 async def panel_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """On panel pages, a person gets pages, not JSON: no session sends the
-    browser to the login (and back after it), a refusal or a missing thing is
-    an HTML page saying so. The API's answers are left as they are."""
+    browser to the login (and back after it); any other 4xx (a refusal, a
+    missing thing, a bad query) is an HTML page saying so with the same status.
+    The API's answers are left as they are."""
     try:
         return await handler(request)
     except web.HTTPException as err:
@@ -62,16 +71,28 @@ async def panel_errors(request: web.Request, handler: Any) -> web.StreamResponse
         if err.status == 401:
             target = check_next(request.path_qs) or "/panel/"
             login = f"/panel/login?{urlencode({'next': target}, safe='/')}"
-            raise web.HTTPSeeOther(login) from None
-        if err.status in (403, 404):
-            titles = {403: _("Not allowed"), 404: _("Not found")}
-            return page(
-                request,
-                "error.html",
-                {"status": err.status, "title": titles[err.status], "detail": err.text or ""},
-                status=err.status,
-            )
-        raise
+            raise to_login(login) from None
+        titles = {403: _("Not allowed"), 404: _("Not found")}
+        return page(
+            request,
+            "error.html",
+            {
+                "status": err.status,
+                "title": titles.get(err.status, _("This request cannot be answered")),
+                "detail": _detail(err),
+            },
+            status=err.status,
+        )
+
+
+def _detail(err: web.HTTPException) -> str:
+    """The refusal's own message (the API's JSON ``error``, or its text)."""
+    text = err.text or ""
+    try:
+        said = json.loads(text)
+    except ValueError:
+        return text[:300]
+    return str(said.get("error", ""))[:300] if isinstance(said, dict) else ""
 
 
 @routes.get("/panel/")
@@ -83,7 +104,7 @@ async def home(request: web.Request) -> web.Response:
     """The first page after the login: the areas this person may open."""
     principal = await session_principal(request)
     if principal is None:
-        raise web.HTTPSeeOther("/panel/login")
+        raise to_login("/panel/login")
     request[PRINCIPAL_KEY] = principal
     return page(request, "home.html", {"areas": nav_for(principal)})
 
@@ -110,7 +131,7 @@ async def password_page(request: web.Request) -> web.Response:
 
 
 @routes.get("/panel/static/{version}/{path:.+}")
-@endpoint(public=True, tags=("panel",), params=(
+@endpoint(public=True, tags=("panel-files",), params=(
     Param("version", where="path", description="the files' digest, from the page"),
     Param("path", where="path", description="a module, style sheet or image"),
 ), responses={

@@ -33,6 +33,7 @@ routes = web.RouteTableDef()
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 #: methods whose requests carry a body the hub reads
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_HTML = "text/html"
 _GENERAL = {
     400: "The input is refused (a query parameter, the body, the Authorization header)",
     401: "No credentials, or unknown ones: a bearer token or a session cookie is needed",
@@ -197,7 +198,20 @@ def _responses(declaration: Declaration, method: str, has_params: bool) -> dict[
         general += [400, 413, 415]
     for status in general:
         answers.setdefault(status, _response((_GENERAL[status], JSON, ERROR)))
+    if "panel" in declaration.tags and method in ("GET", "HEAD"):
+        _as_pages(answers, declaration.access.public)
     return {str(s): answers[s] for s in sorted(answers)}
+
+
+def _as_pages(answers: dict[int, dict[str, Any]], public: bool) -> None:
+    """A panel page answers a person with pages (csuhub.panel.pages.panel_errors):
+    no session is a 303 to the login, any other 4xx an HTML page."""
+    if not public:
+        answers.pop(401, None)
+        answers[303] = _response(("No session: to the login page, and back after it", _HTML, None))
+    for status, answer in answers.items():
+        if 400 <= status < 500:
+            answer["content"] = {_HTML: {}}
 
 
 def _response(answer: tuple[str, str, Any]) -> dict[str, Any]:
