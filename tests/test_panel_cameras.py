@@ -78,7 +78,8 @@ def site(simcam: bool = True) -> dict[str, Any]:
             },
             {
                 "id": "cam-gare",
-                "name": "Gare Lille-Flandres",
+                # a name as a device may report it: shown as text, never as markup
+                "name": "Gare <b>Lille</b>-Flandres",
                 "driver": "still",
                 "options": {"down": True},
                 "location": at("Fives", 50.63650, 3.07000),
@@ -162,6 +163,9 @@ async def test_the_list_by_district_with_states_coverage_and_map(hub: Any, chrom
     await page.wait_for_selector("#map[data-markers='3']")
     assert await page.locator("#map path.leaflet-interactive").count() == 3
     assert await page.locator("#map .leaflet-tile").count() == 0
+    tooltips = await page.locator("#map .leaflet-tooltip").all_inner_texts()
+    assert "Gare <b>Lille</b>-Flandres" in tooltips  # the name as text
+    assert await page.locator("#map .leaflet-tooltip b").count() == 0  # not as markup
     await shoot(page, "cameras-list")
     # a camera changing state shows without reloading the page (the events socket)
     await hub.cameras.set_state("cam-wazemmes", "offline", "câble coupé")
@@ -253,8 +257,10 @@ async def test_an_auditor_sees_no_picture_and_scope_hides_cameras(
     other = await login(chromium, hub, "fabien", lang="en", next_page="/panel/cameras")
     assert await other.locator("tr[data-camera]").count() == 1
     assert await other.locator("tr[data-camera=cam-gare]").count() == 1
-    # coverage counts the whole register: the others' districts are not "uncovered"
-    assert await other.locator("tr.uncovered").count() == 1
+    # coverage covers the scope only: no count of the other districts' cameras
+    coverage = await other.locator("table.coverage").inner_text()
+    assert "Fives" in coverage and all(d not in coverage for d in ("Centre", "Moulins"))
+    assert await other.locator("tr.uncovered").count() == 0
     assert other.errors == []  # type: ignore[attr-defined]
     answer = await other.goto(f"{hub.web.url}/panel/cameras/cam-place")
     assert answer is not None and answer.status == 404

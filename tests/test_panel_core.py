@@ -172,3 +172,23 @@ def test_a_plural_entry_translates_both_forms(tmp_path: Path, monkeypatch: Any) 
     assert done["%(num)s camera"] == "%(num)s caméra"
     assert done["%(num)s cameras"] == "%(num)s caméras"
     assert done["%(num)s wall"] == "" and done["%(num)s walls"] == ""  # half done is not done
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.text(max_size=40),
+    )
+)
+def test_a_time_of_any_value_renders_without_raising(value: Any) -> None:
+    """A stored time no calendar holds (a fuzzed requisition's year 31690708) is
+    shown as it is, not a 500 for the whole page."""
+    from zoneinfo import ZoneInfo
+
+    from csuhub.panel.render import _when
+
+    shown = _when.__wrapped__ if hasattr(_when, "__wrapped__") else _when
+    text = shown({"tz": ZoneInfo("Europe/Paris"), "locale": "fr_FR"}, value)
+    assert isinstance(text, str) and text

@@ -91,3 +91,13 @@ async def test_the_wall_page_refuses_who_may_not_see_it(hub: Any, chromium: Any)
     for path in ("/panel/wall/main/nope", "/panel/wall/nope/quad", "/panel/wall/Main!/x"):
         answer = await other.goto(f"{hub.web.url}{path}")
         assert answer is not None and answer.status == 404, path
+
+
+async def test_the_editor_shows_only_the_sources_in_its_scope(hub: Any, chromium: Any) -> None:
+    """A scoped editor's form holds none of the screen's cameras it may not see
+    (the screen 'quad' shows cam-a and cam-b; this supervisor sees cam-a only)."""
+    await person(hub, "sam", "supervisor", scope=["camera:cam-a"])
+    page = await login(chromium, hub, "sam", next_page="/panel/wall/main/quad")
+    given = await page.locator("#sources").input_value()
+    assert given == "cam-a"
+    assert "cam-b" not in await page.content()

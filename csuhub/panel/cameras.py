@@ -218,17 +218,24 @@ async def cameras_page(request: web.Request) -> web.Response:
     """The cameras by district with their states, their map, and the districts' coverage."""
     hub = hub_of(request)
     rows = await hub.store.list_cameras()
-    visible = [view_of(hub, r) for r in rows if _in_scope(hub, request, r)]
+    kept = [r for r in rows if _in_scope(hub, request, r)]
+    visible = [view_of(hub, r) for r in kept]
     districts = hub.config.settings.hub.districts
-    # coverage counts the whole register (numbers only): a district-scoped
-    # operator must not see the other districts flagged as uncovered
+    # coverage counts only what the person may see, and a scoped person sees only
+    # the districts of its scope: counting the whole register would tell an
+    # operator of one district how many cameras watch the others
+    scope = request[PRINCIPAL_KEY].scope
     installed = [
-        placement(hub, r)[0] for r in rows if r.origin != DISCOVERED and r.state != REMOVED
+        placement(hub, r)[0] for r in kept if r.origin != DISCOVERED and r.state != REMOVED
+    ]
+    mine = set(installed)
+    shown = [
+        d for d in districts if scope.everything or d in mine or f"district:{d}" in scope.selectors
     ]
     values = {
         "groups": by_district(districts, visible),
         "count": len(visible),
-        "coverage": coverage(districts, installed),
+        "coverage": coverage(shown, installed),
         "points": map_points(visible),
         "tiles": tiles_of(hub),
     }

@@ -230,7 +230,10 @@ def _as_datetime(value: Any) -> datetime | None:
 def _when(ctx: Any, value: Any, fmt: str = "medium") -> str:
     """A time in the hub's zone and the page's locale, with the zone's name:
     ``29 nov. 2026, 21:05:00 CET``. Naive datetimes are taken as UTC."""
-    moment = _as_datetime(value)
+    try:
+        moment = _as_datetime(value)
+    except (ValueError, OverflowError, OSError):  # a time no calendar holds: say it as it is
+        return str(value)[:40]
     if moment is None:
         return "—"
     if moment.tzinfo is None:

@@ -23,7 +23,7 @@ from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.kiosk import assets_version as kiosk_version
 from csuhub.web.requests import hub_of, json_error
-from csuhub.web.walls import SCREEN_ID, WALL_ID, _shown, _wall
+from csuhub.web.walls import SCREEN_ID, WALL_ID, visible_sources, wall_of, wall_shown
 
 routes = web.RouteTableDef()
 
@@ -65,10 +65,10 @@ async def _render(request: web.Request, wall: Wall | None, screen_id: str | None
         "cameras": [],
     }
     if wall is not None and screen_id is not None:
-        shown = await _shown(request, wall)
+        shown = await wall_shown(request, wall)
         screen = next(s for s in shown["screens"] if s["id"] == screen_id)
         base = wall.screens[screen_id].state.base
-        screen["given"] = ", ".join(base.cameras)
+        screen["given"] = ", ".join(await visible_sources(request, tuple(base.cameras)))
         values.update(wall=shown, screen=screen)
         if values["editor"]:
             values.update(layouts=_layouts(request), cameras=await _cameras(request))
@@ -88,7 +88,7 @@ async def view(request: web.Request) -> web.Response:
 @endpoint("wall.view", tags=("panel",), params=(WALL_ID, SCREEN_ID, LANG), responses=PAGE)
 async def view_screen(request: web.Request) -> web.Response:
     """One screen of a wall, playing live; the editor for ``wall.edit``."""
-    wall = _wall(request)  # 404 unless the reader may see it
+    wall = wall_of(request)  # 404 unless the reader may see it
     screen_id = request.match_info["screen"]
     if screen_id not in wall.screens:
         raise json_error("no such screen", web.HTTPNotFound)

@@ -180,7 +180,7 @@ def _refused(err: WallError) -> web.HTTPException:
     return json_error(str(err), _STATUS.get(err.kind, web.HTTPBadRequest), **extra)
 
 
-def _wall(request: web.Request) -> Wall:
+def wall_of(request: web.Request) -> Wall:
     """The path's wall, if the caller may see it (404 otherwise, as for none)."""
     wall_id = path_slug(request, "wall", "wall")
     walls = getattr(hub_of(request), "walls", None)
@@ -190,7 +190,9 @@ def _wall(request: web.Request) -> Wall:
     return found
 
 
-async def _shown(request: web.Request, wall: Wall) -> dict[str, Any]:
+async def wall_shown(request: web.Request, wall: Wall) -> dict[str, Any]:
+    """The wall as the caller may see it: tiles of cameras outside its scope are
+    left empty (the API's answer and the panel's page are this one view)."""
     manager = hub_of(request).walls  # type: ignore[attr-defined]
     return await describe(
         hub_of(request),
@@ -207,6 +209,20 @@ async def _camera(request: web.Request, camera: str, field: str = "camera") -> N
     known = hub.config.settings.camera(camera) is not None or camera in hub.cameras.states
     if not known or not await camera_visible(request, camera):
         raise json_error("no such camera", web.HTTPNotFound, field=field)
+
+
+async def visible_sources(request: web.Request, sources: tuple[str, ...]) -> list[str]:
+    """Of a screen's given sources (camera ids, ``group:``/``district:``
+    selectors), those the caller may see: a selector only when every camera it
+    names is in scope (the rule :func:`_selection` enforces on a change), so an
+    editor's form never shows, nor sends back, what it may not put on a wall."""
+    manager = hub_of(request).walls  # type: ignore[attr-defined]
+    kept = []
+    for source in sources:
+        named = members(source, manager.placements) if is_selector(source) else [source]
+        if named and all([await camera_visible(request, c) for c in named]):
+            kept.append(source)
+    return kept
 
 
 async def _selection(request: web.Request, selector: str) -> None:
@@ -264,7 +280,7 @@ async def list_walls(request: web.Request) -> web.Response:
 async def get_wall(request: web.Request) -> web.Response:
     """One wall as a kiosk renders it: each screen's tiles, their sources resolved
     to cameras (within the caller's scope), playable or not and why."""
-    return web.json_response(await _shown(request, _wall(request)))
+    return web.json_response(await wall_shown(request, wall_of(request)))
 
 
 @routes.post("/api/walls/{wall}/screens/{screen}")
@@ -283,7 +299,7 @@ async def set_screen(request: web.Request) -> web.Response:
     A new layout, cameras or options end an incident's hold on the screen; a
     pinned screen is never taken by an incident. Audited as ``wall.set``
     (``wall.pin``/``wall.unpin`` when only ``pinned`` is given)."""
-    wall = _wall(request)
+    wall = wall_of(request)
     screen_id = path_slug(request, "screen", "screen")
     try:
         change = parse_screen(await json_body(request))
@@ -308,7 +324,7 @@ async def set_screen(request: web.Request) -> web.Response:
     except WallError as err:
         raise _refused(err) from None
     request[ENDED_KEY] = True  # the manager wrote the entry with the change
-    return web.json_response(await _shown(request, wall))
+    return web.json_response(await wall_shown(request, wall))
 
 
 @routes.post("/api/walls/{wall}/push")
@@ -339,7 +355,7 @@ async def set_screen(request: web.Request) -> web.Response:
 async def push_camera(request: web.Request) -> web.Response:
     """Put a camera on a tile: the named one, or the first empty tile of the named
     screen, or of the first screen that is neither pinned nor spotlighting."""
-    wall = _wall(request)
+    wall = wall_of(request)
     try:
         push = parse_push(await json_body(request))
         if push.screen is not None:
@@ -354,4 +370,5 @@ async def push_camera(request: web.Request) -> web.Response:
     except WallError as err:
         raise _refused(err) from None
     request[ENDED_KEY] = True
-    return web.json_response({"screen": screen, "tile": tile, "wall": await _shown(request, wall)})
+    shown = await wall_shown(request, wall)
+    return web.json_response({"screen": screen, "tile": tile, "wall": shown})

@@ -38,7 +38,11 @@
       });
       // names always shown on a small map (a plain background has no streets to go by)
       const permanent = container.dataset.labels === "always" && points.length <= 40;
-      marker.bindTooltip(point.label, { permanent, direction: "right" });
+      // a node, not a string: Leaflet writes a string tooltip as HTML, and a name
+      // may come from the device itself (discovery)
+      const label = document.createElement("span");
+      label.textContent = point.label;
+      marker.bindTooltip(label, { permanent, direction: "right" });
       if (point.href) marker.on("click", () => window.location.assign(point.href));
       marker.addTo(map);
       drawn += 1;
