@@ -6,6 +6,7 @@ page they can open."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sqlite3
@@ -325,3 +326,33 @@ async def test_the_chain_check_reads_the_file_read_only(tmp_path: Path) -> None:
     conn.close()
     report = check_chain(folder / DATABASE, folder)
     assert not report["ok"] and report["broken"]["id"] == first
+
+
+async def test_queued_checks_share_one_walk(tmp_path: Path, monkeypatch: Any) -> None:
+    """Ten "check now" at once walk the chain once, not ten times in a row."""
+    import threading
+
+    import csuhub.panel.audit as audit
+
+    walks = []
+    gate = threading.Event()
+
+    def slow_check(database: Path, data_dir: Path) -> dict[str, Any]:
+        walks.append(database)
+        gate.wait(5)
+        return {"ok": True, "entries": len(walks), "broken": None}
+
+    monkeypatch.setattr(audit, "check_chain", slow_check)
+    checks = audit.ChainChecks()
+    first = asyncio.create_task(checks.status(tmp_path / "db", tmp_path, fresh=True))
+    await asyncio.sleep(0.05)  # the first walk is under way; nine more ask meanwhile
+    others = [
+        asyncio.create_task(checks.status(tmp_path / "db", tmp_path, fresh=True)) for _ in range(9)
+    ]
+    await asyncio.sleep(0.05)
+    gate.set()
+    done = await asyncio.gather(first, *others)
+    assert len(walks) == 2  # the one under way, then one for all who asked during it
+    assert len({id(d) for d in done[1:]}) == 1
+    again = await checks.status(tmp_path / "db", tmp_path, fresh=True)  # asked after: walks
+    assert len(walks) == 3 and again.report["entries"] == 3

@@ -142,6 +142,8 @@ class ChainCheck:
 
     checked_at: float
     report: dict[str, Any]
+    #: when the walk began: a check asked for after that cannot use it
+    started_at: float = 0.0
 
 
 class ChainChecks:
@@ -152,12 +154,19 @@ class ChainChecks:
         self.lock = asyncio.Lock()
 
     async def status(self, database: Path, data_dir: Path, *, fresh: bool) -> ChainCheck:
+        """The last check if still young (``fresh``: if it began after this
+        request came): requests that queue for "check now" behind a walk share
+        the next one instead of each walking the chain again."""
+        asked = time.time()
         async with self.lock:
             kept = self.last.get(database)
-            if kept is not None and not fresh and time.time() - kept.checked_at < CHECK_TTL:
-                return kept
+            if kept is not None:
+                age = time.time() - kept.checked_at
+                if kept.started_at >= asked or (not fresh and age < CHECK_TTL):
+                    return kept
+            began = time.time()
             report = await asyncio.to_thread(check_chain, database, data_dir)
-            done = ChainCheck(time.time(), report)
+            done = ChainCheck(time.time(), report, began)
             self.last[database] = done
             return done
 
