@@ -222,6 +222,27 @@ async def test_refusals_and_the_list(hub: Any, chromium: Any) -> None:
         assert one.errors == refusals  # type: ignore[attr-defined]
 
 
+async def test_exports_beyond_the_running_ones_are_told_to_wait(hub: Any) -> None:
+    """Two exports run at once per hub; a third is a 503 with Retry-After, and
+    the hub takes exports again once one ends (no queue of CPU-heavy jobs)."""
+    from csuhub.web.exports import BUSY_RETRY, MAX_RUNNING, _gate
+
+    token = await api_token(hub, "supervisor")
+    body = {"camera": CAMERA, "from": T0, "to": T0 + 2, "reason": "contrôle de charge"}
+    gate = _gate(hub)
+    for _ in range(MAX_RUNNING):
+        await gate.acquire()  # as two long exports would
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.post(f"{hub.web.url}/api/exports", json=body) as resp:
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == str(BUSY_RETRY)
+            assert "busy" in (await resp.json())["error"]
+        gate.release()
+        async with http.post(f"{hub.web.url}/api/exports", json=body) as resp:
+            assert resp.status == 200 and (await resp.read())[:2] == b"PK"
+    gate.release()
+
+
 # -- the parsers ----------------------------------------------------------------------
 
 TEXT = st.one_of(st.text(max_size=80), st.sampled_from(["2026-11-25T14:00", "1764075600", ""]))

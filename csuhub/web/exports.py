@@ -22,6 +22,7 @@ import contextlib
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,12 @@ MAX_EXPORT = 3 * 3600.0
 LEFTOVER_AGE = 6 * 3600.0
 #: the header that names the package's signer, for the page to show
 SIGNER_HEADER = "X-Csuhub-Signer"
+#: exports running at once per hub (each cuts, masks and signs: CPU and disk)
+MAX_RUNNING = 2
+#: seconds a refused export is told to wait (503 Retry-After)
+BUSY_RETRY = 30
+#: per hub (tests run several in one process), forgotten with it
+_GATES: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 _FIELDS = ("camera", "from", "to", "reason")
 
 EXPORT_BODY = {
@@ -146,6 +153,7 @@ def sweep_leftovers(exports: Path, now: float) -> list[Path]:
         400: error("The body is refused (the field says which)"),
         404: error("No such camera in the caller's scope, or no footage in the range"),
         409: error("The footage refuses the export (a segment altered on disk, none usable)"),
+        503: error("Two exports already run on this hub (Retry-After)"),
     },
 )
 async def export_range(request: web.Request) -> web.StreamResponse:
@@ -160,6 +168,20 @@ async def export_range(request: web.Request) -> web.StreamResponse:
         raise json_error("no such camera", web.HTTPNotFound)
     if not await hub.store.segments(ask.camera, ask.start, ask.end, limit=1):
         raise json_error("no footage in that range", web.HTTPNotFound)
+    gate = _gate(hub)
+    if gate.locked():  # a cut, mask and sign job each: a few at once, not as many as asked
+        busy = json_error(
+            "the hub is busy with other exports: try again shortly", web.HTTPServiceUnavailable
+        )
+        busy.headers["Retry-After"] = str(BUSY_RETRY)
+        raise busy
+    async with gate:
+        return await _export(request, hub, ask)
+
+
+async def _export(request: web.Request, hub: Any, ask: ExportAsk) -> web.StreamResponse:
+    key = hub.recording.signing_key or await asyncio.to_thread(load_or_create, hub.data_dir)
+    signer = fingerprint(key)  # before the package is opened: nothing left to fail after
     exports = hub.data_dir / "exports"
     await asyncio.to_thread(exports.mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(sweep_leftovers, exports, time.time())
@@ -186,8 +208,14 @@ async def export_range(request: web.Request) -> web.StreamResponse:
         handle = await asyncio.to_thread((work / name).open, "rb")
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)  # the open file is all that is left
-    key = hub.recording.signing_key or await asyncio.to_thread(load_or_create, hub.data_dir)
-    return await _send(request, handle, name, fingerprint(key))
+    return await _send(request, handle, name, signer)
+
+
+def _gate(hub: Any) -> asyncio.Semaphore:
+    found = _GATES.get(hub)
+    if found is None:
+        found = _GATES[hub] = asyncio.Semaphore(MAX_RUNNING)
+    return found
 
 
 async def _send(
