@@ -187,8 +187,22 @@ def test_a_time_of_any_value_renders_without_raising(value: Any) -> None:
     shown as it is, not a 500 for the whole page."""
     from zoneinfo import ZoneInfo
 
-    from csuhub.panel.render import _when
+    from csuhub.panel.render import format_when
 
-    shown = _when.__wrapped__ if hasattr(_when, "__wrapped__") else _when
+    shown = format_when.__wrapped__ if hasattr(format_when, "__wrapped__") else format_when
     text = shown({"tz": ZoneInfo("Europe/Paris"), "locale": "fr_FR"}, value)
     assert isinstance(text, str) and text
+
+
+def test_the_configured_language_answers_a_browser_the_panel_cannot() -> None:
+    """A browser asking German gets the site's ``hub.language``, not always French."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from csuhub.panel.i18n import negotiate
+
+    german = make_mocked_request("GET", "/panel/", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    assert negotiate(german, "en") == "en" and negotiate(german) == "fr"
+    english = make_mocked_request("GET", "/panel/", headers={"Accept-Language": "de, en;q=0.5"})
+    assert negotiate(english, "fr") == "en"
+    chosen = make_mocked_request("GET", "/panel/?lang=fr", headers={"Accept-Language": "en"})
+    assert negotiate(chosen, "en") == "fr"

@@ -40,7 +40,7 @@ from csuhub.panel.render import HTML, _, page
 from csuhub.store.records import CameraRow
 from csuhub.web import kiosk
 from csuhub.web.auth import PRINCIPAL_KEY
-from csuhub.web.cameras import _in_scope
+from csuhub.web.cameras import row_in_scope
 from csuhub.web.declare import endpoint
 from csuhub.web.requests import hub_of, path_slug
 from csuhub.web.schemas import CAMERA_ID
@@ -218,7 +218,7 @@ async def cameras_page(request: web.Request) -> web.Response:
     """The cameras by district with their states, their map, and the districts' coverage."""
     hub = hub_of(request)
     rows = await hub.store.list_cameras()
-    kept = [r for r in rows if _in_scope(hub, request, r)]
+    kept = [r for r in rows if row_in_scope(hub, request, r)]
     visible = [view_of(hub, r) for r in kept]
     districts = hub.config.settings.hub.districts
     # coverage counts only what the person may see, and a scoped person sees only

@@ -10,7 +10,8 @@ still works, since a missing or older ``.mo`` is compiled in memory from its
 
 Why a cookie and not only ``Accept-Language``: a control-room workstation is
 shared by several people and its browser's language is the city's IT choice;
-each operator picks theirs once (``/panel/lang``) and keeps it.
+each operator picks theirs once (the switch in the top bar, ``?lang=``) and
+keeps it.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def translations(lang: str) -> NullTranslations:
     return merged if merged is not None else NullTranslations()
 
 
-def negotiate(request: web.Request) -> str:
-    """``?lang=``, else the cookie, else ``Accept-Language``, else French."""
+def negotiate(request: web.Request, default: str = DEFAULT_LANG) -> str:
+    """``?lang=``, else the cookie, else ``Accept-Language``, else ``default``."""
     asked = request.query.get("lang")
     if asked in LANGS:
         return asked
@@ -94,7 +95,7 @@ def negotiate(request: web.Request) -> str:
     for lang, _quality in _accepted(request.headers.get("Accept-Language", "")):
         if lang in LANGS:
             return lang
-    return DEFAULT_LANG
+    return default
 
 
 def _accepted(header: str) -> list[tuple[str, float]]:

@@ -1,7 +1,7 @@
 """The panel's incidents pages and the logbook page (see docs/panel.md).
 
 The board and an incident's page read the incidents as ``GET /api/incidents``
-shows them (:func:`csuhub.web.incidents._view`: the caller's number masked
+shows them (:func:`csuhub.web.incidents.incidents_view`: the caller's number masked
 without ``incident.caller.view``, cameras out of scope left out); the logbook
 page reads a day as ``GET /api/logbook`` does (the same scope and masking).
 Their modules act through the JSON API (notes, bookmarks, close, logbook
@@ -21,16 +21,16 @@ from aiohttp import web
 from csuhub.incidents import parse
 from csuhub.logbook.day import DayError, parse_day, today
 from csuhub.logbook.journal import MAX_NOTE, read_day
+from csuhub.panel.pages import LANG
 from csuhub.panel.render import HTML, language, page
 from csuhub.web.auth import PRINCIPAL_KEY
 from csuhub.web.declare import Param, endpoint
-from csuhub.web.incidents import INCIDENT_ID, _view
-from csuhub.web.logbook import _scope
+from csuhub.web.incidents import INCIDENT_ID, incidents_view
+from csuhub.web.logbook import logbook_scope
 from csuhub.web.requests import hub_of, json_error, path_id
 
 routes = web.RouteTableDef()
 
-LANG = Param("lang", {"enum": ["fr", "en"]}, description="the page's language (kept in a cookie)")
 PAGE = {200: ("The page", HTML, None)}
 #: how far back the board's "recent" list of closed incidents goes
 RECENT = 24 * 3600
@@ -58,7 +58,10 @@ async def board(request: web.Request) -> web.Response:
     desk = hub_of(request).incidents
     opened = await desk.list(status="open", limit=BOARD_LIMIT)
     closed = await desk.list(status="closed", start=time.time() - RECENT, limit=BOARD_LIMIT)
-    values = {"opened": await _view(request, opened), "closed": await _view(request, closed)}
+    values = {
+        "opened": await incidents_view(request, opened),
+        "closed": await incidents_view(request, closed),
+    }
     return page(request, "incidents/board.html", values)
 
 
@@ -76,7 +79,7 @@ async def incident(request: web.Request) -> web.Response:
     found = await hub.incidents.get(path_id(request, "incident_id", "incident"))
     if found is None:
         raise json_error("no such incident", web.HTTPNotFound)
-    (shown,) = await _view(request, [found])
+    (shown,) = await incidents_view(request, [found])
     zone = hub.config.settings.hub.zone
     now = dt.datetime.now(zone).replace(microsecond=0, tzinfo=None).isoformat()
     values = {
@@ -102,7 +105,7 @@ async def logbook(request: web.Request) -> web.Response:
     tz = hub.config.settings.hub.timezone
     day, problem = chosen_day(request.query, tz)
     principal = request[PRINCIPAL_KEY]
-    visible, requisition_cameras = _scope(request)
+    visible, requisition_cameras = logbook_scope(request)
     lang = language(request)
     book = await read_day(
         hub.store.audit_trail,

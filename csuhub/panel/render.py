@@ -125,19 +125,16 @@ def setup(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["day"] = _day
+    env.filters["when"] = format_when
+    env.filters["day"] = format_day
     env.globals["asset"] = asset
 
 
 def language(request: web.Request) -> str:
-    """The page's language; the hub's ``language`` setting is the default."""
-    lang = negotiate(request)
-    if lang == DEFAULT_LANG and "lang" not in request.query and LANG_COOKIE not in request.cookies:
-        configured = _configured_language(request)
-        if configured in LANGS and not request.headers.get("Accept-Language"):
-            return configured
-    return lang
+    """The page's language; the hub's ``language`` setting when the request
+    names none this panel speaks."""
+    configured = _configured_language(request)
+    return negotiate(request, configured if configured in LANGS else DEFAULT_LANG)
 
 
 def _configured_language(request: web.Request) -> str | None:
@@ -227,7 +224,7 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 @jinja2.pass_context
-def _when(ctx: Any, value: Any, fmt: str = "medium") -> str:
+def format_when(ctx: Any, value: Any, fmt: str = "medium") -> str:
     """A time in the hub's zone and the page's locale, with the zone's name:
     ``29 nov. 2026, 21:05:00 CET``. Naive datetimes are taken as UTC."""
     try:
@@ -244,7 +241,7 @@ def _when(ctx: Any, value: Any, fmt: str = "medium") -> str:
 
 
 @jinja2.pass_context
-def _day(ctx: Any, value: Any, fmt: str = "full") -> str:
+def format_day(ctx: Any, value: Any, fmt: str = "full") -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value)
     if isinstance(value, datetime):

@@ -40,7 +40,7 @@ from csuhub.cameras.model import (
 from csuhub.panel.cameras import placement
 from csuhub.panel.i18n import LOCALES, translations
 from csuhub.panel.pages import LANG
-from csuhub.panel.render import HTML, TEMPLATES, _day, _when, page
+from csuhub.panel.render import HTML, TEMPLATES, format_day, format_when, page
 from csuhub.web.declare import endpoint
 from csuhub.web.requests import hub_of
 
@@ -245,8 +245,8 @@ def static_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["day"] = _day
+    env.filters["when"] = format_when
+    env.filters["day"] = format_day
     env.globals["asset"] = lambda path: f"assets/{path}"
     return env
 

@@ -15,19 +15,19 @@ from typing import Any
 
 from aiohttp import web
 
+from csuhub.panel.pages import LANG
 from csuhub.panel.render import HTML, page
 from csuhub.walls.parse import may_see_wall
 from csuhub.walls.screens import Wall
 from csuhub.walls.view import summary
 from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
-from csuhub.web.declare import Param, endpoint
+from csuhub.web.declare import endpoint
 from csuhub.web.kiosk import assets_version as kiosk_version
 from csuhub.web.requests import hub_of, json_error
 from csuhub.web.walls import SCREEN_ID, WALL_ID, visible_sources, wall_of, wall_shown
 
 routes = web.RouteTableDef()
 
-LANG = Param("lang", {"enum": ["fr", "en"]}, description="the page's language (kept in a cookie)")
 PAGE = {200: ("The page", HTML, None), 404: ("No such wall or screen", HTML, None)}
 
 

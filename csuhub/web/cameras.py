@@ -77,7 +77,7 @@ async def list_cameras(request: web.Request) -> web.Response:
         if found is not None and found.settings is settings:
             if _flags(hub, found.rows) == found.flags:
                 return _json_bytes(found.body)
-    rows = tuple(r for r in await _register(hub, version) if _in_scope(hub, request, r))
+    rows = tuple(r for r in await _register(hub, version) if row_in_scope(hub, request, r))
     flags = _flags(hub, rows)
     data = {"cameras": [_describe(r, flag) for r, flag in zip(rows, flags, strict=True)]}
     body = json.dumps(data).encode()
@@ -135,7 +135,7 @@ def _json_bytes(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
-def _in_scope(hub: Any, request: web.Request, row: Any) -> bool:
+def row_in_scope(hub: Any, request: web.Request, row: Any) -> bool:
     """``camera_visible`` for a row already read: its district from the site file,
     else the register's row itself (one query for the list, not one per camera)."""
     scope = request[PRINCIPAL_KEY].scope

@@ -205,7 +205,7 @@ def _refused(err: IncidentError) -> web.HTTPException:
     return json_error(str(err), _STATUS.get(err.kind, web.HTTPBadRequest), **extra)
 
 
-async def _view(request: web.Request, incidents: list[Incident]) -> list[dict[str, Any]]:
+async def incidents_view(request: web.Request, incidents: list[Incident]) -> list[dict[str, Any]]:
     """The incidents as this principal may see them."""
     who = request[PRINCIPAL_KEY]
     visible: set[str] | None = None
@@ -224,7 +224,7 @@ async def _view(request: web.Request, incidents: list[Incident]) -> list[dict[st
 
 async def _answer(request: web.Request, incident: Incident, status: int = 200) -> web.Response:
     request[ENDED_KEY] = True  # the desk wrote the entry with the change
-    (shown,) = await _view(request, [incident])
+    (shown,) = await incidents_view(request, [incident])
     return web.json_response(shown, status=status)
 
 
@@ -277,7 +277,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         camera=query.camera,
         limit=query.limit,
     )
-    return web.json_response({"incidents": await _view(request, found)})
+    return web.json_response({"incidents": await incidents_view(request, found)})
 
 
 @routes.post("/api/incidents")
@@ -324,7 +324,7 @@ async def get_incident(request: web.Request) -> web.Response:
     found = await hub_of(request).incidents.get(incident_id)
     if found is None:
         raise json_error("no such incident", web.HTTPNotFound)
-    (shown,) = await _view(request, [found])
+    (shown,) = await incidents_view(request, [found])
     return web.json_response(shown)
 
 

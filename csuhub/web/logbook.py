@@ -46,7 +46,7 @@ PARAMS = ("day", "format", "lang")
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
-def _scope(request: web.Request) -> tuple[Visible | None, RequisitionCameras]:
+def logbook_scope(request: web.Request) -> tuple[Visible | None, RequisitionCameras]:
     """The reader's camera scope (None: every camera) and how to learn a
     requisition's cameras (:mod:`csuhub.logbook.scope`)."""
     hub = hub_of(request)
@@ -200,7 +200,7 @@ async def logbook_day(request: web.Request) -> web.Response:
     except QueryError as err:
         raise json_error(str(err)) from None
     principal = request[PRINCIPAL_KEY]
-    visible, requisition_cameras = _scope(request)
+    visible, requisition_cameras = logbook_scope(request)
     book = await read_day(
         hub.store.audit_trail,
         hub.name,
@@ -254,7 +254,7 @@ async def logbook_note(request: web.Request) -> web.Response:
     except NoteError as err:
         raise json_error(str(err)) from None
     principal = request[PRINCIPAL_KEY]
-    visible, requisition_cameras = _scope(request)
+    visible, requisition_cameras = logbook_scope(request)
     trail = hub.store.audit_trail
     try:
         seq = await write_note(
