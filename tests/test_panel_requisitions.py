@@ -87,6 +87,7 @@ async def test_the_officer_registers_exports_hands_over_and_closes(
     await page.goto(page.url + "?lang=en")
     assert "Handed over to" in await page.locator("main").inner_text()
     assert "The footage helped" in await page.locator("#outcome").inner_text()
+    assert "Flagrante delicto" in await page.locator("main").inner_text()  # not in French
     entries = await hub.store.audit_trail.entries(target="requisition:1")
     actions = {e["action"] for e in entries if e["outcome"] == "ok"}
     assert {"requisition.export", "requisition.deliver", "requisition.close"} <= actions

@@ -27,6 +27,14 @@ from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, path_id
 
+#: the legal frames as the pages name them (English msgids, translated when shown)
+FRAMES = {
+    "flagrant_delit": _("Flagrante delicto"),
+    "enquete_preliminaire": _("Preliminary inquiry"),
+    "information_judiciaire": _("Judicial investigation"),
+}
+assert set(FRAMES) == set(LEGAL_FRAMES), "a legal frame without its label"
+
 routes = web.RouteTableDef()
 
 PAGE = {200: ("The page", HTML, None)}
@@ -91,7 +99,7 @@ async def requisitions_page(request: web.Request) -> web.Response:
         "statuses": STATUSES,
         "manage": manage,
         "cameras": cameras,
-        "frames": LEGAL_FRAMES,
+        "frames": FRAMES,
         "signer": await _signer(request),
         "default_from": _local(now - 3600, request),
         "default_to": _local(now, request),
@@ -130,7 +138,7 @@ async def requisition_page(request: web.Request) -> web.Response:
         "statuses": STATUSES,
         "outcomes": OUTCOME_WORDS,
         "missing_words": MISSING,
-        "frames": LEGAL_FRAMES,
+        "frames": FRAMES,
         "manage": request[PRINCIPAL_KEY].has("requisition.manage"),
         "signer": await _signer(request),
         "receipt": receipt,
