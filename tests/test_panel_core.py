@@ -206,3 +206,16 @@ def test_the_configured_language_answers_a_browser_the_panel_cannot() -> None:
     assert negotiate(english, "fr") == "en"
     chosen = make_mocked_request("GET", "/panel/?lang=fr", headers={"Accept-Language": "en"})
     assert negotiate(chosen, "en") == "fr"
+
+
+def test_the_guide_s_screenshots_exist_and_come_from_the_tests() -> None:
+    """Each image docs/panel.md shows is kept in docs/img/panel/ and is one a
+    Chromium test takes (``shoot(page, name)``), so a run refreshes it."""
+    root = Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "panel.md").read_text(encoding="utf-8")
+    shown = re.findall(r"\]\((img/panel/panel-([\w-]+)\.png)\)", guide)
+    assert len(shown) >= 12
+    taken = "".join(p.read_text(encoding="utf-8") for p in root.glob("tests/test_panel_*.py"))
+    for path, name in shown:
+        assert (root / "docs" / path).is_file(), path
+        assert f'"{name}"' in taken, f"no test takes {name}"
