@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_kiosk import CHROMIUM, CHROMIUM_ARGS, SHOWN, shoot, wait_playing
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from test_kiosk import SHOWN, shoot, wait_playing
 
 playwright = pytest.importorskip("playwright.async_api")
 

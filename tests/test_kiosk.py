@@ -31,16 +31,6 @@ playwright = pytest.importorskip("playwright.async_api")
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 SCREENSHOTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts") / "screenshots"
 SECRET = "le-secret-partage-du-cad-pour-le-mur"
 #: Lille, Grand-Place; cam-a and cam-b near it, cam-c and cam-d far
@@ -131,16 +121,6 @@ async def wall_token(hub: Any, wall: str = "main", roles: tuple[str, ...] = ("wa
     secret = new_secret()
     await hub.store.create_token(f"screen-{account}", "wall", hash_secret(secret), account)
     return secret
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium missing: run ./scripts/install.sh --test")
-    async with playwright.async_playwright() as driver:
-        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 async def shoot(page: Any, name: str) -> None:

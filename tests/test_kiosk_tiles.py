@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_kiosk import CHROMIUM, CHROMIUM_ARGS, shoot, wait_playing, wall_token
+from conftest import CHROMIUM, CHROMIUM_ARGS
+from test_kiosk import shoot, wait_playing, wall_token
 
 from csuhub.security.accounts import Accounts
 from csuhub.security.permissions import system_principal
