@@ -197,6 +197,10 @@ async def test_retransmitted_invites_open_exactly_one_incident_each(
         tmp_path,
         "-max_invite_retrans",
         "40",
+        # the CANCEL too may take longer on a loaded CI machine than sipp's default
+        # 5 retransmissions (a CI run aborted a call on it): the point here is the INVITE's
+        "-max_non_invite_retrans",
+        "40",
         "-key",
         "reason",
         "X-Note: x",
