@@ -130,6 +130,24 @@ if _SETPRIV is None:  # pragma: no cover - util-linux is essential on Debian
     _LOGGER.warning("setpriv not found: child processes may outlive a killed hub")
 
 
+#: how often an exiting child's status is looked at (only while one exits)
+_EXIT_POLL = 0.05
+#: the moment given to a pipe's own reader before the rest is drained, and the
+#: longest a drain may take
+_DRAIN_AFTER, _DRAIN_FOR = 1.0, 10.0
+
+
+async def _drain(streams: list[asyncio.StreamReader]) -> None:
+    await asyncio.sleep(_DRAIN_AFTER)
+    for stream in streams:
+        # RuntimeError: someone else reads it (and will reach its end); or the
+        # transport is gone: nothing left to close
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_DRAIN_FOR):
+                while await stream.read(1 << 16):
+                    pass
+
+
 class ProcessGroup:
     """Every child process the hub starts, so none outlives it."""
 
@@ -165,15 +183,53 @@ class ProcessGroup:
     async def terminate(self, proc: asyncio.subprocess.Process) -> int | None:
         """SIGTERM (ffmpeg then closes its file cleanly), SIGKILL after a timeout."""
         if proc.returncode is not None:
+            self._drain_later(proc)
             return proc.returncode
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
-        try:
-            return await asyncio.wait_for(proc.wait(), self.term_timeout)
-        except TimeoutError:
+        code = await self._exit_of(proc, self.term_timeout)
+        if code is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            return await proc.wait()
+            code = await self._exit_of(proc, None)
+        return code
+
+    async def _exit_of(self, proc: asyncio.subprocess.Process, timeout: float | None) -> int | None:
+        """The child's exit status once it has exited (None: still running after
+        ``timeout`` seconds).
+
+        Why not ``proc.wait()`` alone: on Python 3.11 it resolves only once the
+        child's pipes are closed as well, and a pipe whose reader stopped (a
+        cancelled live view's stdout: its buffer full, its transport paused)
+        never reads the end of file. The hub's stop waited for ever on children
+        long reaped (the soak's wind-down). The exit status itself is known as
+        soon as the child is reaped; the pipes nobody reads are then drained,
+        so that they close."""
+        waiting = asyncio.ensure_future(proc.wait())
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            while not waiting.done():
+                if proc.returncode is not None:
+                    self._drain_later(proc)
+                    return proc.returncode
+                if deadline is not None and loop.time() >= deadline:
+                    return None
+                await asyncio.wait({waiting}, timeout=_EXIT_POLL)
+            return waiting.result()
+        finally:
+            waiting.cancel()
+
+    def _drain_later(self, proc: asyncio.subprocess.Process) -> None:
+        """Read to its end whatever an exited child left in pipes nobody reads,
+        after a moment in which their own readers (a recorder's segment list)
+        take what is theirs. A pipe still read by someone is left to them."""
+        streams = [s for s in (proc.stdout, proc.stderr) if s is not None and not s.at_eof()]
+        if not streams:
+            return
+        task = asyncio.get_running_loop().create_task(_drain(streams))
+        self._reapers.add(task)
+        task.add_done_callback(self._reapers.discard)
 
     def reopen(self) -> None:
         """Accept new processes again (a hub started after a stop)."""

@@ -1,0 +1,76 @@
+"""A child whose pipe nobody reads any more still counts as exited when it
+exits: the hub's stop hung on it (the soak's wind-down, bench/soak.py).
+
+On Python 3.11 ``Process.wait()`` resolves only once the child's pipes are
+closed too; a pipe whose reader stopped (a live view's ffmpeg, its reading
+task cancelled at stop) has its transport paused on a full buffer and never
+reads the end of file. A real child (``yes``) fills the pipe here."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import time
+
+import pytest
+
+from csuhub.supervisor import ProcessGroup
+
+
+async def _unread(group: ProcessGroup) -> asyncio.subprocess.Process:
+    yes = shutil.which("yes")
+    if yes is None:
+        pytest.fail("coreutils' yes is missing")
+    proc = await group.spawn([yes, "csuhub"], stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert await proc.stdout.read(1024)  # a reader that then stops reading
+    await asyncio.sleep(0.5)  # the buffer fills, the transport pauses
+    return proc
+
+
+async def _closed(proc: asyncio.subprocess.Process) -> None:
+    """Until the child's stdout has reached its end (drained, so it closed)."""
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        while not proc.stdout.at_eof():
+            await asyncio.sleep(0.05)
+
+
+async def test_terminating_a_child_whose_pipe_nobody_reads_returns() -> None:
+    group = ProcessGroup(term_timeout=5.0)
+    proc = await _unread(group)
+    began = time.monotonic()
+    code = await asyncio.wait_for(group.terminate(proc), 10)  # it waited for ever
+    assert code == -signal.SIGTERM
+    assert time.monotonic() - began < 3
+    await _closed(proc)  # the pipe is drained, so it closes: no descriptor stays
+    assert group.pids() == []
+    await asyncio.wait_for(group.close(), 10)
+
+
+async def test_the_group_closes_with_an_unread_child() -> None:
+    group = ProcessGroup(term_timeout=5.0)
+    proc = await _unread(group)
+    await asyncio.wait_for(group.close(), 10)  # the hub's stop
+    assert proc.returncode == -signal.SIGTERM
+    await _closed(proc)
+
+
+async def test_a_pipe_still_read_is_left_to_its_reader() -> None:
+    """The drain takes only what nobody reads: a reader at the pipe gets every
+    line, the last included (a recorder's last segment)."""
+    group = ProcessGroup(term_timeout=5.0)
+    script = "import sys, signal, time\n"
+    script += "signal.signal(signal.SIGTERM, lambda *a: (print('last', flush=True), sys.exit(0)))\n"
+    script += "print('first', flush=True)\ntime.sleep(60)\n"
+    import sys
+
+    proc = await group.spawn([sys.executable, "-c", script], stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert await proc.stdout.readline() == b"first\n"
+    reader = asyncio.create_task(proc.stdout.readline())
+    await asyncio.sleep(0.2)
+    assert await asyncio.wait_for(group.terminate(proc), 10) == 0
+    assert await asyncio.wait_for(reader, 5) == b"last\n"
+    await _closed(proc)
