@@ -29,8 +29,13 @@ class Readable(Protocol):
     def readinto(self, buffer: bytearray, /) -> int | None: ...
 
 
-def _buffer() -> tuple[bytearray, memoryview]:
-    """This thread's reusable read buffer (one per thread: hashing runs in several)."""
+def thread_buffer() -> tuple[bytearray, memoryview]:
+    """This thread's reusable read buffer (one per thread: hashing runs in several).
+
+    Why one small buffer rather than a large one per call: a thread that
+    allocates a few MiB and frees them leaves them in its malloc arena, so a
+    process whose pool threads each hashed once keeps that much more resident
+    for good (the soak saw 4 MiB more per export)."""
     try:
         return _BUFFERS.buffer  # type: ignore[no-any-return]
     except AttributeError:
@@ -47,7 +52,7 @@ def sha256_handle(
     ``observe`` sees every chunk hashed, in order. It must not keep the view:
     the buffer behind it is reused for the next chunk."""
     digest = hashlib.sha256()
-    buffer, view = _buffer()
+    buffer, view = thread_buffer()
     size = 0
     while count := handle.readinto(buffer):
         chunk = view[:count]

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from csuhub.hashing import thread_buffer
 from csuhub.recording.concat import concat_args
 
 if TYPE_CHECKING:
@@ -95,8 +96,7 @@ def hash_following(package: Path, offset: int, done: threading.Event) -> tuple[s
     digest = hashlib.sha256()
     crc = 0
     size = 0
-    buffer = bytearray(4 * 1024 * 1024)
-    view = memoryview(buffer)
+    buffer, view = thread_buffer()
     with package.open("rb", buffering=0) as src:
         src.seek(offset)
         while True:
