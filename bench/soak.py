@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import json
 import math
@@ -193,6 +194,28 @@ def process_figures() -> tuple[int, int, int]:
     return found["VmRSS"], len(os.listdir("/proc/self/fd")), found["Threads"]
 
 
+async def step(name: str, work: Any, limit: float) -> Any:
+    """``work``, awaited under ``limit`` seconds with its start and end printed:
+    the wind-down of a long run must end or say where it hung. On expiry every
+    task's and thread's stack is printed, then the timeout raises."""
+    began = time.monotonic()
+    print(f"  {name}...", flush=True)
+    try:
+        async with asyncio.timeout(limit):
+            result = await work
+    except TimeoutError:
+        print(f"  {name}: still waiting after {limit:.0f} s; the tasks and threads:", flush=True)
+        for task in asyncio.all_tasks():
+            task.print_stack(file=sys.stdout)
+        executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
+        if executor is not None:
+            print(f"  default executor: {executor._work_queue.qsize()} queued", flush=True)
+        faulthandler.dump_traceback(file=sys.stdout, all_threads=True)
+        raise
+    print(f"  {name}: {time.monotonic() - began:.1f} s", flush=True)
+    return result
+
+
 def cpu_reading(exclude: set[int]) -> dict[str, Any]:
     """This process (to the µs), its reaped children, and each live descendant's
     CPU-seconds with what it is (a recorder's ffmpeg cuts segments)."""
@@ -301,7 +324,10 @@ async def run(
             f"in {time.monotonic() - started:.1f} s"
         )
         result |= await shift(hub, p, work, rtsp, secret, swept, alerts)
-        result["holes"] = await holes(hub, [c["id"] for c in config["cameras"]], result["wall0"])
+        cameras = [c["id"] for c in config["cameras"]]
+        result["holes"] = await step(
+            "the continuity reports", holes(hub, cameras, result["wall0"]), 300
+        )
         # the recorder's own word too: the continuity report shows a hole inside a
         # range retention destroyed afterwards as destroyed (the register's range)
         result["events"] = [g for g in gaps if g.end >= result["wall0"]]
@@ -309,14 +335,24 @@ async def run(
             any(s.start >= up for s in await hub.store.segments(camera, up, time.time()))
             for camera, _, up in result["faults"]
         ]
-        result["segments"], result["bytes_per_s"], kept = await footage(hub, n)
+        result["segments"], result["bytes_per_s"], kept = await step(
+            "the footage kept", footage(hub, n), 120
+        )
         carried, duration = payload(clip)
         result["clip_bps"] = carried * 8 / duration
-        result["overhead"] = container_overhead([storage / path for path in kept[:30]])
+        result["overhead"] = await step(
+            "the container's share",
+            asyncio.to_thread(container_overhead, [storage / path for path in kept[:30]]),
+            120,
+        )
+        # judged and printed before the hub stops: a stop that hangs loses nothing
+        result["line"] = report(p, result, bitrate)
     finally:
-        await hub.stop("soak finished")
-        if mounted:
-            subprocess.run(["umount", "-l", str(storage)], check=False)
+        try:
+            await step("the hub's stop", hub.stop("soak finished"), 180)
+        finally:
+            if mounted:
+                subprocess.run(["umount", "-l", str(storage)], check=False)
     return result
 
 
@@ -387,8 +423,18 @@ async def shift(
     gst_reaped = [0.0]
 
     async def sampler() -> None:
+        shown = 0.0
         while (t := time.monotonic() - t0) < seconds:
             samples.append((t, *process_figures()))
+            if t - shown >= 60:  # a long run shows it is alive, and how it fares
+                shown = t
+                rss, fds, threads = samples[-1][1:]
+                print(
+                    f"  {t:5.0f} s: RSS {rss / 1024:.0f} MiB, {fds} fds, {threads} threads, "
+                    f"{len(swept)} sweeps, {exports['ok']} exports ({len(exports['failed'])} "
+                    f"failed)",
+                    flush=True,
+                )
             if "warm" not in readings and t >= p["warm"]:
                 readings["warm"] = await asyncio.to_thread(cpu_reading, exclude)
             await asyncio.sleep(p["sample_every"])
@@ -434,15 +480,20 @@ async def shift(
         )
 
     await asyncio.gather(sampler(), exporter(), fault())
-    readings["end"] = await asyncio.to_thread(cpu_reading, exclude)
+    print(f"shift over at {time.monotonic() - t0:.0f} s; winding down:", flush=True)
+    # a loop blocked outright fires no timeout: every thread's stack, every 15 minutes
+    faulthandler.dump_traceback_later(900, repeat=True, file=sys.stdout)
+    readings["end"] = await step("CPU reading", asyncio.to_thread(cpu_reading, exclude), 60)
     samples.append((time.monotonic() - t0, *process_figures()))
-    lags = await lags_task
-    bare_out, _ = await asyncio.to_thread(bare.communicate)
-    clients_out, _ = await asyncio.to_thread(clients.communicate, timeout=60)
+    lags = await step("the hub's lag probe", lags_task, 30)
+    bare_out, _ = await step("the bare loop", asyncio.to_thread(bare.communicate), 60)
+    clients_out, _ = await step(
+        "the clients' report", asyncio.to_thread(clients.communicate, timeout=60), 90
+    )
     await asyncio.sleep(1.0)  # a segment indexed just now may carry a gap
     if rtsp is not None:
         rtsp[0].terminate()
-        rtsp[0].wait()
+        await step("the RTSP server's exit", asyncio.to_thread(rtsp[0].wait, 30), 40)
     window = seconds - p["warm"]
     cpu = cpu_between(readings["warm"], readings["end"], gst_reaped[0])
     return {
@@ -482,7 +533,8 @@ def main() -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="csuhub-bench-soak-") as tmp:
         result = asyncio.run(collected(run(p, Path(tmp), args.bitrate, args.storage)))
-    line = report(p, result, args.bitrate)
+    faulthandler.cancel_dump_traceback_later()
+    line = result["line"]
     line["wall_s"] = round(time.monotonic() - began, 1)
     print(json.dumps(line))
     return 0 if line["ok"] else 1
