@@ -137,15 +137,20 @@ _EXIT_POLL = 0.05
 _DRAIN_AFTER, _DRAIN_FOR = 1.0, 10.0
 
 
+async def _discard(stream: asyncio.StreamReader) -> None:
+    # RuntimeError: someone else reads it (and will reach its end); or the
+    # transport is gone: nothing left to close
+    with contextlib.suppress(Exception):
+        while await stream.read(1 << 16):
+            pass
+
+
 async def _drain(streams: list[asyncio.StreamReader]) -> None:
     await asyncio.sleep(_DRAIN_AFTER)
     for stream in streams:
-        # RuntimeError: someone else reads it (and will reach its end); or the
-        # transport is gone: nothing left to close
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_DRAIN_FOR):
-                while await stream.read(1 << 16):
-                    pass
+                await _discard(stream)
 
 
 class ProcessGroup:
@@ -180,19 +185,34 @@ class ProcessGroup:
     def pids(self) -> list[int]:
         return sorted(p.pid for p in self._procs if p.returncode is None)
 
-    async def terminate(self, proc: asyncio.subprocess.Process) -> int | None:
-        """SIGTERM (ffmpeg then closes its file cleanly), SIGKILL after a timeout."""
+    async def terminate(
+        self, proc: asyncio.subprocess.Process, *, discard_output: bool = False
+    ) -> int | None:
+        """SIGTERM (ffmpeg then closes its file cleanly), SIGKILL after a timeout.
+
+        ``discard_output``: nobody reads the child's stdout any more (a live
+        view stopping): it is read and thrown away meanwhile. An ffmpeg
+        blocked writing into a full pipe does not act on SIGTERM (its write
+        restarts after the handler) and waited for the SIGKILL: a hub with
+        twelve live views took a minute to stop."""
         if proc.returncode is not None:
             self._drain_later(proc)
             return proc.returncode
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        code = await self._exit_of(proc, self.term_timeout)
-        if code is None:
+        discarding = None
+        if discard_output and proc.stdout is not None:
+            discarding = asyncio.get_running_loop().create_task(_discard(proc.stdout))
+        try:
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            code = await self._exit_of(proc, None)
-        return code
+                proc.terminate()
+            code = await self._exit_of(proc, self.term_timeout)
+            if code is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                code = await self._exit_of(proc, None)
+            return code
+        finally:
+            if discarding is not None:
+                discarding.cancel()
 
     async def _exit_of(self, proc: asyncio.subprocess.Process, timeout: float | None) -> int | None:
         """The child's exit status once it has exited (None: still running after

@@ -74,3 +74,33 @@ async def test_a_pipe_still_read_is_left_to_its_reader() -> None:
     assert await asyncio.wait_for(group.terminate(proc), 10) == 0
     assert await asyncio.wait_for(reader, 5) == b"last\n"
     await _closed(proc)
+
+
+async def _blocked_ffmpeg(group: ProcessGroup) -> asyncio.subprocess.Process:
+    """An ffmpeg writing raw video into a pipe nobody reads any more: blocked."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.fail("ffmpeg is missing: run ./scripts/install.sh --test")
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi"]
+    args += ["-i", "testsrc2=size=640x360:rate=25", "-f", "rawvideo", "pipe:1"]
+    proc = await group.spawn(args, stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    assert await proc.stdout.read(1 << 16)
+    await asyncio.sleep(1.0)  # the pipe and the reader's buffer fill: ffmpeg blocks
+    return proc
+
+
+async def test_a_live_view_s_ffmpeg_stops_on_sigterm_with_its_output_discarded() -> None:
+    """A live view's ffmpeg, its reader gone, blocked on a full pipe, waited for
+    the SIGKILL (5 s each, one after another: a hub with twelve live views took
+    a minute to stop). Its output discarded while it stops, it acts on SIGTERM."""
+    group = ProcessGroup(term_timeout=3.0)
+    proc = await _blocked_ffmpeg(group)
+    began = time.monotonic()
+    code = await asyncio.wait_for(group.terminate(proc), 15)
+    assert code == -signal.SIGKILL and time.monotonic() - began >= 3.0  # the cost, shown
+    proc = await _blocked_ffmpeg(group)
+    began = time.monotonic()
+    code = await asyncio.wait_for(group.terminate(proc, discard_output=True), 15)
+    assert code != -signal.SIGKILL and time.monotonic() - began < 2.0
+    await asyncio.wait_for(group.close(), 10)

@@ -165,8 +165,8 @@ class LiveManager:
         self._stops.clear()
         upstreams = list(self.upstreams.values())
         self.upstreams.clear()
-        for upstream in upstreams:
-            await self.hub.supervisor.cancel(upstream.name)
+        # together: each waits for its ffmpeg to exit
+        await asyncio.gather(*(self.hub.supervisor.cancel(u.name) for u in upstreams))
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
 

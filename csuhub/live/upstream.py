@@ -185,7 +185,7 @@ class Upstream:
                 return await self._read(proc)
             finally:
                 watchdog.cancel()
-                await self.hub.processes.terminate(proc)
+                await self.hub.processes.terminate(proc, discard_output=True)
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(errors, 2)
                 self.proc = None
