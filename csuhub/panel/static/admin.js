@@ -2,7 +2,7 @@
 // tokens and sessions, all through the JSON API (same permissions and audit).
 // Lists are rendered by the server: after a change, the page's table is
 // fetched again and swapped in, so there is one way to draw a row.
-import { api, el, messages, toast } from "./panel.js";
+import { api, el, messages, swap, toast } from "./panel.js";
 
 const words = messages();
 
@@ -11,13 +11,7 @@ function refused(err) {
 }
 
 // The table ``id`` as the server renders it now.
-async function refresh(id) {
-  const response = await fetch(location.pathname, { credentials: "same-origin" });
-  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-  const fresh = doc.getElementById(id);
-  const old = document.getElementById(id);
-  if (fresh && old) old.replaceWith(document.importNode(fresh, true));
-}
+const refresh = (id) => swap([id], location.pathname);
 
 function showSecret(who, value) {
   const box = document.getElementById("secret");

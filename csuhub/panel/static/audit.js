@@ -3,7 +3,7 @@
 // /api/audit/export for the period. The page's URL keeps the filters, so a
 // search can be shared or reopened. The API has no outcome filter: the
 // outcome is applied here to the entries it returned (the count says so).
-import { api, el, messages, toast, when } from "./panel.js";
+import { api, el, fill, messages, toast, when } from "./panel.js";
 
 const form = document.getElementById("audit-search");
 const body = document.querySelector("#audit-results tbody");
@@ -14,7 +14,6 @@ const API_FIELDS = ["actor", "action", "target", "from", "to", "limit"];
 // the column's heading names the zone instead
 const NO_ZONE_NAME = { timeZoneName: undefined };
 
-const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 const outcomeLabel = (outcome) => words[`outcome${outcome.charAt(0).toUpperCase()}${outcome.slice(1)}`] || outcome;
 
 function apiQuery() {

@@ -1,11 +1,9 @@
 // One camera's page: the live view (the kiosk's player over /api/live/{id}),
 // the snapshot, the PTZ pad and presets, all through the hub's API, which
 // checks the permission and the scope and audits each action.
-import { api, el, messages, toast } from "./panel.js";
+import { api, el, fill, messages, toast } from "./panel.js";
 
 const text = messages();
-const fill = (template, values) =>
-  (template || "").replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 
 async function startLive(box) {
   const { Player } = await import(box.dataset.player);

@@ -4,20 +4,13 @@
 // rows itself.
 import * as L from "./vendor/leaflet/leaflet.esm.min.js";
 import "./map.js";
-import { listen } from "./panel.js";
+import { listen, swap } from "./panel.js";
 
 const container = document.getElementById("map");
 if (container) window.csuhubMap.draw(L, container);
 
 let timer = null;
-async function refresh() {
-  const response = await fetch(location.href, { credentials: "same-origin" });
-  if (!response.ok) return;
-  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  const next = fresh.getElementById("district-list");
-  const now = document.getElementById("district-list");
-  if (next && now) now.replaceWith(document.adoptNode(next));
-}
+const refresh = () => swap(["district-list"]).catch(() => {}); // the next event tries again
 
 listen(["camera_state_changed"], () => {
   clearTimeout(timer);

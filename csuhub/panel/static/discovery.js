@@ -3,7 +3,7 @@
 // shows as soon as it answers; "adopt" posts the prefectoral authorisation
 // and the camera's place to /api/cameras/{id}/adopt (validated and audited
 // there). No words here: they come from the page's <template id="messages">.
-import { api, el, messages, toast, when } from "./panel.js";
+import { api, el, fill, messages, toast, when } from "./panel.js";
 
 const words = messages();
 const table = document.getElementById("found");
@@ -17,7 +17,6 @@ const POLL = 1000;
 // Intl refuses timeZoneName beside dateStyle (panel.js's when() asks for both)
 const NO_ZONE_NAME = { timeZoneName: undefined };
 
-const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
 const stateLabel = (state) => {
   const key = `state${state.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("")}`;
   return words[key] || state;

@@ -2,8 +2,7 @@
 // every incident.* event; an incident's page does so for its own incident, and
 // posts notes, bookmarks and the close through /api/incidents/{id}/...
 
-import { api, listen, messages, toast } from "./panel.js";
-import { swap } from "./incidents-page.js";
+import { api, listen, messages, swap, toast } from "./panel.js";
 
 const words = messages();
 // the bus's incident events, by name (/api/events takes no pattern)

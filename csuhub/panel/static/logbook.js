@@ -1,8 +1,7 @@
 // The logbook page: a note posted to /api/logbook/notes, then the day's lines
 // fetched again from the page itself.
 
-import { api, messages, toast } from "./panel.js";
-import { swap } from "./incidents-page.js";
+import { api, messages, swap, toast } from "./panel.js";
 
 const words = messages();
 const form = document.getElementById("note-form");

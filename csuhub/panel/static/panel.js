@@ -47,6 +47,27 @@ export function messages(id = "messages") {
   return node ? { ...node.dataset } : {};
 }
 
+// A message's %(name)s placeholders filled from `values` (Python's named
+// format, as the catalogues write them); a missing value leaves nothing.
+export function fill(template, values) {
+  return (template || "").replace(/%\((\w+)\)s/g, (_, key) => String(values[key] ?? ""));
+}
+
+// Parts of the page (by id) brought up to date: the page is fetched again (the
+// server renders them, in the page's language and with the reader's masking)
+// and each part swapped in. Returns the fetched document.
+export async function swap(ids, url = location.pathname + location.search) {
+  const answer = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  if (!answer.ok) throw new Error(String(answer.status));
+  const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+  for (const id of ids) {
+    const now = document.getElementById(id);
+    const next = fresh.getElementById(id);
+    if (now && next) now.replaceWith(document.importNode(next, true));
+  }
+  return fresh;
+}
+
 // A short status line for the screen reader and the eye.
 export function toast(text, kind = "info") {
   const box = document.getElementById("toast");

@@ -3,7 +3,7 @@
 // asked for with that ?reason=, which the hub audits with each view. A click
 // on the timeline (or a "play from here") plays from that moment, across
 // segment boundaries (play.mp4 joins the segments of its range).
-import { api, el, messages, toast, when } from "./panel.js";
+import { api, el, fill, messages, toast, when } from "./panel.js";
 
 const text = messages();
 const timeline = document.getElementById("timeline");
@@ -29,9 +29,6 @@ const FIELDS = {
   hour: "2-digit", minute: "2-digit", second: "2-digit",
 };
 const at = (moment) => when(moment, FIELDS);
-
-const fill = (template, values) =>
-  template.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
 
 // The recorded pieces of [from, to): what play.mp4 joins, in order, without the gaps.
 function piecesOf(from, to) {
