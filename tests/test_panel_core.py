@@ -3,6 +3,7 @@ language switch, the password change, error pages; and its catalogues."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -74,6 +75,18 @@ async def test_no_session_goes_to_the_login_and_back(hub: Any) -> None:
         async with http.get(f"{hub.web.url}/api/cameras") as resp:
             assert resp.status == 401  # the API still answers JSON
             assert "json" in resp.headers["Content-Type"]
+
+
+async def test_the_language_switch_keeps_the_page_s_query(hub: Any) -> None:
+    """Switching language on a page opened with a query (a camera, a range, the
+    page to go back to) stays on that very page: it used to drop the query."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{hub.web.url}/panel/login?next=/panel/cameras&lang=fr"
+        async with http.get(url) as resp:
+            text = await resp.text()
+    link = re.search(r'<a class="lang" href="([^"]*)"', text)
+    assert link is not None
+    assert html.unescape(link.group(1)) == "?next=/panel/cameras&lang=en"
 
 
 async def test_login_navigation_by_role_and_language(hub: Any, chromium: Any) -> None:

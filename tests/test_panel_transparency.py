@@ -5,7 +5,9 @@ video, no API, no state, no camera marked ``public: false``, no expired one."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -190,8 +192,12 @@ async def test_the_export_opens_offline_from_file(hub: Any, chromium: Any, tmp_p
     assert lines[-1]["event"] == "done" and "index.html" in lines[-1]["files"]
     assert any(line.get("event") == "progress" for line in lines)
     assert (out / "old.txt").read_text() == "the city's own file"  # nothing else touched
-    check_public((out / "index.html").read_text())
+    index = (out / "index.html").read_text()
+    check_public(index)
     check_public((out / "en.html").read_text())
+    # the bundle carries its own policy: its files only, no connection, no form
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', index)
+    assert policy is not None and "connect-src 'none'" in html.unescape(policy.group(1))
 
     context = await chromium.new_context(viewport=SCREEN)
     page = await context.new_page()

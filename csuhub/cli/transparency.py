@@ -108,8 +108,9 @@ async def _export(hub: Hub, root: Path, out: Output) -> list[str]:
         hub.retention.configure()
         values = await collect(hub)
     zone = hub.config.settings.hub.zone
+    origins = hub.config.settings.panel.tile_origins
     work: list[tuple[str, bytes]] = [
-        (page, render_static(values, lang, zone).encode()) for lang, page in PAGES.items()
+        (page, render_static(values, lang, zone, origins).encode()) for lang, page in PAGES.items()
     ]
     leaflet = (STATIC_ROOT / LEAFLET_MODULE).read_text(encoding="utf-8")
     work.append((f"assets/{LEAFLET_SCRIPT}", classic_leaflet(leaflet).encode()))

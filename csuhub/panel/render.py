@@ -6,7 +6,8 @@ Every template gets, besides the page's own values:
 * ``_``, ``gettext``, ``ngettext``: the request's language (:mod:`.i18n`),
   new-style: ``_("%(n)s cameras", n=3)``, ``ngettext("%(num)s camera",
   "%(num)s cameras", n)``; the result is escaped like any other value;
-* ``lang``, ``other_lang``: the page's language and the one its switch offers;
+* ``lang``, ``other_lang``, ``lang_href``: the page's language, the one its
+  switch offers, and the switch's link (this page, its query kept);
 * ``me``: the principal (``me.has("camera.read")``) or None on a public page;
 * ``csrf``: the session's CSRF token, for the ES modules' unsafe requests;
 * ``nav``: the areas this principal may open, in order;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -86,6 +87,14 @@ CSP = (
     "frame-ancestors 'none'"
 )
 
+#: the exported transparency bundle's policy, as a <meta> (no headers on a
+#: city's web server we do not run): its own files and the map's tiles, no
+#: connection anywhere, no form (a <meta> policy cannot say frame-ancestors)
+STATIC_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; "
+    "connect-src 'none'; form-action 'none'; base-uri 'none'"
+)
+
 
 def page_headers(tile_origins: Iterable[str] = ()) -> dict[str, str]:
     extra = "".join(f" {origin}" for origin in tile_origins)
@@ -114,20 +123,45 @@ def asset(path: str) -> str:
     return f"/panel/static/{assets_version()}/{path}"
 
 
-def setup(app: web.Application) -> None:
-    """The panel's Jinja environment on ``app`` (autoescaped, i18n, strict)."""
-    env = aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+#: how the panel's templates are read besides escaping (always on: every
+#: template is HTML): i18n, strict (an unknown name is
+#: an error, not an empty string); the served panel and the exported
+#: transparency bundle share them
+ENV_OPTIONS: dict[str, Any] = {
+    "extensions": ["jinja2.ext.i18n"],
+    "undefined": jinja2.StrictUndefined,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+
+
+def equip(env: jinja2.Environment, asset_url: Callable[[str], str]) -> jinja2.Environment:
+    """``env`` with the panel's filters, and its static files at ``asset_url``."""
     env.filters["when"] = format_when
     env.filters["day"] = format_day
-    env.globals["asset"] = asset
+    env.globals["asset"] = asset_url
+    return env
+
+
+def setup(app: web.Application) -> None:
+    """The panel's Jinja environment on ``app``."""
+    loader = jinja2.FileSystemLoader(str(TEMPLATES))
+    equip(aiohttp_jinja2.setup(app, loader=loader, autoescape=True, **ENV_OPTIONS), asset)
+
+
+def translators(lang: str) -> tuple[Callable[..., str], Callable[..., str]]:
+    """``gettext`` and ``ngettext`` in ``lang`` for templates: new-style, the
+    values named (``_("%(n)s cameras", n=3)``); ``ngettext`` passes ``num``."""
+    catalogue = translations(lang)
+
+    def gettext(message: str, **values: Any) -> str:
+        text = catalogue.gettext(message)
+        return text % values if values else text
+
+    def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
+        return catalogue.ngettext(singular, plural, n) % {"num": n, **values}
+
+    return gettext, ngettext
 
 
 def language(request: web.Request) -> str:
@@ -160,25 +194,20 @@ def nav_for(principal: Principal | None) -> list[NavItem]:
 def context(request: web.Request, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every template gets (see the module's docstring), then ``values``."""
     lang = language(request)
-    catalogue = translations(lang)
+    gettext, ngettext = translators(lang)
+    other = "en" if lang == "fr" else "fr"
     principal: Principal | None = request.get(PRINCIPAL_KEY)
     session = request.get(SESSION_KEY)
     zone = zone_of(request)
-
-    def gettext(message: str, **values: Any) -> str:
-        text = catalogue.gettext(message)
-        return text % values if values else text
-
-    def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
-        return catalogue.ngettext(singular, plural, n) % {"num": n, **values}
-
     base = {
         "_": gettext,
         "gettext": gettext,
         "ngettext": ngettext,
         "lang": lang,
         "locale": LOCALES[lang],
-        "other_lang": "en" if lang == "fr" else "fr",
+        "other_lang": other,
+        # the switch keeps the page's own query (a camera, a range, a filter)
+        "lang_href": "?" + request.rel_url.update_query(lang=other).query_string,
         "me": principal,
         "csrf": session.csrf if session is not None else "",
         "nav": nav_for(principal),

@@ -23,7 +23,7 @@ import datetime as dt
 import re
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jinja2
@@ -38,9 +38,9 @@ from csuhub.cameras.model import (
     authorization_status,
 )
 from csuhub.panel.cameras import placement
-from csuhub.panel.i18n import LOCALES, translations
+from csuhub.panel.i18n import LOCALES
 from csuhub.panel.pages import LANG
-from csuhub.panel.render import HTML, TEMPLATES, format_day, format_when, page
+from csuhub.panel.render import ENV_OPTIONS, HTML, STATIC_CSP, TEMPLATES, equip, page, translators
 from csuhub.web.declare import endpoint
 from csuhub.web.requests import hub_of
 
@@ -237,31 +237,18 @@ def classic_leaflet(source: str) -> str:
 
 def static_environment() -> jinja2.Environment:
     """The panel's templates with relative asset paths, for the exported bundle."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["when"] = format_when
-    env.filters["day"] = format_day
-    env.globals["asset"] = lambda path: f"assets/{path}"
-    return env
+    loader = jinja2.FileSystemLoader(str(TEMPLATES))
+    env = jinja2.Environment(loader=loader, autoescape=True, **ENV_OPTIONS)
+    return equip(env, lambda path: f"assets/{path}")
 
 
-def render_static(values: Mapping[str, Any], lang: str, zone: Any) -> str:
-    """The page in ``lang`` for the bundle (no request: the context is made here)."""
-    catalogue = translations(lang)
-
-    def gettext(message: str, **kw: Any) -> str:
-        text = catalogue.gettext(message)
-        return text % kw if kw else text
-
-    def ngettext(singular: str, plural: str, n: int, **kw: Any) -> str:
-        return catalogue.ngettext(singular, plural, n) % {"num": n, **kw}
-
+def render_static(
+    values: Mapping[str, Any], lang: str, zone: Any, tile_origins: Iterable[str] = ()
+) -> str:
+    """The page in ``lang`` for the bundle (no request: the context is made here),
+    with its content security policy in a ``<meta>``: the map's tile server
+    (``tile_origins``) the one origin besides its own files."""
+    gettext, ngettext = translators(lang)
     other = "en" if lang == "fr" else "fr"
     context = {
         **values,
@@ -280,5 +267,6 @@ def render_static(values: Mapping[str, Any], lang: str, zone: Any) -> str:
         "path": "/transparence",
         "layout": "transparency/static.html",
         "exported": values["period_end"],
+        "csp": STATIC_CSP.format(tiles="".join(f" {origin}" for origin in tile_origins)),
     }
     return static_environment().get_template("transparency/page.html").render(context)
