@@ -19,13 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
-from csuhub.masks import lifts
 from csuhub.masks.model import MAX_MASKS, MAX_NAME, MAX_POINTS
 from csuhub.masks.policy import effective_masks
 from csuhub.panel.render import HTML, _, page
 from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
 from csuhub.web.declare import endpoint
-from csuhub.web.masks import MAX_LIFTS
+from csuhub.web.masks import visible_lifts
 from csuhub.web.requests import hub_of, json_error, path_slug
 from csuhub.web.schemas import CAMERA_ID
 
@@ -64,19 +63,6 @@ async def _cameras(request: web.Request) -> list[Any]:
     return [r for r in await hub.store.list_cameras() if await camera_visible(request, r.id)]
 
 
-async def _lifts(request: web.Request) -> list[dict[str, Any]]:
-    """The lifts the person may see (their scope's cameras), newest first, as
-    ``GET /api/mask-lifts`` answers them."""
-    store = hub_of(request).store
-    await lifts.expire(store)
-    if request[PRINCIPAL_KEY].scope.everything:
-        in_scope = None
-    else:
-        in_scope = [c for c in await store.masks.lift_cameras() if await camera_visible(request, c)]
-    found = await store.masks.lifts(in_scope, (), MAX_LIFTS)
-    return [lifts.public_view(lift) for lift in found]
-
-
 @routes.get("/panel/masks")
 @endpoint("mask.lift.request", tags=("panel",), responses=_PAGE)
 async def overview(request: web.Request) -> web.Response:
@@ -86,7 +72,7 @@ async def overview(request: web.Request) -> web.Response:
     counts = {}
     for row in rows:
         counts[row.id] = len(await effective_masks(hub, row.id))
-    found = await _lifts(request)
+    found = await visible_lifts(request)
     return page(
         request,
         "masks/overview.html",

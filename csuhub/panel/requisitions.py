@@ -23,7 +23,7 @@ from csuhub.panel.pages import LANG
 from csuhub.panel.render import HTML, _, page, zone_of
 from csuhub.recording.signing import fingerprint, load_private
 from csuhub.requisitions.model import LEGAL_FRAMES
-from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
+from csuhub.web.auth import PRINCIPAL_KEY, scope_of, sees_all
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import hub_of, path_id
 
@@ -63,13 +63,6 @@ async def _signer(request: web.Request) -> str | None:
     return fingerprint(key) if key is not None else None
 
 
-async def _sees_all(request: web.Request, cameras: list[str]) -> bool:
-    for camera_id in cameras:
-        if not await camera_visible(request, camera_id):
-            return False
-    return True
-
-
 def _local(moment: float, request: web.Request) -> str:
     return datetime.fromtimestamp(moment, zone_of(request)).strftime("%Y-%m-%dT%H:%M")
 
@@ -80,10 +73,11 @@ async def requisitions_page(request: web.Request) -> web.Response:
     """The register of requisitions in one's scope and, for the requisition
     officer, the form that registers one."""
     hub = hub_of(request)
+    visible = scope_of(request)
     shown = [
         req
         for req in reversed(await hub.store.requisitions.list(None))
-        if await _sees_all(request, req["cameras"])
+        if await sees_all(visible, req["cameras"])
     ]
     manage = request[PRINCIPAL_KEY].has("requisition.manage")
     cameras = []
@@ -91,7 +85,7 @@ async def requisitions_page(request: web.Request) -> web.Response:
         cameras = [
             {"id": row.id, "name": row.name}
             for row in sorted(await hub.store.list_cameras(), key=lambda r: r.id)
-            if await camera_visible(request, row.id)
+            if await visible(row.id)
         ]
     now = datetime.now(zone_of(request)).timestamp()
     values = {
@@ -128,7 +122,7 @@ async def requisition_page(request: web.Request) -> web.Response:
     hub = hub_of(request)
     req_id = path_id(request, "req_id", "requisition")
     found = await hub.store.requisitions.get(req_id)
-    if found is None or not await _sees_all(request, found["cameras"]):
+    if found is None or not await sees_all(scope_of(request), found["cameras"]):
         raise web.HTTPNotFound(text=f"no requisition {req_id}")
     req = await hub.requisitions.get(req_id)
     folder = hub.requisitions.export_dir(req_id)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -333,3 +333,28 @@ async def require_visible(request: web.Request, camera_id: str) -> None:
     """404 (as for a camera that does not exist) unless the camera is in scope."""
     if not await camera_visible(request, camera_id):
         raise _not_found()
+
+
+Visible = Callable[[str], Awaitable[bool]]
+
+
+def scope_of(request: web.Request) -> Visible:
+    """The principal's camera scope (``camera_visible``), each camera looked up
+    once per request: a list asks about the same cameras row after row."""
+    seen: dict[str, bool] = {}
+
+    async def visible(camera_id: str) -> bool:
+        if camera_id not in seen:
+            seen[camera_id] = await camera_visible(request, camera_id)
+        return seen[camera_id]
+
+    return visible
+
+
+async def sees_all(visible: Visible, cameras: Iterable[str]) -> bool:
+    """Whether every one of ``cameras`` is in the scope: a record that spans
+    cameras (a requisition) is shown only to whom may see all of them."""
+    for camera_id in cameras:
+        if not await visible(camera_id):
+            return False
+    return True

@@ -274,6 +274,14 @@ async def list_lifts(request: web.Request) -> web.Response:
         raise json_error(f"status is one of {', '.join(LIFT_STATUSES)}", field="status")
     if camera is not None and not is_slug(camera):
         raise json_error("camera is a camera id", field="camera")
+    return web.json_response({"lifts": await visible_lifts(request, camera, status)})
+
+
+async def visible_lifts(
+    request: web.Request, camera: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest lifts (of ``camera``, in ``status``) on cameras in the
+    principal's scope, expired ones marked so first; as the API shows them."""
     store = hub_of(request).store
     await lifts.expire(store)
     cameras = [camera] if camera is not None else await store.masks.lift_cameras()
@@ -282,7 +290,7 @@ async def list_lifts(request: web.Request) -> web.Response:
     else:  # the scope before the limit, so a district's newest are never crowded out
         in_scope = [c for c in cameras if await camera_visible(request, c)]
     found = await store.masks.lifts(in_scope, (status,) if status else (), MAX_LIFTS)
-    return web.json_response({"lifts": [lifts.public_view(lift) for lift in found]})
+    return [lifts.public_view(lift) for lift in found]
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:

@@ -24,7 +24,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -38,7 +38,7 @@ from csuhub.requisitions import (
 from csuhub.store.sweeps import DESTRUCTION_COLUMNS
 from csuhub.timeutil import TimeError, check_epoch, parse_time
 from csuhub.web.auditing import audited_below, entry
-from csuhub.web.auth import PRINCIPAL_KEY, camera_visible
+from csuhub.web.auth import PRINCIPAL_KEY, Visible, scope_of, sees_all
 from csuhub.web.declare import Param, endpoint
 from csuhub.web.requests import (
     file_response,
@@ -105,29 +105,6 @@ _STEP_ANSWERS = {
 }
 
 
-Visible = Callable[[str], Awaitable[bool]]
-
-
-def _scope(request: web.Request) -> Visible:
-    """The principal's camera scope (``camera_visible``), each camera looked up
-    once per request: a list asks about the same cameras row after row."""
-    seen: dict[str, bool] = {}
-
-    async def visible(camera_id: str) -> bool:
-        if camera_id not in seen:
-            seen[camera_id] = await camera_visible(request, camera_id)
-        return seen[camera_id]
-
-    return visible
-
-
-async def _sees_all(visible: Visible, cameras: Iterable[str]) -> bool:
-    for camera_id in cameras:
-        if not await visible(camera_id):
-            return False
-    return True
-
-
 async def _camera_query(request: web.Request, visible: Visible) -> str | None:
     """``?camera=``, a 404 (as for a camera that does not exist) outside the scope."""
     camera = request.query.get("camera")
@@ -141,7 +118,7 @@ async def _requisition(request: web.Request, visible: Visible | None = None) -> 
     is answered as one that does not exist."""
     req_id = _id(request)
     found = await hub_of(request).store.requisitions.get(req_id)
-    if found is None or not await _sees_all(visible or _scope(request), found["cameras"]):
+    if found is None or not await sees_all(visible or scope_of(request), found["cameras"]):
         raise json_error(f"no requisition {req_id}", web.HTTPNotFound)
     return found
 
@@ -201,7 +178,7 @@ async def retention_status(request: web.Request) -> web.Response:
     """Retention policies, storage use and the last sweeps: per camera, only
     the cameras in scope (the disk and the sweeps' totals are the hub's)."""
     status = await hub_of(request).retention.status()
-    visible = _scope(request)
+    visible = scope_of(request)
     for key in ("cameras", "holds"):
         status[key] = [row for row in status[key] if await visible(row["camera_id"])]
     status["alerts"] = [
@@ -228,7 +205,7 @@ async def retention_status(request: web.Request) -> web.Response:
 async def destructions(request: web.Request) -> web.Response:
     """The destruction register: what footage each sweep destroyed, and why."""
     hub = hub_of(request)
-    visible = _scope(request)
+    visible = scope_of(request)
     camera = await _camera_query(request, visible)
     start = _when(hub, request.query["from"], "from") if "from" in request.query else None
     end = _when(hub, request.query["to"], "to") if "to" in request.query else None
@@ -253,7 +230,7 @@ async def destructions(request: web.Request) -> web.Response:
 )
 async def kept(request: web.Request) -> web.Response:
     """Expired footage a sweep kept because a retention_hold plugin vetoed or failed."""
-    visible = _scope(request)
+    visible = scope_of(request)
     camera = await _camera_query(request, visible)
     found = await hub_of(request).store.retention.kept(camera)
     return _json({"kept": [row for row in found if await visible(row["camera_id"])]})
@@ -279,11 +256,11 @@ async def list_requisitions(request: web.Request) -> web.Response:
     are all in the principal's scope."""
     hub = hub_of(request)
     status = parse_status(request.query.get("status"))
-    visible = _scope(request)
+    visible = scope_of(request)
     shown = [
         req
         for req in await hub.store.requisitions.list(status)
-        if await _sees_all(visible, req["cameras"])
+        if await sees_all(visible, req["cameras"])
     ]
     if request.query.get("format") == "csv":
         return _csv(await hub.requisitions.register_csv(shown), "requisitions.csv")
@@ -325,7 +302,7 @@ async def create_requisition(request: web.Request) -> web.Response:
         payload[key] = _when(hub, body[field], field)
     audited_below(request)
     try:
-        created = await hub.requisitions.create(payload, request[PRINCIPAL_KEY], _scope(request))
+        created = await hub.requisitions.create(payload, request[PRINCIPAL_KEY], scope_of(request))
     except UnknownCamera as err:
         raise json_error(str(err), web.HTTPNotFound) from None
     except RequisitionConflict as err:
