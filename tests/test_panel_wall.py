@@ -5,33 +5,17 @@ layout, and an operator's page (no editor) follows the change live."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
+import test_panel_incidents as incidents
 from panel_helpers import login, person, shoot
-from test_cameras_rtsp import start_server, stop_server
-from test_panel_incidents import MOUNTS, site, wait_playing
-
-from csuhub.testing import make_hub, wait_camera_state
+from test_panel_incidents import wait_playing
 
 CAMERAS = "() => [...document.querySelectorAll('#screen .tile')].map(t => t.dataset.camera || '')"
 
-
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[int]:
-    proc, port = start_server(mounts=",".join(MOUNTS.values()))
-    yield port
-    stop_server(proc)
-
-
-@pytest.fixture
-async def hub(tmp_path: Path, rtsp: int) -> AsyncIterator[Any]:
-    async with make_hub(tmp_path / "hub", site(rtsp), web=True, sweeping=False) as running:
-        for camera in MOUNTS:
-            await wait_camera_state(running, camera, "online")
-        yield running
+#: the same GStreamer cameras and hub as the incidents page's tests
+rtsp = incidents.rtsp
+hub = incidents.hub
 
 
 async def test_the_editor_pushes_pins_and_sets_and_others_follow(hub: Any, chromium: Any) -> None:
