@@ -265,9 +265,9 @@ async def run_viewers(spec: dict[str, Any]) -> dict[str, Any]:
         asyncio.gather(*jobs, return_exceptions=True), end - time.time() + 10
     )
     failed = [repr(e) for e in done if isinstance(e, Exception)]
-    if failed:
-        raise RuntimeError(f"{len(failed)} viewers failed: {failed[0]}")
-    return {"bytes": counted[0]}
+    if failed:  # said, and seen in the delivered Mbit/s; the run goes on
+        print(f"{len(failed)} viewers failed: {failed[0][:200]}", file=sys.stderr)
+    return {"bytes": counted[0], "failed": len(failed)}
 
 
 async def probe(url: str, token: str, cam: int, seconds: float) -> dict[str, Any]:
