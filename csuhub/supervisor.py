@@ -132,25 +132,17 @@ if _SETPRIV is None:  # pragma: no cover - util-linux is essential on Debian
 
 #: how often an exiting child's status is looked at (only while one exits)
 _EXIT_POLL = 0.05
-#: the moment given to a pipe's own reader before the rest is drained, and the
-#: longest a drain may take
-_DRAIN_AFTER, _DRAIN_FOR = 1.0, 10.0
+#: the longest a discarded output is read after its child is told to stop
+_DISCARD_FOR = 10.0
 
 
 async def _discard(stream: asyncio.StreamReader) -> None:
-    # RuntimeError: someone else reads it (and will reach its end); or the
-    # transport is gone: nothing left to close
+    """``stream`` read to its end and thrown away, so that its pipe closes."""
+    # RuntimeError: someone else reads it after all; or the transport is gone
     with contextlib.suppress(Exception):
-        while await stream.read(1 << 16):
-            pass
-
-
-async def _drain(streams: list[asyncio.StreamReader]) -> None:
-    await asyncio.sleep(_DRAIN_AFTER)
-    for stream in streams:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_DRAIN_FOR):
-                await _discard(stream)
+        async with asyncio.timeout(_DISCARD_FOR):
+            while await stream.read(1 << 16):
+                pass
 
 
 class ProcessGroup:
@@ -195,24 +187,21 @@ class ProcessGroup:
         blocked writing into a full pipe does not act on SIGTERM (its write
         restarts after the handler) and waited for the SIGKILL: a hub with
         twelve live views took a minute to stop."""
+        if discard_output and proc.stdout is not None and not proc.stdout.at_eof():
+            # to its end, beyond the exit: then the pipe closes and wait() resolves
+            task = asyncio.get_running_loop().create_task(_discard(proc.stdout))
+            self._reapers.add(task)
+            task.add_done_callback(self._reapers.discard)
         if proc.returncode is not None:
-            self._drain_later(proc)
             return proc.returncode
-        discarding = None
-        if discard_output and proc.stdout is not None:
-            discarding = asyncio.get_running_loop().create_task(_discard(proc.stdout))
-        try:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        code = await self._exit_of(proc, self.term_timeout)
+        if code is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            code = await self._exit_of(proc, self.term_timeout)
-            if code is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                code = await self._exit_of(proc, None)
-            return code
-        finally:
-            if discarding is not None:
-                discarding.cancel()
+                proc.kill()
+            code = await self._exit_of(proc, None)
+        return code
 
     async def _exit_of(self, proc: asyncio.subprocess.Process, timeout: float | None) -> int | None:
         """The child's exit status once it has exited (None: still running after
@@ -223,15 +212,15 @@ class ProcessGroup:
         cancelled live view's stdout: its buffer full, its transport paused)
         never reads the end of file. The hub's stop waited for ever on children
         long reaped (the soak's wind-down). The exit status itself is known as
-        soon as the child is reaped; the pipes nobody reads are then drained,
-        so that they close."""
+        soon as the child is reaped. Only the pipe's owner knows whether it
+        still reads (a recorder reads its segment list to the end, between
+        indexing segments): it says so with ``discard_output``."""
         waiting = asyncio.ensure_future(proc.wait())
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
             while not waiting.done():
                 if proc.returncode is not None:
-                    self._drain_later(proc)
                     return proc.returncode
                 if deadline is not None and loop.time() >= deadline:
                     return None
@@ -239,17 +228,6 @@ class ProcessGroup:
             return waiting.result()
         finally:
             waiting.cancel()
-
-    def _drain_later(self, proc: asyncio.subprocess.Process) -> None:
-        """Read to its end whatever an exited child left in pipes nobody reads,
-        after a moment in which their own readers (a recorder's segment list)
-        take what is theirs. A pipe still read by someone is left to them."""
-        streams = [s for s in (proc.stdout, proc.stderr) if s is not None and not s.at_eof()]
-        if not streams:
-            return
-        task = asyncio.get_running_loop().create_task(_drain(streams))
-        self._reapers.add(task)
-        task.add_done_callback(self._reapers.discard)
 
     def reopen(self) -> None:
         """Accept new processes again (a hub started after a stop)."""

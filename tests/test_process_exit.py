@@ -44,8 +44,12 @@ async def test_terminating_a_child_whose_pipe_nobody_reads_returns() -> None:
     code = await asyncio.wait_for(group.terminate(proc), 10)  # it waited for ever
     assert code == -signal.SIGTERM
     assert time.monotonic() - began < 3
-    await _closed(proc)  # the pipe is drained, so it closes: no descriptor stays
     assert group.pids() == []
+    await asyncio.sleep(1.5)
+    assert proc.stdout is not None and not proc.stdout.at_eof()  # left to its owner
+    # the owner says nobody reads it: read to its end, so it closes (no descriptor stays)
+    await group.terminate(proc, discard_output=True)
+    await _closed(proc)
     await asyncio.wait_for(group.close(), 10)
 
 
@@ -54,26 +58,31 @@ async def test_the_group_closes_with_an_unread_child() -> None:
     proc = await _unread(group)
     await asyncio.wait_for(group.close(), 10)  # the hub's stop
     assert proc.returncode == -signal.SIGTERM
+    assert proc.stdout is not None
+    assert b"csuhub" in await asyncio.wait_for(proc.stdout.read(), 10)  # the owner's
     await _closed(proc)
 
 
 async def test_a_pipe_still_read_is_left_to_its_reader() -> None:
-    """The drain takes only what nobody reads: a reader at the pipe gets every
-    line, the last included (a recorder's last segment)."""
-    group = ProcessGroup(term_timeout=5.0)
-    script = "import sys, signal, time\n"
-    script += "signal.signal(signal.SIGTERM, lambda *a: (print('last', flush=True), sys.exit(0)))\n"
-    script += "print('first', flush=True)\ntime.sleep(60)\n"
+    """A pipe's reader gets every line, the last included (a recorder's last
+    segment), even when it comes back for it later (a recorder indexing the
+    segment before) and even when the child had exited before it was told to
+    stop: the group never reads a pipe it was not told to discard. (A drain
+    of "unread" pipes a second after such a call took that line.)"""
     import sys
 
+    group = ProcessGroup(term_timeout=5.0)
+    script = "import time\nprint('first', flush=True)\ntime.sleep(0.3)\nprint('last')\n"
     proc = await group.spawn([sys.executable, "-c", script], stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     assert await proc.stdout.readline() == b"first\n"
-    reader = asyncio.create_task(proc.stdout.readline())
-    await asyncio.sleep(0.2)
-    assert await asyncio.wait_for(group.terminate(proc), 10) == 0
-    assert await asyncio.wait_for(reader, 5) == b"last\n"
-    await _closed(proc)
+    async with asyncio.timeout(10):
+        while proc.returncode is None:
+            await asyncio.sleep(0.05)
+    assert await group.terminate(proc) == 0  # already exited
+    await asyncio.sleep(1.5)  # the reader away, busy with the line before
+    assert await asyncio.wait_for(proc.stdout.readline(), 5) == b"last\n"
+    assert await proc.stdout.read() == b""
 
 
 async def _blocked_ffmpeg(group: ProcessGroup) -> asyncio.subprocess.Process:
