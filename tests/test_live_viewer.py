@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from csuhub.live.fmp4 import Fragment
@@ -141,13 +142,7 @@ class Transport:
 
 async def test_a_viewer_that_keeps_up_gets_the_prebuilt_frame_directly_and_in_order() -> None:
     sink, transport = Sink(), Transport()
-    closed = [False]
-    viewer = Viewer(
-        sink.text,
-        sink.bytes,
-        transport=transport,  # type: ignore[arg-type]
-        is_closed=lambda: closed[0],
-    )
+    viewer = Viewer(sink.text, sink.bytes, transport=transport)  # type: ignore[arg-type]
     frags = _fragments(30)
     frames = [binary_frame(f.data) for f in frags]
     viewer.start([{"type": "init"}], b"INIT", [])
@@ -169,7 +164,7 @@ async def test_a_viewer_that_keeps_up_gets_the_prebuilt_frame_directly_and_in_or
     await asyncio.sleep(0.01)
     assert sink.binary[2:] == [frags[10].data + frags[11].data]
     viewer.offer(frags[12], frames[12])  # caught up: direct again
-    closed[0] = True  # the close frame went: nothing may follow it
+    viewer.socket_closing()  # the close frame goes: nothing may follow it
     viewer.offer(frags[13], frames[13])
     assert transport.written[-1] is frames[12] and len(transport.written) == 10
     assert viewer.sent_fragments == 13 and viewer.direct == 10
@@ -196,3 +191,77 @@ def test_the_prebuilt_frame_is_what_aiohttp_would_write(size: int) -> None:
     writer = WebSocketWriter(None, capture)  # type: ignore[arg-type]  # a server's: no mask
     writer._write_websocket_frame(payload, 2, 0)  # what send_bytes writes uncompressed
     assert binary_frame(payload) == bytes(capture.data)
+
+
+class SlowPathViewer(Viewer):
+    """The same outbox with the direct path worked out afresh for every fragment."""
+
+    def offer(self, fragment: Fragment, frame: bytes | None = None) -> None:
+        self._offer(fragment, frame)
+
+
+_OFFER = st.tuples(st.just("offer"), st.booleans())  # keyframe?
+OPS = st.lists(
+    st.one_of(
+        _OFFER,
+        _OFFER,
+        _OFFER,  # fragments are most of what happens
+        st.tuples(st.sampled_from(["control", "start", "stop_media"]), st.none()),
+        st.tuples(st.just("backlog"), st.sampled_from([0, DIRECT_LIMIT, DIRECT_LIMIT + 1])),
+        st.tuples(st.just("pump"), st.integers(1, 3)),
+        # the ends are rarer: after one, little is left to compare
+        st.tuples(st.sampled_from(["transport_closing", "socket_closing", "close"]), st.none()),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPS)
+def test_the_kept_direct_path_behaves_as_one_worked_out_per_fragment(ops: list[Any]) -> None:
+    """Whatever happens between fragments (messages queued, restarts, a socket
+    closing, the kernel stopping), the viewer that keeps its direct-path flag
+    writes exactly what one deciding afresh each time writes, in the same
+    order; and nothing reaches the transport once its socket is closing."""
+
+    async def run(kind: type[Viewer]) -> tuple[list[bytes], list[Any], list[Any], int]:
+        sink, transport = Sink(), Transport()
+        viewer = kind(sink.text, sink.bytes, Limits(max_bytes=5000, max_items=4, slow_limit=60),
+                      transport=transport)  # type: ignore[arg-type]  # fmt: skip
+        pump = asyncio.create_task(viewer.pump())
+        written_when_closed: list[bytes] = []
+        n = 0
+        for op, arg in ops:
+            if op == "offer":
+                data = n.to_bytes(2, "big") * 300
+                n += 1
+                fragment = Fragment(data, keyframe=arg, samples=1)
+                before = len(transport.written)
+                viewer.offer(fragment, binary_frame(data))
+                if viewer.socket_closed or transport.closing:
+                    written_when_closed += transport.written[before:]
+            elif op == "control":
+                viewer.control({"type": "note", "n": n})
+            elif op == "start":
+                viewer.start([{"type": "init"}], b"INIT", [])
+            elif op == "stop_media":
+                viewer.stop_media({"type": "offline"})
+            elif op == "backlog":
+                transport.backlog = arg
+            elif op == "transport_closing":
+                transport.closing = True
+            elif op == "socket_closing":
+                viewer.socket_closing()
+            elif op == "close":
+                viewer.close()
+            else:
+                for _ in range(arg):
+                    await asyncio.sleep(0)
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        return transport.written, sink.binary, sink.texts, len(written_when_closed)
+
+    kept = asyncio.run(run(Viewer))
+    fresh = asyncio.run(run(SlowPathViewer))
+    assert kept == fresh
+    assert kept[3] == 0

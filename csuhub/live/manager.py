@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csuhub.live.gate import LiveGate
+from csuhub.live.metronome import Metronome
 from csuhub.live.upstream import Upstream
 from csuhub.live.viewer import Limits, Viewer
 from csuhub.walls.view import HEVC, known_codec
@@ -80,6 +81,14 @@ class LiveManager:
         #: (camera, stream) -> whether its stream was H.265 when last read
         #: (kept after its upstream stops: the wall JSON asks before a viewer)
         self.h265: dict[tuple[str, str], bool] = {}
+        #: the upstreams' watchdogs (stall, masks) tick together, and so do the
+        #: sockets' credential checks: their store probes are shared
+        self.watch = Metronome(self._watch_period)
+        self.rechecks = Metronome(lambda: self.settings.recheck)
+
+    def _watch_period(self) -> float:
+        settings = self.settings
+        return min(1.0, settings.stall / 4, settings.mask_check, settings.mask_poll)
 
     def refusal(self, camera_id: str) -> str | None:
         """Why the law forbids showing the camera now (None: it may be shown):

@@ -286,28 +286,32 @@ class Upstream:
         settings = self.manager.settings
         next_mask_check = time.monotonic() + settings.mask_check
         seen = await current_version(self.hub.store)
-        while proc.returncode is None:
-            await asyncio.sleep(
-                min(1.0, settings.stall / 4, settings.mask_check, settings.mask_poll)
-            )
-            now = time.monotonic()
-            if now - self._last_data >= settings.stall:
-                _LOGGER.warning("live %s: no data for %.0f s", self.name, now - self._last_data)
-                await self.hub.processes.terminate(proc)
-                return
-            due = now >= next_mask_check
-            if not due and self.viewers:
-                version = await current_version(self.hub.store)
-                due = version is not None and version != seen
-            if not due:
-                continue
-            next_mask_check = now + settings.mask_check
-            seen = await current_version(self.hub.store)
-            why = await self._must_restart()
-            if why is not None:
-                self._restart = why
-                await self.hub.processes.terminate(proc)
-                return
+        tick = asyncio.Event()
+        leave = self.manager.watch.join(tick)  # with the other upstreams: one store probe
+        try:
+            while proc.returncode is None:
+                await tick.wait()
+                tick.clear()
+                now = time.monotonic()
+                if now - self._last_data >= settings.stall:
+                    _LOGGER.warning("live %s: no data for %.0f s", self.name, now - self._last_data)
+                    await self.hub.processes.terminate(proc)
+                    return
+                due = now >= next_mask_check
+                if not due and self.viewers:
+                    version = await current_version(self.hub.store)
+                    due = version is not None and version != seen
+                if not due:
+                    continue
+                next_mask_check = now + settings.mask_check
+                seen = await current_version(self.hub.store)
+                why = await self._must_restart()
+                if why is not None:
+                    self._restart = why
+                    await self.hub.processes.terminate(proc)
+                    return
+        finally:
+            leave()
 
     async def _must_restart(self) -> str | None:
         """Why the run must end now: the authorisation expired while streaming,

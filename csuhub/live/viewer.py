@@ -23,6 +23,16 @@ empty, and whatever the writer task popped it has already handed to the
 transport (aiohttp writes a frame before its first await). Anything else
 (control messages, init segments, a viewer behind) goes through the queue
 and its writer task, with every bound above.
+
+Why the direct path is a flag: ``offer`` runs for every viewer and every
+fragment (64 viewers of 4 cameras: 500 times a second), and most of a bare
+relay's cost is the one ``send``. Whether the viewer may be written directly
+(open, at a keyframe, nothing queued, its socket not closing) changes only
+when something is queued, the picture restarts or the socket closes, so it is
+worked out on the slow path and kept until then; each fragment still checks
+the live transport's backlog and state. The socket's owner calls
+:meth:`Viewer.socket_closing` before a close frame goes out
+(``csuhub.web.live``): nothing may follow a close frame.
 """
 
 from __future__ import annotations
@@ -76,7 +86,6 @@ class Viewer:
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
         transport: asyncio.WriteTransport | None = None,
-        is_closed: Callable[[], bool] | None = None,
     ) -> None:
         self.send_text = send_text
         self.send_bytes = send_bytes
@@ -85,8 +94,10 @@ class Viewer:
         self.name = name
         #: the socket's transport, for direct writes of pre-built frames (None: never)
         self.transport = transport
-        #: whether the WebSocket was closed (no frame may follow its close frame)
-        self.is_closed = is_closed or (lambda: False)
+        #: the WebSocket is closing: no frame may follow its close frame
+        self.socket_closed = False
+        #: fragments may go straight to the transport (see the module's docstring)
+        self._direct = False
         self._queue: deque[tuple[int, Any]] = deque()
         self._media_bytes = 0
         self._media_items = 0
@@ -138,6 +149,19 @@ class Viewer:
     def offer(self, fragment: Fragment, frame: bytes | None = None) -> None:
         """Hand the viewer a fragment; ``frame``: the same fragment as a
         WebSocket binary frame, written directly when the viewer keeps up."""
+        if self._direct and frame is not None:
+            transport = self.transport
+            assert transport is not None
+            if transport.get_write_buffer_size() <= DIRECT_LIMIT and not transport.is_closing():
+                transport.write(frame)
+                self.sent_bytes += len(fragment.data)
+                self.sent_fragments += 1
+                self.direct += 1
+                return
+            self._direct = False
+        self._offer(fragment, frame)
+
+    def _offer(self, fragment: Fragment, frame: bytes | None) -> None:
         if self.closed:
             return
         if self.waiting_key:
@@ -151,10 +175,11 @@ class Viewer:
             frame is not None
             and transport is not None
             and not self._queue
+            and not self.socket_closed
             and transport.get_write_buffer_size() <= DIRECT_LIMIT
             and not transport.is_closing()
-            and not self.is_closed()
         ):
+            self._direct = True  # until something is queued, or the socket closes
             transport.write(frame)
             self.sent_bytes += size
             self.sent_fragments += 1
@@ -170,6 +195,12 @@ class Viewer:
                 return
         self._put(MEDIA, fragment.data)
 
+    def socket_closing(self) -> None:
+        """The socket's close frame is about to go: nothing may be written
+        after it (queued messages are not sent either)."""
+        self.socket_closed = True
+        self._direct = False
+
     def _skip(self) -> None:
         now = self.clock()
         self.skips += 1
@@ -181,10 +212,12 @@ class Viewer:
         elif now - self.behind_since > self.limits.slow_limit:
             self.too_slow = True
             self.closed = True
+            self._direct = False
             self._wake.set()
             self.kicked.set()
 
     def _put(self, kind: int, payload: Any) -> None:
+        self._direct = False  # behind what is queued now
         if self.closed:
             return
         self._queue.append((kind, payload))
@@ -205,6 +238,7 @@ class Viewer:
 
     def close(self) -> None:
         self.closed = True
+        self._direct = False
         self._wake.set()
 
     # -- the writer task ------------------------------------------------------------------

@@ -26,7 +26,7 @@ import socket
 import time
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from csuhub.events import WallChanged
 from csuhub.live.manager import STREAMS
@@ -74,6 +74,22 @@ STATUS = {
         "viewers": {"type": "integer"},
     },
 }
+
+
+class LiveSocket(web.WebSocketResponse):
+    """A live view's WebSocket: its viewer hears of the close before the close
+    frame goes out, whoever closes it (this module, or aiohttp itself on a
+    protocol error or the client's close): the viewer writes fragments
+    straight to the transport, and nothing may follow a close frame."""
+
+    viewer: Viewer | None = None
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if self.viewer is not None:
+            self.viewer.socket_closing()
+        return await super().close(code=code, message=message, drain=drain)
 
 
 def _stream(request: web.Request) -> str:
@@ -131,9 +147,7 @@ async def live_view(request: web.Request) -> web.StreamResponse:
         raise json_error("no such camera, or it is not adopted", web.HTTPNotFound)
     # no permessage-deflate (browsers offer it): video does not compress, and the
     # fragments' frames are built once for every viewer (csuhub.live.wsframe)
-    ws = web.WebSocketResponse(
-        heartbeat=20.0, max_msg_size=4096, timeout=CLOSE_TIMEOUT, compress=False
-    )
+    ws = LiveSocket(heartbeat=20.0, max_msg_size=4096, timeout=CLOSE_TIMEOUT, compress=False)
     upgrade = ws.can_prepare(request).ok
     refused = hub.live.refusal(camera_id)
     if refused is not None and not upgrade:
@@ -194,7 +208,7 @@ def _bound_send_buffer(request: web.Request, size: int) -> None:
 
 
 async def _serve(
-    request: web.Request, ws: web.WebSocketResponse, hub: Any, camera_id: str, stream: str
+    request: web.Request, ws: LiveSocket, hub: Any, camera_id: str, stream: str
 ) -> web.WebSocketResponse:
     principal = request[PRINCIPAL_KEY]
     viewer = Viewer(
@@ -203,8 +217,10 @@ async def _serve(
         hub.live.settings.limits,
         name=principal.name,
         transport=request.transport,
-        is_closed=lambda: ws.closed,
     )
+    ws.viewer = viewer
+    if ws.closed:  # closed before the viewer was known: it never writes directly
+        viewer.socket_closing()
     began = time.monotonic()
     request[STARTED_KEY] = await entry(request, "live.start", camera_id, stream=stream)
     why = "closed by the viewer"
@@ -291,7 +307,8 @@ async def _finish(
 
 async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
     """Why the socket must close, when it must: its credential is resolved
-    again every ``LiveSettings.recheck`` seconds and at each ``wall.changed``
+    again every ``LiveSettings.recheck`` seconds (at the same instants for
+    every socket: ``LiveManager.rechecks``) and at each ``wall.changed``
     (csuhub.web.events.Listener, as the events socket does), and the camera
     checked against the scope computed afresh. A live socket stays open for
     days on a wall: a revoked token, a disabled account, an ended session, a
@@ -301,15 +318,17 @@ async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
     # only a scope naming walls (a kiosk's) changes with them
     walls = named_walls(listener.principal)
     undo = hub.bus.listen(WallChanged, lambda event: wake.set() if event.wall in walls else None)
+    # every socket checks at the same instants: one store probe for them all
+    leave = hub.live.rechecks.join(wake)
     try:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), hub.live.settings.recheck)
+            await wake.wait()
             wake.clear()
             why = await _not_allowed(listener, hub, camera_id)
             if why is not None:
                 return why
     finally:
+        leave()
         undo()
 
 
