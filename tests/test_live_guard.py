@@ -220,6 +220,53 @@ async def test_live_sockets_close_when_the_viewer_may_no_longer_see_the_camera(
         )
 
 
+async def test_the_sockets_of_one_credential_share_each_recheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kiosk's tiles are several sockets of one credential, woken by the same
+    tick: they share one resolution of it (not one store trip each), and a
+    revocation still closes every one of them."""
+    from csuhub.web.events import Listener
+
+    resolved: list[float] = []
+    recheck = Listener.recheck
+
+    async def counted(self: Listener) -> Any:
+        resolved.append(asyncio.get_running_loop().time())
+        return await recheck(self)
+
+    monkeypatch.setattr(Listener, "recheck", counted)
+    async with make_hub(tmp_path / "hub", _wall_site(), plugins=PLUGINS, web=True) as hub:
+        hub.live.settings.recheck = 0.25
+        token = await scoped_token(hub, "tiles", "operator", ["*"])
+        other = await scoped_token(hub, "other", "operator", ["*"])
+        url = f"{hub.web.url}/api/live"
+        async with aiohttp.ClientSession() as http:
+            tiles = [
+                await http.ws_connect(
+                    f"{url}/{camera}", headers={"Authorization": f"Bearer {token}"}
+                )
+                for camera in ("cam-a", "cam-b", "cam-a")
+            ]
+            alone = await http.ws_connect(
+                f"{url}/cam-b", headers={"Authorization": f"Bearer {other}"}
+            )
+            ticks = hub.live.rechecks.ticks
+            resolved.clear()
+            await asyncio.sleep(1.1)
+            ticks = hub.live.rechecks.ticks - ticks
+            assert ticks >= 3
+            # two credentials: two resolutions a tick, not four
+            assert len(resolved) <= 2 * ticks + 2, (len(resolved), ticks)
+            assert not any(ws.closed for ws in (*tiles, alone))
+            await hub.store.revoke_token("tiles")
+            for ws in tiles:
+                assert await _close_code(ws) == (4003, "the credential no longer authenticates")
+            assert not alone.closed
+            await alone.close()
+        assert hub.live.rechecking == {}
+
+
 async def test_live_sockets_are_capped_per_principal_and_in_all(tmp_path: Path) -> None:
     async with make_hub(tmp_path / "hub", _wall_site(), plugins=PLUGINS, web=True) as hub:
         hub.live.settings.per_principal = 2

@@ -85,6 +85,9 @@ class LiveManager:
         #: sockets' credential checks: their store probes are shared
         self.watch = Metronome(self._watch_period)
         self.rechecks = Metronome(lambda: self.settings.recheck)
+        #: credential rechecks under way, by (kind, key, address): the sockets of
+        #: one credential woken by the same tick share one (csuhub.web.live)
+        self.rechecking: dict[tuple[str, str, str | None], asyncio.Future[Any]] = {}
 
     def _watch_period(self) -> float:
         settings = self.settings

@@ -332,9 +332,31 @@ async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
         undo()
 
 
+async def _recheck(hub: Any, listener: Listener) -> Any:
+    """The socket's credential resolved again. The sockets of one credential
+    and address woken together (a kiosk's tiles, at the same tick) share one
+    resolution: what it answers depends on nothing else, and it started in
+    this turn of the loop, after whatever woke them."""
+    credential = listener.credential
+    if credential is None:
+        return None
+    key = (credential.kind, credential.key, listener.request.remote)
+    underway = hub.live.rechecking
+    shared = underway.get(key)
+    if shared is None or shared.done():
+        shared = underway[key] = asyncio.ensure_future(listener.recheck())
+
+        def forget(done: asyncio.Future[Any]) -> None:
+            if underway.get(key) is done:
+                del underway[key]
+
+        shared.add_done_callback(forget)
+    return await asyncio.shield(shared)
+
+
 async def _not_allowed(listener: Listener, hub: Any, camera_id: str) -> str | None:
     try:
-        principal = await listener.recheck()
+        principal = await _recheck(hub, listener)
     except Exception:  # a store that cannot answer: fail closed
         principal = None
     if principal is None:
