@@ -141,7 +141,7 @@ def raw_concat(root: Path, segments: list, start: float, end: float, out: Path) 
 
 async def main_async(quick: bool) -> int:
     minutes = 16
-    runs = 3 if quick else 7
+    runs = 5 if quick else 9
     with tempfile.TemporaryDirectory(prefix="csuhub-bench-export-") as tmp:
         work = Path(tmp)
         t0 = (time.time() // 3600) * 3600 - 3600
@@ -237,7 +237,7 @@ async def main_async(quick: bool) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="median of 3 runs per range, not 7")
+    parser.add_argument("--quick", action="store_true", help="median of 5 runs per range, not 9")
     return asyncio.run(main_async(parser.parse_args().quick))
 
 
