@@ -196,8 +196,8 @@ class Viewer:
         self._put(MEDIA, fragment.data)
 
     def socket_closing(self) -> None:
-        """The socket's close frame is about to go: nothing may be written
-        after it (queued messages are not sent either)."""
+        """The socket's close frame is about to go: nothing is written straight
+        to the transport after it (what the pump still sends, aiohttp refuses)."""
         self.socket_closed = True
         self._direct = False
 
