@@ -264,7 +264,37 @@ async def test_the_sockets_of_one_credential_share_each_recheck(
                 assert await _close_code(ws) == (4003, "the credential no longer authenticates")
             assert not alone.closed
             await alone.close()
-        assert hub.live.rechecking == {}
+            # nothing kept once the last resolution under way (a tick's, as the
+            # sockets closed: it is shielded) has ended
+            async with asyncio.timeout(5):
+                while hub.live.rechecking:
+                    await asyncio.sleep(0.02)
+
+
+async def test_aiohttp_closing_a_live_socket_stops_its_direct_writes_first(
+    tmp_path: Path,
+) -> None:
+    """The client's close frame makes aiohttp close the socket itself (its
+    autoclose): the viewer has stopped writing straight to the transport by
+    then, so no fragment can follow the server's close frame."""
+    async with make_hub(tmp_path / "hub", _wall_site(), plugins=PLUGINS, web=True) as hub:
+        token = await api_token(hub, "operator")
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(
+                f"{hub.web.url}/api/live/cam-a", headers={"Authorization": f"Bearer {token}"}
+            )
+            async with asyncio.timeout(5):
+                while not hub.live.upstreams.get(("cam-a", "sub"), None) or not (
+                    hub.live.upstreams[("cam-a", "sub")].viewers
+                ):
+                    await asyncio.sleep(0.02)
+            (viewer,) = hub.live.upstreams[("cam-a", "sub")].viewers
+            assert not viewer.socket_closed
+            await ws.close()
+            async with asyncio.timeout(5):
+                while not viewer.closed:
+                    await asyncio.sleep(0.02)
+            assert viewer.socket_closed
 
 
 async def test_live_sockets_are_capped_per_principal_and_in_all(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from csuhub.live.viewer import Limits, Viewer
 from csuhub.walls.view import HEVC, known_codec
 
 if TYPE_CHECKING:
+    from csuhub.security.permissions import Principal
     from csuhub.services import HubServices
 
 _LOGGER = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class LiveManager:
         self.rechecks = Metronome(lambda: self.settings.recheck)
         #: credential rechecks under way, by (kind, key, address): the sockets of
         #: one credential woken by the same tick share one (csuhub.web.live)
-        self.rechecking: dict[tuple[str, str, str | None], asyncio.Future[Any]] = {}
+        self.rechecking: dict[tuple[str, str, str | None], asyncio.Future[Principal | None]] = {}
 
     def _watch_period(self) -> float:
         settings = self.settings

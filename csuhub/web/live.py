@@ -31,6 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from csuhub.events import WallChanged
 from csuhub.live.manager import STREAMS
 from csuhub.live.viewer import Viewer
+from csuhub.security.permissions import Principal
 from csuhub.security.sessions import origin_matches
 from csuhub.walls.parse import named_walls
 from csuhub.web.auditing import ENDED_KEY, STARTED_KEY, entry
@@ -332,7 +333,7 @@ async def _guard(request: web.Request, hub: Any, camera_id: str) -> str:
         undo()
 
 
-async def _recheck(hub: Any, listener: Listener) -> Any:
+async def _recheck(hub: Any, listener: Listener) -> Principal | None:
     """The socket's credential resolved again. The sockets of one credential
     and address woken together (a kiosk's tiles, at the same tick) share one
     resolution: what it answers depends on nothing else, and it started in
