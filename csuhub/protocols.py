@@ -11,7 +11,7 @@ hub calls them in order and always calls ``stop`` for what it started.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -115,6 +115,20 @@ class SegmentSink(Protocol):
         """``duration=None``: not known (a file cut short); read from the file itself.
         ``path`` is the placed file, or one still in the staging folder, which the
         hub then places (``place``) in the thread that hashes it."""
+
+    def submit_segment(
+        self,
+        camera_id: str,
+        path: Any,
+        start: float,
+        duration: float | None,
+        done: Callable[[BaseException | None], None],
+    ) -> None:
+        """``segment_closed`` without a coroutine, for a recorder that reads its
+        segment list in a protocol callback: returns at once; ``done(None)`` runs
+        on the loop once the segment is indexed (or the file vanished),
+        ``done(error)`` if it could not be (an ``OSError``: placing or reading it
+        failed, the file is left to the recorder's recovery)."""
 
     def recorder_state(self, camera_id: str, state: str, reason: str = "") -> None: ...
 

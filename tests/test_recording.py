@@ -829,14 +829,15 @@ async def test_full_disk_is_one_alarm_then_cleared(tmp_path: Path, ffmpeg_bin: s
 async def test_stop_does_not_block_the_loop_and_the_hub_starts_again(
     tmp_path: Path, ffmpeg_bin: str
 ) -> None:
-    """``_hasher.shutdown(wait=True)`` blocked the loop at stop, and a hub started again
-    had no pool (RuntimeError: cannot schedule new futures after shutdown)."""
+    """The hashing pool's ``shutdown(wait=True)`` blocked the loop at stop, and a hub
+    started again had no pool (RuntimeError: cannot schedule new futures after
+    shutdown)."""
     hub = Hub.from_file(site(tmp_path, [simcam()]), data_dir=tmp_path / "data")
     await hub.start()
     await wait_segments(hub, "cam-a", 1)
-    pool = hub.recording._hasher
-    assert pool is not None
-    pool.submit(time.sleep, 1.5)  # a hash in progress when the hub stops
+    indexer = hub.recording._indexer
+    assert indexer is not None
+    indexer._pool.submit(time.sleep, 1.5)  # a hash in progress when the hub stops
     ticks: list[float] = []
 
     async def ticker() -> None:
@@ -1199,6 +1200,28 @@ async def test_a_staged_segment_is_placed_in_its_hashing_hand_off(
         with pytest.raises(ValueError, match="not under the storage root"):
             await hub.recording.index_segment("cam-a", beside, start + 4, 2.0, "x")
         assert len(await hub.store.segments("cam-a", start, start + 10)) == 1
+        # the callback form (a recorder reading its list in a protocol): done(None) on
+        # the loop once the row is durable, done(error) when it cannot be
+        loop = asyncio.get_running_loop()
+        answers: list[tuple[str, BaseException | None]] = []
+        finished = asyncio.Event()
+
+        def done(label: str, error: BaseException | None) -> None:
+            assert asyncio.get_running_loop() is loop
+            answers.append((label, error))
+            if len(answers) == 2:
+                finished.set()
+
+        again = staged.with_name(f"{layout.new_run_id()}-999997.mp4")
+        again.write_bytes((root / good.path).read_bytes())
+        hub.recording.submit_segment("cam-a", str(again), start + 6, 2.0, lambda e: done("ok", e))
+        hub.recording.submit_segment("cam-a", beside, start + 8, 2.0, lambda e: done("out", e))
+        await asyncio.wait_for(finished.wait(), 10)
+        errors = dict(answers)
+        assert errors["ok"] is None
+        assert isinstance(errors["out"], ValueError)
+        rows = await hub.store.segments("cam-a", start + 6, start + 10)
+        assert [row.path for row in rows] == ["cam-a/2020/01/01/00/20200101T000006Z.mp4"]
     finally:
         await hub.stop()
 

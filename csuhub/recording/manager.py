@@ -5,13 +5,12 @@ that ``CameraRegistry.may_record`` allows, and stops it when the camera goes
 offline, is removed or its authorisation expires: the recording state says
 why. Each closed segment is hashed (SHA-256) and indexed with the gap before
 it, if any, whose reason is the last interruption's (ffmpeg restart, camera
-offline, hub down...). Both happen off the event loop in one hand-off: a
-hashing thread reads the file and passes the row straight to the store's
-thread, whose writer commits the segments that close together (several
-cameras at the same instant) in one transaction; the loop wakes once, when
-the row is durable. A recorder may hand in a file still in its staging
-folder: the same hashing thread places it first, so a segment costs one
-thread hand-off, not two.
+offline, hub down...), off the event loop by the
+:class:`~csuhub.recording.indexer.SegmentIndexer` in one hand-off; the loop
+wakes once, when the row is durable, and this manager does the bookkeeping
+and fires the events in that wake's callback (no task step:
+``submit_segment`` is the callback form a recorder reading its list in a
+protocol uses).
 
 A segment is ``ok`` only if it holds whole video samples: the file is read
 in-process (:mod:`csuhub.recording.mp4info`) in the same pass as its hash,
@@ -24,12 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,11 +38,10 @@ from csuhub.events import (
     SegmentRecorded,
 )
 from csuhub.protocols import Recorder, RecordingBackend
-from csuhub.recording.layout import STAGING, hour_dir, hour_folder, place_file
-from csuhub.recording.mp4info import inspect_segment
+from csuhub.recording.indexer import Indexed, SegmentIndexer
+from csuhub.recording.layout import hour_dir
 from csuhub.recording.reconcile import reconcile_storage
 from csuhub.recording.signing import load_or_create
-from csuhub.store.records import Gap, NewSegment
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -59,20 +53,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class _Indexed:
-    """What indexing one file produced (made in the hashing thread)."""
-
-    relative: str
-    size: int
-    duration: float
-    status: str
-    segment_id: int
-    gap: Gap | None
-
-
-#: Settles the loop's future from any thread: (result, None) or (None, error).
-Settle = Callable[[_Indexed | None, BaseException | None], None]
+#: What the caller of ``_submit`` hears, on the loop: (outcome, None) or (None, error).
+Reply = Callable[[tuple[int, str, float] | None, BaseException | None], None]
 
 
 class RecordingManager:
@@ -93,14 +75,13 @@ class RecordingManager:
         self.started_at: dict[str, float] = {}
         self._unsub: list[Any] = []
         #: made at each start and shut down (off the loop) at each stop
-        self._hasher: ThreadPoolExecutor | None = None
+        self._indexer: SegmentIndexer | None = None
+        #: the running check for room after a full disk (referenced: the loop keeps
+        #: only weak references to tasks)
+        self._room_check: asyncio.Task[None] | None = None
         #: the validated ``recording:`` section, set at start (defaults from the schema)
         self.settings: RecordingSettings | None = None
         self.root: Path = Path()
-        #: the root as a string ending in ``/``: the prefix every indexed file has
-        self._root_prefix = "/"
-        #: each camera's folder under the root, as a string (made once per camera)
-        self._camera_dirs: dict[str, str] = {}
         self.reconciliation: dict[str, Any] = {}
         self.signing_key: Ed25519PrivateKey | None = None
 
@@ -109,9 +90,7 @@ class RecordingManager:
     async def start(self) -> None:
         self.settings = settings = self.hub.config.settings.recording
         self.root = self.storage_root()
-        self._root_prefix = os.path.join(os.fspath(self.root), "")
-        self._camera_dirs.clear()
-        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csuhub-hash")
+        self._indexer = SegmentIndexer(self.hub, self.root)
         # the evidence signing key exists from the first start, so its public half
         # can be published (``csuhub keys public``) before any export
         self.signing_key = await asyncio.to_thread(load_or_create, self.hub.data_dir)
@@ -141,10 +120,13 @@ class RecordingManager:
         await asyncio.gather(
             *(self._stop_recorder(c, "hub stopping") for c in list(self.recorders))
         )
-        hasher, self._hasher = self._hasher, None
-        if hasher is not None:
-            # waiting for a hash in progress must not stall the loop
-            await asyncio.to_thread(hasher.shutdown, wait=True)
+        check, self._room_check = self._room_check, None
+        if check is not None:
+            check.cancel()
+            await asyncio.gather(check, return_exceptions=True)
+        indexer, self._indexer = self._indexer, None
+        if indexer is not None:
+            await indexer.close()
 
     def storage_root(self) -> Path:
         config = self.hub.config.settings
@@ -245,6 +227,30 @@ class RecordingManager:
             consume=True,
         )
 
+    def submit_segment(
+        self,
+        camera_id: str,
+        path: str | Path,
+        start: float,
+        duration: float | None,
+        done: Callable[[BaseException | None], None],
+    ) -> None:
+        """:meth:`segment_closed` without a coroutine: returns at once, and
+        ``done(None)`` or ``done(error)`` runs on the loop once the segment is
+        indexed (or vanished) or failed. A recorder that reads its segment list
+        in a protocol callback indexes with no task step at all: on a loaded
+        2-core machine each loop iteration a segment costs is about 0.1 ms of a
+        cold interpreter (issue 11, B1)."""
+        self._submit(
+            camera_id,
+            path,
+            start,
+            duration,
+            self.pending_gap.get(camera_id, "unknown"),
+            True,
+            lambda _outcome, error: done(error),
+        )
+
     async def index_segment(
         self,
         camera_id: str,
@@ -261,126 +267,111 @@ class RecordingManager:
         ``duration=None`` takes the duration from the media (files no segment
         list reported: recovered at start-up, or cut short by a crash).
         """
-        closed_at = time.monotonic()
-        loop = asyncio.get_running_loop()
-        indexed: asyncio.Future[_Indexed | None] = loop.create_future()
-        if self._hasher is None:
-            raise RuntimeError("the recording manager is not started")
-        # one hand-off: the hashing thread queues the row on the store's thread itself,
-        # and only the settler wakes the loop (``run_in_executor`` would wake it a
-        # second time, for a result nobody reads: _hash_and_submit never raises)
-        self._hasher.submit(
-            self._hash_and_submit,
-            _settler(loop, indexed),
-            camera_id,
-            path,
-            start,
-            duration,
-            gap_reason,
+        indexed: asyncio.Future[tuple[int, str, float] | None] = (
+            asyncio.get_running_loop().create_future()
         )
-        result = await indexed
-        if result is None:
-            return None
-        gap, segment_id, size, status = result.gap, result.segment_id, result.size, result.status
+
+        def reply(outcome: tuple[int, str, float] | None, error: BaseException | None) -> None:
+            if indexed.done():  # the waiter was cancelled: the row is durable anyway
+                return
+            if error is not None:
+                indexed.set_exception(error)
+            else:
+                indexed.set_result(outcome)
+
+        self._submit(camera_id, path, start, duration, gap_reason, consume, reply)
+        return await indexed
+
+    def _submit(
+        self,
+        camera_id: str,
+        path: str | Path,
+        start: float,
+        duration: float | None,
+        gap_reason: str,
+        consume: bool,
+        reply: Reply,
+    ) -> None:
+        """Hand one file to a hashing thread; ``reply`` runs on the loop with the
+        outcome, after the bookkeeping and the events (:meth:`_indexed`)."""
+        indexer = self._indexer
+        if indexer is None:
+            raise RuntimeError("the recording manager is not started")
+        closed_at = time.monotonic()
+
+        def on_loop(result: Indexed | None, error: BaseException | None) -> None:
+            if error is not None:
+                reply(None, error)
+                return
+            outcome = None
+            if result is not None:
+                try:
+                    outcome = self._indexed(camera_id, start, closed_at, consume, result)
+                except Exception as err:  # the row is durable; the caller hears why
+                    reply(None, err)
+                    return
+            reply(outcome, None)
+
+        indexer.submit(on_loop, camera_id, path, start, duration, gap_reason)
+
+    def _indexed(
+        self,
+        camera_id: str,
+        start: float,
+        closed_at: float,
+        consume: bool,
+        result: Indexed,
+    ) -> tuple[int, str, float]:
+        """On the loop, once the row is durable: the pending gap, the alarms, the
+        events. Synchronous, so the settler's callback does it in the same loop
+        iteration (no task wakes for it)."""
         end = start + result.duration
         if consume:
             # the interruption's reason explains the next segment's gap, and no later one
             self.pending_gap.pop(camera_id, None)
+        gap = result.gap
         if gap is not None:
             self.hub.bus.fire(
                 GapRecorded(camera_id=camera_id, start=gap.start, end=gap.end, reason=gap.reason)
             )
-        if status == "ok":
+        if result.status == "ok":
             self.alarms.clear("not_recording", camera_id, f"{camera_id} records again")
-            # the segment that filled the disk is ok too: cleared only with room for another
-            if self.alarms.is_active("disk_full") and (
-                await loop.run_in_executor(self._hasher, _free_bytes, path.parent) >= size
-            ):
-                self.alarms.clear("disk_full", None, "segments are written again")
+            if self.alarms.is_active("disk_full"):
+                self._check_room(result.relative, result.size)
             self.last_end[camera_id] = max(end, self.last_end.get(camera_id, end))
         self.hub.bus.fire(
             SegmentRecorded(
                 camera_id=camera_id,
-                segment_id=segment_id,
+                segment_id=result.segment_id,
                 start=start,
                 end=end,
-                size=size,
+                size=result.size,
                 path=result.relative,
                 latency=time.monotonic() - closed_at,
             )
         )
-        return segment_id, status, result.duration
+        return result.segment_id, result.status, result.duration
 
-    def _hash_and_submit(
-        self,
-        settle: Settle,
-        camera_id: str,
-        path: Path,
-        start: float,
-        duration: float | None,
-        gap_reason: str,
-    ) -> None:
-        """In a hashing thread: place a staged file, hash and read it, then hand
-        the row to the store's writer; ``settle`` wakes the loop once the row is
-        durable."""
-        # paths as strings: ``Path`` operations cost more than the link (tens of us)
-        file = os.fspath(path)
-        try:
-            try:
-                camera_dir = self._camera_dirs.get(camera_id)
-                if camera_dir is None:
-                    camera_dir = self._camera_dirs[camera_id] = os.fspath(self.root / camera_id)
-                if os.path.dirname(file) == f"{camera_dir}/{STAGING}":
-                    # a recorder's finished file: filed under its start here, in the
-                    # same hand-off as its hash (a thread of its own cost a loop wake)
-                    file = place_file(file, hour_folder(camera_dir, start), start)
-                size, digest, info = inspect_segment(file)
-            except FileNotFoundError:
-                _LOGGER.warning("camera %s: segment %s vanished before indexing", camera_id, file)
-                settle(None, None)
-                return
-            root = self._root_prefix
-            if not file.startswith(root):
-                raise ValueError(f"{file} is not under the storage root {self.root}")
-            relative = file[len(root) :]
-            if duration is None:
-                duration = info.duration if info is not None else 0.0
-            # fail closed: no whole video sample, or a file we cannot read, is not footage
-            status = "ok" if duration > 0 and info is not None and info.playable else "damaged"
-            if status == "damaged":
-                _LOGGER.warning(
-                    "camera %s: %s holds no playable video (%s); indexed as damaged",
-                    camera_id,
-                    relative,
-                    "unreadable" if info is None else f"{info.video_samples} video samples",
-                )
-            stored = self.hub.store.submit_segment(
-                NewSegment(
-                    camera_id,
-                    start,
-                    start + duration,
-                    size,
-                    relative,
-                    digest,
-                    status,
-                    gap_reason,
-                )
-            )
-        except BaseException as err:
-            settle(None, err)
+    def _check_room(self, relative: str, size: int) -> None:
+        """Clear ``disk_full`` once there is room for another segment like this one
+        (the segment that filled the disk is ok too). Asks the disk off the loop,
+        one check at a time: the next segment asks again."""
+        if self._room_check is not None and not self._room_check.done():
             return
 
-        indexed_duration = duration
-
-        def done(future: Future[tuple[int, Gap | None]]) -> None:
-            error = future.exception()
-            if error is not None:
-                settle(None, error)
+        async def check() -> None:
+            indexer = self._indexer
+            if indexer is None:
                 return
-            segment_id, gap = future.result()
-            settle(_Indexed(relative, size, indexed_duration, status, segment_id, gap), None)
+            try:
+                free = await indexer.free_bytes(indexer.folder_of(relative))
+            except (OSError, RuntimeError) as err:  # RuntimeError: the pool shut down
+                _LOGGER.warning("could not read the free space for %s: %s", relative, err)
+                return
+            if free >= size:
+                self.alarms.clear("disk_full", None, "segments are written again")
 
-        stored.add_done_callback(done)
+        self._room_check = asyncio.get_running_loop().create_task(check())
 
     # -- alerts --------------------------------------------------------------------------
 
@@ -416,29 +407,3 @@ class RecordingManager:
 
 def _human(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def _free_bytes(folder: Path) -> int:
-    return shutil.disk_usage(folder).free
-
-
-def _settler(loop: asyncio.AbstractEventLoop, target: asyncio.Future[_Indexed | None]) -> Settle:
-    """A thread-safe way to settle ``target`` once (a closed loop or a cancelled
-    waiter is ignored: the row is durable either way, and the start-up
-    reconciliation knows it)."""
-
-    def on_loop(result: _Indexed | None, error: BaseException | None) -> None:
-        if target.done():
-            return
-        if error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(result)
-
-    def settle(result: _Indexed | None, error: BaseException | None) -> None:
-        try:
-            loop.call_soon_threadsafe(on_loop, result, error)
-        except RuntimeError:  # the loop is closed
-            pass
-
-    return settle

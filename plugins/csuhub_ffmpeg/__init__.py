@@ -16,7 +16,9 @@ Why this shape:
   segment**), and handed to the sink still staged: the hub places it
   (:func:`csuhub.api.place`) under ``YYYY/MM/DD/HH/`` (UTC) with the name of
   its media-clock start, ``-2``, ``-3``... when that second is taken, in the
-  thread that hashes it (one thread hand-off per segment, not two).
+  thread that hashes it (one thread hand-off per segment, not two). The list
+  is read by a protocol on a pipe of our own (``segment_list.py``), not a
+  ``StreamReader`` and a task: two loop iterations per segment, not five.
 * Segment boundaries are staggered (``stagger.py``): each camera cuts at its
   own phase of the wall-clock period, so cameras started together do not
   close, hash and index their segments in one burst. The first segment after
@@ -45,6 +47,7 @@ import os
 import shutil
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -68,6 +71,7 @@ from csuhub.api import (
 )
 from csuhub_ffmpeg.clock import MediaClock
 from csuhub_ffmpeg.diagnose import classify
+from csuhub_ffmpeg.segment_list import SegmentListReader
 from csuhub_ffmpeg.stagger import Phases, clock_options
 
 __all__ = [
@@ -126,10 +130,12 @@ class _RunProgress:
 
     #: monotonic time of the last segment listed (or of the start)
     last_segment: float
-    #: no segment listed yet: the watchdog allows the start-up grace
+    #: no segment indexed yet
     first: bool = True
     #: the watchdog stopped this run for want of segments
     stalled: bool = False
+    #: the watchdog's deadline (moved at each segment listed)
+    timer: asyncio.TimerHandle | None = None
 
 
 class FfmpegRecorder:
@@ -166,6 +172,8 @@ class FfmpegRecorder:
         self.run_id = new_run_id()
         self._last_number: int | None = None
         self._last_end: float | None = None
+        #: the watchdog's shutdowns of stalled runs
+        self._stopping: set[asyncio.Task[None]] = set()
 
     # -- the command --------------------------------------------------------------
 
@@ -236,87 +244,140 @@ class FfmpegRecorder:
         self.run_id = new_run_id(wall_start)
         self._last_number = None
         self.sink.recorder_state(self.camera_id, "starting", "")
-        proc = await self.backend.hub.processes.spawn(
-            self.args(),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "TZ": "UTC"},
-        )
+        run = _RunProgress(last_segment=time.monotonic())
+        # the list on a pipe of our own, read by a protocol (segment_list.py: no
+        # StreamReader, no task per line)
+        list_out, list_in = os.pipe()
+        try:
+            proc = await self.backend.hub.processes.spawn(
+                self.args(),
+                stdout=list_in,
+                stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "TZ": "UTC"},
+            )
+        except BaseException:
+            os.close(list_out)
+            raise
+        finally:
+            os.close(list_in)  # ffmpeg has its copy: the pipe ends when ffmpeg does
         self.proc = proc
         self.stderr_tail.clear()
-        run = _RunProgress(last_segment=time.monotonic())
+        loop = asyncio.get_running_loop()
         try:
-            reader = asyncio.create_task(self._read_list(proc, run))
+            transport, listing = await loop.connect_read_pipe(
+                lambda: SegmentListReader(
+                    partial(self._list_line, proc, run, os.fspath(self.staging)),
+                    name=self.camera_id,
+                ),
+                os.fdopen(list_out, "rb", buffering=0),
+            )
+        except BaseException:
+            await self._shutdown(proc)
+            raise
+        try:
             errors = asyncio.create_task(self._read_stderr(proc))
-            watchdog = asyncio.create_task(self._watchdog(proc, run))
+            self._arm(proc, run, grace=True)
             try:
                 await proc.wait()
-                await asyncio.wait_for(asyncio.gather(reader, errors), 10)
+                await asyncio.wait_for(asyncio.gather(listing.done, errors), 10)
             finally:
-                watchdog.cancel()
+                if run.timer is not None:
+                    run.timer.cancel()
         except asyncio.CancelledError:
             await self._shutdown(proc)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(reader, 10)  # index the segment ffmpeg closed on exit
+                # index the segment ffmpeg closed on exit (shielded: a timeout must
+                # not cancel the reader's future, stop() settles it)
+                await asyncio.wait_for(asyncio.shield(listing.done), 10)
+            listing.stop()
+            transport.close()
             await self._recover_unlisted()
             raise
+        finally:
+            # a run that ended any other way (a timeout, an error) reads no more either;
+            # a line read while it wound down may have set the timer again
+            listing.stop()
+            transport.close()
+            if run.timer is not None:
+                run.timer.cancel()
+        if self._stopping:  # a stall's shutdown: ffmpeg has exited, it ends at once
+            await asyncio.gather(*self._stopping, return_exceptions=True)
         await self._recover_unlisted()
         if run.stalled:
             return "stalled", f"no segment closed in {2 * self.segment_seconds:g}s (stalled)"
         return classify(list(self.stderr_tail), proc.returncode)
 
-    async def _read_list(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
-        assert proc.stdout is not None
-        staging = self.staging
-        while True:
-            line = await proc.stdout.readline()
-            received = time.time()
-            if not line:
-                return
-            entry = parse_list_line(line)
-            if entry is None:
-                _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
-                continue
-            name, media_start, media_end = entry
-            key = staged_key(name)
-            if (
-                key is None
-                or key[0] != self.run_id
-                or (self._last_number is not None and key[1] <= self._last_number)
-            ):
-                # not this run's file, or listed again: placing it could index a file
-                # under another segment's times
-                _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
-                continue
-            clock = self.clock
-            assert clock is not None  # _run_once made it before starting this reader
-            start, duration = clock.place(received, media_start, media_end)
-            if clock.jumped is not None:
-                self.sink.interrupted(
-                    self.camera_id,
-                    f"the camera's timestamps jumped (media clock re-anchored "
-                    f"{clock.jumped:+.1f} s)",
-                )
-            self._listed.add(name)
-            before = self._last_number, self._last_end
-            self._last_number, self._last_end = key[1], start + duration
-            run.last_segment = time.monotonic()
-            try:
-                # the sink places the staged file, hashes and indexes it in one thread
-                await self.sink.segment_closed(self.camera_id, staging / name, start, duration)
-            except OSError as err:
-                # not placed: left in the staging folder, recovered when this run
-                # ends or at start-up (placed but unreadable: indexed at start-up)
-                _LOGGER.error("camera %s: could not place %s: %s", self.camera_id, name, err)
-                self._listed.discard(name)  # left for the recovery
-                self._last_number, self._last_end = before
-                continue
-            # done (a cancellation mid-way keeps the name: the recovery must not
-            # place it a second time while the hashing thread may still be moving it)
-            self._listed.discard(name)
-            if run.first:
-                run.first = False
-                self.sink.recorder_state(self.camera_id, "recording", "")
+    def _list_line(
+        self,
+        proc: asyncio.subprocess.Process,
+        run: _RunProgress,
+        staging: str,
+        line: bytes,
+        received: float,
+        resume: Callable[[], None],
+    ) -> bool:
+        """One line of the segment list (:class:`SegmentListReader`'s handler): True
+        once the segment is handed to the sink, which calls ``resume`` through
+        :meth:`_indexed` when it has answered."""
+        entry = parse_list_line(line)
+        if entry is None:
+            _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
+            return False
+        name, media_start, media_end = entry
+        key = staged_key(name)
+        if (
+            key is None
+            or key[0] != self.run_id
+            or (self._last_number is not None and key[1] <= self._last_number)
+        ):
+            # not this run's file, or listed again: placing it could index a file
+            # under another segment's times
+            _LOGGER.warning("camera %s: unexpected segment list line %r", self.camera_id, line)
+            return False
+        clock = self.clock
+        assert clock is not None  # _run_once made it before reading the list
+        start, duration = clock.place(received, media_start, media_end)
+        if clock.jumped is not None:
+            self.sink.interrupted(
+                self.camera_id,
+                f"the camera's timestamps jumped (media clock re-anchored {clock.jumped:+.1f} s)",
+            )
+        self._listed.add(name)
+        before = self._last_number, self._last_end
+        self._last_number, self._last_end = key[1], start + duration
+        run.last_segment = time.monotonic()
+        self._arm(proc, run, grace=False)
+        # the sink places the staged file, hashes and indexes it in one thread
+        self.sink.submit_segment(
+            self.camera_id,
+            f"{staging}/{name}",  # a string: a Path costs more than the rest of the line
+            start,
+            duration,
+            partial(self._indexed, run, name, before, resume),
+        )
+        return True
+
+    def _indexed(
+        self,
+        run: _RunProgress,
+        name: str,
+        before: tuple[int | None, float | None],
+        resume: Callable[[], None],
+        error: BaseException | None,
+    ) -> None:
+        """The sink's answer for one listed segment (on the loop)."""
+        # done either way: the name no longer needs protecting from the recovery
+        self._listed.discard(name)
+        if error is not None:
+            # not placed: left in the staging folder, recovered when this run ends
+            # or at start-up (placed but unreadable: indexed at start-up); the next
+            # segment is bounded by the last one indexed, not by this one
+            _LOGGER.error("camera %s: could not index %s: %s", self.camera_id, name, error)
+            self._last_number, self._last_end = before
+        elif run.first:
+            run.first = False
+            self.sink.recorder_state(self.camera_id, "recording", "")
+        resume()
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -330,36 +391,42 @@ class FfmpegRecorder:
                 if "No space left on device" in text:
                     self.sink.recorder_state(self.camera_id, "retrying", "disk full")
 
-    async def _watchdog(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
-        """Sleep towards the deadline: until the first segment, at most one segment
-        time at a time; then right to it (each segment only moves it later)."""
-        while proc.returncode is None:
-            limit = 2 * self.segment_seconds
-            if run.first:
-                limit += self.backend.options["startup_grace"]
-            remaining = run.last_segment + limit - time.monotonic()
-            if remaining > 0:
-                # the start-up grace ends with the first segment, which shortens the
-                # deadline: re-evaluated once per segment time until then. After it,
-                # a wake every one to two segment times, not every one
-                step = min(remaining, self.segment_seconds) if run.first else remaining
-                await asyncio.sleep(step)
-                continue
-            _LOGGER.warning(
-                "camera %s: no segment for %.0fs; restarting ffmpeg",
-                self.camera_id,
-                time.monotonic() - run.last_segment,
-            )
-            run.stalled = True
-            # say so now: a hung ffmpeg may take the SIGKILL timeout to go
-            self.sink.recorder_state(
-                self.camera_id,
-                "retrying",
-                f"stalled: no segment for {time.monotonic() - run.last_segment:.0f}s;"
-                " restarting ffmpeg",
-            )
-            await self._shutdown(proc)
+    def _arm(self, proc: asyncio.subprocess.Process, run: _RunProgress, *, grace: bool) -> None:
+        """(Re)set the stall deadline: twice the segment time after the last segment
+        listed, plus the start-up grace before the first (it may wait for a
+        keyframe and the stream's analysis).
+
+        One timer per run, moved at each segment: while segments come the loop
+        never wakes for it. A task sleeping towards the deadline woke about once a
+        segment, two loop iterations each, as much as the segment's own indexing
+        (issue 11, B1)."""
+        if run.timer is not None:
+            run.timer.cancel()
+        limit = 2 * self.segment_seconds
+        if grace:
+            limit += self.backend.options["startup_grace"]
+        run.timer = asyncio.get_running_loop().call_later(limit, self._stalled, proc, run)
+
+    def _stalled(self, proc: asyncio.subprocess.Process, run: _RunProgress) -> None:
+        run.timer = None
+        if proc.returncode is not None or run.stalled:
             return
+        silent = time.monotonic() - run.last_segment
+        _LOGGER.warning(
+            "camera %s: no segment for %.0fs; restarting ffmpeg", self.camera_id, silent
+        )
+        run.stalled = True
+        # say so now: a hung ffmpeg may take the SIGKILL timeout to go
+        self.sink.recorder_state(
+            self.camera_id,
+            "retrying",
+            f"stalled: no segment for {silent:.0f}s; restarting ffmpeg",
+        )
+        # the run sees ffmpeg exit and ends; referenced until done (the loop keeps
+        # only weak references to tasks)
+        task = asyncio.get_running_loop().create_task(self._shutdown(proc))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def _shutdown(self, proc: asyncio.subprocess.Process) -> None:
         """SIGTERM: ffmpeg closes and lists the open segment; SIGKILL after 5 s."""
