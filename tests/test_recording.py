@@ -923,7 +923,11 @@ def test_children_die_with_a_killed_hub(tmp_path: Path) -> None:
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    assert b"sleep\x00300" in Path(f"/proc/{child}/cmdline").read_bytes()
+    # spawn returns once setpriv is running; it sets the signal, then execs sleep
+    deadline = time.monotonic() + 5
+    while b"sleep\x00300" not in Path(f"/proc/{child}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "setpriv never ran sleep"
+        time.sleep(0.01)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 5
